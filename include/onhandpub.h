@@ -1,0 +1,729 @@
+/*
+ * onhandpub.h - libonhandpub public API
+ *
+ * libonhandpub publishes an inventory organization's on-hand balances as a
+ * pipe-separated snapshot file (layout v1, docs/psv-format.md) packed in a
+ * ZIP archive, for an external execution system (a WMS or a 3PL) to
+ * reconcile against.  The host supplies all I/O through callbacks:
+ *
+ *   source      yields balance records            (ohp_job_set_source)
+ *   sink        receives the ZIP bytes, append-only, never seeks
+ *                                                  (ohp_job_set_sink)
+ *   state store keeps the watermark and run ids   (ohp_job_set_state_store)
+ *   authorizer  checks the submitting user's privilege
+ *                                                  (ohp_job_set_authorizer)
+ *
+ * Call sequence of a publish run:
+ *   1. ohp_registry_new(), ohp_registry_load_psv() / ohp_registry_add()
+ *   2. ohp_job_new()
+ *   3. ohp_job_set_registry(), ohp_job_set_source(), ohp_job_set_sink(),
+ *      and optionally the state store, authorizer, rejection and progress
+ *      callbacks
+ *   4. ohp_params_init(), fill the parameters, ohp_job_run()
+ *   5. ohp_job_summary(), ohp_job_errmsg()
+ *   6. ohp_job_free(), ohp_registry_free()
+ *
+ * Conventions
+ *   - Every fallible call returns an int: OHP_OK (0) or a negative
+ *     ohp_error code.  Codes are never renumbered or reused.
+ *   - Handles are opaque.  Structs the caller allocates start with
+ *     `unsigned int version`; initialise them with the *_INIT macro or the
+ *     *_init() function.  New fields are only ever appended.
+ *   - Structs the library allocates and hands out (records, summaries) are
+ *     read-only to the caller unless stated otherwise; fields are only
+ *     appended.
+ *   - Strings are NUL-terminated UTF-8.  Unless stated otherwise, strings
+ *     passed in are copied or used only during the call; strings returned
+ *     are owned by the object they came from.
+ *   - Times are int64_t seconds since 1970-01-01 00:00:00 UTC;
+ *     OHP_TIME_NONE means "absent".
+ *   - Thread safety: the library keeps no global state.  A handle may be
+ *     used by one thread at a time; different handles may be used from
+ *     different threads concurrently.  A registry that is no longer
+ *     modified may be shared read-only by jobs running in several threads.
+ *   - Callbacks must not call back into the job that invoked them, except
+ *     ohp_job_set_callback_error().
+ */
+#ifndef ONHANDPUB_H
+#define ONHANDPUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+#define OHP_VERSION_MAJOR 1
+#define OHP_VERSION_MINOR 0
+#define OHP_VERSION_PATCH 0
+#define OHP_VERSION_STRING "1.0.0"
+/** Encoded as major * 10000 + minor * 100 + patch. */
+#define OHP_VERSION_NUMBER (OHP_VERSION_MAJOR * 10000 + OHP_VERSION_MINOR * 100 + OHP_VERSION_PATCH)
+
+/** The library's version string, e.g. "1.0.0".  Static storage. */
+const char *ohp_version(void);
+/** The library's version number (see OHP_VERSION_NUMBER). */
+int ohp_version_number(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Error codes.  Values are part of the ABI: never renumbered or reused. */
+typedef enum ohp_error {
+    OHP_OK = 0,
+    OHP_EINVAL = -1,     /**< invalid argument or parameter */
+    OHP_ENOMEM = -2,     /**< an allocation failed */
+    OHP_ESTATE = -3,     /**< call not allowed in the handle's state */
+    OHP_ERECORD = -4,    /**< a balance record broke a rule */
+    OHP_ESOURCE = -5,    /**< the data source callback failed */
+    OHP_ESINK = -6,      /**< the sink callback failed */
+    OHP_EZIP = -7,       /**< the archive writer failed */
+    OHP_ENOTFOUND = -8,  /**< unknown external system (or other key) */
+    OHP_EINACTIVE = -9,  /**< external system disabled or outside its dates */
+    OHP_EEXISTS = -10,   /**< duplicate lookup code */
+    OHP_EPARSE = -11,    /**< malformed text (date, quantity, PSV) */
+    OHP_EDENIED = -12,   /**< not authorized (privilege not granted, or no authorizer) */
+    OHP_ESTORE = -13,    /**< the state store callback failed */
+    OHP_ECANCELED = -14, /**< the progress callback cancelled the run */
+    OHP_EREJECT = -15,   /**< the rejection callback failed */
+    OHP_EVERSION = -16,  /**< a struct version this library does not know */
+    OHP_ELIMIT = -17,    /**< a documented limit was exceeded */
+    OHP_EAUTH = -18,     /**< the authorizer callback itself failed */
+    OHP_EIO = -19        /**< an I/O callback of a reader failed */
+} ohp_error;
+
+/** Static English text for an error code ("unknown error" for others). */
+const char *ohp_strerror(int code);
+
+/* ------------------------------------------------------------------ */
+/* Allocator                                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A pluggable allocator, used for every allocation a handle makes
+ * (including zlib's).  The ZIP framing layer (minizip) allocates a few
+ * small fixed-size blocks per run with the C library's malloc.
+ * The functions must behave like malloc/realloc/free; they may fail by
+ * returning NULL.  Pass NULL wherever an allocator is asked for to use the
+ * C library's.
+ */
+typedef struct ohp_allocator {
+    unsigned int version; /**< OHP_ALLOCATOR_VERSION */
+    void *(*malloc_fn)(void *opaque, size_t size);
+    void *(*realloc_fn)(void *opaque, void *ptr, size_t size);
+    void (*free_fn)(void *opaque, void *ptr);
+    void *opaque;
+} ohp_allocator;
+
+#define OHP_ALLOCATOR_VERSION 1
+
+/* ------------------------------------------------------------------ */
+/* Dates, quantities                                                   */
+/* ------------------------------------------------------------------ */
+
+/** "No time": an absent date. */
+#define OHP_TIME_NONE INT64_MIN
+
+/**
+ * Parse a date or date-time into seconds since the epoch, UTC.
+ * Accepted: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (both UTC), YYYY-MM-DD (UTC),
+ * YYYY-MM-DDTHH:MM:SSZ and YYYY-MM-DDTHH:MM:SS+HH:MM / -HH:MM (converted
+ * to UTC).  Years 0001-9999.  Impossible dates (2026/02/30, hour 24,
+ * minute 60) are refused.
+ * Returns OHP_OK, OHP_EINVAL (NULL argument) or OHP_EPARSE.
+ */
+int ohp_date_parse(const char *text, int64_t *out);
+
+/** Size of the buffer ohp_date_format() needs, NUL included. */
+#define OHP_DATE_BUFSIZE 20
+
+/**
+ * Format a time as "YYYY/MM/DD HH:MM:SS" (UTC), or "YYYY/MM/DD" when
+ * date_only is non-zero, into buf (at least OHP_DATE_BUFSIZE bytes).
+ * Returns OHP_OK or OHP_EINVAL (NULL buffer, time outside years 1-9999).
+ */
+int ohp_date_format(int64_t t, int date_only, char buf[OHP_DATE_BUFSIZE]);
+
+/**
+ * Canonicalise an exact decimal quantity `-?[0-9]+(\.[0-9]+)?`: no leading
+ * zeros, no trailing fractional zeros, no "-0".  Writes a NUL-terminated
+ * result of at most strlen(text) + 1 bytes into out (out_size bytes).
+ * Returns OHP_OK, OHP_EPARSE (not a decimal), OHP_ELIMIT (more than 40
+ * integer or 30 fraction digits) or OHP_EINVAL (NULL, out too small).
+ */
+int ohp_quantity_canonical(const char *text, char *out, size_t out_size);
+
+/* ------------------------------------------------------------------ */
+/* External-system registry (lookup ORA_INV_BALANCES_INV_EXTERNAL)     */
+/* ------------------------------------------------------------------ */
+
+/** The lookup type the registry models. */
+#define OHP_LOOKUP_TYPE "ORA_INV_BALANCES_INV_EXTERNAL"
+/** The seeded code, reserved for Oracle WMS. */
+#define OHP_SYSTEM_ORACLE_WMS "0"
+
+typedef struct ohp_registry ohp_registry;
+
+/**
+ * One lookup value.  Caller-allocated when adding; when the library fills
+ * one in (ohp_registry_find, callbacks) the strings belong to the registry
+ * and stay valid until it is modified or freed.
+ */
+typedef struct ohp_lookup_value {
+    unsigned int version;    /**< OHP_LOOKUP_VALUE_VERSION */
+    const char *code;        /**< "0" or a positive integer, <= 18 digits */
+    const char *meaning;     /**< display name, required, <= 80 characters */
+    const char *description; /**< optional, <= 240 characters */
+    int enabled;             /**< non-zero: enabled */
+    int64_t start_date;      /**< first active day, or OHP_TIME_NONE */
+    int64_t end_date;        /**< last active day, or OHP_TIME_NONE */
+    int has_display_sequence;
+    int64_t display_sequence;
+    const char *tag; /**< optional, <= 150 characters */
+} ohp_lookup_value;
+
+#define OHP_LOOKUP_VALUE_VERSION 1
+#define OHP_LOOKUP_VALUE_INIT                                                                      \
+    {                                                                                              \
+        OHP_LOOKUP_VALUE_VERSION, NULL, NULL, NULL, 1, OHP_TIME_NONE, OHP_TIME_NONE, 0, 0, NULL    \
+    }
+/** Initialise v for the given struct version.  OHP_OK or OHP_EVERSION. */
+int ohp_lookup_value_init(ohp_lookup_value *v, unsigned int version);
+
+/**
+ * Create a registry holding only the seeded value: code "0", meaning
+ * "Oracle WMS", enabled, no dates.  alloc may be NULL.
+ * Returns OHP_OK, OHP_EINVAL or OHP_ENOMEM; *out is NULL on failure.
+ */
+int ohp_registry_new(ohp_registry **out, const ohp_allocator *alloc);
+
+/** Free a registry (NULL is a no-op).  Jobs borrowing it must be done. */
+void ohp_registry_free(ohp_registry *reg);
+
+/**
+ * Add a value.  Refused with OHP_EINVAL when a rule is broken (code not a
+ * positive integer without sign, spaces or leading zeros, at most 18
+ * digits; meaning missing or too long; description or tag too long; start
+ * after end), OHP_EEXISTS when the code is present (code "0" always is).
+ * The message (ohp_registry_errmsg) states the rule.  Strings are copied.
+ */
+int ohp_registry_add(ohp_registry *reg, const ohp_lookup_value *v);
+
+/**
+ * Replace the value with the same code.  For code "0" only meaning,
+ * description, display sequence and tag may change: disabling it or giving
+ * it a start or end date is refused (OHP_EINVAL).  OHP_ENOTFOUND when the
+ * code is absent.
+ */
+int ohp_registry_update(ohp_registry *reg, const ohp_lookup_value *v);
+
+/** Remove a value.  Code "0" cannot be removed (OHP_EINVAL). */
+int ohp_registry_remove(ohp_registry *reg, const char *code);
+
+/**
+ * Load values from a PSV buffer with the header
+ * LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|
+ * END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG (quoting as in layout v1; ENABLED_FLAG
+ * Y or N; dates in any ohp_date_parse format).  A row with code 0 updates
+ * the seeded value under ohp_registry_update's rules; other rows are added.
+ * All or nothing: on any error the registry is unchanged and the message
+ * names the line.  Returns OHP_OK, OHP_EPARSE, OHP_EINVAL, OHP_EEXISTS,
+ * OHP_ENOMEM.
+ */
+int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t len);
+
+/** Number of values (including code "0"). */
+size_t ohp_registry_count(const ohp_registry *reg);
+
+/**
+ * Find a value by code; fills *out (borrowed strings).
+ * OHP_OK or OHP_ENOTFOUND.
+ */
+int ohp_registry_find(const ohp_registry *reg, const char *code, ohp_lookup_value *out);
+
+/**
+ * Check that code names a system usable on `date`: present, enabled, and
+ * date (its UTC day) inside [start_date, end_date].  Returns OHP_OK,
+ * OHP_ENOTFOUND or OHP_EINACTIVE, with a message.
+ */
+int ohp_registry_check(ohp_registry *reg, const char *code, int64_t date);
+
+/** Visitor for ohp_registry_foreach*; non-zero return stops and is returned. */
+typedef int (*ohp_lookup_visit_fn)(void *user_data, const ohp_lookup_value *value);
+
+/**
+ * Visit every value ordered by display sequence (values without one last),
+ * then code (numerically).  Returns OHP_OK or the visitor's non-zero value.
+ */
+int ohp_registry_foreach(const ohp_registry *reg, ohp_lookup_visit_fn visit, void *user_data);
+
+/**
+ * Visit the values usable on `date` (enabled, inside their window) in the
+ * same order: the External System parameter's list of values.
+ */
+int ohp_registry_foreach_usable(const ohp_registry *reg, int64_t date, ohp_lookup_visit_fn visit,
+                                void *user_data);
+
+/** The last error message on the registry ("" if none).  Owned by reg. */
+const char *ohp_registry_errmsg(const ohp_registry *reg);
+
+/* ------------------------------------------------------------------ */
+/* Balance records                                                     */
+/* ------------------------------------------------------------------ */
+
+/** One serial number (to == NULL) or an inclusive range from..to. */
+typedef struct ohp_serial {
+    const char *from;
+    const char *to;
+} ohp_serial;
+
+/**
+ * A balance record, as the source fills it in.  The library allocates it
+ * and zeroes it before every call of the source's next callback; the source
+ * sets the fields it has.  Pointers must stay valid until the next call of
+ * next or close.  NULL or "" means absent.
+ *
+ * Required: organization_code, item_number, subinventory_code,
+ * primary_quantity, primary_uom_code, last_update_date (serial_controlled
+ * is always present).  Id fields are decimal integers of at most 18
+ * digits.  Quantities are exact decimals `-?[0-9]+(\.[0-9]+)?`; dates take
+ * any ohp_date_parse format.  Serials come either as an array
+ * (serials/serial_count) or as text (serial_list: serials and FROM..TO
+ * ranges separated by commas), not both.
+ */
+typedef struct ohp_record {
+    unsigned int version; /**< set by the library: OHP_RECORD_VERSION */
+    const char *organization_id;
+    const char *organization_code;
+    const char *inventory_item_id;
+    const char *item_number;
+    const char *revision;
+    const char *subinventory_code;
+    const char *locator_id;
+    const char *locator_name;
+    const char *lot_number;
+    const char *lot_expiration_date;
+    int serial_controlled; /**< non-zero: serial-controlled item */
+    const ohp_serial *serials;
+    size_t serial_count;
+    const char *serial_list;
+    const char *primary_quantity;
+    const char *primary_uom_code;
+    const char *secondary_quantity;
+    const char *secondary_uom_code;
+    int consigned; /**< non-zero: consigned (owned by owning_party_id) */
+    const char *owning_party_id;
+    const char *project_id;
+    const char *task_id;
+    const char *material_status_code;
+    const char *last_update_date;
+    /**
+     * Set by a source that could not build the record (e.g. an unparsable
+     * input line): the record is a record error with this text, handled by
+     * the job's bad-record policy like any other.
+     */
+    const char *source_error;
+} ohp_record;
+
+#define OHP_RECORD_VERSION 1
+
+/** Record rules.  Values are part of the ABI: never renumbered. */
+typedef enum ohp_rule {
+    OHP_RULE_NONE = 0,
+    OHP_RULE_REQUIRED = 1,           /**< a required field is missing */
+    OHP_RULE_QUANTITY = 2,           /**< quantity is not an exact decimal */
+    OHP_RULE_DATE = 3,               /**< date is not valid */
+    OHP_RULE_ID = 4,                 /**< id is not a decimal integer */
+    OHP_RULE_UTF8 = 5,               /**< text is not valid UTF-8 */
+    OHP_RULE_SERIAL_COUNT = 6,       /**< serial count differs from quantity */
+    OHP_RULE_SERIAL_QUANTITY = 7,    /**< serial quantity not a whole number >= 0 */
+    OHP_RULE_SERIAL_DUPLICATE = 8,   /**< serial repeated within the record */
+    OHP_RULE_SERIAL_NOT_ALLOWED = 9, /**< serials on a non-serial record */
+    OHP_RULE_SERIAL_RANGE = 10,      /**< invalid FROM..TO range */
+    OHP_RULE_UOM = 11,               /**< secondary quantity without its UOM */
+    OHP_RULE_LIMIT = 12,             /**< a field or serial limit exceeded */
+    OHP_RULE_SOURCE = 13             /**< the source flagged the record */
+} ohp_rule;
+
+/* ------------------------------------------------------------------ */
+/* Job parameters                                                      */
+/* ------------------------------------------------------------------ */
+
+/** Items to Publish. */
+typedef enum ohp_items {
+    OHP_ITEMS_BOTH = 0,     /**< all items */
+    OHP_ITEMS_SERIAL = 1,   /**< serial-controlled items only */
+    OHP_ITEMS_NONSERIAL = 2 /**< all but serial-controlled items */
+} ohp_items;
+
+/** Publish mode, as written in PUBLISH_MODE. */
+typedef enum ohp_mode { OHP_MODE_FULL = 0, OHP_MODE_INCREMENTAL = 1 } ohp_mode;
+
+/** What a record error does to the run. */
+typedef enum ohp_on_error {
+    OHP_ON_ERROR_FAIL = 0,  /**< the first record error fails the run */
+    OHP_ON_ERROR_REJECT = 1 /**< bad records go to the rejection callback */
+} ohp_on_error;
+
+/**
+ * Parameters of one run.  Caller-allocated; strings are used during
+ * ohp_job_run() only.
+ */
+typedef struct ohp_params {
+    unsigned int version;          /**< OHP_PARAMS_VERSION */
+    const char *system_code;       /**< External System; NULL means "0" */
+    const char *organization_code; /**< Organization, required */
+    int items;                     /**< ohp_items */
+    int full_publish;              /**< non-zero: Full Publish = Yes */
+    int64_t publish_from;          /**< Publish from Date, or OHP_TIME_NONE */
+    int64_t snapshot_date;         /**< OHP_TIME_NONE: the clock at start */
+    uint64_t run_id;               /**< 0: allocate from the state store */
+    int compression_level;         /**< 0 (store) - 9; -1: default (6) */
+    int on_error;                  /**< ohp_on_error */
+    const char *user;              /**< submitting user, required */
+    /**
+     * Non-zero: the caller has authorized the request; the library does
+     * not consult the authorizer.  Zero (the default): the authorizer must
+     * grant OHP_PRIVILEGE, and a job without one refuses every run.
+     */
+    int caller_authorized;
+    uint64_t progress_interval;    /**< records between progress calls; 0: 10000 */
+    size_t max_field_length;       /**< bytes; 0: 4000 */
+    size_t max_serials_per_record; /**< 0: 1000000 */
+} ohp_params;
+
+#define OHP_PARAMS_VERSION 1
+#define OHP_PARAMS_INIT                                                                            \
+    {                                                                                              \
+        OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0                                                    \
+    }
+/** Initialise p with the defaults for that struct version. */
+int ohp_params_init(ohp_params *p, unsigned int version);
+
+/** The privilege a user needs to publish. */
+#define OHP_PRIVILEGE "INV_PUBLISH_ONHAND_TO_EXT_SYSTEMS_PRIV"
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                           */
+/* ------------------------------------------------------------------ */
+
+/** What the source's open callback is told, so it can narrow its query. */
+typedef struct ohp_source_query {
+    unsigned int version; /**< OHP_SOURCE_QUERY_VERSION */
+    const char *system_code;
+    const char *organization_code;
+    int items;            /**< ohp_items */
+    int mode;             /**< ohp_mode */
+    int64_t window_start; /**< incremental: changes at or after; else NONE */
+    int64_t snapshot_date;
+    uint64_t run_id;
+} ohp_source_query;
+
+#define OHP_SOURCE_QUERY_VERSION 1
+
+/**
+ * Source callbacks.  open (may be NULL) is called once per run; non-zero
+ * fails the run with OHP_ESOURCE and close is not called.  next fills *rec
+ * and returns 1 for a record, 0 at the end, negative on failure
+ * (OHP_ESOURCE).  close (may be NULL) is called once if open succeeded.
+ * The library applies every filter itself whatever the source returns.
+ */
+typedef int (*ohp_source_open_fn)(void *user_data, const ohp_source_query *query);
+typedef int (*ohp_source_next_fn)(void *user_data, ohp_record *rec);
+typedef void (*ohp_source_close_fn)(void *user_data);
+
+/**
+ * Sink callbacks: the ZIP arrives as an append-only byte stream; the sink
+ * is never asked to seek.  open receives the proposed file name
+ * ("ONHAND_<system>_<org>_<run id>_<YYYYMMDDHHMMSS>.zip"); non-zero fails the run (OHP_ESINK) and
+ * close is not called.  write receives len > 0 bytes (any chunk size); non-zero fails the run.
+ * close is called exactly once after a successful open: commit = 1 when the archive is complete
+ * (non-zero return fails the run, and the sink must then leave nothing behind), commit = 0 to abort
+ * (the sink must discard everything; the return value is ignored).
+ */
+typedef int (*ohp_sink_open_fn)(void *user_data, const char *file_name);
+typedef int (*ohp_sink_write_fn)(void *user_data, const void *buf, size_t len);
+typedef int (*ohp_sink_close_fn)(void *user_data, int commit);
+
+/**
+ * State store callbacks, keyed by (system code, organization code).
+ * get: set *watermark to the snapshot date of the last successful run, or
+ *      OHP_TIME_NONE if there was none.
+ * next_run_id: set *run_id to the next free run id (one more than the last
+ *      one recorded, starting at 1) without consuming it: the id is taken
+ *      only when commit records it.
+ * commit: record a successful run; called after the sink committed.
+ * Non-zero returns fail the run with OHP_ESTORE.  Any callback may be NULL
+ * (no watermark; run ids must then be given; nothing is recorded).
+ */
+typedef int (*ohp_state_get_fn)(void *user_data, const char *system_code,
+                                const char *organization_code, int64_t *watermark);
+typedef int (*ohp_state_next_run_id_fn)(void *user_data, uint64_t *run_id);
+typedef int (*ohp_state_commit_fn)(void *user_data, const char *system_code,
+                                   const char *organization_code, int64_t snapshot_date,
+                                   uint64_t run_id);
+
+/**
+ * Authorizer: set *granted non-zero if `user` holds `privilege`.  A
+ * non-zero return fails the run with OHP_EAUTH (the run is not attempted).
+ */
+typedef int (*ohp_authorize_fn)(void *user_data, const char *user, const char *privilege,
+                                int *granted);
+
+/** A rejected record, as given to the rejection callback. */
+typedef struct ohp_rejection {
+    unsigned int version;     /**< OHP_REJECTION_VERSION */
+    uint64_t ordinal;         /**< 1-based position in the source */
+    int rule;                 /**< ohp_rule */
+    const char *message;      /**< names the record and the rule */
+    const ohp_record *record; /**< the record as the source gave it */
+} ohp_rejection;
+
+#define OHP_REJECTION_VERSION 1
+
+/**
+ * Rejection callback (policy OHP_ON_ERROR_REJECT).  The rejection is valid
+ * during the call only.  Non-zero fails the run with OHP_EREJECT.
+ */
+typedef int (*ohp_reject_fn)(void *user_data, const ohp_rejection *rejection);
+
+/**
+ * Progress callback: records read so far, every progress_interval records
+ * and once at the end of the source.  Non-zero cancels the run
+ * (OHP_ECANCELED; a failure, the state store untouched).
+ */
+typedef int (*ohp_progress_fn)(void *user_data, uint64_t records_read);
+
+/* ------------------------------------------------------------------ */
+/* The job                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct ohp_job ohp_job;
+
+/** Outcome of a run, for a scheduler. */
+typedef enum ohp_status {
+    OHP_STATUS_NOT_RUN = 0,
+    OHP_STATUS_SUCCEEDED = 1,
+    OHP_STATUS_WARNINGS = 2, /**< succeeded with warnings */
+    OHP_STATUS_REFUSED = 3,  /**< bad parameters, inactive system, not authorized */
+    OHP_STATUS_FAILED = 4    /**< source, sink, record, store or resource failure */
+} ohp_status;
+
+/**
+ * What a run did.  Owned by the job; valid until the next ohp_job_run()
+ * or ohp_job_free().  Readable after any outcome.
+ */
+typedef struct ohp_summary {
+    unsigned int version; /**< OHP_SUMMARY_VERSION */
+    int status;           /**< ohp_status */
+    int error;            /**< ohp_error of the run (OHP_OK on success) */
+    /* parameters as applied */
+    int mode; /**< ohp_mode */
+    int items;
+    int64_t window_start; /**< incremental window start or OHP_TIME_NONE */
+    int64_t snapshot_date;
+    uint64_t run_id;
+    const char *system_code;
+    const char *organization_code;
+    const char *file_name; /**< ZIP name ("" before it is known) */
+    const char *entry_name;
+    /* counts */
+    uint64_t records_read;
+    uint64_t records_published;
+    uint64_t skipped_organization; /**< other organizations */
+    uint64_t skipped_item_type;    /**< excluded by Items to Publish */
+    uint64_t skipped_window;       /**< incremental: changed before the window */
+    uint64_t skipped_zero;         /**< full mode: zero quantity */
+    uint64_t records_rejected;
+    uint64_t serial_lines;     /**< lines that came from serial expansion */
+    uint64_t lines_written;    /**< data lines (header excluded) */
+    uint64_t psv_bytes;        /**< uncompressed entry size */
+    uint64_t compressed_bytes; /**< entry's compressed size */
+    uint64_t zip_bytes;        /**< bytes given to the sink */
+    uint32_t crc32;            /**< CRC-32 of the PSV entry */
+    size_t warning_count;
+    size_t uom_total_count; /**< see ohp_job_uom_total() */
+} ohp_summary;
+
+#define OHP_SUMMARY_VERSION 1
+
+/**
+ * Create a job.  alloc may be NULL.  The job starts with no registry
+ * (runs then know only code "0"), no source, no sink, no store, no
+ * authorizer.  Returns OHP_OK, OHP_EINVAL or OHP_ENOMEM.
+ */
+int ohp_job_new(ohp_job **out, const ohp_allocator *alloc);
+
+/** Free a job (NULL is a no-op).  Not from inside one of its callbacks. */
+void ohp_job_free(ohp_job *job);
+
+/** Borrow a registry (NULL: a built-in one with only code "0"). */
+int ohp_job_set_registry(ohp_job *job, const ohp_registry *reg);
+
+/** Set the data source.  next is required; open and close may be NULL. */
+int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_source_next_fn next,
+                       ohp_source_close_fn close, void *user_data);
+
+/** Set the sink.  write and close are required; open may be NULL. */
+int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
+                     ohp_sink_close_fn close, void *user_data);
+
+/** Set (or clear, all NULL) the state store. */
+int ohp_job_set_state_store(ohp_job *job, ohp_state_get_fn get,
+                            ohp_state_next_run_id_fn next_run_id, ohp_state_commit_fn commit,
+                            void *user_data);
+
+/** Set (or clear, NULL) the authorizer. */
+int ohp_job_set_authorizer(ohp_job *job, ohp_authorize_fn authorize, void *user_data);
+
+/** Set (or clear) the rejection callback used by OHP_ON_ERROR_REJECT. */
+int ohp_job_set_reject_callback(ohp_job *job, ohp_reject_fn reject, void *user_data);
+
+/** Set (or clear) the progress callback. */
+int ohp_job_set_progress_callback(ohp_job *job, ohp_progress_fn progress, void *user_data);
+
+/**
+ * Run the job: validate the parameters, check the external system against
+ * the registry on the snapshot date, check the privilege, read the
+ * watermark, open the source and the sink, stream the records through
+ * filter, validation, serial expansion and PSV encoding into the ZIP, then
+ * close the sink with commit and record the run in the state store.
+ *
+ * Refusals (OHP_EINVAL, OHP_EVERSION, OHP_ENOTFOUND, OHP_EINACTIVE,
+ * OHP_EDENIED) and an authorizer failure (OHP_EAUTH) happen before the
+ * source is opened or a byte is written.  On
+ * any failure after the sink was opened it is closed with commit = 0, and
+ * the state store is not written.  The watermark advances only after the
+ * sink's close(commit) succeeded.
+ *
+ * Returns OHP_OK (status succeeded or succeeded with warnings) or a
+ * negative code; ohp_job_errmsg() says what happened; ohp_job_summary()
+ * has the details.  OHP_ESTATE if called from inside one of its callbacks.
+ */
+int ohp_job_run(ohp_job *job, const ohp_params *params);
+
+/** The summary of the last run (never NULL). */
+const ohp_summary *ohp_job_summary(const ohp_job *job);
+
+/**
+ * Control total i (0 <= i < summary->uom_total_count): the exact decimal
+ * sum of PRIMARY_QUANTITY over the published lines of one UOM, in first-seen
+ * order.  Strings are owned by the job (valid as the summary).
+ */
+int ohp_job_uom_total(const ohp_job *job, size_t i, const char **uom_code, const char **total);
+
+/** Warning i of the last run (0 <= i < summary->warning_count), or NULL. */
+const char *ohp_job_warning(const ohp_job *job, size_t i);
+
+/** The last error message on the job ("" if none).  Owned by the job. */
+const char *ohp_job_errmsg(const ohp_job *job);
+
+/**
+ * For callbacks: attach an explanation to the failure the callback is
+ * about to return.  The text is copied and included in the run's error
+ * message.  OHP_OK, OHP_EINVAL, OHP_ESTATE (no run in progress).
+ */
+int ohp_job_set_callback_error(ohp_job *job, const char *message);
+
+/* ------------------------------------------------------------------ */
+/* Memory sink                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A ready-made sink that collects the ZIP in memory.  On commit the bytes
+ * and the file name stay readable until the next run or free; on abort
+ * they are discarded.
+ */
+typedef struct ohp_memsink ohp_memsink;
+
+int ohp_memsink_new(ohp_memsink **out, const ohp_allocator *alloc);
+void ohp_memsink_free(ohp_memsink *ms);
+/** Make ms the job's sink (the job borrows it). */
+int ohp_job_set_memsink(ohp_job *job, ohp_memsink *ms);
+/** The committed bytes (NULL and *len = 0 if none). */
+const void *ohp_memsink_data(const ohp_memsink *ms, size_t *len);
+/** The committed file name, or NULL. */
+const char *ohp_memsink_file_name(const ohp_memsink *ms);
+/** Non-zero if the last run committed, zero if it aborted or none ran. */
+int ohp_memsink_committed(const ohp_memsink *ms);
+
+/* ------------------------------------------------------------------ */
+/* PSV reading                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Read callback for the readers below: copy up to cap bytes into buf and
+ * set *got (0 at the end of input).  Non-zero return: I/O error (OHP_EIO).
+ */
+typedef int (*ohp_read_fn)(void *user_data, void *buf, size_t cap, size_t *got);
+
+/**
+ * A streaming reader of pipe-separated values with layout v1's quoting:
+ * fields containing | " CR or LF are enclosed in double quotes with inner
+ * quotes doubled.  Lines end with LF or CRLF.  Memory is bounded by the
+ * longest line.
+ */
+typedef struct ohp_psv_reader ohp_psv_reader;
+
+/**
+ * Create a reader pulling from read/user_data.  max_line is the longest
+ * accepted line in bytes (0: 1 MiB).  OHP_OK, OHP_EINVAL, OHP_ENOMEM.
+ */
+int ohp_psv_reader_new(ohp_psv_reader **out, ohp_read_fn read, void *user_data, size_t max_line,
+                       const ohp_allocator *alloc);
+/** A reader over a memory buffer (borrowed until the reader is freed). */
+int ohp_psv_reader_new_memory(ohp_psv_reader **out, const void *buf, size_t len,
+                              const ohp_allocator *alloc);
+void ohp_psv_reader_free(ohp_psv_reader *r);
+
+/**
+ * Read the next row.  Returns 1 with *fields (an array of *count
+ * NUL-terminated strings, owned by the reader, valid until the next call),
+ * 0 at the end, or a negative code: OHP_EPARSE (bad quoting), OHP_ELIMIT
+ * (line too long), OHP_EIO, OHP_ENOMEM; the message names the line.  An
+ * empty line yields a row with one empty field.
+ */
+int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count);
+/** Line number (1-based) where the last row started. */
+uint64_t ohp_psv_reader_line(const ohp_psv_reader *r);
+const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r);
+
+/**
+ * A source of balance records read from a balances PSV: a header row
+ * naming the columns (any order; unknown columns ignored) followed by one
+ * row per balance.  Columns: ORGANIZATION_ID ORGANIZATION_CODE
+ * INVENTORY_ITEM_ID ITEM_NUMBER REVISION SUBINVENTORY_CODE LOCATOR_ID
+ * LOCATOR_NAME LOT_NUMBER LOT_EXPIRATION_DATE SERIAL_CONTROLLED
+ * SERIAL_NUMBERS PRIMARY_QUANTITY PRIMARY_UOM_CODE SECONDARY_QUANTITY
+ * SECONDARY_UOM_CODE CONSIGNED_FLAG OWNING_PARTY_ID PROJECT_ID TASK_ID
+ * MATERIAL_STATUS_CODE LAST_UPDATE_DATE.  Flags are Y or N (CONSIGNED_FLAG
+ * may be empty: N).  A row that cannot be made into a record (wrong number
+ * of fields, bad flag) becomes a record with source_error set, so the
+ * job's bad-record policy applies; a quoting error or an over-long line
+ * fails the run.
+ */
+typedef struct ohp_balance_reader ohp_balance_reader;
+
+/**
+ * Create a balance reader over read/user_data.  The header is read when
+ * the job opens the source; a missing required column fails the run with a
+ * message naming the columns.
+ */
+int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *user_data,
+                           const ohp_allocator *alloc);
+void ohp_balance_reader_free(ohp_balance_reader *br);
+/** Make br the job's source (the job borrows it; one run per reader). */
+int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONHANDPUB_H */

@@ -1,0 +1,208 @@
+/* Exact decimal quantities: canonical text and exact sums. */
+#include "ohp_internal.h"
+
+#include <string.h>
+
+int ohp_decimal_parse(const char *s, ohp_decimal *out)
+{
+    if (s == NULL)
+        return OHP_EPARSE;
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    const char *ip = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    size_t ilen = (size_t)(p - ip);
+    if (ilen == 0)
+        return OHP_EPARSE;
+    const char *fp = NULL;
+    size_t flen = 0;
+    if (*p == '.') {
+        fp = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        flen = (size_t)(p - fp);
+        if (flen == 0)
+            return OHP_EPARSE;
+    }
+    if (*p != '\0')
+        return OHP_EPARSE;
+    while (ilen > 1 && *ip == '0') {
+        ip++;
+        ilen--;
+    }
+    while (flen > 0 && fp[flen - 1] == '0')
+        flen--;
+    if (ilen > OHP_QTY_MAX_INT_DIGITS || flen > OHP_QTY_MAX_FRAC_DIGITS)
+        return OHP_ELIMIT;
+    bool zero = ilen == 1 && ip[0] == '0' && flen == 0;
+    char *o = out->text;
+    if (neg && !zero)
+        *o++ = '-';
+    memcpy(o, ip, ilen);
+    o += ilen;
+    if (flen) {
+        *o++ = '.';
+        memcpy(o, fp, flen);
+        o += flen;
+    }
+    *o = '\0';
+    out->negative = neg && !zero;
+    out->zero = zero;
+    out->int_digits = ilen;
+    out->frac_digits = flen;
+    return OHP_OK;
+}
+
+bool ohp_decimal_to_count(const ohp_decimal *d, uint64_t *out)
+{
+    if (d->negative || d->frac_digits != 0 || d->int_digits > 19)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < d->int_digits; i++) {
+        unsigned dig = (unsigned)(d->text[i] - '0');
+        if (v > (UINT64_MAX - dig) / 10)
+            return false;
+        v = v * 10 + dig;
+    }
+    *out = v;
+    return true;
+}
+
+OHP_EXPORT int ohp_quantity_canonical(const char *text, char *out, size_t out_size)
+{
+    if (text == NULL || out == NULL)
+        return OHP_EINVAL;
+    ohp_decimal d;
+    int rc = ohp_decimal_parse(text, &d);
+    if (rc)
+        return rc;
+    size_t n = strlen(d.text);
+    if (n + 1 > out_size)
+        return OHP_EINVAL;
+    memcpy(out, d.text, n + 1);
+    return OHP_OK;
+}
+
+#define LIMBS (OHP_ACC_FRAC_LIMBS + OHP_ACC_INT_LIMBS)
+#define BASE 1000000000u
+
+static uint32_t limb_of(const char *digits, size_t len)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++)
+        v = v * 10 + (uint32_t)(digits[i] - '0');
+    return v;
+}
+
+static void add_limbs(uint32_t *acc, const uint32_t *v)
+{
+    uint32_t carry = 0;
+    for (size_t i = 0; i < LIMBS; i++) {
+        uint32_t s = acc[i] + v[i] + carry;
+        carry = s >= BASE;
+        acc[i] = carry ? s - BASE : s;
+    }
+}
+
+void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
+{
+    if (d->zero)
+        return;
+    uint32_t v[LIMBS];
+    memset(v, 0, sizeof v);
+    const char *digits = d->text + (d->negative ? 1 : 0);
+    /* Integer digits, right-aligned from limb FRAC_LIMBS upwards. */
+    size_t n = d->int_digits;
+    size_t limb = OHP_ACC_FRAC_LIMBS;
+    while (n > 0) {
+        size_t take = n >= 9 ? 9 : n;
+        v[limb++] = limb_of(digits + n - take, take);
+        n -= take;
+    }
+    /* Fraction digits, left-aligned from limb FRAC_LIMBS-1 downwards. */
+    const char *f = digits + d->int_digits + 1;
+    size_t fl = d->frac_digits;
+    limb = OHP_ACC_FRAC_LIMBS;
+    while (fl > 0) {
+        size_t take = fl >= 9 ? 9 : fl;
+        uint32_t x = limb_of(f, take);
+        for (size_t k = take; k < 9; k++)
+            x *= 10;
+        v[--limb] = x;
+        f += take;
+        fl -= take;
+    }
+    add_limbs(d->negative ? acc->neg : acc->pos, v);
+}
+
+void ohp_acc_add_one(ohp_acc *acc)
+{
+    uint32_t *p = acc->pos + OHP_ACC_FRAC_LIMBS;
+    for (size_t i = 0; i < OHP_ACC_INT_LIMBS; i++) {
+        if (++p[i] < BASE)
+            return;
+        p[i] = 0;
+    }
+}
+
+static int cmp_limbs(const uint32_t *a, const uint32_t *b)
+{
+    for (size_t i = LIMBS; i-- > 0;) {
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    }
+    return 0;
+}
+
+void ohp_acc_format(const ohp_acc *acc, char *out)
+{
+    uint32_t r[LIMBS];
+    bool neg = false;
+    const uint32_t *a = acc->pos, *b = acc->neg;
+    if (cmp_limbs(a, b) < 0) {
+        a = acc->neg;
+        b = acc->pos;
+        neg = true;
+    }
+    uint32_t borrow = 0;
+    for (size_t i = 0; i < LIMBS; i++) {
+        int64_t s = (int64_t)a[i] - b[i] - borrow;
+        borrow = s < 0;
+        r[i] = (uint32_t)(s < 0 ? s + BASE : s);
+    }
+    /* Print all digits then trim. */
+    char digits[LIMBS * 9 + 1];
+    size_t k = 0;
+    for (size_t i = LIMBS; i-- > 0;) {
+        uint32_t x = r[i];
+        for (int j = 8; j >= 0; j--) {
+            digits[k + (size_t)j] = (char)('0' + x % 10);
+            x /= 10;
+        }
+        k += 9;
+    }
+    size_t int_len = OHP_ACC_INT_LIMBS * 9;
+    size_t start = 0;
+    while (start < int_len - 1 && digits[start] == '0')
+        start++;
+    size_t end = LIMBS * 9;
+    while (end > int_len && digits[end - 1] == '0')
+        end--;
+    bool zero = start == int_len - 1 && digits[start] == '0' && end == int_len;
+    char *o = out;
+    if (neg && !zero)
+        *o++ = '-';
+    memcpy(o, digits + start, int_len - start);
+    o += int_len - start;
+    if (end > int_len) {
+        *o++ = '.';
+        memcpy(o, digits + int_len, end - int_len);
+        o += end - int_len;
+    }
+    *o = '\0';
+}

@@ -1,0 +1,1008 @@
+/*
+ * The publish job: parameters, window, privilege, and the pipeline
+ * source -> filter -> check -> expand -> encode -> zip -> sink.
+ */
+#include "ohp_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define JOB_MAGIC 0x4f48504aU /* "OHPJ" */
+#define FLUSH_AT 65536
+#define DEFAULT_LEVEL 6
+#define DEFAULT_PROGRESS 10000
+#define DEFAULT_MAX_FIELD 4000
+#define DEFAULT_MAX_SERIALS 1000000
+#define MAX_UOMS 4096
+
+typedef struct uom_total {
+    char *code;
+    ohp_acc acc;
+    char text[OHP_ACC_BUFSIZE];
+} uom_total;
+
+struct ohp_job {
+    uint32_t magic;
+    ohp_alloc alloc;
+    const ohp_registry *reg;
+    ohp_registry *builtin_reg;
+
+    ohp_source_open_fn src_open;
+    ohp_source_next_fn src_next;
+    ohp_source_close_fn src_close;
+    void *src_ud;
+    ohp_sink_open_fn sink_open;
+    ohp_sink_write_fn sink_write;
+    ohp_sink_close_fn sink_close;
+    void *sink_ud;
+    ohp_state_get_fn st_get;
+    ohp_state_next_run_id_fn st_next;
+    ohp_state_commit_fn st_commit;
+    void *st_ud;
+    ohp_authorize_fn authz;
+    void *authz_ud;
+    ohp_reject_fn reject;
+    void *reject_ud;
+    ohp_progress_fn progress;
+    void *progress_ud;
+
+    bool running;
+    char errmsg[OHP_ERRMSG_SIZE];
+    char cbmsg[OHP_ERRMSG_SIZE];
+
+    /* results of the last run */
+    ohp_summary sum;
+    char *sum_system;
+    char *sum_org;
+    char *file_name;
+    char *entry_name;
+    char **warnings;
+    size_t nwarnings;
+    uom_total *uoms;
+    size_t nuoms, uoms_cap;
+    size_t last_uom;
+
+    /* run scratch, kept between runs to avoid reallocation */
+    ohp_serial_plan plan;
+    ohp_buf out;    /* PSV bytes waiting for the zip writer */
+    ohp_buf prefix; /* run prefix: system|run id|mode|snapshot| */
+    ohp_buf line;   /* current record: prefix part and suffix parts */
+    ohp_zipwriter *zw;
+};
+
+/* ---- small helpers ---- */
+
+static int job_ok(const ohp_job *job)
+{
+    return job != NULL && job->magic == JOB_MAGIC;
+}
+
+static int set_err(ohp_job *job, int rc, const char *fmt, ...) OHP_PRINTF(3, 4);
+static int set_err(ohp_job *job, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ohp_errmsg_vset(job->errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* " (detail)" from a callback, or "". */
+static const char *cb_detail(ohp_job *job, char *buf, size_t size)
+{
+    if (job->cbmsg[0])
+        snprintf(buf, size, ": %s", job->cbmsg);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+OHP_EXPORT int ohp_params_init(ohp_params *p, unsigned int version)
+{
+    if (p == NULL)
+        return OHP_EINVAL;
+    if (version < 1 || version > OHP_PARAMS_VERSION)
+        return OHP_EVERSION;
+    ohp_params init = OHP_PARAMS_INIT;
+    *p = init;
+    p->version = version;
+    return OHP_OK;
+}
+
+static void clear_results(ohp_job *job)
+{
+    const ohp_alloc *a = &job->alloc;
+    ohp_free(a, job->sum_system);
+    ohp_free(a, job->sum_org);
+    ohp_free(a, job->file_name);
+    ohp_free(a, job->entry_name);
+    job->sum_system = job->sum_org = job->file_name = job->entry_name = NULL;
+    for (size_t i = 0; i < job->nwarnings; i++)
+        ohp_free(a, job->warnings[i]);
+    ohp_free(a, job->warnings);
+    job->warnings = NULL;
+    job->nwarnings = 0;
+    for (size_t i = 0; i < job->nuoms; i++)
+        ohp_free(a, job->uoms[i].code);
+    job->nuoms = 0;
+    job->last_uom = 0;
+    memset(&job->sum, 0, sizeof job->sum);
+    job->sum.version = OHP_SUMMARY_VERSION;
+    job->sum.system_code = "";
+    job->sum.organization_code = "";
+    job->sum.file_name = "";
+    job->sum.entry_name = "";
+    job->sum.window_start = OHP_TIME_NONE;
+    job->sum.snapshot_date = OHP_TIME_NONE;
+}
+
+OHP_EXPORT int ohp_job_new(ohp_job **out, const ohp_allocator *alloc)
+{
+    if (out == NULL)
+        return OHP_EINVAL;
+    *out = NULL;
+    ohp_alloc a;
+    int rc = ohp_alloc_init(&a, alloc);
+    if (rc)
+        return rc;
+    ohp_job *job = ohp_calloc(&a, 1, sizeof *job);
+    if (job == NULL)
+        return OHP_ENOMEM;
+    job->alloc = a;
+    job->magic = JOB_MAGIC;
+    clear_results(job);
+    *out = job;
+    return OHP_OK;
+}
+
+OHP_EXPORT void ohp_job_free(ohp_job *job)
+{
+    if (!job_ok(job) || job->running)
+        return;
+    ohp_alloc a = job->alloc;
+    clear_results(job);
+    ohp_free(&a, job->uoms);
+    ohp_registry_free(job->builtin_reg);
+    ohp_serial_plan_free(&job->plan, &a);
+    ohp_buf_free(&job->out, &a);
+    ohp_buf_free(&job->prefix, &a);
+    ohp_buf_free(&job->line, &a);
+    job->magic = 0;
+    ohp_free(&a, job);
+}
+
+#define CONFIG_GUARD(job)                                                                          \
+    do {                                                                                           \
+        if (!job_ok(job))                                                                          \
+            return OHP_EINVAL;                                                                     \
+        if ((job)->running)                                                                        \
+            return OHP_ESTATE;                                                                     \
+    } while (0)
+
+OHP_EXPORT int ohp_job_set_registry(ohp_job *job, const ohp_registry *reg)
+{
+    CONFIG_GUARD(job);
+    job->reg = reg;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_source_next_fn next,
+                                  ohp_source_close_fn close, void *user_data)
+{
+    CONFIG_GUARD(job);
+    if (next == NULL)
+        return OHP_EINVAL;
+    job->src_open = open;
+    job->src_next = next;
+    job->src_close = close;
+    job->src_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
+                                ohp_sink_close_fn close, void *user_data)
+{
+    CONFIG_GUARD(job);
+    if (write == NULL || close == NULL)
+        return OHP_EINVAL;
+    job->sink_open = open;
+    job->sink_write = write;
+    job->sink_close = close;
+    job->sink_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_state_store(ohp_job *job, ohp_state_get_fn get,
+                                       ohp_state_next_run_id_fn next_run_id,
+                                       ohp_state_commit_fn commit, void *user_data)
+{
+    CONFIG_GUARD(job);
+    job->st_get = get;
+    job->st_next = next_run_id;
+    job->st_commit = commit;
+    job->st_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_authorizer(ohp_job *job, ohp_authorize_fn authorize, void *user_data)
+{
+    CONFIG_GUARD(job);
+    job->authz = authorize;
+    job->authz_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_reject_callback(ohp_job *job, ohp_reject_fn reject, void *user_data)
+{
+    CONFIG_GUARD(job);
+    job->reject = reject;
+    job->reject_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_progress_callback(ohp_job *job, ohp_progress_fn progress,
+                                             void *user_data)
+{
+    CONFIG_GUARD(job);
+    job->progress = progress;
+    job->progress_ud = user_data;
+    return OHP_OK;
+}
+
+OHP_EXPORT const ohp_summary *ohp_job_summary(const ohp_job *job)
+{
+    static const ohp_summary empty = {OHP_SUMMARY_VERSION,
+                                      OHP_STATUS_NOT_RUN,
+                                      OHP_OK,
+                                      0,
+                                      0,
+                                      OHP_TIME_NONE,
+                                      OHP_TIME_NONE,
+                                      0,
+                                      "",
+                                      "",
+                                      "",
+                                      "",
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0,
+                                      0};
+    if (!job_ok(job))
+        return &empty;
+    return &job->sum;
+}
+
+OHP_EXPORT int ohp_job_uom_total(const ohp_job *job, size_t i, const char **uom_code,
+                                 const char **total)
+{
+    if (!job_ok(job) || i >= job->nuoms)
+        return OHP_EINVAL;
+    if (uom_code)
+        *uom_code = job->uoms[i].code;
+    if (total)
+        *total = job->uoms[i].text;
+    return OHP_OK;
+}
+
+OHP_EXPORT const char *ohp_job_warning(const ohp_job *job, size_t i)
+{
+    if (!job_ok(job) || i >= job->nwarnings)
+        return NULL;
+    return job->warnings[i];
+}
+
+OHP_EXPORT const char *ohp_job_errmsg(const ohp_job *job)
+{
+    if (!job_ok(job))
+        return "invalid job handle";
+    return job->errmsg;
+}
+
+OHP_EXPORT int ohp_job_set_callback_error(ohp_job *job, const char *message)
+{
+    if (!job_ok(job) || message == NULL)
+        return OHP_EINVAL;
+    if (!job->running)
+        return OHP_ESTATE;
+    snprintf(job->cbmsg, sizeof job->cbmsg, "%s", message);
+    return OHP_OK;
+}
+
+static int add_warning(ohp_job *job, const char *text)
+{
+    char **w = ohp_realloc(&job->alloc, job->warnings, (job->nwarnings + 1) * sizeof *w);
+    if (w == NULL)
+        return OHP_ENOMEM;
+    job->warnings = w;
+    w[job->nwarnings] = ohp_strdup(&job->alloc, text);
+    if (w[job->nwarnings] == NULL)
+        return OHP_ENOMEM;
+    job->nwarnings++;
+    job->sum.warning_count = job->nwarnings;
+    return OHP_OK;
+}
+
+/* ---- control totals ---- */
+
+static int uom_add(ohp_job *job, const char *uom, const ohp_decimal *qty)
+{
+    uom_total *u = NULL;
+    if (job->nuoms && strcmp(job->uoms[job->last_uom].code, uom) == 0) {
+        u = &job->uoms[job->last_uom];
+    } else {
+        for (size_t i = 0; i < job->nuoms; i++) {
+            if (strcmp(job->uoms[i].code, uom) == 0) {
+                u = &job->uoms[i];
+                job->last_uom = i;
+                break;
+            }
+        }
+    }
+    if (u == NULL) {
+        if (job->nuoms >= MAX_UOMS)
+            return set_err(job, OHP_ELIMIT, "more than %d distinct units of measure", MAX_UOMS);
+        if (job->nuoms == job->uoms_cap) {
+            size_t cap = job->uoms_cap ? job->uoms_cap * 2 : 8;
+            uom_total *n = ohp_realloc(&job->alloc, job->uoms, cap * sizeof *n);
+            if (n == NULL)
+                return set_err(job, OHP_ENOMEM, "out of memory");
+            job->uoms = n;
+            job->uoms_cap = cap;
+        }
+        u = &job->uoms[job->nuoms];
+        memset(u, 0, sizeof *u);
+        u->code = ohp_strdup(&job->alloc, uom);
+        if (u->code == NULL)
+            return set_err(job, OHP_ENOMEM, "out of memory");
+        job->last_uom = job->nuoms++;
+        job->sum.uom_total_count = job->nuoms;
+    }
+    if (qty)
+        ohp_acc_add(&u->acc, qty);
+    else
+        ohp_acc_add_one(&u->acc);
+    return OHP_OK;
+}
+
+/* ---- output ---- */
+
+static int flush_out(ohp_job *job)
+{
+    if (job->out.len == 0)
+        return OHP_OK;
+    int rc = ohp_zipwriter_write(job->zw, job->out.data, job->out.len);
+    job->out.len = 0;
+    return rc;
+}
+
+static int out_append(ohp_job *job, const char *p, size_t n)
+{
+    int rc = ohp_buf_append(&job->out, &job->alloc, p, n);
+    if (rc)
+        return set_err(job, rc, "out of memory");
+    return OHP_OK;
+}
+
+static int append_text(ohp_buf *b, const ohp_alloc *a, const char *s)
+{
+    return s ? ohp_psv_append_field(b, a, s, strlen(s)) : OHP_OK;
+}
+
+/*
+ * Encode the record's common parts into job->line:
+ *   [0, p)       fields 5..15 and the '|' before SERIAL_NUMBER
+ *   [p, q)       '|' PRIMARY_QUANTITY ... LAST_UPDATE_DATE '\n' (record's quantities)
+ *   [q, len)     the same with quantity 1 and no secondary quantity (serial lines)
+ */
+static int encode_record(ohp_job *job, const ohp_record *r, const ohp_checked *c, size_t *p,
+                         size_t *q)
+{
+    ohp_buf *b = &job->line;
+    const ohp_alloc *a = &job->alloc;
+    b->len = 0;
+    char date[OHP_DATE_BUFSIZE];
+    int rc = 0;
+#define F(s) (rc = rc ? rc : append_text(b, a, (s)))
+#define SEP() (rc = rc ? rc : ohp_buf_putc(b, a, '|'))
+#define RAW(s) (rc = rc ? rc : ohp_buf_append(b, a, (s), strlen(s)))
+    F(r->organization_id);
+    SEP();
+    F(r->organization_code);
+    SEP();
+    F(r->inventory_item_id);
+    SEP();
+    F(r->item_number);
+    SEP();
+    F(r->revision);
+    SEP();
+    F(r->subinventory_code);
+    SEP();
+    F(r->locator_id);
+    SEP();
+    F(r->locator_name);
+    SEP();
+    F(r->lot_number);
+    SEP();
+    if (c->lot_expiration != OHP_TIME_NONE) {
+        ohp_date_format(c->lot_expiration, 1, date);
+        RAW(date);
+    }
+    SEP();
+    RAW(r->serial_controlled ? "Y" : "N");
+    SEP();
+    *p = b->len;
+    ohp_date_format(c->last_update, 0, date);
+    for (int pass = 0; pass < (r->serial_controlled ? 2 : 1); pass++) {
+        SEP();
+        RAW(pass == 0 ? c->primary.text : "1");
+        SEP();
+        F(r->primary_uom_code);
+        SEP();
+        if (pass == 0 && c->has_secondary)
+            RAW(c->secondary.text);
+        SEP();
+        F(r->secondary_uom_code);
+        SEP();
+        RAW(r->consigned ? "Y" : "N");
+        SEP();
+        F(r->owning_party_id);
+        SEP();
+        F(r->project_id);
+        SEP();
+        F(r->task_id);
+        SEP();
+        F(r->material_status_code);
+        SEP();
+        RAW(date);
+        rc = rc ? rc : ohp_buf_putc(b, a, '\n');
+        if (pass == 0)
+            *q = b->len;
+    }
+#undef F
+#undef SEP
+#undef RAW
+    return rc;
+}
+
+static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t serial_len,
+                     const char *suffix, size_t suffix_len)
+{
+    ohp_buf *o = &job->out;
+    const ohp_alloc *a = &job->alloc;
+    int rc = ohp_buf_append(o, a, job->prefix.data, job->prefix.len);
+    if (!rc)
+        rc = ohp_buf_append(o, a, job->line.data, prefix_len);
+    if (!rc && serial_len)
+        rc = ohp_psv_append_field(o, a, serial, serial_len);
+    if (!rc)
+        rc = ohp_buf_append(o, a, suffix, suffix_len);
+    if (rc)
+        return set_err(job, rc, "out of memory");
+    job->sum.lines_written++;
+    if (o->len >= FLUSH_AT)
+        return flush_out(job);
+    return OHP_OK;
+}
+
+static int publish_record(ohp_job *job, const ohp_record *r, const ohp_checked *c)
+{
+    size_t p = 0, q = 0;
+    int rc = encode_record(job, r, c, &p, &q);
+    if (rc)
+        return set_err(job, rc, "out of memory");
+    const char *line = job->line.data;
+    if (!r->serial_controlled || job->plan.total == 0) {
+        /* One line: a non-serial balance, or a serial item at zero (a removal). */
+        if ((rc = emit_line(job, p, NULL, 0, line + p, q - p)) != 0)
+            return rc;
+        if ((rc = uom_add(job, r->primary_uom_code, &c->primary)) != 0)
+            return rc;
+        return OHP_OK;
+    }
+    const ohp_serial_plan *plan = &job->plan;
+    char small[256];
+    for (size_t i = 0; i < plan->count; i++) {
+        const ohp_serial_item *it = &plan->items[i];
+        if (!it->range) {
+            rc = emit_line(job, p, it->from, it->from_len, line + q, job->line.len - q);
+            if (rc)
+                return rc;
+            job->sum.serial_lines++;
+            if ((rc = uom_add(job, r->primary_uom_code, NULL)) != 0)
+                return rc;
+            continue;
+        }
+        char *buf = small;
+        if (it->from_len + 1 > sizeof small) {
+            buf = ohp_malloc(&job->alloc, it->from_len + 1);
+            if (buf == NULL)
+                return set_err(job, OHP_ENOMEM, "out of memory");
+        }
+        for (uint64_t v = it->lo;; v++) {
+            ohp_serial_item_format(it, v, buf);
+            rc = emit_line(job, p, buf, it->from_len, line + q, job->line.len - q);
+            if (rc == OHP_OK) {
+                job->sum.serial_lines++;
+                rc = uom_add(job, r->primary_uom_code, NULL);
+            }
+            if (rc || v == it->hi)
+                break;
+        }
+        if (buf != small)
+            ohp_free(&job->alloc, buf);
+        if (rc)
+            return rc;
+    }
+    return OHP_OK;
+}
+
+/* ---- the run ---- */
+
+typedef struct run_ctx {
+    const ohp_params *pp;
+    const char *system;
+    const char *org;
+    int items;
+    int level;
+    int on_error;
+    ohp_limits lim;
+    uint64_t progress_every;
+    bool source_open;
+    bool sink_open;
+} run_ctx;
+
+static int sink_output(void *ctx, const void *buf, size_t len)
+{
+    ohp_job *job = ctx;
+    return job->sink_write(job->sink_ud, buf, len);
+}
+
+static void name_part(ohp_buf *b, const ohp_alloc *a, const char *s, int *rc)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p && !*rc; p++) {
+        unsigned char ch = *p;
+        if ((ch & 0xC0) == 0x80)
+            continue; /* one '_' per character, not per byte */
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+        *rc = ohp_buf_putc(b, a, ok ? (char)ch : '_');
+    }
+}
+
+static int make_names(ohp_job *job, const run_ctx *rc_)
+{
+    ohp_buf b = {0};
+    const ohp_alloc *a = &job->alloc;
+    int rc = 0;
+    int y, mo, d, h, mi, s;
+    ohp_civil_from_time(job->sum.snapshot_date, &y, &mo, &d, &h, &mi, &s);
+    char tail[64];
+    snprintf(tail, sizeof tail, "_%llu_%04d%02d%02d%02d%02d%02d",
+             (unsigned long long)job->sum.run_id, y, mo, d, h, mi, s);
+    rc = ohp_buf_append(&b, a, "ONHAND_", 7);
+    if (!rc)
+        name_part(&b, a, rc_->system, &rc);
+    if (!rc)
+        rc = ohp_buf_putc(&b, a, '_');
+    if (!rc)
+        name_part(&b, a, rc_->org, &rc);
+    if (!rc)
+        rc = ohp_buf_append(&b, a, tail, strlen(tail));
+    if (!rc)
+        rc = ohp_buf_reserve(&b, a, 5);
+    if (rc) {
+        ohp_buf_free(&b, a);
+        return OHP_ENOMEM;
+    }
+    size_t base = b.len;
+    job->file_name = ohp_malloc(a, base + 5);
+    job->entry_name = ohp_malloc(a, base + 5);
+    if (job->file_name == NULL || job->entry_name == NULL) {
+        ohp_buf_free(&b, a);
+        return OHP_ENOMEM;
+    }
+    memcpy(job->file_name, b.data, base);
+    memcpy(job->file_name + base, ".zip", 5);
+    memcpy(job->entry_name, b.data, base);
+    memcpy(job->entry_name + base, ".psv", 5);
+    ohp_buf_free(&b, a);
+    job->sum.file_name = job->file_name;
+    job->sum.entry_name = job->entry_name;
+    return OHP_OK;
+}
+
+static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
+{
+    if (pp == NULL)
+        return set_err(job, OHP_EINVAL, "parameters are required");
+    if (pp->version < 1 || pp->version > OHP_PARAMS_VERSION)
+        return set_err(job, OHP_EVERSION,
+                       "unsupported ohp_params version %u (this library knows 1 to %d)",
+                       pp->version, OHP_PARAMS_VERSION);
+    c->pp = pp;
+    c->system = pp->system_code ? pp->system_code : OHP_SYSTEM_ORACLE_WMS;
+    c->org = pp->organization_code;
+    c->lim.max_field_length = pp->max_field_length ? pp->max_field_length : DEFAULT_MAX_FIELD;
+    c->lim.max_serials_per_record =
+        pp->max_serials_per_record ? pp->max_serials_per_record : DEFAULT_MAX_SERIALS;
+    if (!ohp_present(c->org))
+        return set_err(job, OHP_EINVAL, "the Organization parameter is required");
+    if (strlen(c->org) > c->lim.max_field_length || !ohp_utf8_valid(c->org, strlen(c->org)))
+        return set_err(job, OHP_EINVAL,
+                       "the Organization parameter must be valid UTF-8 of at most %zu bytes",
+                       c->lim.max_field_length);
+    if (!ohp_present(c->system) || strlen(c->system) > 18)
+        return set_err(job, OHP_EINVAL,
+                       "the External System parameter '%.40s' is not a lookup code", c->system);
+    if (pp->items < OHP_ITEMS_BOTH || pp->items > OHP_ITEMS_NONSERIAL)
+        return set_err(job, OHP_EINVAL, "Items to Publish must be BOTH, SERIAL or NONSERIAL");
+    c->items = pp->items;
+    if (pp->compression_level < -1 || pp->compression_level > 9)
+        return set_err(job, OHP_EINVAL, "compression level must be 0 to 9 (or -1 for the default)");
+    c->level = pp->compression_level < 0 ? DEFAULT_LEVEL : pp->compression_level;
+    if (pp->on_error != OHP_ON_ERROR_FAIL && pp->on_error != OHP_ON_ERROR_REJECT)
+        return set_err(job, OHP_EINVAL, "the bad-record policy must be FAIL or REJECT");
+    c->on_error = pp->on_error;
+    if (!ohp_present(pp->user))
+        return set_err(job, OHP_EINVAL, "the submitting user is required");
+    if (pp->snapshot_date != OHP_TIME_NONE) {
+        char tmp[OHP_DATE_BUFSIZE];
+        if (ohp_date_format(pp->snapshot_date, 0, tmp) != OHP_OK)
+            return set_err(job, OHP_EINVAL, "the snapshot date is outside years 1 to 9999");
+    }
+    if (pp->publish_from != OHP_TIME_NONE) {
+        char tmp[OHP_DATE_BUFSIZE];
+        if (ohp_date_format(pp->publish_from, 0, tmp) != OHP_OK)
+            return set_err(job, OHP_EINVAL, "the Publish from Date is outside years 1 to 9999");
+    }
+    c->progress_every = pp->progress_interval ? pp->progress_interval : DEFAULT_PROGRESS;
+    return OHP_OK;
+}
+
+static int make_prefix(ohp_job *job, const run_ctx *c)
+{
+    ohp_buf *b = &job->prefix;
+    const ohp_alloc *a = &job->alloc;
+    char tmp[64], date[OHP_DATE_BUFSIZE];
+    b->len = 0;
+    ohp_date_format(job->sum.snapshot_date, 0, date);
+    int rc = ohp_psv_append_field(b, a, c->system, strlen(c->system));
+    snprintf(tmp, sizeof tmp, "|%llu|%s|%s|", (unsigned long long)job->sum.run_id,
+             job->sum.mode == OHP_MODE_FULL ? "FULL" : "INCREMENTAL", date);
+    if (!rc)
+        rc = ohp_buf_append(b, a, tmp, strlen(tmp));
+    return rc;
+}
+
+static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, size_t size)
+{
+#define K(s) (ohp_present(s) ? (s) : "-")
+    snprintf(buf, size,
+             "record %llu (organization %.40s, item %.60s, subinventory %.30s, locator %.40s, "
+             "lot %.40s)",
+             (unsigned long long)ordinal, K(r->organization_code), K(r->item_number),
+             K(r->subinventory_code), K(r->locator_name ? r->locator_name : r->locator_id),
+             K(r->lot_number));
+#undef K
+}
+
+/* Stream the records; returns OHP_OK or a failure with errmsg set. */
+static int pump(ohp_job *job, run_ctx *c)
+{
+    ohp_record rec;
+    ohp_checked chk;
+    char msg[OHP_ERRMSG_SIZE], who[OHP_ERRMSG_SIZE], det[OHP_ERRMSG_SIZE];
+    int rc;
+    for (;;) {
+        memset(&rec, 0, sizeof rec);
+        rec.version = OHP_RECORD_VERSION;
+        job->cbmsg[0] = '\0';
+        int got = job->src_next(job->src_ud, &rec);
+        if (got < 0)
+            return set_err(job, OHP_ESOURCE, "data source failed after %llu records%s",
+                           (unsigned long long)job->sum.records_read,
+                           cb_detail(job, det, sizeof det));
+        if (got == 0)
+            break;
+        uint64_t ordinal = ++job->sum.records_read;
+
+        bool skip = false;
+        if (ohp_present(rec.organization_code) && strcmp(rec.organization_code, c->org) != 0) {
+            job->sum.skipped_organization++;
+            skip = true;
+        } else if ((c->items == OHP_ITEMS_SERIAL && !rec.serial_controlled) ||
+                   (c->items == OHP_ITEMS_NONSERIAL && rec.serial_controlled)) {
+            job->sum.skipped_item_type++;
+            skip = true;
+        }
+        int rule = OHP_RULE_NONE;
+        int crc = OHP_OK;
+        if (!skip && job->sum.mode == OHP_MODE_INCREMENTAL && rec.source_error == NULL &&
+            ohp_present(rec.last_update_date)) {
+            int64_t t;
+            if (ohp_date_parse(rec.last_update_date, &t) == OHP_OK && t < job->sum.window_start) {
+                job->sum.skipped_window++;
+                skip = true;
+            }
+        }
+        if (!skip) {
+            crc = ohp_record_check(&rec, &c->lim, &chk, &job->plan, &job->alloc, &rule, msg);
+            if (crc == OHP_ENOMEM)
+                return set_err(job, OHP_ENOMEM, "out of memory");
+        }
+        if (!skip && crc == OHP_ERECORD) {
+            describe_record(&rec, ordinal, who, sizeof who);
+            if (c->on_error == OHP_ON_ERROR_FAIL)
+                return set_err(job, OHP_ERECORD, "%s: %s", who, msg);
+            job->sum.records_rejected++;
+            if (job->reject) {
+                char full[OHP_ERRMSG_SIZE * 2];
+                snprintf(full, sizeof full, "%s: %s", who, msg);
+                ohp_rejection rj = {OHP_REJECTION_VERSION, ordinal, rule, full, &rec};
+                job->cbmsg[0] = '\0';
+                if (job->reject(job->reject_ud, &rj) != 0)
+                    return set_err(job, OHP_EREJECT, "the rejection callback failed at %s%s", who,
+                                   cb_detail(job, det, sizeof det));
+            }
+            skip = true;
+        }
+        if (!skip && job->sum.mode == OHP_MODE_FULL && chk.primary.zero) {
+            job->sum.skipped_zero++;
+            skip = true;
+        }
+        if (!skip) {
+            if ((rc = publish_record(job, &rec, &chk)) != 0)
+                return rc == OHP_ESINK || rc == OHP_EZIP ? rc : rc;
+            job->sum.records_published++;
+        }
+        if (job->progress && ordinal % c->progress_every == 0) {
+            job->cbmsg[0] = '\0';
+            if (job->progress(job->progress_ud, ordinal) != 0)
+                return set_err(job, OHP_ECANCELED,
+                               "run cancelled by the progress callback after %llu records%s",
+                               (unsigned long long)ordinal, cb_detail(job, det, sizeof det));
+        }
+    }
+    if (job->progress) {
+        job->cbmsg[0] = '\0';
+        if (job->progress(job->progress_ud, job->sum.records_read) != 0)
+            return set_err(
+                job, OHP_ECANCELED, "run cancelled by the progress callback after %llu records%s",
+                (unsigned long long)job->sum.records_read, cb_detail(job, det, sizeof det));
+    }
+    return OHP_OK;
+}
+
+static bool is_refusal(int rc)
+{
+    return rc == OHP_EINVAL || rc == OHP_EVERSION || rc == OHP_ENOTFOUND || rc == OHP_EINACTIVE ||
+           rc == OHP_EDENIED;
+}
+
+static int zip_failure(ohp_job *job, int rc)
+{
+    char det[OHP_ERRMSG_SIZE];
+    if (rc == OHP_ESINK || (job->zw && ohp_zipwriter_output_failed(job->zw)))
+        return set_err(job, OHP_ESINK, "sink write failed after %llu bytes%s",
+                       (unsigned long long)(job->zw ? ohp_zipwriter_total(job->zw) : 0),
+                       cb_detail(job, det, sizeof det));
+    if (rc == OHP_ENOMEM)
+        return set_err(job, OHP_ENOMEM, "out of memory");
+    return set_err(job, rc, "archive writer failed");
+}
+
+static int run(ohp_job *job, const ohp_params *pp)
+{
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    char det[OHP_ERRMSG_SIZE];
+    int rc = check_params(job, pp, &c);
+    if (rc)
+        return rc;
+    ohp_summary *s = &job->sum;
+    s->items = c.items;
+    s->snapshot_date = pp->snapshot_date != OHP_TIME_NONE ? pp->snapshot_date : (int64_t)time(NULL);
+    job->sum_system = ohp_strdup(&job->alloc, c.system);
+    job->sum_org = ohp_strdup(&job->alloc, c.org);
+    if (!job->sum_system || !job->sum_org)
+        return set_err(job, OHP_ENOMEM, "out of memory");
+    s->system_code = job->sum_system;
+    s->organization_code = job->sum_org;
+
+    /* External system, on the snapshot date. */
+    const ohp_registry *reg = job->reg;
+    if (reg == NULL) {
+        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, NULL) != OHP_OK)
+            return set_err(job, OHP_ENOMEM, "out of memory");
+        reg = job->builtin_reg;
+    }
+    if ((rc = ohp_registry_check_msg(reg, c.system, s->snapshot_date, job->errmsg)) != 0)
+        return rc;
+
+    /* Privilege. */
+    if (!pp->caller_authorized) {
+        if (job->authz == NULL)
+            return set_err(job, OHP_EDENIED,
+                           "user %.100s is not authorized: no authorizer is configured to check "
+                           "privilege %s",
+                           pp->user, OHP_PRIVILEGE);
+        int granted = 0;
+        job->cbmsg[0] = '\0';
+        if (job->authz(job->authz_ud, pp->user, OHP_PRIVILEGE, &granted) != 0)
+            return set_err(job, OHP_EAUTH, "the authorizer failed for user %.100s%s", pp->user,
+                           cb_detail(job, det, sizeof det));
+        if (!granted)
+            return set_err(job, OHP_EDENIED, "user %.100s does not have privilege %s", pp->user,
+                           OHP_PRIVILEGE);
+    }
+
+    /* The window. */
+    int64_t w = OHP_TIME_NONE;
+    if (!pp->full_publish && job->st_get) {
+        job->cbmsg[0] = '\0';
+        if (job->st_get(job->st_ud, c.system, c.org, &w) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not read the watermark%s",
+                           cb_detail(job, det, sizeof det));
+    }
+    int64_t f = pp->publish_from;
+    if (pp->full_publish || (w == OHP_TIME_NONE && f == OHP_TIME_NONE)) {
+        s->mode = OHP_MODE_FULL;
+        s->window_start = OHP_TIME_NONE;
+    } else {
+        s->mode = OHP_MODE_INCREMENTAL;
+        if (w == OHP_TIME_NONE) {
+            s->window_start = f;
+        } else if (f == OHP_TIME_NONE || f <= w) {
+            s->window_start = f == OHP_TIME_NONE ? w : f;
+        } else {
+            char fs[OHP_DATE_BUFSIZE], ws[OHP_DATE_BUFSIZE], text[256];
+            ohp_date_format(f, 0, fs);
+            ohp_date_format(w, 0, ws);
+            snprintf(text, sizeof text,
+                     "Publish from Date %s is later than the last successful publication %s; "
+                     "publishing from %s so that no change is missed",
+                     fs, ws, ws);
+            if (add_warning(job, text))
+                return set_err(job, OHP_ENOMEM, "out of memory");
+            s->window_start = w;
+        }
+    }
+
+    /* Run id. */
+    if (pp->run_id != 0) {
+        s->run_id = pp->run_id;
+    } else if (job->st_next) {
+        uint64_t id = 0;
+        job->cbmsg[0] = '\0';
+        if (job->st_next(job->st_ud, &id) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not allocate a run id%s",
+                           cb_detail(job, det, sizeof det));
+        if (id == 0)
+            return set_err(job, OHP_ESTORE, "the state store allocated run id 0");
+        s->run_id = id;
+    } else {
+        s->run_id = 1;
+    }
+    if (make_names(job, &c) || make_prefix(job, &c))
+        return set_err(job, OHP_ENOMEM, "out of memory");
+    if (job->src_next == NULL)
+        return set_err(job, OHP_EINVAL, "no data source is set");
+    if (job->sink_write == NULL)
+        return set_err(job, OHP_EINVAL, "no sink is set");
+
+    /* Source. */
+    ohp_source_query q = {OHP_SOURCE_QUERY_VERSION, c.system,         c.org,    c.items, s->mode,
+                          s->window_start,          s->snapshot_date, s->run_id};
+    if (job->src_open) {
+        job->cbmsg[0] = '\0';
+        if (job->src_open(job->src_ud, &q) != 0)
+            return set_err(job, OHP_ESOURCE, "the data source could not be opened%s",
+                           cb_detail(job, det, sizeof det));
+    }
+    c.source_open = true;
+
+    /* Sink and archive. */
+    if (job->sink_open) {
+        job->cbmsg[0] = '\0';
+        if (job->sink_open(job->sink_ud, job->file_name) != 0) {
+            rc = set_err(job, OHP_ESINK, "the sink could not be opened for %s%s", job->file_name,
+                         cb_detail(job, det, sizeof det));
+            goto out;
+        }
+    }
+    c.sink_open = true;
+    job->cbmsg[0] = '\0';
+    rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
+                           s->snapshot_date, c.level, job->errmsg);
+    if (rc) {
+        rc = zip_failure(job, rc);
+        goto out;
+    }
+    job->out.len = 0;
+    if ((rc = out_append(job, ohp_psv_header_v1, strlen(ohp_psv_header_v1))) != 0)
+        goto out;
+    if ((rc = pump(job, &c)) != 0) {
+        if (rc == OHP_ESINK || rc == OHP_EZIP)
+            rc = zip_failure(job, rc);
+        goto out;
+    }
+    if ((rc = flush_out(job)) != 0 || (rc = ohp_zipwriter_finish(job->zw)) != 0) {
+        rc = zip_failure(job, rc);
+        goto out;
+    }
+    s->psv_bytes = ohp_zipwriter_uncompressed(job->zw);
+    s->compressed_bytes = ohp_zipwriter_compressed(job->zw);
+    s->zip_bytes = ohp_zipwriter_total(job->zw);
+    s->crc32 = ohp_zipwriter_crc(job->zw);
+    for (size_t i = 0; i < job->nuoms; i++)
+        ohp_acc_format(&job->uoms[i].acc, job->uoms[i].text);
+
+    /* Commit: the sink first, then the state. */
+    if (job->src_close)
+        job->src_close(job->src_ud);
+    c.source_open = false;
+    c.sink_open = false;
+    job->cbmsg[0] = '\0';
+    if (job->sink_close(job->sink_ud, 1) != 0) {
+        rc = set_err(job, OHP_ESINK, "the sink could not commit %s%s", job->file_name,
+                     cb_detail(job, det, sizeof det));
+        goto out;
+    }
+    if (job->st_commit) {
+        job->cbmsg[0] = '\0';
+        if (job->st_commit(job->st_ud, c.system, c.org, s->snapshot_date, s->run_id) != 0) {
+            rc = set_err(job, OHP_ESTORE,
+                         "%s was published but the state store could not record the run%s; the "
+                         "next incremental run will publish these changes again",
+                         job->file_name, cb_detail(job, det, sizeof det));
+            goto out;
+        }
+    }
+    rc = OHP_OK;
+out:
+    if (c.source_open && job->src_close)
+        job->src_close(job->src_ud);
+    if (c.sink_open)
+        (void)job->sink_close(job->sink_ud, 0);
+    ohp_zipwriter_free(job->zw);
+    job->zw = NULL;
+    return rc;
+}
+
+OHP_EXPORT int ohp_job_run(ohp_job *job, const ohp_params *params)
+{
+    if (!job_ok(job))
+        return OHP_EINVAL;
+    if (job->running)
+        return OHP_ESTATE;
+    clear_results(job);
+    job->errmsg[0] = '\0';
+    job->cbmsg[0] = '\0';
+    job->running = true;
+    int rc = run(job, params);
+    job->running = false;
+    job->sum.error = rc;
+    if (rc == OHP_OK) {
+        job->sum.status = job->sum.records_rejected > 0 || job->nwarnings > 0
+                              ? OHP_STATUS_WARNINGS
+                              : OHP_STATUS_SUCCEEDED;
+        job->errmsg[0] = '\0';
+    } else {
+        job->sum.status = is_refusal(rc) ? OHP_STATUS_REFUSED : OHP_STATUS_FAILED;
+        if (job->errmsg[0] == '\0')
+            snprintf(job->errmsg, sizeof job->errmsg, "%s", ohp_strerror(rc));
+    }
+    return rc;
+}

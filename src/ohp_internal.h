@@ -1,0 +1,192 @@
+/* Private declarations shared by the library's source files. */
+#ifndef OHP_INTERNAL_H
+#define OHP_INTERNAL_H
+
+#include "onhandpub.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The one export macro: everything else has hidden visibility. */
+#define OHP_EXPORT __attribute__((visibility("default")))
+
+#define OHP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- allocator ---- */
+
+typedef struct ohp_alloc {
+    void *(*malloc_fn)(void *opaque, size_t size);
+    void *(*realloc_fn)(void *opaque, void *ptr, size_t size);
+    void (*free_fn)(void *opaque, void *ptr);
+    void *opaque;
+} ohp_alloc;
+
+/* Fill a from the public allocator (NULL: the C library's). */
+int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub);
+void *ohp_malloc(const ohp_alloc *a, size_t size);
+void *ohp_calloc(const ohp_alloc *a, size_t n, size_t size);
+void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size);
+void ohp_free(const ohp_alloc *a, void *ptr);
+char *ohp_strdup(const ohp_alloc *a, const char *s);
+
+/* ---- growable byte buffer ---- */
+
+typedef struct ohp_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} ohp_buf;
+
+int ohp_buf_reserve(ohp_buf *b, const ohp_alloc *a, size_t extra);
+int ohp_buf_append(ohp_buf *b, const ohp_alloc *a, const void *p, size_t n);
+int ohp_buf_putc(ohp_buf *b, const ohp_alloc *a, char c);
+/* Ensure data is NUL-terminated (not counted in len). */
+int ohp_buf_terminate(ohp_buf *b, const ohp_alloc *a);
+void ohp_buf_free(ohp_buf *b, const ohp_alloc *a);
+
+/* ---- error messages: fixed-size, never allocate ---- */
+
+#define OHP_ERRMSG_SIZE 512
+void ohp_errmsg_set(char *msg, const char *fmt, ...) OHP_PRINTF(2, 3);
+void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap);
+
+/* ---- text helpers ---- */
+
+bool ohp_utf8_valid(const char *s, size_t len);
+static inline bool ohp_present(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* ---- dates ---- */
+
+int64_t ohp_days_from_civil(int64_t y, unsigned m, unsigned d);
+void ohp_civil_from_time(int64_t t, int *y, int *mo, int *d, int *h, int *mi, int *s);
+/* Start of the UTC day containing t. */
+int64_t ohp_day_start(int64_t t);
+
+/* ---- decimals ---- */
+
+#define OHP_QTY_MAX_INT_DIGITS 40
+#define OHP_QTY_MAX_FRAC_DIGITS 30
+/* Longest canonical quantity text, NUL included. */
+#define OHP_QTY_BUFSIZE (OHP_QTY_MAX_INT_DIGITS + OHP_QTY_MAX_FRAC_DIGITS + 3)
+
+/* Parsed canonical decimal: sign, digits without point, scale. */
+typedef struct ohp_decimal {
+    char text[OHP_QTY_BUFSIZE]; /* canonical text */
+    bool negative;
+    bool zero;
+    size_t int_digits;  /* digits before the point in text (after sign) */
+    size_t frac_digits; /* digits after the point */
+} ohp_decimal;
+
+int ohp_decimal_parse(const char *s, ohp_decimal *out);
+/* Whole number >= 0 that fits uint64; returns false otherwise. */
+bool ohp_decimal_to_count(const ohp_decimal *d, uint64_t *out);
+
+/* Exact accumulator of decimals (sums of positive and negative parts). */
+#define OHP_ACC_FRAC_LIMBS 4 /* 36 fraction digits */
+#define OHP_ACC_INT_LIMBS 7  /* 63 integer digits */
+typedef struct ohp_acc {
+    uint32_t pos[OHP_ACC_FRAC_LIMBS + OHP_ACC_INT_LIMBS];
+    uint32_t neg[OHP_ACC_FRAC_LIMBS + OHP_ACC_INT_LIMBS];
+} ohp_acc;
+
+void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d);
+void ohp_acc_add_one(ohp_acc *acc);
+/* Format the exact total (canonical) into out (OHP_ACC_BUFSIZE bytes). */
+#define OHP_ACC_BUFSIZE 112
+void ohp_acc_format(const ohp_acc *acc, char *out);
+
+/* ---- registry internals used by the job ---- */
+
+int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t date, char *msg);
+
+/* ---- PSV field encoding ---- */
+
+/* Does the field need quoting in layout v1? */
+bool ohp_psv_needs_quote(const char *s, size_t len);
+/* Append the field, quoted if needed. */
+int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len);
+
+/* The 26 column names of layout v1, joined with '|' and ending in LF. */
+extern const char ohp_psv_header_v1[];
+
+/* ---- ZIP writer over an append-only sink ---- */
+
+typedef struct ohp_zipwriter ohp_zipwriter;
+
+/* Output function: 0 ok, non-zero fails (the writer latches the error). */
+typedef int (*ohp_zw_output_fn)(void *ctx, const void *buf, size_t len);
+
+int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
+                      const char *entry_name, int64_t mtime, int level, char *errmsg);
+/* Append uncompressed entry bytes. */
+int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len);
+/* Finish the entry and the archive.  After this, free. */
+int ohp_zipwriter_finish(ohp_zipwriter *zw);
+void ohp_zipwriter_free(ohp_zipwriter *zw);
+uint64_t ohp_zipwriter_uncompressed(const ohp_zipwriter *zw);
+uint64_t ohp_zipwriter_compressed(const ohp_zipwriter *zw);
+uint64_t ohp_zipwriter_total(const ohp_zipwriter *zw);
+uint32_t ohp_zipwriter_crc(const ohp_zipwriter *zw);
+/* Non-zero if the failure came from the output function (the sink). */
+int ohp_zipwriter_output_failed(const ohp_zipwriter *zw);
+
+/* ---- record checking and serial planning ---- */
+
+typedef struct ohp_limits {
+    size_t max_field_length;
+    size_t max_serials_per_record;
+} ohp_limits;
+
+/* One serial item of a record after checking: a single or a numeric range. */
+typedef struct ohp_serial_item {
+    const char *from; /* points into the record or the list copy */
+    size_t from_len;
+    /* numeric range: prefix = from[0..prefix_len), width digits follow */
+    size_t prefix_len;
+    size_t width;
+    uint64_t lo, hi; /* low 18 digits of the numeric suffix */
+    bool numeric;    /* has a numeric suffix (singles) or is a range */
+    bool range;
+    size_t order; /* position in the record */
+} ohp_serial_item;
+
+typedef struct ohp_serial_plan {
+    ohp_serial_item *items;
+    size_t count;
+    size_t cap;
+    ohp_buf list_copy; /* serial_list split into NUL-separated pieces */
+    ohp_serial_item *sorted;
+    size_t sorted_cap;
+    uint64_t total; /* number of serials */
+} ohp_serial_plan;
+
+void ohp_serial_plan_free(ohp_serial_plan *p, const ohp_alloc *a);
+
+/* A checked record ready to encode. */
+typedef struct ohp_checked {
+    ohp_decimal primary;
+    ohp_decimal secondary;
+    bool has_secondary;
+    int64_t last_update;
+    int64_t lot_expiration;
+} ohp_checked;
+
+/*
+ * Check a record against every rule and plan its serials.  Returns OHP_OK,
+ * OHP_ERECORD (rule set, msg explains without the record's name),
+ * OHP_ENOMEM.
+ */
+int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
+                     ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg);
+/* Parse last_update_date only (for window filtering before full checks). */
+
+/* Write serial number k-th of an item into buf (needs from_len+1). */
+void ohp_serial_item_format(const ohp_serial_item *it, uint64_t value, char *buf);
+
+#endif

@@ -1,0 +1,535 @@
+/* Streaming PSV reader and the balances-PSV source built on it. */
+#include "ohp_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define IN_CHUNK 65536
+#define DEFAULT_MAX_LINE (1u << 20)
+
+struct ohp_psv_reader {
+    ohp_alloc alloc;
+    ohp_read_fn read;
+    void *ud;
+    /* memory mode */
+    const char *mem;
+    size_t mem_len;
+    /* input buffer */
+    char *in;
+    size_t in_pos, in_len;
+    bool eof;
+    size_t max_line;
+    /* current row */
+    ohp_buf row;
+    size_t *offs;
+    size_t offs_cap;
+    const char **fields;
+    size_t fields_cap;
+    uint64_t line;      /* line where the current row started */
+    uint64_t next_line; /* line where the next row starts */
+    char errmsg[OHP_ERRMSG_SIZE];
+};
+
+static int mem_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    ohp_psv_reader *r = ud;
+    size_t n = r->mem_len < cap ? r->mem_len : cap;
+    memcpy(buf, r->mem, n);
+    r->mem += n;
+    r->mem_len -= n;
+    *got = n;
+    return 0;
+}
+
+OHP_EXPORT int ohp_psv_reader_new(ohp_psv_reader **out, ohp_read_fn read, void *user_data,
+                                  size_t max_line, const ohp_allocator *alloc)
+{
+    if (out == NULL)
+        return OHP_EINVAL;
+    *out = NULL;
+    if (read == NULL)
+        return OHP_EINVAL;
+    ohp_alloc a;
+    int rc = ohp_alloc_init(&a, alloc);
+    if (rc)
+        return rc;
+    ohp_psv_reader *r = ohp_calloc(&a, 1, sizeof *r);
+    if (r == NULL)
+        return OHP_ENOMEM;
+    r->alloc = a;
+    r->read = read;
+    r->ud = user_data;
+    r->max_line = max_line ? max_line : DEFAULT_MAX_LINE;
+    r->next_line = 1;
+    r->in = ohp_malloc(&a, IN_CHUNK);
+    if (r->in == NULL) {
+        ohp_free(&a, r);
+        return OHP_ENOMEM;
+    }
+    *out = r;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_psv_reader_new_memory(ohp_psv_reader **out, const void *buf, size_t len,
+                                         const ohp_allocator *alloc)
+{
+    if (out == NULL || (buf == NULL && len > 0))
+        return OHP_EINVAL;
+    int rc = ohp_psv_reader_new(out, mem_read, NULL, len + 1, alloc);
+    if (rc)
+        return rc;
+    (*out)->ud = *out;
+    (*out)->mem = buf;
+    (*out)->mem_len = len;
+    return OHP_OK;
+}
+
+OHP_EXPORT void ohp_psv_reader_free(ohp_psv_reader *r)
+{
+    if (r == NULL)
+        return;
+    ohp_alloc a = r->alloc;
+    ohp_free(&a, r->in);
+    ohp_buf_free(&r->row, &a);
+    ohp_free(&a, r->offs);
+    ohp_free(&a, r->fields);
+    ohp_free(&a, r);
+}
+
+OHP_EXPORT uint64_t ohp_psv_reader_line(const ohp_psv_reader *r)
+{
+    return r ? r->line : 0;
+}
+
+OHP_EXPORT const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r)
+{
+    return r ? r->errmsg : "";
+}
+
+/* Make at least one byte available; returns 1, 0 at end, or an error. */
+static int fill(ohp_psv_reader *r)
+{
+    if (r->in_pos < r->in_len)
+        return 1;
+    if (r->eof)
+        return 0;
+    size_t got = 0;
+    if (r->read(r->ud, r->in, IN_CHUNK, &got) != 0) {
+        ohp_errmsg_set(r->errmsg, "line %llu: read error", (unsigned long long)r->next_line);
+        return OHP_EIO;
+    }
+    if (got > IN_CHUNK)
+        got = IN_CHUNK;
+    r->in_pos = 0;
+    r->in_len = got;
+    if (got == 0) {
+        r->eof = true;
+        return 0;
+    }
+    return 1;
+}
+
+static int push_field(ohp_psv_reader *r, size_t nfields)
+{
+    if (nfields + 1 > r->offs_cap) {
+        size_t cap = r->offs_cap ? r->offs_cap * 2 : 32;
+        size_t *p = ohp_realloc(&r->alloc, r->offs, cap * sizeof *p);
+        if (p == NULL)
+            return OHP_ENOMEM;
+        r->offs = p;
+        r->offs_cap = cap;
+    }
+    r->offs[nfields] = r->row.len;
+    return OHP_OK;
+}
+
+static int too_long(ohp_psv_reader *r)
+{
+    ohp_errmsg_set(r->errmsg, "line %llu: line longer than %zu bytes", (unsigned long long)r->line,
+                   r->max_line);
+    return OHP_ELIMIT;
+}
+
+OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count)
+{
+    if (r == NULL || fields == NULL || count == NULL)
+        return OHP_EINVAL;
+    int rc = fill(r);
+    if (rc <= 0)
+        return rc;
+    r->line = r->next_line;
+    r->row.len = 0;
+    size_t nfields = 0;
+    size_t raw = 0; /* bytes of input consumed by this row */
+    if ((rc = push_field(r, nfields)) != 0)
+        return rc;
+    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } st = FIELD_START;
+    for (;;) {
+        rc = fill(r);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            if (st == QUOTED) {
+                ohp_errmsg_set(r->errmsg, "line %llu: unterminated quoted field",
+                               (unsigned long long)r->line);
+                return OHP_EPARSE;
+            }
+            break;
+        }
+        const char *p = r->in + r->in_pos;
+        const char *end = r->in + r->in_len;
+        if (st == UNQUOTED || st == FIELD_START) {
+            if (st == FIELD_START && *p == '"') {
+                st = QUOTED;
+                r->in_pos++;
+                raw++;
+                continue;
+            }
+            st = UNQUOTED;
+            /* Fast scan to the next delimiter. */
+            const char *q = p;
+            while (q < end && *q != '|' && *q != '\n')
+                q++;
+            size_t n = (size_t)(q - p);
+            if (raw + n > r->max_line)
+                return too_long(r);
+            if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
+                return rc;
+            raw += n;
+            r->in_pos += n;
+            if (q == end)
+                continue;
+            r->in_pos++;
+            raw++;
+            if (*q == '|') {
+                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
+                    return rc;
+                nfields++;
+                if ((rc = push_field(r, nfields)) != 0)
+                    return rc;
+                st = FIELD_START;
+                continue;
+            }
+            /* LF: strip a CR before it. */
+            r->next_line++;
+            if (r->row.len > r->offs[nfields] && r->row.data[r->row.len - 1] == '\r')
+                r->row.len--;
+            goto row_done;
+        } else if (st == QUOTED) {
+            const char *q = p;
+            while (q < end && *q != '"')
+                q++;
+            size_t n = (size_t)(q - p);
+            if (raw + n > r->max_line)
+                return too_long(r);
+            for (const char *c = p; c < q; c++)
+                if (*c == '\n')
+                    r->next_line++;
+            if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
+                return rc;
+            raw += n;
+            r->in_pos += n;
+            if (q < end) {
+                r->in_pos++;
+                raw++;
+                st = QUOTE_IN_QUOTED;
+            }
+        } else { /* QUOTE_IN_QUOTED */
+            char c = *p;
+            if (c == '"') {
+                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '"')) != 0)
+                    return rc;
+                r->in_pos++;
+                raw++;
+                st = QUOTED;
+            } else if (c == '|') {
+                r->in_pos++;
+                raw++;
+                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
+                    return rc;
+                nfields++;
+                if ((rc = push_field(r, nfields)) != 0)
+                    return rc;
+                st = FIELD_START;
+            } else if (c == '\n') {
+                r->in_pos++;
+                r->next_line++;
+                goto row_done;
+            } else if (c == '\r') {
+                /* Only CRLF may follow a closing quote. */
+                r->in_pos++;
+                raw++;
+                rc = fill(r);
+                if (rc < 0)
+                    return rc;
+                if (rc == 0)
+                    break;
+                if (r->in[r->in_pos] != '\n') {
+                    ohp_errmsg_set(r->errmsg,
+                                   "line %llu: field %zu: unexpected character after closing "
+                                   "quote",
+                                   (unsigned long long)r->line, nfields + 1);
+                    return OHP_EPARSE;
+                }
+                r->in_pos++;
+                r->next_line++;
+                goto row_done;
+            } else {
+                ohp_errmsg_set(r->errmsg,
+                               "line %llu: field %zu: unexpected character after closing quote",
+                               (unsigned long long)r->line, nfields + 1);
+                return OHP_EPARSE;
+            }
+        }
+        if (raw > r->max_line)
+            return too_long(r);
+    }
+    /* End of input without a final LF: strip a trailing CR of an unquoted field. */
+    if (st == UNQUOTED && r->row.len > r->offs[nfields] && r->row.data[r->row.len - 1] == '\r')
+        r->row.len--;
+row_done:
+    if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
+        return rc;
+    nfields++;
+    if (nfields > r->fields_cap) {
+        size_t cap = r->fields_cap ? r->fields_cap : 32;
+        while (cap < nfields)
+            cap *= 2;
+        const char **p = ohp_realloc(&r->alloc, (void *)r->fields, cap * sizeof *p);
+        if (p == NULL)
+            return OHP_ENOMEM;
+        r->fields = p;
+        r->fields_cap = cap;
+    }
+    for (size_t i = 0; i < nfields; i++)
+        r->fields[i] = r->row.data + r->offs[i];
+    *fields = r->fields;
+    *count = nfields;
+    return 1;
+}
+
+/* ---- balances PSV source ---- */
+
+enum col {
+    C_ORGANIZATION_ID,
+    C_ORGANIZATION_CODE,
+    C_INVENTORY_ITEM_ID,
+    C_ITEM_NUMBER,
+    C_REVISION,
+    C_SUBINVENTORY_CODE,
+    C_LOCATOR_ID,
+    C_LOCATOR_NAME,
+    C_LOT_NUMBER,
+    C_LOT_EXPIRATION_DATE,
+    C_SERIAL_CONTROLLED,
+    C_SERIAL_NUMBERS,
+    C_PRIMARY_QUANTITY,
+    C_PRIMARY_UOM_CODE,
+    C_SECONDARY_QUANTITY,
+    C_SECONDARY_UOM_CODE,
+    C_CONSIGNED_FLAG,
+    C_OWNING_PARTY_ID,
+    C_PROJECT_ID,
+    C_TASK_ID,
+    C_MATERIAL_STATUS_CODE,
+    C_LAST_UPDATE_DATE,
+    C_COUNT
+};
+
+static const char *const col_names[C_COUNT] = {
+    "ORGANIZATION_ID",     "ORGANIZATION_CODE", "INVENTORY_ITEM_ID",
+    "ITEM_NUMBER",         "REVISION",          "SUBINVENTORY_CODE",
+    "LOCATOR_ID",          "LOCATOR_NAME",      "LOT_NUMBER",
+    "LOT_EXPIRATION_DATE", "SERIAL_CONTROLLED", "SERIAL_NUMBERS",
+    "PRIMARY_QUANTITY",    "PRIMARY_UOM_CODE",  "SECONDARY_QUANTITY",
+    "SECONDARY_UOM_CODE",  "CONSIGNED_FLAG",    "OWNING_PARTY_ID",
+    "PROJECT_ID",          "TASK_ID",           "MATERIAL_STATUS_CODE",
+    "LAST_UPDATE_DATE"};
+
+static const enum col required_cols[] = {
+    C_ORGANIZATION_CODE, C_ITEM_NUMBER,      C_SUBINVENTORY_CODE, C_SERIAL_CONTROLLED,
+    C_PRIMARY_QUANTITY,  C_PRIMARY_UOM_CODE, C_LAST_UPDATE_DATE};
+
+struct ohp_balance_reader {
+    ohp_alloc alloc;
+    ohp_psv_reader *psv;
+    ohp_job *job;
+    long idx[C_COUNT]; /* column index or -1 */
+    size_t ncols;
+    bool opened;
+    char errbuf[OHP_ERRMSG_SIZE];
+};
+
+OHP_EXPORT int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *user_data,
+                                      const ohp_allocator *alloc)
+{
+    if (out == NULL)
+        return OHP_EINVAL;
+    *out = NULL;
+    if (read == NULL)
+        return OHP_EINVAL;
+    ohp_alloc a;
+    int rc = ohp_alloc_init(&a, alloc);
+    if (rc)
+        return rc;
+    ohp_balance_reader *br = ohp_calloc(&a, 1, sizeof *br);
+    if (br == NULL)
+        return OHP_ENOMEM;
+    br->alloc = a;
+    rc = ohp_psv_reader_new(&br->psv, read, user_data, 0, alloc);
+    if (rc) {
+        ohp_free(&a, br);
+        return rc;
+    }
+    *out = br;
+    return OHP_OK;
+}
+
+OHP_EXPORT void ohp_balance_reader_free(ohp_balance_reader *br)
+{
+    if (br == NULL)
+        return;
+    ohp_alloc a = br->alloc;
+    ohp_psv_reader_free(br->psv);
+    ohp_free(&a, br);
+}
+
+static int br_fail(ohp_balance_reader *br, const char *fmt, ...) OHP_PRINTF(2, 3);
+static int br_fail(ohp_balance_reader *br, const char *fmt, ...)
+{
+    char msg[OHP_ERRMSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    ohp_errmsg_vset(msg, fmt, ap);
+    va_end(ap);
+    ohp_job_set_callback_error(br->job, msg);
+    return -1;
+}
+
+static int br_open(void *ud, const ohp_source_query *q)
+{
+    (void)q;
+    ohp_balance_reader *br = ud;
+    if (br->opened)
+        return br_fail(br, "balances input: a balance reader serves one run only");
+    br->opened = true;
+    const char *const *f;
+    size_t nf;
+    int got = ohp_psv_reader_next(br->psv, &f, &nf);
+    if (got < 0)
+        return br_fail(br, "balances input: %s", ohp_psv_reader_errmsg(br->psv));
+    if (got == 0)
+        return br_fail(br, "balances input: empty input, a header line is required");
+    for (int c = 0; c < C_COUNT; c++)
+        br->idx[c] = -1;
+    for (size_t i = 0; i < nf; i++) {
+        for (int c = 0; c < C_COUNT; c++) {
+            if (strcmp(f[i], col_names[c]) == 0) {
+                if (br->idx[c] >= 0)
+                    return br_fail(br, "balances input: line 1: column %s appears twice",
+                                   col_names[c]);
+                br->idx[c] = (long)i;
+            }
+        }
+    }
+    char missing[OHP_ERRMSG_SIZE] = "";
+    size_t mlen = 0;
+    for (size_t k = 0; k < sizeof required_cols / sizeof required_cols[0]; k++) {
+        enum col c = required_cols[k];
+        if (br->idx[c] < 0) {
+            int w = snprintf(missing + mlen, sizeof missing - mlen, "%s%s", mlen ? ", " : "",
+                             col_names[c]);
+            if (w > 0 && (size_t)w < sizeof missing - mlen)
+                mlen += (size_t)w;
+        }
+    }
+    if (mlen)
+        return br_fail(br, "balances input: line 1: missing required column(s): %s", missing);
+    br->ncols = nf;
+    return 0;
+}
+
+static const char *col(const ohp_balance_reader *br, const char *const *f, enum col c)
+{
+    return br->idx[c] >= 0 ? f[br->idx[c]] : NULL;
+}
+
+static int br_next(void *ud, ohp_record *rec)
+{
+    ohp_balance_reader *br = ud;
+    const char *const *f;
+    size_t nf;
+    int got;
+    for (;;) {
+        got = ohp_psv_reader_next(br->psv, &f, &nf);
+        if (got < 0)
+            return br_fail(br, "balances input: %s", ohp_psv_reader_errmsg(br->psv));
+        if (got == 0)
+            return 0;
+        if (!(nf == 1 && f[0][0] == '\0'))
+            break; /* skip blank lines */
+    }
+    unsigned long long line = (unsigned long long)ohp_psv_reader_line(br->psv);
+    if (nf != br->ncols) {
+        ohp_errmsg_set(br->errbuf, "line %llu: expected %zu fields, found %zu", line, br->ncols,
+                       nf);
+        rec->source_error = br->errbuf;
+        return 1;
+    }
+    rec->organization_id = col(br, f, C_ORGANIZATION_ID);
+    rec->organization_code = col(br, f, C_ORGANIZATION_CODE);
+    rec->inventory_item_id = col(br, f, C_INVENTORY_ITEM_ID);
+    rec->item_number = col(br, f, C_ITEM_NUMBER);
+    rec->revision = col(br, f, C_REVISION);
+    rec->subinventory_code = col(br, f, C_SUBINVENTORY_CODE);
+    rec->locator_id = col(br, f, C_LOCATOR_ID);
+    rec->locator_name = col(br, f, C_LOCATOR_NAME);
+    rec->lot_number = col(br, f, C_LOT_NUMBER);
+    rec->lot_expiration_date = col(br, f, C_LOT_EXPIRATION_DATE);
+    rec->serial_list = col(br, f, C_SERIAL_NUMBERS);
+    rec->primary_quantity = col(br, f, C_PRIMARY_QUANTITY);
+    rec->primary_uom_code = col(br, f, C_PRIMARY_UOM_CODE);
+    rec->secondary_quantity = col(br, f, C_SECONDARY_QUANTITY);
+    rec->secondary_uom_code = col(br, f, C_SECONDARY_UOM_CODE);
+    rec->owning_party_id = col(br, f, C_OWNING_PARTY_ID);
+    rec->project_id = col(br, f, C_PROJECT_ID);
+    rec->task_id = col(br, f, C_TASK_ID);
+    rec->material_status_code = col(br, f, C_MATERIAL_STATUS_CODE);
+    rec->last_update_date = col(br, f, C_LAST_UPDATE_DATE);
+    const char *sc = col(br, f, C_SERIAL_CONTROLLED);
+    if (strcmp(sc, "Y") == 0) {
+        rec->serial_controlled = 1;
+    } else if (strcmp(sc, "N") == 0) {
+        rec->serial_controlled = 0;
+    } else {
+        ohp_errmsg_set(br->errbuf, "line %llu: SERIAL_CONTROLLED must be Y or N, found '%.40s'",
+                       line, sc);
+        rec->source_error = br->errbuf;
+        return 1;
+    }
+    const char *cf = col(br, f, C_CONSIGNED_FLAG);
+    if (cf == NULL || cf[0] == '\0' || strcmp(cf, "N") == 0) {
+        rec->consigned = 0;
+    } else if (strcmp(cf, "Y") == 0) {
+        rec->consigned = 1;
+    } else {
+        ohp_errmsg_set(br->errbuf, "line %llu: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
+                       cf);
+        rec->source_error = br->errbuf;
+        return 1;
+    }
+    return 1;
+}
+
+static void br_close(void *ud)
+{
+    (void)ud;
+}
+
+OHP_EXPORT int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br)
+{
+    if (job == NULL || br == NULL)
+        return OHP_EINVAL;
+    br->job = job;
+    return ohp_job_set_source(job, br_open, br_next, br_close, br);
+}

@@ -1,0 +1,414 @@
+/* Record rules and serial planning: everything is checked before a line is written. */
+#include "ohp_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(int *rule, int r, char *msg, const char *fmt, ...) OHP_PRINTF(4, 5);
+static int fail(int *rule, int r, char *msg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ohp_errmsg_vset(msg, fmt, ap);
+    va_end(ap);
+    *rule = r;
+    return OHP_ERECORD;
+}
+
+static int check_text(const char *name, const char *s, const ohp_limits *lim, int *rule, char *msg)
+{
+    if (s == NULL)
+        return OHP_OK;
+    size_t n = strlen(s);
+    if (n > lim->max_field_length)
+        return fail(rule, OHP_RULE_LIMIT, msg, "%s is longer than %zu bytes", name,
+                    lim->max_field_length);
+    if (!ohp_utf8_valid(s, n))
+        return fail(rule, OHP_RULE_UTF8, msg, "%s is not valid UTF-8", name);
+    return OHP_OK;
+}
+
+static int check_id(const char *name, const char *s, int *rule, char *msg)
+{
+    if (!ohp_present(s))
+        return OHP_OK;
+    size_t n = strlen(s);
+    bool ok = n <= 18;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = s[i] >= '0' && s[i] <= '9';
+    if (!ok)
+        return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
+                    name, s);
+    return OHP_OK;
+}
+
+void ohp_serial_plan_free(ohp_serial_plan *p, const ohp_alloc *a)
+{
+    ohp_free(a, p->items);
+    ohp_free(a, p->sorted);
+    ohp_buf_free(&p->list_copy, a);
+    memset(p, 0, sizeof *p);
+}
+
+static int plan_push(ohp_serial_plan *p, const ohp_alloc *a, ohp_serial_item **out)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        ohp_serial_item *n = ohp_realloc(a, p->items, cap * sizeof *n);
+        if (n == NULL)
+            return OHP_ENOMEM;
+        p->items = n;
+        p->cap = cap;
+    }
+    *out = &p->items[p->count++];
+    memset(*out, 0, sizeof **out);
+    return OHP_OK;
+}
+
+/* Split s into prefix and trailing digits; numbers keep the last 18 digits. */
+static void split_numeric(const char *s, size_t len, size_t *prefix_len, size_t *width,
+                          uint64_t *num, bool *numeric)
+{
+    size_t d = len;
+    while (d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9')
+        d--;
+    size_t w = len - d;
+    if (w == 0) {
+        *numeric = false;
+        *prefix_len = len;
+        *width = 0;
+        *num = 0;
+        return;
+    }
+    if (w > 18) {
+        d = len - 18;
+        w = 18;
+    }
+    uint64_t v = 0;
+    for (size_t i = d; i < len; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    *numeric = true;
+    *prefix_len = d;
+    *width = w;
+    *num = v;
+}
+
+static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, const char *to,
+                    size_t pos, const ohp_limits *lim, int *rule, char *msg)
+{
+    if (from == NULL || from[0] == '\0' || (to != NULL && to[0] == '\0'))
+        return fail(rule, OHP_RULE_SERIAL_RANGE, msg, "serial number %zu is empty", pos + 1);
+    int rc = check_text("SERIAL_NUMBER", from, lim, rule, msg);
+    if (rc == OHP_OK && to)
+        rc = check_text("SERIAL_NUMBER", to, lim, rule, msg);
+    if (rc)
+        return rc;
+    ohp_serial_item *it;
+    if ((rc = plan_push(p, a, &it)) != 0)
+        return rc;
+    it->from = from;
+    it->from_len = strlen(from);
+    it->order = pos;
+    split_numeric(from, it->from_len, &it->prefix_len, &it->width, &it->lo, &it->numeric);
+    it->hi = it->lo;
+    if (to == NULL) {
+        p->total++;
+        return OHP_OK;
+    }
+    size_t to_len = strlen(to);
+    size_t tp, tw;
+    uint64_t tn;
+    bool tnum;
+    /* Rule: same length, same prefix, numeric suffix, from <= to. */
+    size_t fd = it->from_len, td = to_len;
+    while (fd > 0 && from[fd - 1] >= '0' && from[fd - 1] <= '9')
+        fd--;
+    while (td > 0 && to[td - 1] >= '0' && to[td - 1] <= '9')
+        td--;
+    if (to_len != it->from_len || fd != td || fd == it->from_len || memcmp(from, to, fd) != 0)
+        return fail(rule, OHP_RULE_SERIAL_RANGE, msg,
+                    "serial range %.60s..%.60s is invalid: both ends need the same length, the "
+                    "same prefix and a numeric suffix",
+                    from, to);
+    split_numeric(to, to_len, &tp, &tw, &tn, &tnum);
+    if (tp != it->prefix_len || memcmp(from, to, tp) != 0) {
+        /* The digits above the last 18 differ: more than 10^18 serials. */
+        return fail(rule, OHP_RULE_LIMIT, msg,
+                    "serial range %.60s..%.60s is longer than %zu serials", from, to,
+                    lim->max_serials_per_record);
+    }
+    if (tn < it->lo)
+        return fail(rule, OHP_RULE_SERIAL_RANGE, msg,
+                    "serial range %.60s..%.60s is invalid: FROM is greater than TO", from, to);
+    it->hi = tn;
+    it->range = true;
+    uint64_t n = tn - it->lo + 1;
+    if (n > lim->max_serials_per_record || p->total + n > lim->max_serials_per_record)
+        return fail(rule, OHP_RULE_LIMIT, msg, "more than %zu serial numbers in one record",
+                    lim->max_serials_per_record);
+    p->total += n;
+    return OHP_OK;
+}
+
+static int item_cmp(const void *pa, const void *pb)
+{
+    const ohp_serial_item *a = pa, *b = pb;
+    if (a->numeric != b->numeric)
+        return a->numeric ? -1 : 1;
+    if (!a->numeric) {
+        size_t n = a->from_len < b->from_len ? a->from_len : b->from_len;
+        int c = memcmp(a->from, b->from, n);
+        if (c)
+            return c;
+        return a->from_len < b->from_len ? -1 : a->from_len > b->from_len;
+    }
+    if (a->prefix_len != b->prefix_len)
+        return a->prefix_len < b->prefix_len ? -1 : 1;
+    int c = memcmp(a->from, b->from, a->prefix_len);
+    if (c)
+        return c;
+    if (a->width != b->width)
+        return a->width < b->width ? -1 : 1;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static bool same_key(const ohp_serial_item *a, const ohp_serial_item *b)
+{
+    if (a->numeric != b->numeric)
+        return false;
+    if (!a->numeric)
+        return a->from_len == b->from_len && memcmp(a->from, b->from, a->from_len) == 0;
+    return a->prefix_len == b->prefix_len && a->width == b->width &&
+           memcmp(a->from, b->from, a->prefix_len) == 0;
+}
+
+void ohp_serial_item_format(const ohp_serial_item *it, uint64_t value, char *buf)
+{
+    memcpy(buf, it->from, it->prefix_len);
+    char *d = buf + it->prefix_len;
+    for (size_t i = it->width; i-- > 0;) {
+        d[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+    d[it->width] = '\0';
+}
+
+static int find_duplicates(ohp_serial_plan *p, const ohp_alloc *a, int *rule, char *msg)
+{
+    if (p->count < 2)
+        return OHP_OK;
+    if (p->sorted_cap < p->count) {
+        ohp_serial_item *n = ohp_realloc(a, p->sorted, p->count * sizeof *n);
+        if (n == NULL)
+            return OHP_ENOMEM;
+        p->sorted = n;
+        p->sorted_cap = p->count;
+    }
+    memcpy(p->sorted, p->items, p->count * sizeof *p->items);
+    qsort(p->sorted, p->count, sizeof *p->sorted, item_cmp);
+    size_t run = 0; /* first item of the current key */
+    uint64_t max_hi = p->sorted[0].hi;
+    for (size_t i = 1; i < p->count; i++) {
+        const ohp_serial_item *cur = &p->sorted[i];
+        if (!same_key(&p->sorted[run], cur)) {
+            run = i;
+            max_hi = cur->hi;
+            continue;
+        }
+        if (!cur->numeric || cur->lo <= max_hi) {
+            char buf[128];
+            if (!cur->numeric || cur->from_len >= sizeof buf) {
+                snprintf(buf, sizeof buf, "%.100s", cur->from);
+            } else {
+                ohp_serial_item_format(cur, cur->lo, buf);
+            }
+            return fail(rule, OHP_RULE_SERIAL_DUPLICATE, msg, "serial %s appears more than once",
+                        buf);
+        }
+        if (cur->hi > max_hi)
+            max_hi = cur->hi;
+    }
+    return OHP_OK;
+}
+
+static int plan_serials(const ohp_record *rec, const ohp_limits *lim, ohp_serial_plan *p,
+                        const ohp_alloc *a, int *rule, char *msg)
+{
+    int rc;
+    p->count = 0;
+    p->total = 0;
+    if (rec->serials && rec->serial_count) {
+        for (size_t i = 0; i < rec->serial_count; i++) {
+            rc = add_item(p, a, rec->serials[i].from, rec->serials[i].to, i, lim, rule, msg);
+            if (rc)
+                return rc;
+        }
+    } else if (ohp_present(rec->serial_list)) {
+        p->list_copy.len = 0;
+        if ((rc = ohp_buf_append(&p->list_copy, a, rec->serial_list, strlen(rec->serial_list))) ||
+            (rc = ohp_buf_terminate(&p->list_copy, a)))
+            return rc;
+        char *s = p->list_copy.data;
+        size_t pos = 0;
+        for (;;) {
+            char *comma = strchr(s, ',');
+            if (comma)
+                *comma = '\0';
+            /* Trim blanks around the item. */
+            while (*s == ' ' || *s == '\t')
+                s++;
+            char *e = s + strlen(s);
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                *--e = '\0';
+            char *dots = strstr(s, "..");
+            const char *to = NULL;
+            if (dots) {
+                *dots = '\0';
+                to = dots + 2;
+                while (*to == ' ' || *to == '\t')
+                    to++;
+                char *fe = dots;
+                while (fe > s && (fe[-1] == ' ' || fe[-1] == '\t'))
+                    *--fe = '\0';
+            }
+            rc = add_item(p, a, s, to, pos++, lim, rule, msg);
+            if (rc)
+                return rc;
+            if (!comma)
+                break;
+            s = comma + 1;
+        }
+    }
+    return OHP_OK;
+}
+
+int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
+                     ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg)
+{
+    int rc;
+    *rule = OHP_RULE_NONE;
+    plan->count = 0;
+    plan->total = 0;
+    if (rec->source_error)
+        return fail(rule, OHP_RULE_SOURCE, msg, "%s", rec->source_error);
+
+    static const struct {
+        const char *name;
+        size_t off;
+    } required[] = {
+        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code)},
+        {"ITEM_NUMBER", offsetof(ohp_record, item_number)},
+        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code)},
+        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity)},
+        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code)},
+        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
+    };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        const char *v = *(const char *const *)((const char *)rec + required[i].off);
+        if (!ohp_present(v))
+            return fail(rule, OHP_RULE_REQUIRED, msg, "%s is required", required[i].name);
+    }
+
+    static const struct {
+        const char *name;
+        size_t off;
+    } texts[] = {
+        {"ORGANIZATION_ID", offsetof(ohp_record, organization_id)},
+        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code)},
+        {"INVENTORY_ITEM_ID", offsetof(ohp_record, inventory_item_id)},
+        {"ITEM_NUMBER", offsetof(ohp_record, item_number)},
+        {"REVISION", offsetof(ohp_record, revision)},
+        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code)},
+        {"LOCATOR_ID", offsetof(ohp_record, locator_id)},
+        {"LOCATOR_NAME", offsetof(ohp_record, locator_name)},
+        {"LOT_NUMBER", offsetof(ohp_record, lot_number)},
+        {"LOT_EXPIRATION_DATE", offsetof(ohp_record, lot_expiration_date)},
+        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity)},
+        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code)},
+        {"SECONDARY_QUANTITY", offsetof(ohp_record, secondary_quantity)},
+        {"SECONDARY_UOM_CODE", offsetof(ohp_record, secondary_uom_code)},
+        {"OWNING_PARTY_ID", offsetof(ohp_record, owning_party_id)},
+        {"PROJECT_ID", offsetof(ohp_record, project_id)},
+        {"TASK_ID", offsetof(ohp_record, task_id)},
+        {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code)},
+        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *v = *(const char *const *)((const char *)rec + texts[i].off);
+        if ((rc = check_text(texts[i].name, v, lim, rule, msg)) != 0)
+            return rc;
+    }
+    if (rec->serial_list) {
+        size_t n = strlen(rec->serial_list);
+        if (!ohp_utf8_valid(rec->serial_list, n))
+            return fail(rule, OHP_RULE_UTF8, msg, "SERIAL_NUMBERS is not valid UTF-8");
+    }
+
+    if ((rc = check_id("ORGANIZATION_ID", rec->organization_id, rule, msg)) ||
+        (rc = check_id("INVENTORY_ITEM_ID", rec->inventory_item_id, rule, msg)) ||
+        (rc = check_id("LOCATOR_ID", rec->locator_id, rule, msg)) ||
+        (rc = check_id("OWNING_PARTY_ID", rec->owning_party_id, rule, msg)) ||
+        (rc = check_id("PROJECT_ID", rec->project_id, rule, msg)) ||
+        (rc = check_id("TASK_ID", rec->task_id, rule, msg)))
+        return rc;
+
+    rc = ohp_decimal_parse(rec->primary_quantity, &chk->primary);
+    if (rc == OHP_ELIMIT)
+        return fail(rule, OHP_RULE_LIMIT, msg,
+                    "PRIMARY_QUANTITY '%.60s' has more than %d integer or %d fraction digits",
+                    rec->primary_quantity, OHP_QTY_MAX_INT_DIGITS, OHP_QTY_MAX_FRAC_DIGITS);
+    if (rc)
+        return fail(rule, OHP_RULE_QUANTITY, msg,
+                    "PRIMARY_QUANTITY '%.60s' is not a decimal number (-?digits[.digits])",
+                    rec->primary_quantity);
+    chk->has_secondary = ohp_present(rec->secondary_quantity);
+    if (chk->has_secondary) {
+        rc = ohp_decimal_parse(rec->secondary_quantity, &chk->secondary);
+        if (rc == OHP_ELIMIT)
+            return fail(rule, OHP_RULE_LIMIT, msg,
+                        "SECONDARY_QUANTITY '%.60s' has more than %d integer or %d fraction "
+                        "digits",
+                        rec->secondary_quantity, OHP_QTY_MAX_INT_DIGITS, OHP_QTY_MAX_FRAC_DIGITS);
+        if (rc)
+            return fail(rule, OHP_RULE_QUANTITY, msg,
+                        "SECONDARY_QUANTITY '%.60s' is not a decimal number (-?digits[.digits])",
+                        rec->secondary_quantity);
+        if (!ohp_present(rec->secondary_uom_code))
+            return fail(rule, OHP_RULE_UOM, msg,
+                        "SECONDARY_QUANTITY is given without SECONDARY_UOM_CODE");
+    }
+    if (ohp_date_parse(rec->last_update_date, &chk->last_update))
+        return fail(rule, OHP_RULE_DATE, msg, "LAST_UPDATE_DATE '%.40s' is not a valid date",
+                    rec->last_update_date);
+    chk->lot_expiration = OHP_TIME_NONE;
+    if (ohp_present(rec->lot_expiration_date) &&
+        ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
+        return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
+                    rec->lot_expiration_date);
+
+    bool has_serials = (rec->serials && rec->serial_count) || ohp_present(rec->serial_list);
+    if (!rec->serial_controlled) {
+        if (has_serials)
+            return fail(rule, OHP_RULE_SERIAL_NOT_ALLOWED, msg,
+                        "serial numbers given for an item that is not serial-controlled");
+        return OHP_OK;
+    }
+    if (rec->serials && rec->serial_count && ohp_present(rec->serial_list))
+        return fail(rule, OHP_RULE_SOURCE, msg,
+                    "serial numbers given both as an array and as a list");
+    uint64_t qty;
+    if (!ohp_decimal_to_count(&chk->primary, &qty))
+        return fail(rule, OHP_RULE_SERIAL_QUANTITY, msg,
+                    "PRIMARY_QUANTITY %s of a serial-controlled item is not a whole number >= 0",
+                    chk->primary.text);
+    if ((rc = plan_serials(rec, lim, plan, a, rule, msg)) != 0)
+        return rc;
+    if (plan->total != qty)
+        return fail(rule, OHP_RULE_SERIAL_COUNT, msg,
+                    "serial count %llu does not match quantity %s", (unsigned long long)plan->total,
+                    chk->primary.text);
+    return find_duplicates(plan, a, rule, msg);
+}

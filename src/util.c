@@ -1,0 +1,251 @@
+/* Version, error texts, allocator and small buffers. */
+#include "ohp_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+OHP_EXPORT const char *ohp_version(void)
+{
+    return OHP_VERSION_STRING;
+}
+
+OHP_EXPORT int ohp_version_number(void)
+{
+    return OHP_VERSION_NUMBER;
+}
+
+OHP_EXPORT const char *ohp_strerror(int code)
+{
+    switch (code) {
+    case OHP_OK:
+        return "success";
+    case OHP_EINVAL:
+        return "invalid argument";
+    case OHP_ENOMEM:
+        return "out of memory";
+    case OHP_ESTATE:
+        return "call not allowed in this state";
+    case OHP_ERECORD:
+        return "bad balance record";
+    case OHP_ESOURCE:
+        return "data source failed";
+    case OHP_ESINK:
+        return "sink failed";
+    case OHP_EZIP:
+        return "archive writer failed";
+    case OHP_ENOTFOUND:
+        return "not found";
+    case OHP_EINACTIVE:
+        return "external system is not active";
+    case OHP_EEXISTS:
+        return "already exists";
+    case OHP_EPARSE:
+        return "malformed text";
+    case OHP_EDENIED:
+        return "not authorized";
+    case OHP_ESTORE:
+        return "state store failed";
+    case OHP_ECANCELED:
+        return "cancelled";
+    case OHP_EREJECT:
+        return "rejection callback failed";
+    case OHP_EVERSION:
+        return "unsupported struct version";
+    case OHP_ELIMIT:
+        return "limit exceeded";
+    case OHP_EAUTH:
+        return "authorization check failed";
+    case OHP_EIO:
+        return "input/output error";
+    default:
+        return "unknown error";
+    }
+}
+
+static void *default_malloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return malloc(size);
+}
+
+static void *default_realloc(void *opaque, void *ptr, size_t size)
+{
+    (void)opaque;
+    return realloc(ptr, size);
+}
+
+static void default_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    free(ptr);
+}
+
+int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub)
+{
+    if (pub == NULL) {
+        a->malloc_fn = default_malloc;
+        a->realloc_fn = default_realloc;
+        a->free_fn = default_free;
+        a->opaque = NULL;
+        return OHP_OK;
+    }
+    if (pub->version < 1)
+        return OHP_EVERSION;
+    if (pub->malloc_fn == NULL || pub->realloc_fn == NULL || pub->free_fn == NULL)
+        return OHP_EINVAL;
+    a->malloc_fn = pub->malloc_fn;
+    a->realloc_fn = pub->realloc_fn;
+    a->free_fn = pub->free_fn;
+    a->opaque = pub->opaque;
+    return OHP_OK;
+}
+
+void *ohp_malloc(const ohp_alloc *a, size_t size)
+{
+    return a->malloc_fn(a->opaque, size ? size : 1);
+}
+
+void *ohp_calloc(const ohp_alloc *a, size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    void *p = ohp_malloc(a, n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return ohp_malloc(a, size);
+    return a->realloc_fn(a->opaque, ptr, size ? size : 1);
+}
+
+void ohp_free(const ohp_alloc *a, void *ptr)
+{
+    if (ptr)
+        a->free_fn(a->opaque, ptr);
+}
+
+char *ohp_strdup(const ohp_alloc *a, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = ohp_malloc(a, n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+int ohp_buf_reserve(ohp_buf *b, const ohp_alloc *a, size_t extra)
+{
+    if (extra > SIZE_MAX - b->len - 1)
+        return OHP_ENOMEM;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return OHP_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    char *p = ohp_realloc(a, b->data, cap);
+    if (p == NULL)
+        return OHP_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return OHP_OK;
+}
+
+int ohp_buf_append(ohp_buf *b, const ohp_alloc *a, const void *p, size_t n)
+{
+    if (n == 0)
+        return OHP_OK;
+    int rc = ohp_buf_reserve(b, a, n);
+    if (rc)
+        return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return OHP_OK;
+}
+
+int ohp_buf_putc(ohp_buf *b, const ohp_alloc *a, char c)
+{
+    if (b->len + 1 >= b->cap) {
+        int rc = ohp_buf_reserve(b, a, 1);
+        if (rc)
+            return rc;
+    }
+    b->data[b->len++] = c;
+    return OHP_OK;
+}
+
+int ohp_buf_terminate(ohp_buf *b, const ohp_alloc *a)
+{
+    int rc = ohp_buf_reserve(b, a, 0);
+    if (rc)
+        return rc;
+    b->data[b->len] = '\0';
+    return OHP_OK;
+}
+
+void ohp_buf_free(ohp_buf *b, const ohp_alloc *a)
+{
+    ohp_free(a, b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap)
+{
+    (void)vsnprintf(msg, OHP_ERRMSG_SIZE, fmt, ap);
+}
+
+void ohp_errmsg_set(char *msg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ohp_errmsg_vset(msg, fmt, ap);
+    va_end(ap);
+}
+
+bool ohp_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned min;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        unsigned cp = c & (0x3F >> n);
+        for (size_t k = 1; k <= n; k++) {
+            unsigned cc = p[i + k];
+            if ((cc & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
