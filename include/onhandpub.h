@@ -460,8 +460,9 @@ typedef int (*ohp_sink_close_fn)(void *user_data, int commit);
  *      one recorded, starting at 1) without consuming it: the id is taken
  *      only when commit records it.
  * commit: record a successful run; called after the sink committed.
- * Non-zero returns fail the run with OHP_ESTORE.  Any callback may be NULL
- * (no watermark; run ids must then be given; nothing is recorded).
+ * Non-zero returns fail the run with OHP_ESTORE.  Any callback may be NULL:
+ * without get there is no watermark, without next_run_id a run that is not
+ * given a run id uses 1, without commit nothing is recorded.
  */
 typedef int (*ohp_state_get_fn)(void *user_data, const char *system_code,
                                 const char *organization_code, int64_t *watermark);
@@ -542,9 +543,9 @@ typedef struct ohp_summary {
     uint64_t skipped_window;       /**< incremental: changed before the window */
     uint64_t skipped_zero;         /**< full mode: zero quantity */
     uint64_t records_rejected;
-    uint64_t serial_lines;     /**< lines that came from serial expansion */
+    uint64_t serial_lines;     /**< lines carrying a serial number */
     uint64_t lines_written;    /**< data lines (header excluded) */
-    uint64_t psv_bytes;        /**< uncompressed entry size */
+    uint64_t psv_bytes;        /**< uncompressed entry size (so far, after a failure) */
     uint64_t compressed_bytes; /**< entry's compressed size */
     uint64_t zip_bytes;        /**< bytes given to the sink */
     uint32_t crc32;            /**< CRC-32 of the PSV entry */

@@ -764,7 +764,7 @@ static int pump(ohp_job *job, run_ctx *c)
         }
         if (!skip) {
             if ((rc = publish_record(job, &rec, &chk)) != 0)
-                return rc == OHP_ESINK || rc == OHP_EZIP ? rc : rc;
+                return rc;
             job->sum.records_published++;
         }
         if (job->progress && ordinal % c->progress_every == 0) {
@@ -824,7 +824,10 @@ static int run(ohp_job *job, const ohp_params *pp)
     /* External system, on the snapshot date. */
     const ohp_registry *reg = job->reg;
     if (reg == NULL) {
-        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, NULL) != OHP_OK)
+        /* On the job's allocator, like every other allocation of the job. */
+        ohp_allocator pub = {OHP_ALLOCATOR_VERSION, job->alloc.malloc_fn, job->alloc.realloc_fn,
+                             job->alloc.free_fn, job->alloc.opaque};
+        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, &pub) != OHP_OK)
             return set_err(job, OHP_ENOMEM, "out of memory");
         reg = job->builtin_reg;
     }
@@ -946,8 +949,6 @@ static int run(ohp_job *job, const ohp_params *pp)
     s->compressed_bytes = ohp_zipwriter_compressed(job->zw);
     s->zip_bytes = ohp_zipwriter_total(job->zw);
     s->crc32 = ohp_zipwriter_crc(job->zw);
-    for (size_t i = 0; i < job->nuoms; i++)
-        ohp_acc_format(&job->uoms[i].acc, job->uoms[i].text);
 
     /* Commit: the sink first, then the state. */
     if (job->src_close)
@@ -972,6 +973,13 @@ static int run(ohp_job *job, const ohp_params *pp)
     }
     rc = OHP_OK;
 out:
+    if (rc != OHP_OK && job->zw) {
+        /* What reached the writer and the sink before the failure. */
+        s->psv_bytes = ohp_zipwriter_uncompressed(job->zw);
+        s->compressed_bytes = ohp_zipwriter_compressed(job->zw);
+        s->zip_bytes = ohp_zipwriter_total(job->zw);
+        s->crc32 = ohp_zipwriter_crc(job->zw);
+    }
     if (c.source_open && job->src_close)
         job->src_close(job->src_ud);
     if (c.sink_open)
@@ -993,6 +1001,9 @@ OHP_EXPORT int ohp_job_run(ohp_job *job, const ohp_params *params)
     job->running = true;
     int rc = run(job, params);
     job->running = false;
+    /* Control totals are readable after any outcome. */
+    for (size_t i = 0; i < job->nuoms; i++)
+        ohp_acc_format(&job->uoms[i].acc, job->uoms[i].text);
     job->sum.error = rc;
     if (rc == OHP_OK) {
         job->sum.status = job->sum.records_rejected > 0 || job->nwarnings > 0
