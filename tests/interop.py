@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Independent readers accept libonhandpub's archives.
+
+zipgen (tests/zipgen.c) publishes deterministic snapshots to a pipe.  Each
+archive, at levels 0, 1, 6 and 9, must pass `unzip -t`, read back exactly
+with `unzip -p`, Python's zipfile and csv modules, and bsdtar reading from a
+pipe (`zipgen | bsdtar -tf -`, `zipgen | bsdtar -xOf -`).  A missing reader
+is a failure, not a skip.
+
+usage: interop.py PATH-TO-ZIPGEN
+"""
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+HEADER = (
+    "EXTERNAL_SYSTEM_CODE|PUBLISH_RUN_ID|PUBLISH_MODE|SNAPSHOT_DATE|ORGANIZATION_ID|"
+    "ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_ID|"
+    "LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|SERIAL_CONTROLLED|SERIAL_NUMBER|"
+    "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|"
+    "OWNING_PARTY_ID|PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n"
+)
+P = "0|5|FULL|2026/11/02 06:00:00|"
+LUD = "2026/11/01 08:00:00"
+ENTRY = "ONHAND_0_M1_5_20261102060000.psv"
+
+SAMPLE = (
+    HEADER
+    + P + "204|M1|1001|AS54888|B|FGI|3001|A.01.02|LOT-7|2027/04/01|N||12.5|Ea|3|KG|Y|5005|6006|"
+    "7007|HOLD|2026/11/01 01:30:00\n"
+    + P + '|M1||"A|B"|a,b; c\'d|FGI||"say ""hi"""|"L\r\n1"||N||1|Ea|||N||||"x\ny"|' + LUD + "\n"
+    + "".join(P + f"|M1||SER1||FGI|||||Y|SN{n:04d}|1|Ea|||N|||||{LUD}\n" for n in range(98, 102))
+    + P + "|M1||\u03a9-1||B\u00fccher|||||N||-2.5|Ea|||N|||||" + LUD + "\n"
+)
+
+# The same content as fields, the way a csv reader must see it.
+PREFIX_FIELDS = ["0", "5", "FULL", "2026/11/02 06:00:00"]
+SAMPLE_ROWS = [
+    HEADER.rstrip("\n").split("|"),
+    PREFIX_FIELDS + ["204", "M1", "1001", "AS54888", "B", "FGI", "3001", "A.01.02", "LOT-7",
+                     "2027/04/01", "N", "", "12.5", "Ea", "3", "KG", "Y", "5005", "6006", "7007",
+                     "HOLD", "2026/11/01 01:30:00"],
+    PREFIX_FIELDS + ["", "M1", "", "A|B", "a,b; c'd", "FGI", "", 'say "hi"', "L\r\n1", "", "N",
+                     "", "1", "Ea", "", "", "N", "", "", "", "x\ny", LUD],
+] + [
+    PREFIX_FIELDS + ["", "M1", "", "SER1", "", "FGI", "", "", "", "", "Y", f"SN{n:04d}", "1",
+                     "Ea", "", "", "N", "", "", "", "", LUD]
+    for n in range(98, 102)
+] + [
+    PREFIX_FIELDS + ["", "M1", "", "\u03a9-1", "", "B\u00fccher", "", "", "", "", "N", "", "-2.5",
+                     "Ea", "", "", "N", "", "", "", "", LUD],
+]
+
+SINGLE = HEADER + P + "|M1||ITEM1||FGI|||||N||1|Ea|||N|||||" + LUD + "\n"
+EMPTY = HEADER
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if path is None:
+        print(f"FAIL: {tool} is required for this test (Debian packages unzip, libarchive-tools)")
+        sys.exit(1)
+    return path
+
+
+def zipgen_bytes(zipgen, level, mode):
+    r = subprocess.run([zipgen, "-l", str(level), "-m", mode], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=False)
+    if r.returncode != 0:
+        print(r.stderr.decode(errors="replace"))
+        raise SystemExit(f"zipgen -l {level} -m {mode} failed")
+    return r.stdout
+
+
+def piped(zipgen, level, mode, reader_cmd):
+    """zipgen ... | reader_cmd, returning the reader's (rc, stdout, stderr)."""
+    gen = subprocess.Popen([zipgen, "-l", str(level), "-m", mode], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    rd = subprocess.Popen(reader_cmd, stdin=gen.stdout, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    gen.stdout.close()
+    out, err = rd.communicate()
+    gen.wait()
+    check(gen.returncode == 0, f"zipgen -l {level} -m {mode} exit {gen.returncode}")
+    return rd.returncode, out, err
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    zipgen = sys.argv[1]
+    unzip = need("unzip")
+    bsdtar = need("bsdtar")
+    cases = [("sample", SAMPLE), ("single", SINGLE), ("empty", EMPTY)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for level in (0, 1, 6, 9):
+            for mode, expected in cases:
+                tag = f"level {level} {mode}"
+                data = zipgen_bytes(zipgen, level, mode)
+                want = expected.encode("utf-8")
+                path = os.path.join(tmp, f"{mode}{level}.zip")
+                with open(path, "wb") as f:
+                    f.write(data)
+
+                # Info-ZIP unzip
+                r = subprocess.run([unzip, "-t", path], capture_output=True, text=True)
+                check(r.returncode == 0 and "No errors detected" in r.stdout,
+                      f"{tag}: unzip -t: {r.returncode} {r.stdout} {r.stderr}")
+                r = subprocess.run([unzip, "-p", path, ENTRY], capture_output=True)
+                check(r.returncode == 0 and r.stdout == want, f"{tag}: unzip -p content")
+
+                # Python zipfile and csv
+                with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                    check(zf.testzip() is None, f"{tag}: zipfile testzip")
+                    check(zf.namelist() == [ENTRY], f"{tag}: names {zf.namelist()}")
+                    info = zf.getinfo(ENTRY)
+                    check(info.compress_type == (zipfile.ZIP_STORED if level == 0
+                                                 else zipfile.ZIP_DEFLATED),
+                          f"{tag}: compression method {info.compress_type}")
+                    check(info.date_time == (2026, 11, 2, 6, 0, 0),
+                          f"{tag}: entry time {info.date_time}")
+                    check(info.file_size == len(want), f"{tag}: size {info.file_size}")
+                    content = zf.read(ENTRY)
+                    check(content == want, f"{tag}: zipfile content")
+                    if mode == "sample":
+                        text = content.decode("utf-8")
+                        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))
+                        check(rows == SAMPLE_ROWS, f"{tag}: csv rows {rows}")
+
+                # bsdtar through a pipe: a streaming reader that cannot seek
+                rc, out, err = piped(zipgen, level, mode, [bsdtar, "-tf", "-"])
+                check(rc == 0 and out.decode().strip() == ENTRY,
+                      f"{tag}: bsdtar -tf -: {rc} {out!r} {err!r}")
+                rc, out, err = piped(zipgen, level, mode, [bsdtar, "-xOf", "-"])
+                check(rc == 0 and out == want, f"{tag}: bsdtar -xOf -: {rc} {err!r}")
+                print(f"ok {tag}: {len(data)} bytes")
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

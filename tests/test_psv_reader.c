@@ -1,0 +1,446 @@
+/* The PSV reader (memory and chunked callbacks) and the balances-PSV source. */
+#include <check.h>
+#include <onhandpub.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- a read callback handing out at most `chunk` bytes per call ---- */
+
+typedef struct chunked {
+    const char *p;
+    size_t len;
+    size_t chunk;
+    int fail_at_call; /* 1-based call that fails; 0 never */
+    int calls;
+} chunked;
+
+static int chunked_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    chunked *c = ud;
+    c->calls++;
+    if (c->fail_at_call && c->calls == c->fail_at_call)
+        return -1;
+    size_t n = c->len < c->chunk ? c->len : c->chunk;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, c->p, n);
+    c->p += n;
+    c->len -= n;
+    *got = n;
+    return 0;
+}
+
+/* Reader variants: 0 memory, then chunks of 1, 2, 3 and 7 bytes. */
+#define VARIANTS 5
+static const size_t chunk_sizes[VARIANTS] = {0, 1, 2, 3, 7};
+
+typedef struct reader {
+    ohp_psv_reader *r;
+    chunked ch;
+} reader;
+
+static void reader_open(reader *rd, const char *text, int variant, size_t max_line)
+{
+    memset(rd, 0, sizeof *rd);
+    if (chunk_sizes[variant] == 0 && max_line == 0) {
+        ck_assert_int_eq(ohp_psv_reader_new_memory(&rd->r, text, strlen(text), NULL), OHP_OK);
+    } else {
+        rd->ch.p = text;
+        rd->ch.len = strlen(text);
+        rd->ch.chunk = chunk_sizes[variant] ? chunk_sizes[variant] : 65536;
+        ck_assert_int_eq(ohp_psv_reader_new(&rd->r, chunked_read, &rd->ch, max_line, NULL), OHP_OK);
+    }
+    ck_assert_ptr_nonnull(rd->r);
+}
+
+/*
+ * Read every row as "[f1][f2]...\n" plus "@line" for each row's start line.
+ * Returns the final code (0 at the end, negative on error).
+ */
+static int read_all(ohp_psv_reader *r, char *out, size_t size, char *lines, size_t lsize)
+{
+    out[0] = '\0';
+    if (lines)
+        lines[0] = '\0';
+    const char *const *f;
+    size_t n;
+    int rc;
+    while ((rc = ohp_psv_reader_next(r, &f, &n)) == 1) {
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(out);
+            snprintf(out + len, size - len, "[%s]", f[i]);
+        }
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "\n");
+        if (lines) {
+            len = strlen(lines);
+            snprintf(lines + len, lsize - len, "@%llu", (unsigned long long)ohp_psv_reader_line(r));
+        }
+    }
+    return rc;
+}
+
+static void expect_rows(const char *text, const char *want)
+{
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open(&rd, text, v, 0);
+        char got[4096];
+        int rc = read_all(rd.r, got, sizeof got, NULL, 0);
+        ck_assert_msg(rc == 0, "variant %d: %d %s", v, rc, ohp_psv_reader_errmsg(rd.r));
+        ck_assert_msg(strcmp(got, want) == 0, "variant %d: got\n%s\nwant\n%s", v, got, want);
+        ohp_psv_reader_free(rd.r);
+    }
+}
+
+static void expect_error(const char *text, size_t max_line, int want_rc, const char *want_rows,
+                         const char *want_text)
+{
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open(&rd, text, v, max_line);
+        char got[4096];
+        int rc = read_all(rd.r, got, sizeof got, NULL, 0);
+        ck_assert_msg(rc == want_rc, "variant %d: %d, want %d", v, rc, want_rc);
+        ck_assert_str_eq(got, want_rows);
+        const char *msg = ohp_psv_reader_errmsg(rd.r);
+        ck_assert_msg(strstr(msg, want_text) != NULL, "variant %d: '%s' lacks '%s'", v, msg,
+                      want_text);
+        ohp_psv_reader_free(rd.r);
+    }
+}
+
+START_TEST(plain_rows)
+{
+    expect_rows("a|b|c\nd|e|f\n", "[a][b][c]\n[d][e][f]\n");
+    expect_rows("single\n", "[single]\n");
+    expect_rows("", "");
+}
+END_TEST
+
+START_TEST(quoted_fields)
+{
+    expect_rows("\"x|y\"|\"he said \"\"hi\"\"\"|\"l1\nl2\"|\"c\r\nd\"|\"\"\"\"\n",
+                "[x|y][he said \"hi\"][l1\nl2][c\r\nd][\"]\n");
+    expect_rows("\"\"|x|\"\"\n", "[][x][]\n");
+    expect_rows("\"a\"\r\n\"b\"\n\"c\"", "[a]\n[b]\n[c]\n");
+}
+END_TEST
+
+START_TEST(crlf_line_ends)
+{
+    expect_rows("a|b\r\nc|d\r\n", "[a][b]\n[c][d]\n");
+    expect_rows("a|b\r\nc|d", "[a][b]\n[c][d]\n");
+}
+END_TEST
+
+START_TEST(last_line_without_lf)
+{
+    expect_rows("a|b\nc|d", "[a][b]\n[c][d]\n");
+    expect_rows("a|b\nc|", "[a][b]\n[c][]\n");
+}
+END_TEST
+
+START_TEST(empty_fields_and_lines)
+{
+    expect_rows("|a||\n", "[][a][][]\n");
+    expect_rows("\n", "[]\n");
+    expect_rows("a\n\nb\n", "[a]\n[]\n[b]\n");
+    expect_rows("||\n", "[][][]\n");
+}
+END_TEST
+
+START_TEST(line_numbers)
+{
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open(&rd, "h1|h2\n\"a\nb\"|c\nd|\"e\r\nf\ng\"\nlast\n", v, 0);
+        char got[512], lines[128];
+        ck_assert_int_eq(read_all(rd.r, got, sizeof got, lines, sizeof lines), 0);
+        ck_assert_str_eq(got, "[h1][h2]\n[a\nb][c]\n[d][e\r\nf\ng]\n[last]\n");
+        ck_assert_str_eq(lines, "@1@2@4@7");
+        ohp_psv_reader_free(rd.r);
+    }
+}
+END_TEST
+
+START_TEST(unterminated_quote)
+{
+    expect_error("a|b\nc|\"unterminated\nmore\n", 0, OHP_EPARSE, "[a][b]\n", "line 2");
+    expect_error("\"open", 0, OHP_EPARSE, "", "line 1");
+}
+END_TEST
+
+START_TEST(junk_after_closing_quote)
+{
+    expect_error("ok\n\"a\"b|c\n", 0, OHP_EPARSE, "[ok]\n", "line 2");
+}
+END_TEST
+
+START_TEST(max_line)
+{
+    /* A line of exactly max_line bytes passes; one more byte does not. */
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open(&rd, "0123456789\nabc\n", v, 10);
+        char got[256];
+        ck_assert_int_eq(read_all(rd.r, got, sizeof got, NULL, 0), 0);
+        ck_assert_str_eq(got, "[0123456789]\n[abc]\n");
+        ohp_psv_reader_free(rd.r);
+    }
+    expect_error("ok\n0123456789A\n", 10, OHP_ELIMIT, "[ok]\n", "line 2");
+    expect_error("0123|456789A\n", 10, OHP_ELIMIT, "", "line 1");
+    expect_error("\"0123456789A\"\n", 10, OHP_ELIMIT, "", "line 1");
+}
+END_TEST
+
+START_TEST(read_error)
+{
+    reader rd;
+    reader_open(&rd, "a|b\nc|d\n", 1, 0);
+    rd.ch.fail_at_call = 3;
+    char got[256];
+    ck_assert_int_eq(read_all(rd.r, got, sizeof got, NULL, 0), OHP_EIO);
+    ohp_psv_reader_free(rd.r);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    ohp_psv_reader *r = NULL;
+    ck_assert_int_eq(ohp_psv_reader_new(&r, NULL, NULL, 0, NULL), OHP_EINVAL);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(ohp_psv_reader_new(NULL, chunked_read, NULL, 0, NULL), OHP_EINVAL);
+    ck_assert_int_eq(ohp_psv_reader_new_memory(&r, NULL, 3, NULL), OHP_EINVAL);
+    ohp_psv_reader_free(NULL);
+    ck_assert_int_eq(ohp_psv_reader_new_memory(&r, "", 0, NULL), OHP_OK);
+    const char *const *f;
+    size_t n;
+    ck_assert_int_eq(ohp_psv_reader_next(r, &f, &n), 0);
+    ck_assert_int_eq(ohp_psv_reader_next(r, NULL, &n), OHP_EINVAL);
+    ohp_psv_reader_free(r);
+}
+END_TEST
+
+/* ---- the balance reader as a job's source ---- */
+
+#define HEADER                                                                                     \
+    "EXTERNAL_SYSTEM_CODE|PUBLISH_RUN_ID|PUBLISH_MODE|SNAPSHOT_DATE|ORGANIZATION_ID|"              \
+    "ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_ID|"       \
+    "LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|SERIAL_CONTROLLED|SERIAL_NUMBER|"                 \
+    "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|"      \
+    "OWNING_PARTY_ID|PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n"
+#define P "0|3|FULL|2026/11/02 06:00:00|"
+
+typedef struct brun {
+    int rc;
+    char errmsg[600];
+    char *psv;
+    size_t psv_len;
+    tu_sink sink;
+    int rules[8];
+    char msgs[8][1200];
+    size_t nrej;
+    uint64_t read, published, rejected;
+} brun;
+
+static int on_reject(void *ud, const ohp_rejection *rj)
+{
+    brun *b = ud;
+    ck_assert_uint_lt(b->nrej, 8);
+    b->rules[b->nrej] = rj->rule;
+    snprintf(b->msgs[b->nrej], sizeof b->msgs[0], "%s", rj->message);
+    b->nrej++;
+    return 0;
+}
+
+static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
+{
+    memset(b, 0, sizeof *b);
+    chunked ch = {text, strlen(text), chunk, 0, 0};
+    ohp_balance_reader *br = NULL;
+    ck_assert_int_eq(ohp_balance_reader_new(&br, chunked_read, &ch, NULL), OHP_OK);
+    ohp_job *job;
+    ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_job_set_balance_reader(job, br), OHP_OK);
+    tu_use_sink(job, &b->sink);
+    ck_assert_int_eq(ohp_job_set_reject_callback(job, on_reject, b), OHP_OK);
+    ohp_params p = OHP_PARAMS_INIT;
+    p.organization_code = "M1";
+    p.snapshot_date = tu_date("2026/11/02 06:00:00");
+    p.run_id = 3;
+    p.user = "tester";
+    p.caller_authorized = 1;
+    p.on_error = on_error;
+    b->rc = ohp_job_run(job, &p);
+    snprintf(b->errmsg, sizeof b->errmsg, "%s", ohp_job_errmsg(job));
+    const ohp_summary *s = ohp_job_summary(job);
+    b->read = s->records_read;
+    b->published = s->records_published;
+    b->rejected = s->records_rejected;
+    ohp_job_free(job);
+    ohp_balance_reader_free(br);
+    if (b->rc == OHP_OK)
+        ck_assert_int_eq(tu_unzip_single(b->sink.data, b->sink.len, &b->psv, &b->psv_len, NULL, 0),
+                         0);
+}
+
+static void brun_free(brun *b)
+{
+    free(b->psv);
+    tu_sink_free(&b->sink);
+}
+
+START_TEST(balances_any_column_order)
+{
+    const char *in =
+        "ITEM_NUMBER|EXTRA_COLUMN|LAST_UPDATE_DATE|PRIMARY_UOM_CODE|PRIMARY_QUANTITY|"
+        "SERIAL_CONTROLLED|SUBINVENTORY_CODE|ORGANIZATION_CODE|SERIAL_NUMBERS|LOCATOR_NAME|"
+        "CONSIGNED_FLAG|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|LOT_EXPIRATION_DATE\r\n"
+        "AS54888|ignored|2026/11/01 08:00:00|Ea|0012.50|N|FGI|M1||\"A|1\"||1.50|KG|2027-01-31\r\n"
+        "SER1|x|2026-11-01T10:00:00+02:00|Ea|3|Y|FGI|M1|SN0098..SN0099, Z1||Y|||\r\n"
+        "\r\n"
+        "OTHER|x|2026/11/01|Ea|1|N|FGI|M2||||||\r\n"
+        "LAST|\"multi\nline\"|2026/11/01|Ea|1|N|FGI|M1||L\"Q||||";
+    for (size_t chunk = 1; chunk <= 65536; chunk *= 16) {
+        brun b;
+        balance_run(&b, in, chunk, OHP_ON_ERROR_FAIL);
+        ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+        ck_assert_str_eq(b.psv,
+                         HEADER P "|M1||AS54888||FGI||\"A|1\"||2027/01/31|N||12.5|Ea|1.5|KG|N|||||"
+                                  "2026/11/01 08:00:00\n" P
+                                  "|M1||SER1||FGI|||||Y|SN0098|1|Ea|||Y|||||2026/11/01 08:00:00\n" P
+                                  "|M1||SER1||FGI|||||Y|SN0099|1|Ea|||Y|||||2026/11/01 08:00:00\n" P
+                                  "|M1||SER1||FGI|||||Y|Z1|1|Ea|||Y|||||2026/11/01 08:00:00\n" P
+                                  "|M1||LAST||FGI||\"L\"\"Q\"|||N||1|Ea|||N|||||"
+                                  "2026/11/01 00:00:00\n");
+        ck_assert_uint_eq(b.read, 4);
+        ck_assert_uint_eq(b.published, 3);
+        brun_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(balances_missing_columns)
+{
+    brun b;
+    balance_run(&b,
+                "ORGANIZATION_CODE|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"
+                "LAST_UPDATE_DATE\nM1|FGI|N|1|2026/11/01\n",
+                1, OHP_ON_ERROR_FAIL);
+    ck_assert_int_eq(b.rc, OHP_ESOURCE);
+    ck_assert_msg(strstr(b.errmsg, "ITEM_NUMBER") && strstr(b.errmsg, "PRIMARY_UOM_CODE"),
+                  "message '%s' does not name the missing columns", b.errmsg);
+    ck_assert_ptr_null(strstr(b.errmsg, "SUBINVENTORY_CODE"));
+    ck_assert_int_eq(b.sink.opened, 0);
+    brun_free(&b);
+}
+END_TEST
+
+START_TEST(balances_empty_input)
+{
+    brun b;
+    balance_run(&b, "", 1, OHP_ON_ERROR_FAIL);
+    ck_assert_int_eq(b.rc, OHP_ESOURCE);
+    ck_assert_ptr_nonnull(strstr(b.errmsg, "header"));
+    brun_free(&b);
+}
+END_TEST
+
+#define BAL_HEADER                                                                                 \
+    "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"          \
+    "PRIMARY_UOM_CODE|LAST_UPDATE_DATE|CONSIGNED_FLAG\n"
+
+START_TEST(balances_bad_rows_rejected)
+{
+    const char *in = BAL_HEADER "M1|I1|FGI|N|1|Ea|2026/11/01|\n"
+                                "M1|I2|FGI|yes|1|Ea|2026/11/01|\n"
+                                "M1|I3|FGI|N|1|Ea\n"
+                                "M1|I4|FGI|N|1|Ea|2026/11/01|maybe\n"
+                                "M1|I5|FGI|N|1|Ea|2026/11/01|Y\n";
+    brun b;
+    balance_run(&b, in, 1, OHP_ON_ERROR_REJECT);
+    ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+    ck_assert_str_eq(b.psv, HEADER P "|M1||I1||FGI|||||N||1|Ea|||N|||||2026/11/01 00:00:00\n" P
+                                     "|M1||I5||FGI|||||N||1|Ea|||Y|||||2026/11/01 00:00:00\n");
+    ck_assert_uint_eq(b.nrej, 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(b.rules[i], OHP_RULE_SOURCE);
+    ck_assert_ptr_nonnull(strstr(b.msgs[0], "line 3"));
+    ck_assert_ptr_nonnull(strstr(b.msgs[0], "SERIAL_CONTROLLED"));
+    ck_assert_ptr_nonnull(strstr(b.msgs[1], "line 4"));
+    ck_assert_ptr_nonnull(strstr(b.msgs[1], "expected 8 fields, found 6"));
+    ck_assert_ptr_nonnull(strstr(b.msgs[2], "line 5"));
+    ck_assert_ptr_nonnull(strstr(b.msgs[2], "CONSIGNED_FLAG"));
+    ck_assert_uint_eq(b.read, 5);
+    ck_assert_uint_eq(b.rejected, 3);
+    brun_free(&b);
+}
+END_TEST
+
+START_TEST(balances_bad_row_fails_run)
+{
+    brun b;
+    balance_run(&b, BAL_HEADER "M1|I1|FGI|N|1|Ea|2026/11/01|\nM1|I2|FGI|X|1|Ea|2026/11/01|\n", 1,
+                OHP_ON_ERROR_FAIL);
+    ck_assert_int_eq(b.rc, OHP_ERECORD);
+    ck_assert_ptr_nonnull(strstr(b.errmsg, "record 2"));
+    ck_assert_ptr_nonnull(strstr(b.errmsg, "line 3"));
+    ck_assert_int_eq(b.sink.aborted, 1);
+    ck_assert_int_eq(b.sink.committed, 0);
+    brun_free(&b);
+}
+END_TEST
+
+START_TEST(balances_quoting_error_fails_run)
+{
+    brun b;
+    balance_run(&b, BAL_HEADER "M1|I1|FGI|N|1|Ea|2026/11/01|\nM1|\"I2|FGI|N|1|Ea|2026/11/01|\n", 1,
+                OHP_ON_ERROR_REJECT);
+    ck_assert_int_eq(b.rc, OHP_ESOURCE);
+    ck_assert_ptr_nonnull(strstr(b.errmsg, "line 3"));
+    ck_assert_int_eq(b.sink.aborted, 1);
+    ck_assert_uint_eq(b.nrej, 0);
+    brun_free(&b);
+}
+END_TEST
+
+static Suite *psv_reader_suite(void)
+{
+    Suite *s = suite_create("psv_reader");
+    TCase *tc = tcase_create("reader");
+    tcase_add_test(tc, plain_rows);
+    tcase_add_test(tc, quoted_fields);
+    tcase_add_test(tc, crlf_line_ends);
+    tcase_add_test(tc, last_line_without_lf);
+    tcase_add_test(tc, empty_fields_and_lines);
+    tcase_add_test(tc, line_numbers);
+    tcase_add_test(tc, unterminated_quote);
+    tcase_add_test(tc, junk_after_closing_quote);
+    tcase_add_test(tc, max_line);
+    tcase_add_test(tc, read_error);
+    tcase_add_test(tc, bad_arguments);
+    suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("balances");
+    tcase_add_test(tb, balances_any_column_order);
+    tcase_add_test(tb, balances_missing_columns);
+    tcase_add_test(tb, balances_empty_input);
+    tcase_add_test(tb, balances_bad_rows_rejected);
+    tcase_add_test(tb, balances_bad_row_fails_run);
+    tcase_add_test(tb, balances_quoting_error_fails_run);
+    suite_add_tcase(s, tb);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(psv_reader_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
