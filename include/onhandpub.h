@@ -551,6 +551,9 @@ typedef struct ohp_summary {
     uint32_t crc32;            /**< CRC-32 of the PSV entry */
     size_t warning_count;
     size_t uom_total_count; /**< see ohp_job_uom_total() */
+    /* the record error that failed the run (policy OHP_ON_ERROR_FAIL) */
+    uint64_t error_ordinal; /**< 1-based position in the source, or 0 */
+    int error_rule;         /**< ohp_rule, or OHP_RULE_NONE */
 } ohp_summary;
 
 #define OHP_SUMMARY_VERSION 1

@@ -278,7 +278,9 @@ OHP_EXPORT const ohp_summary *ohp_job_summary(const ohp_job *job)
                                       0,
                                       0,
                                       0,
-                                      0};
+                                      0,
+                                      0,
+                                      OHP_RULE_NONE};
     if (!job_ok(job))
         return &empty;
     return &job->sum;
@@ -744,8 +746,11 @@ static int pump(ohp_job *job, run_ctx *c)
         }
         if (!skip && crc == OHP_ERECORD) {
             describe_record(&rec, ordinal, who, sizeof who);
-            if (c->on_error == OHP_ON_ERROR_FAIL)
+            if (c->on_error == OHP_ON_ERROR_FAIL) {
+                job->sum.error_ordinal = ordinal;
+                job->sum.error_rule = rule;
                 return set_err(job, OHP_ERECORD, "%s: %s", who, msg);
+            }
             job->sum.records_rejected++;
             if (job->reject) {
                 char full[OHP_ERRMSG_SIZE * 2];

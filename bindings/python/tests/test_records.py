@@ -1,0 +1,178 @@
+"""Record-error rules under the "fail" and "reject" policies."""
+
+from __future__ import annotations
+
+import unittest
+
+import onhandpub
+from onhandpub import Rule, Status
+
+from .support import read_zip, row, to_psv
+
+GOOD_BEFORE = row(item_number="GOOD-1")
+GOOD_AFTER = row(item_number="GOOD-2", primary_quantity="2")
+
+# name -> (bad record, rule, a fragment of the library's message)
+CASES = {
+    "serial count mismatch": (
+        row(item_number="S1", serial_controlled="Y", primary_quantity="4",
+            serial_numbers=["A1", "A2", "A3"]),
+        Rule.SERIAL_COUNT, "serial count 3 does not match quantity 4"),
+    "duplicate serial": (
+        row(item_number="S2", serial_controlled="Y", primary_quantity="3",
+            serial_numbers="SN0001..SN0002,SN0002"),
+        Rule.SERIAL_DUPLICATE, "SN0002"),
+    "duplicate serial in an array": (
+        row(item_number="S2B", serial_controlled="Y", primary_quantity="2",
+            serial_numbers=["X", "X"]),
+        Rule.SERIAL_DUPLICATE, "appears more than once"),
+    "serials on a non-serial item": (
+        row(item_number="N1", serial_controlled="N", primary_quantity="1",
+            serial_numbers=["A1"]),
+        Rule.SERIAL_NOT_ALLOWED, "not serial-controlled"),
+    "invalid range (prefix)": (
+        row(item_number="S3", serial_controlled="Y", primary_quantity="2",
+            serial_numbers=[("AB01", "CD02")]),
+        Rule.SERIAL_RANGE, "AB01..CD02"),
+    "invalid range (from > to)": (
+        row(item_number="S4", serial_controlled="Y", primary_quantity="2",
+            serial_numbers="SN09..SN08"),
+        Rule.SERIAL_RANGE, "FROM is greater than TO"),
+    "serial quantity not whole": (
+        row(item_number="S5", serial_controlled="Y", primary_quantity="1.5",
+            serial_numbers=["A"]),
+        Rule.SERIAL_QUANTITY, "not a whole number"),
+    "bad quantity": (
+        row(item_number="Q1", primary_quantity="1,5"),
+        Rule.QUANTITY, "PRIMARY_QUANTITY '1,5'"),
+    "bad secondary quantity": (
+        row(item_number="Q2", secondary_quantity="x", secondary_uom_code="KG"),
+        Rule.QUANTITY, "SECONDARY_QUANTITY"),
+    "secondary without UOM": (
+        row(item_number="Q3", secondary_quantity="2"),
+        Rule.UOM, "SECONDARY_UOM_CODE"),
+    "missing item number": (
+        row(item_number=None),
+        Rule.REQUIRED, "ITEM_NUMBER is required"),
+    "missing quantity": (
+        row(item_number="R2", primary_quantity=""),
+        Rule.REQUIRED, "PRIMARY_QUANTITY is required"),
+    "missing last update date": (
+        row(item_number="R3", last_update_date=None),
+        Rule.REQUIRED, "LAST_UPDATE_DATE is required"),
+    "bad date": (
+        row(item_number="D1", last_update_date="2026/02/30"),
+        Rule.DATE, "LAST_UPDATE_DATE '2026/02/30'"),
+    "bad id": (
+        row(item_number="I1", organization_id="12a"),
+        Rule.ID, "ORGANIZATION_ID"),
+    "bad flag": (
+        row(item_number="F1", serial_controlled="X"),
+        Rule.SOURCE, "SERIAL_CONTROLLED must be Y or N"),
+    "NUL in a field": (
+        row(item_number="Z\x00Z"),
+        Rule.SOURCE, "NUL"),
+    "invalid UTF-8": (
+        row(item_number=b"\xff\xfe"),
+        Rule.UTF8, "UTF-8"),
+    "field too long": (
+        row(item_number="L" * 4001),
+        Rule.LIMIT, "longer than 4000"),
+}
+
+
+def publish(rows, **kw):
+    kw.setdefault("organization", "M1")
+    kw.setdefault("caller_authorized", True)
+    kw.setdefault("full", True)
+    kw.setdefault("snapshot_date", "2026-01-10T08:00:00Z")
+    return onhandpub.publish(rows, **kw)
+
+
+class FailPolicyTest(unittest.TestCase):
+    def test_each_rule_fails_the_run(self) -> None:
+        for name, (bad, rule, fragment) in CASES.items():
+            with self.subTest(name):
+                with self.assertRaises(onhandpub.RecordError) as cm:
+                    publish([GOOD_BEFORE, bad, GOOD_AFTER])
+                exc = cm.exception
+                self.assertIs(exc.rule, rule)
+                self.assertEqual(exc.ordinal, 2)
+                self.assertIn("record 2", exc.message)
+                self.assertIn(fragment, exc.message)
+                self.assertIs(exc.summary.status, Status.FAILED)
+                self.assertEqual(exc.summary.records_read, 2)
+                self.assertIsNone(exc.summary.data)
+
+    def test_psv_source(self) -> None:
+        bad = row(item_number="F1", serial_controlled="X")
+        with self.assertRaises(onhandpub.RecordError) as cm:
+            publish(to_psv([GOOD_BEFORE, bad]))
+        self.assertIs(cm.exception.rule, Rule.SOURCE)
+        self.assertIn("line 3", cm.exception.message)
+
+
+class RejectPolicyTest(unittest.TestCase):
+    def test_each_rule_rejects_the_record(self) -> None:
+        for name, (bad, rule, fragment) in CASES.items():
+            with self.subTest(name):
+                got = []
+                s = publish([GOOD_BEFORE, bad, GOOD_AFTER], on_error="reject",
+                            on_reject=got.append)
+                self.assertIs(s.status, Status.WARNINGS)
+                self.assertEqual(s.records_rejected, 1)
+                self.assertEqual(s.records_published, 2)
+                self.assertEqual([r["ITEM_NUMBER"] for r in read_zip(s.data)],
+                                 ["GOOD-1", "GOOD-2"])
+                self.assertEqual(len(got), 1)
+                rj = got[0]
+                self.assertIsInstance(rj, onhandpub.Rejection)
+                self.assertEqual(rj.ordinal, 2)
+                self.assertIs(rj.rule, rule)
+                self.assertEqual(rj.rule_name, rule.name)
+                self.assertIn(fragment, rj.message)
+                self.assertIs(rj.item, bad)
+                self.assertEqual(rj.key["organization_code"], "M1")
+                self.assertEqual(set(rj.key), {"organization_code", "item_number", "revision",
+                                               "subinventory_code", "locator_id",
+                                               "locator_name", "lot_number"})
+
+    def test_rejection_record_fields(self) -> None:
+        got = []
+        bad = row(item_number="S1", serial_controlled=True, primary_quantity="3",
+                  serial_numbers=["A", ("B01", "B03")], lot_number="L1", locator_name="X.1")
+        publish([bad], on_error="reject", on_reject=got.append)
+        rj = got[0]
+        self.assertEqual(rj.key["item_number"], "S1")
+        self.assertEqual(rj.key["lot_number"], "L1")
+        self.assertEqual(rj.key["locator_name"], "X.1")
+        self.assertIsNone(rj.key["revision"])
+        self.assertEqual(rj.record["serial_numbers"], ["A", ("B01", "B03")])
+        self.assertTrue(rj.record["serial_controlled"])
+        self.assertEqual(rj.record["primary_quantity"], "3")
+
+    def test_psv_source_rejections(self) -> None:
+        got = []
+        bad = row(item_number="F1", serial_controlled="X")
+        s = publish(to_psv([GOOD_BEFORE, bad, GOOD_AFTER]), on_error="reject",
+                    on_reject=got.append)
+        self.assertEqual(s.records_rejected, 1)
+        self.assertIs(got[0].rule, Rule.SOURCE)
+        self.assertIsNone(got[0].item)
+        self.assertIn("line 3", got[0].message)
+
+    def test_reject_without_callback(self) -> None:
+        s = publish([GOOD_BEFORE, row(primary_quantity="x")], on_error=onhandpub.OnError.REJECT)
+        self.assertEqual(s.records_rejected, 1)
+        self.assertIs(s.status, Status.WARNINGS)
+
+    def test_rejected_serial_record_publishes_no_line(self) -> None:
+        bad = row(item_number="S1", serial_controlled="Y", primary_quantity="3",
+                  serial_numbers=["A1", "A2", "A2"])
+        s = publish([bad], on_error="reject")
+        self.assertEqual(read_zip(s.data), [])
+        self.assertEqual(s.serial_lines, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

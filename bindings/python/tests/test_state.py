@@ -1,0 +1,173 @@
+"""The state store advances only on success; cancelling through progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import unittest
+
+import onhandpub
+from onhandpub import FileStateStore, MemoryStateStore, Mode, Status
+
+from .support import Boom, TempDirTest, row, sample_rows
+
+UTC = dt.timezone.utc
+W = dt.datetime(2026, 1, 9, tzinfo=UTC)
+NEW = "2026-01-10T12:00:00Z"  # changed inside every window of these tests
+
+
+class RecordingStore(MemoryStateStore):
+    """A memory store with a previous success, recording every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commit_calls = []
+        self.commit(*("0", "M1", W, 4))
+        self.commit_calls.clear()
+
+    def commit(self, system, org, snapshot, run_id):
+        self.commit_calls.append((system, org, snapshot, run_id))
+        super().commit(system, org, snapshot, run_id)
+
+
+def run(state, source=None, sink=None, **kw):
+    kw.setdefault("organization", "M1")
+    kw.setdefault("caller_authorized", True)
+    kw.setdefault("snapshot_date", "2026-01-10T08:00:00Z")
+    return onhandpub.publish(sample_rows() if source is None else source, sink, state=state,
+                             **kw)
+
+
+class StateTest(TempDirTest):
+    def assert_untouched(self, state: RecordingStore) -> None:
+        self.assertEqual(state.commit_calls, [])
+        self.assertEqual(state.watermarks, {("0", "M1"): (W, 4)})
+        self.assertEqual(state.next_run_id(), 5)
+
+    def test_success_advances(self) -> None:
+        state = RecordingStore()
+        s = run(state)
+        self.assertIs(s.mode, Mode.INCREMENTAL)
+        self.assertEqual(s.window_start, W)
+        self.assertEqual(s.run_id, 5)
+        self.assertEqual(state.commit_calls,
+                         [("0", "M1", dt.datetime(2026, 1, 10, 8, tzinfo=UTC), 5)])
+        self.assertEqual(state.next_run_id(), 6)
+
+    def test_given_run_id(self) -> None:
+        state = RecordingStore()
+        s = run(state, run_id=77)
+        self.assertEqual(s.run_id, 77)
+        self.assertEqual(state.commit_calls[0][3], 77)
+
+    def test_failure_at_every_stage_leaves_state(self) -> None:
+        class SinkFails:
+            def __init__(self, at):
+                self.at = at
+
+            def write(self, data):
+                if self.at == "write":
+                    raise Boom("write")
+
+            def flush(self):
+                if self.at == "commit":
+                    raise Boom("commit")
+
+        def rows_then_boom():
+            yield row()
+            raise Boom("source")
+
+        stages = {
+            "refused: unknown system": (dict(system="9"), onhandpub.NotFound),
+            "refused: not authorized": (dict(caller_authorized=False), onhandpub.NotAuthorized),
+            "authorizer denies": (dict(caller_authorized=False,
+                                       authorizer=lambda u, p: False), onhandpub.NotAuthorized),
+            "authorizer fails": (dict(caller_authorized=False,
+                                      authorizer=lambda u, p: 1 / 0), ZeroDivisionError),
+            "source open": (dict(source=b"NOT_A_HEADER\n"), onhandpub.SourceError),
+            "source mid-stream": (dict(source=rows_then_boom()), Boom),
+            "record error": (dict(source=[row(), row(primary_quantity="x",
+                                                     last_update_date=NEW)]),
+                             onhandpub.RecordError),
+            "reject callback": (dict(source=[row(primary_quantity="x", last_update_date=NEW)],
+                                     on_error="reject",
+                                     on_reject=lambda r: 1 / 0), ZeroDivisionError),
+            "sink open": (dict(sink=os.path.join(self.dir, "missing", "x.zip")),
+                          FileNotFoundError),
+            "sink write": (dict(sink=SinkFails("write")), Boom),
+            "sink commit": (dict(sink=SinkFails("commit")), Boom),
+            "cancel": (dict(on_progress=lambda n: False), onhandpub.Cancelled),
+        }
+        for name, (kw, exc_type) in stages.items():
+            with self.subTest(name):
+                state = RecordingStore()
+                with self.assertRaises(exc_type):
+                    run(state, **kw)
+                self.assert_untouched(state)
+
+    def test_cancel_via_progress(self) -> None:
+        seen = []
+
+        def on_progress(n):
+            seen.append(n)
+            return n < 3
+
+        state = RecordingStore()
+        with self.assertRaises(onhandpub.Cancelled) as cm:
+            run(state, [row(item_number=f"I{i}") for i in range(10)], on_progress=on_progress,
+                progress_interval=1, sink=self.dir)
+        self.assertEqual(seen, [1, 2, 3])
+        self.assertIn("cancelled", cm.exception.message)
+        self.assertEqual(cm.exception.summary.records_read, 3)
+        self.assert_untouched(state)
+        self.assertEqual(self.listdir(), [])
+
+    def test_progress_continues(self) -> None:
+        seen = []
+        s = run(None, [row(item_number=f"I{i}") for i in range(5)],
+                on_progress=lambda n: seen.append(n), progress_interval=2)
+        self.assertTrue(s.ok)
+        self.assertEqual(seen, [2, 4, 5])
+
+    def test_file_store_untouched_on_failure(self) -> None:
+        path = os.path.join(self.dir, "state.json")
+        store = FileStateStore(path)
+        run(store)
+        with open(path, "rb") as f:
+            before = f.read()
+        for kw in (dict(source=[row(primary_quantity="x", last_update_date=NEW)]),
+                   dict(system="9"),
+                   dict(on_progress=lambda n: False)):
+            with self.assertRaises(onhandpub.OnhandpubError):
+                run(store, snapshot_date="2026-01-11T00:00:00Z", **kw)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), before)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["state.json"])
+        s = run(store, snapshot_date="2026-01-11T00:00:00Z")
+        self.assertEqual(s.run_id, 2)
+        self.assertEqual(store.get("0", "M1"), dt.datetime(2026, 1, 11, tzinfo=UTC))
+
+    def test_corrupt_file_store(self) -> None:
+        path = os.path.join(self.dir, "state.json")
+        with open(path, "w") as f:
+            f.write("{not json")
+        with self.assertRaises(ValueError) as cm:
+            run(FileStateStore(path))
+        self.assertIn("corrupt", str(cm.exception))
+        self.assertIsInstance(cm.exception.__cause__, onhandpub.StateStoreError)
+        with open(path) as f:
+            self.assertEqual(f.read(), "{not json")
+
+    def test_callable_free_store(self) -> None:
+        class GetOnly:
+            def get(self, system, org):
+                return "2026-01-09"
+
+        s = run(GetOnly())
+        self.assertEqual(s.window_start, W)
+        self.assertEqual(s.run_id, 1)
+        self.assertIs(s.status, Status.SUCCEEDED)
+
+
+if __name__ == "__main__":
+    unittest.main()
