@@ -1,0 +1,176 @@
+/*
+ * onhandpub_cli.h - internals shared by the files of the onhandpub command.
+ *
+ * The command uses only the public API (onhandpub.h); these helpers are the
+ * host side: atomic files, the ZIP file sink, the state file, the grants
+ * file and the rejects file.  Every function that can fail fills a
+ * one-line message into err (CLI_ERRSIZE bytes) and returns -1.
+ */
+#ifndef ONHANDPUB_CLI_H
+#define ONHANDPUB_CLI_H
+
+#include <onhandpub.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CLI_ERRSIZE 1024
+
+/* printf-style formatting into err (truncated, always terminated). */
+void cli_err(char *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- paths ---- */
+
+/*
+ * Split path into a directory ("." when there is no slash) and a last
+ * component, both malloc'ed.  Refuses an empty last component, "." and "..".
+ */
+int cli_split_path(const char *path, char **dir, char **base, char *err);
+/* Open a directory for *at() calls and fsync. */
+int cli_open_dir(const char *dir, int *fd, char *err);
+/* "dir/name" (no doubled slash), malloc'ed, or NULL. */
+char *cli_join(const char *dir, const char *name);
+
+/* ---- atomic files: temporary name, fsync, rename, fsync directory ---- */
+
+typedef struct cli_atomic {
+    int dirfd;       /* borrowed */
+    const char *dir; /* borrowed, for messages */
+    char *name;      /* final name inside dir */
+    char *tmp;       /* temporary name inside dir */
+    int fd;          /* -1 when closed */
+    dev_t dev;       /* identity of the file we created */
+    ino_t ino;
+    unsigned char *buf;
+    size_t len;
+} cli_atomic;
+
+#define CLI_ATOMIC_INIT                                                                            \
+    {                                                                                              \
+        -1, NULL, NULL, NULL, -1, 0, 0, NULL, 0                                                    \
+    }
+
+/*
+ * Create ".<name>.tmp.<pid>.<random>" in dirfd with
+ * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0666 (umask applies).
+ * With no_replace, fail early if name already exists.
+ */
+int cli_atomic_open(cli_atomic *a, int dirfd, const char *dir, const char *name, int no_replace,
+                    char *err);
+/* Append bytes (buffered). */
+int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err);
+/* Append one PSV field (quoted when it holds | " CR or LF); NULL is empty. */
+int cli_atomic_field(cli_atomic *a, const char *s, char *err);
+/*
+ * Flush, fsync, check that the temporary name still is the file we created,
+ * rename it to the final name and fsync the directory.  With no_replace an
+ * existing file of the final name is never replaced, and a failure after
+ * the rename removes the new file again: success or nothing.  On failure
+ * the temporary file is removed.  The object is closed either way.
+ */
+int cli_atomic_commit(cli_atomic *a, int no_replace, char *err);
+/* Close and remove the temporary file (only if it is still ours). */
+void cli_atomic_abort(cli_atomic *a);
+
+/* ---- the ZIP file sink ---- */
+
+typedef struct cli_sink {
+    ohp_job *job;
+    int dirfd;
+    const char *dir;
+    cli_atomic file;
+    char *path; /* dir/name once committed */
+} cli_sink;
+
+int cli_sink_open(void *ud, const char *file_name);
+int cli_sink_write(void *ud, const void *buf, size_t len);
+int cli_sink_close(void *ud, int commit);
+void cli_sink_free(cli_sink *s);
+
+/* ---- the state file ---- */
+
+typedef struct cli_state_row {
+    char *system;
+    char *org;
+    int64_t snapshot;
+    uint64_t run_id;
+} cli_state_row;
+
+typedef struct cli_state {
+    ohp_job *job;
+    char *path, *dir, *base;
+    int dirfd;
+    int lockfd;
+    uint64_t last_run_id;
+    cli_state_row *rows;
+    size_t count, cap;
+} cli_state;
+
+/*
+ * Lock "<path>.lock" (flock, waiting for another run to finish; a notice
+ * goes to stderr while waiting) and load path (a missing file means no
+ * previous runs; anything else that cannot be read or parsed is an error).
+ */
+int cli_state_open(cli_state *st, const char *path, char *err);
+/* Release the lock and free everything (safe on a zeroed object). */
+void cli_state_close(cli_state *st);
+/* Serialise the current content and replace the file atomically. */
+int cli_state_save(cli_state *st, char *err);
+
+int cli_state_get(void *ud, const char *system_code, const char *organization_code,
+                  int64_t *watermark);
+int cli_state_next_run_id(void *ud, uint64_t *run_id);
+int cli_state_commit(void *ud, const char *system_code, const char *organization_code,
+                     int64_t snapshot_date, uint64_t run_id);
+
+/* ---- the grants file (authorizer) ---- */
+
+typedef struct cli_grants {
+    ohp_job *job;
+    const char *path;
+    int fd;
+} cli_grants;
+
+/* Open the grants file (read when the job asks). */
+int cli_grants_open(cli_grants *g, const char *path, char *err);
+void cli_grants_close(cli_grants *g);
+int cli_grants_authorize(void *ud, const char *user, const char *privilege, int *granted);
+
+/* ---- the rejects file ---- */
+
+#define CLI_REJECT_NOTES 5
+
+typedef struct cli_rejects {
+    ohp_job *job;
+    int dirfd;
+    char *dir, *base;
+    cli_atomic file;
+    int enabled; /* a file is written */
+    uint64_t count;
+    char *notes[CLI_REJECT_NOTES]; /* the first messages, for the summary */
+} cli_rejects;
+
+/* Create the temporary rejects file and write its header (path may be NULL). */
+int cli_rejects_open(cli_rejects *r, const char *path, char *err);
+int cli_rejects_record(void *ud, const ohp_rejection *rejection);
+/* Put the file in place (commit) or discard it. */
+int cli_rejects_finish(cli_rejects *r, int commit, char *err);
+
+/* ---- input ---- */
+
+typedef struct cli_input {
+    const char *path; /* "-": standard input */
+    int fd;           /* -1 until the first read */
+    int failed;
+    char err[CLI_ERRSIZE];
+} cli_input;
+
+int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
+void cli_input_close(cli_input *in);
+
+#endif /* ONHANDPUB_CLI_H */

@@ -1,0 +1,568 @@
+/*
+ * onhandpub_files.c - atomic files, the ZIP file sink, the rejects file and
+ * the input reader of the onhandpub command.
+ */
+#include "onhandpub_cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_BUFSIZE 65536
+#define CLI_TMP_TRIES 32
+
+void cli_err(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, CLI_ERRSIZE, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- paths ---- */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+int cli_split_path(const char *path, char **dir, char **base, char *err)
+{
+    *dir = *base = NULL;
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    if (*b == '\0' || strcmp(b, ".") == 0 || strcmp(b, "..") == 0) {
+        cli_err(err, "'%s' does not name a file", path);
+        return -1;
+    }
+    if (slash == NULL)
+        *dir = dup_n(".", 1);
+    else if (slash == path)
+        *dir = dup_n("/", 1);
+    else
+        *dir = dup_n(path, (size_t)(slash - path));
+    *base = dup_n(b, strlen(b));
+    if (*dir == NULL || *base == NULL) {
+        free(*dir);
+        free(*base);
+        *dir = *base = NULL;
+        cli_err(err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_open_dir(const char *dir, int *fd, char *err)
+{
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) {
+        cli_err(err, "cannot open directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+char *cli_join(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    int slash = dl > 0 && dir[dl - 1] != '/';
+    char *p = malloc(dl + (size_t)slash + nl + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, dir, dl);
+    if (slash)
+        p[dl] = '/';
+    memcpy(p + dl + (size_t)slash, name, nl + 1);
+    return p;
+}
+
+/* ---- atomic files ---- */
+
+static uint64_t random_bits(void)
+{
+    uint64_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n;
+        do {
+            n = read(fd, &v, sizeof v);
+        } while (n < 0 && errno == EINTR);
+        (void)close(fd);
+        if (n == (ssize_t)sizeof v)
+            return v;
+    }
+    /* No /dev/urandom: the clock still makes collisions unlikely; O_EXCL makes them harmless. */
+    struct timespec ts = {0, 0};
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        ts.tv_nsec = 0;
+    v = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
+    v ^= v >> 33;
+    v *= UINT64_C(0xff51afd7ed558ccd);
+    v ^= v >> 33;
+    return v;
+}
+
+/* Is name (in dirfd) still the file a created?  1 yes, 0 no, -1 error (errno). */
+static int still_ours(const cli_atomic *a)
+{
+    struct stat st;
+    if (fstatat(a->dirfd, a->tmp, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return S_ISREG(st.st_mode) && st.st_dev == a->dev && st.st_ino == a->ino;
+}
+
+static void atomic_reset(cli_atomic *a)
+{
+    free(a->name);
+    free(a->tmp);
+    free(a->buf);
+    a->name = a->tmp = NULL;
+    a->buf = NULL;
+    a->len = 0;
+    a->fd = -1;
+}
+
+static int exists_at(int dirfd, const char *name, int *exists)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        *exists = 1;
+        return 0;
+    }
+    if (errno == ENOENT) {
+        *exists = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int cli_atomic_open(cli_atomic *a, int dirfd, const char *dir, const char *name, int no_replace,
+                    char *err)
+{
+    a->dirfd = dirfd;
+    a->dir = dir;
+    a->fd = -1;
+    a->len = 0;
+    if (no_replace) {
+        int ex = 0;
+        if (exists_at(dirfd, name, &ex) != 0) {
+            cli_err(err, "cannot check '%s' in '%s': %s", name, dir, strerror(errno));
+            return -1;
+        }
+        if (ex) {
+            cli_err(err, "'%s' already exists in '%s'; it is never replaced", name, dir);
+            return -1;
+        }
+    }
+    size_t tl = strlen(name) + 64;
+    a->name = dup_n(name, strlen(name));
+    a->tmp = malloc(tl);
+    a->buf = malloc(CLI_BUFSIZE);
+    if (a->name == NULL || a->tmp == NULL || a->buf == NULL) {
+        atomic_reset(a);
+        cli_err(err, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < CLI_TMP_TRIES; i++) {
+        snprintf(a->tmp, tl, ".%s.tmp.%ld.%016llx", name, (long)getpid(),
+                 (unsigned long long)random_bits());
+        a->fd = openat(dirfd, a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (a->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (a->fd < 0) {
+        cli_err(err, "cannot create a temporary file in '%s': %s", dir, strerror(errno));
+        atomic_reset(a);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(a->fd, &st) != 0) {
+        cli_err(err, "cannot stat '%s' in '%s': %s", a->tmp, dir, strerror(errno));
+        (void)close(a->fd);
+        (void)unlinkat(dirfd, a->tmp, 0);
+        atomic_reset(a);
+        return -1;
+    }
+    a->dev = st.st_dev;
+    a->ino = st.st_ino;
+    return 0;
+}
+
+static int write_all(cli_atomic *a, const unsigned char *p, size_t n, char *err)
+{
+    while (n > 0) {
+        ssize_t w = write(a->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            cli_err(err, "cannot write '%s' in '%s': %s", a->tmp, a->dir, strerror(errno));
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int atomic_flush(cli_atomic *a, char *err)
+{
+    if (a->len == 0)
+        return 0;
+    int rc = write_all(a, a->buf, a->len, err);
+    a->len = 0;
+    return rc;
+}
+
+int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err)
+{
+    if (a->fd < 0) {
+        cli_err(err, "internal error: write to a closed file");
+        return -1;
+    }
+    if (a->len + len > CLI_BUFSIZE && atomic_flush(a, err) != 0)
+        return -1;
+    if (len >= CLI_BUFSIZE)
+        return write_all(a, buf, len, err);
+    memcpy(a->buf + a->len, buf, len);
+    a->len += len;
+    return 0;
+}
+
+int cli_atomic_field(cli_atomic *a, const char *s, char *err)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    if (strpbrk(s, "|\"\r\n") == NULL)
+        return cli_atomic_write(a, s, strlen(s), err);
+    if (cli_atomic_write(a, "\"", 1, err) != 0)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' && cli_atomic_write(a, "\"", 1, err) != 0)
+            return -1;
+        if (cli_atomic_write(a, p, 1, err) != 0)
+            return -1;
+    }
+    return cli_atomic_write(a, "\"", 1, err);
+}
+
+void cli_atomic_abort(cli_atomic *a)
+{
+    if (a->fd >= 0) {
+        if (still_ours(a) == 1)
+            (void)unlinkat(a->dirfd, a->tmp, 0);
+        (void)close(a->fd);
+    }
+    atomic_reset(a);
+}
+
+int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
+{
+    if (a->fd < 0) {
+        cli_err(err, "internal error: commit of a closed file");
+        return -1;
+    }
+    if (atomic_flush(a, err) != 0)
+        goto fail;
+    if (fsync(a->fd) != 0) {
+        cli_err(err, "cannot flush '%s' in '%s' to disk: %s", a->tmp, a->dir, strerror(errno));
+        goto fail;
+    }
+    int ours = still_ours(a);
+    if (ours != 1) {
+        if (ours < 0)
+            cli_err(err, "cannot check '%s' in '%s': %s", a->tmp, a->dir, strerror(errno));
+        else
+            cli_err(err, "temporary file '%s' in '%s' was removed or replaced by another file",
+                    a->tmp, a->dir);
+        goto fail;
+    }
+    if (no_replace) {
+        int ex = 0;
+        if (exists_at(a->dirfd, a->name, &ex) != 0) {
+            cli_err(err, "cannot check '%s' in '%s': %s", a->name, a->dir, strerror(errno));
+            goto fail;
+        }
+        if (ex) {
+            cli_err(err, "'%s' already exists in '%s'; it is never replaced", a->name, a->dir);
+            goto fail;
+        }
+    }
+    if (renameat(a->dirfd, a->tmp, a->dirfd, a->name) != 0) {
+        cli_err(err, "cannot rename '%s' to '%s' in '%s': %s", a->tmp, a->name, a->dir,
+                strerror(errno));
+        goto fail;
+    }
+    int fd = a->fd;
+    a->fd = -1;
+    int sync_rc = fsync(a->dirfd);
+    int sync_errno = errno;
+    int close_rc = close(fd);
+    int close_errno = errno;
+    if (sync_rc != 0 || close_rc != 0) {
+        cli_err(err, "cannot %s '%s' in '%s': %s",
+                sync_rc != 0 ? "flush the directory of" : "close", a->name, a->dir,
+                strerror(sync_rc != 0 ? sync_errno : close_errno));
+        if (no_replace) {
+            struct stat st;
+            if (fstatat(a->dirfd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == a->dev &&
+                st.st_ino == a->ino)
+                (void)unlinkat(a->dirfd, a->name, 0);
+        }
+        atomic_reset(a);
+        return -1;
+    }
+    atomic_reset(a);
+    return 0;
+fail:
+    cli_atomic_abort(a);
+    return -1;
+}
+
+/* ---- the ZIP file sink ---- */
+
+int cli_sink_open(void *ud, const char *file_name)
+{
+    cli_sink *s = ud;
+    char err[CLI_ERRSIZE];
+    /* The name comes from the library; it must stay a plain name inside --outdir. */
+    if (file_name == NULL || file_name[0] == '\0' || file_name[0] == '.' ||
+        strchr(file_name, '/') != NULL || strlen(file_name) > NAME_MAX - 48) {
+        cli_err(err, "refusing the file name '%.200s': not a plain file name", file_name);
+        ohp_job_set_callback_error(s->job, err);
+        return -1;
+    }
+    if (cli_atomic_open(&s->file, s->dirfd, s->dir, file_name, 1, err) != 0) {
+        ohp_job_set_callback_error(s->job, err);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_sink_write(void *ud, const void *buf, size_t len)
+{
+    cli_sink *s = ud;
+    char err[CLI_ERRSIZE];
+    if (cli_atomic_write(&s->file, buf, len, err) != 0) {
+        ohp_job_set_callback_error(s->job, err);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_sink_close(void *ud, int commit)
+{
+    cli_sink *s = ud;
+    char err[CLI_ERRSIZE];
+    if (!commit) {
+        cli_atomic_abort(&s->file);
+        return 0;
+    }
+    char *path = cli_join(s->dir, s->file.name);
+    if (path == NULL) {
+        cli_atomic_abort(&s->file);
+        ohp_job_set_callback_error(s->job, "out of memory");
+        return -1;
+    }
+    if (cli_atomic_commit(&s->file, 1, err) != 0) {
+        free(path);
+        ohp_job_set_callback_error(s->job, err);
+        return -1;
+    }
+    free(s->path);
+    s->path = path;
+    return 0;
+}
+
+void cli_sink_free(cli_sink *s)
+{
+    cli_atomic_abort(&s->file);
+    free(s->path);
+    s->path = NULL;
+}
+
+/* ---- the rejects file ---- */
+
+static const char *const reject_columns =
+    "ORDINAL|REASON|ORGANIZATION_ID|ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|"
+    "SUBINVENTORY_CODE|LOCATOR_ID|LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|SERIAL_CONTROLLED|"
+    "SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|"
+    "CONSIGNED_FLAG|OWNING_PARTY_ID|PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n";
+
+int cli_rejects_open(cli_rejects *r, const char *path, char *err)
+{
+    r->dirfd = -1;
+    r->file.fd = -1;
+    if (path == NULL)
+        return 0;
+    if (cli_split_path(path, &r->dir, &r->base, err) != 0)
+        return -1;
+    if (cli_open_dir(r->dir, &r->dirfd, err) != 0)
+        return -1;
+    if (cli_atomic_open(&r->file, r->dirfd, r->dir, r->base, 0, err) != 0)
+        return -1;
+    r->enabled = 1;
+    return cli_atomic_write(&r->file, reject_columns, strlen(reject_columns), err);
+}
+
+/* The serials as the source gave them: the text list, or the array joined. */
+static int reject_serials(cli_atomic *a, const ohp_record *rec, char *err)
+{
+    if (rec->serial_list && rec->serial_list[0])
+        return cli_atomic_field(a, rec->serial_list, err);
+    if (rec->serials == NULL || rec->serial_count == 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < rec->serial_count; i++)
+        n += (rec->serials[i].from ? strlen(rec->serials[i].from) : 0) +
+             (rec->serials[i].to ? strlen(rec->serials[i].to) + 2 : 0) + 1;
+    char *text = malloc(n + 1), *p = text;
+    if (text == NULL) {
+        cli_err(err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < rec->serial_count; i++) {
+        const ohp_serial *s = &rec->serials[i];
+        p += sprintf(p, "%s%s%s%s", i ? "," : "", s->from ? s->from : "", s->to ? ".." : "",
+                     s->to ? s->to : "");
+    }
+    int rc = cli_atomic_field(a, text, err);
+    free(text);
+    return rc;
+}
+
+int cli_rejects_record(void *ud, const ohp_rejection *rj)
+{
+    cli_rejects *r = ud;
+    char err[CLI_ERRSIZE];
+    if (r->count < CLI_REJECT_NOTES) {
+        r->notes[r->count] = strdup(rj->message ? rj->message : "");
+        if (r->notes[r->count] == NULL) {
+            ohp_job_set_callback_error(r->job, "out of memory");
+            return -1;
+        }
+    }
+    r->count++;
+    if (!r->enabled)
+        return 0;
+    const ohp_record *rec = rj->record;
+    /* A record the source could not build has no reliable flags: leave them empty. */
+    const char *serial_flag = rec->source_error ? "" : rec->serial_controlled ? "Y" : "N";
+    const char *consigned_flag = rec->source_error ? "" : rec->consigned ? "Y" : "N";
+    char ord[32];
+    snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
+    const char *before[] = {ord,
+                            rj->message,
+                            rec->organization_id,
+                            rec->organization_code,
+                            rec->inventory_item_id,
+                            rec->item_number,
+                            rec->revision,
+                            rec->subinventory_code,
+                            rec->locator_id,
+                            rec->locator_name,
+                            rec->lot_number,
+                            rec->lot_expiration_date,
+                            serial_flag};
+    const char *after[] = {
+        rec->primary_quantity,   rec->primary_uom_code, rec->secondary_quantity,
+        rec->secondary_uom_code, consigned_flag,        rec->owning_party_id,
+        rec->project_id,         rec->task_id,          rec->material_status_code,
+        rec->last_update_date};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof before / sizeof before[0]; i++) {
+        rc = cli_atomic_field(&r->file, before[i], err);
+        if (rc == 0)
+            rc = cli_atomic_write(&r->file, "|", 1, err);
+    }
+    if (rc == 0)
+        rc = reject_serials(&r->file, rec, err);
+    for (size_t i = 0; rc == 0 && i < sizeof after / sizeof after[0]; i++) {
+        rc = cli_atomic_write(&r->file, "|", 1, err);
+        if (rc == 0)
+            rc = cli_atomic_field(&r->file, after[i], err);
+    }
+    if (rc == 0)
+        rc = cli_atomic_write(&r->file, "\n", 1, err);
+    if (rc != 0) {
+        ohp_job_set_callback_error(r->job, err);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_rejects_finish(cli_rejects *r, int commit, char *err)
+{
+    int rc = 0;
+    if (r->enabled) {
+        if (commit)
+            rc = cli_atomic_commit(&r->file, 0, err);
+        else
+            cli_atomic_abort(&r->file);
+        r->enabled = 0;
+    }
+    if (r->dirfd >= 0)
+        (void)close(r->dirfd);
+    r->dirfd = -1;
+    for (size_t i = 0; i < CLI_REJECT_NOTES; i++) {
+        free(r->notes[i]);
+        r->notes[i] = NULL;
+    }
+    free(r->dir);
+    free(r->base);
+    r->dir = r->base = NULL;
+    return rc;
+}
+
+/* ---- input ---- */
+
+int cli_input_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    cli_input *in = ud;
+    *got = 0;
+    if (in->failed)
+        return -1;
+    if (in->fd < 0) {
+        /* Opened on the first read: a refused run never touches the input. */
+        if (strcmp(in->path, "-") == 0) {
+            in->fd = STDIN_FILENO;
+        } else {
+            in->fd = open(in->path, O_RDONLY | O_CLOEXEC);
+            if (in->fd < 0) {
+                cli_err(in->err, "cannot open input '%s': %s", in->path, strerror(errno));
+                in->failed = 1;
+                return -1;
+            }
+        }
+    }
+    for (;;) {
+        ssize_t n = read(in->fd, buf, cap);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return 0;
+        }
+        if (errno != EINTR) {
+            cli_err(in->err, "cannot read input '%s': %s", in->path, strerror(errno));
+            in->failed = 1;
+            return -1;
+        }
+    }
+}
+
+void cli_input_close(cli_input *in)
+{
+    if (in->fd > STDIN_FILENO)
+        (void)close(in->fd);
+    in->fd = -1;
+}

@@ -1,0 +1,992 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the onhandpub command (examples/onhandpub.c, docs/cli.md).
+
+Environment: OHP_CLI is the program, OHP_CLI_DATA the sample data directory
+(examples/data).  Python 3 standard library only.
+"""
+
+import csv
+import io
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import zipfile
+from decimal import Decimal
+
+CLI = os.environ.get("OHP_CLI", "")
+DATA = os.environ.get("OHP_CLI_DATA", "")
+TIMEOUT = 120
+# Under `meson test --setup valgrind` every run of the program goes through valgrind too;
+# errors and leaks turn into exit status 99, which no test expects.
+VALGRIND = bool(os.environ.get("OHP_UNDER_VALGRIND"))
+VG_LOGS = None
+
+
+def command(args):
+    global VG_LOGS
+    if not VALGRIND:
+        return [CLI] + list(args)
+    if VG_LOGS is None:
+        VG_LOGS = tempfile.mkdtemp(prefix="ohp-cli-valgrind-")
+        os.chmod(VG_LOGS, 0o1777)
+    return ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
+            "--log-file=" + os.path.join(VG_LOGS, "vg.%p.log"), CLI] + list(args)
+
+PRIV = "INV_PUBLISH_ONHAND_TO_EXT_SYSTEMS_PRIV"
+INPUT_COLUMNS = [
+    "ORGANIZATION_ID", "ORGANIZATION_CODE", "INVENTORY_ITEM_ID", "ITEM_NUMBER", "REVISION",
+    "SUBINVENTORY_CODE", "LOCATOR_ID", "LOCATOR_NAME", "LOT_NUMBER", "LOT_EXPIRATION_DATE",
+    "SERIAL_CONTROLLED", "SERIAL_NUMBERS", "PRIMARY_QUANTITY", "PRIMARY_UOM_CODE",
+    "SECONDARY_QUANTITY", "SECONDARY_UOM_CODE", "CONSIGNED_FLAG", "OWNING_PARTY_ID", "PROJECT_ID",
+    "TASK_ID", "MATERIAL_STATUS_CODE", "LAST_UPDATE_DATE",
+]
+OUTPUT_COLUMNS = (["EXTERNAL_SYSTEM_CODE", "PUBLISH_RUN_ID", "PUBLISH_MODE", "SNAPSHOT_DATE"] +
+                  [("SERIAL_NUMBER" if c == "SERIAL_NUMBERS" else c) for c in INPUT_COLUMNS])
+REJECT_COLUMNS = ["ORDINAL", "REASON"] + INPUT_COLUMNS
+STATE_HEAD = ("ONHANDPUB_STATE|1\nLAST_RUN_ID|{n}\n"
+              "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID\n")
+ZIP_NAME = re.compile(r"^ONHAND_[A-Za-z0-9_-]+_[A-Za-z0-9_-]+_[0-9]+_[0-9]{14}\.zip$")
+
+
+def data(name):
+    return os.path.join(DATA, name)
+
+
+def psv_line(fields):
+    out = []
+    for f in fields:
+        if any(c in f for c in '|"\r\n'):
+            f = '"' + f.replace('"', '""') + '"'
+        out.append(f)
+    return "|".join(out) + "\n"
+
+
+def make_input(rows, columns=INPUT_COLUMNS):
+    """rows: dicts keyed by column (missing keys are empty)."""
+    text = psv_line(columns)
+    for r in rows:
+        text += psv_line([r.get(c, "") for c in columns])
+    return text
+
+
+def rec(org="M1", item="ITEM-1", qty="1", **kw):
+    r = {"ORGANIZATION_ID": "204", "ORGANIZATION_CODE": org, "ITEM_NUMBER": item,
+         "SUBINVENTORY_CODE": "STORES", "SERIAL_CONTROLLED": "N", "PRIMARY_QUANTITY": qty,
+         "PRIMARY_UOM_CODE": "EA", "CONSIGNED_FLAG": "N", "LAST_UPDATE_DATE": "2026/01/10 08:00:00"}
+    r.update(kw)
+    return r
+
+
+# ---- an independent model of the published rows ----
+
+def canon_qty(q):
+    neg = q.startswith("-")
+    q = q.lstrip("-")
+    ip, _, fp = q.partition(".")
+    ip = ip.lstrip("0") or "0"
+    fp = fp.rstrip("0")
+    s = ip + ("." + fp if fp else "")
+    return "-" + s if neg and s != "0" else s
+
+
+def canon_date(d, date_only=False):
+    m = re.match(r"^(\d{4})[/-](\d{2})[/-](\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})Z?)?$", d)
+    assert m, d
+    y, mo, da, h, mi, s = m.groups()
+    if date_only:
+        return "%s/%s/%s" % (y, mo, da)
+    return "%s/%s/%s %s:%s:%s" % (y, mo, da, h or "00", mi or "00", s or "00")
+
+
+def expand_serials(text):
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if ".." in item:
+            a, b = item.split("..")
+            m1, m2 = re.match(r"^(.*?)(\d+)$", a), re.match(r"^(.*?)(\d+)$", b)
+            width = len(m1.group(2))
+            for v in range(int(m1.group(2)), int(m2.group(2)) + 1):
+                out.append("%s%0*d" % (m1.group(1), width, v))
+        elif item:
+            out.append(item)
+    return out
+
+
+def expected_rows(input_text, org, run_id, mode, snapshot, system="0", items="both",
+                  window=None):
+    rows = list(csv.DictReader(io.StringIO(input_text, newline=""), delimiter="|"))
+    out = []
+    for r in rows:
+        if r["ORGANIZATION_CODE"] != org:
+            continue
+        serial = r["SERIAL_CONTROLLED"] == "Y"
+        if (items == "serial" and not serial) or (items == "nonserial" and serial):
+            continue
+        if mode == "INCREMENTAL" and canon_date(r["LAST_UPDATE_DATE"]) < window:
+            continue
+        qty = canon_qty(r["PRIMARY_QUANTITY"])
+        if mode == "FULL" and Decimal(qty) == 0:
+            continue
+        base = [system, str(run_id), mode, snapshot]
+        fields = {}
+        for c in INPUT_COLUMNS:
+            fields[c] = r.get(c, "") or ""
+        fields["PRIMARY_QUANTITY"] = qty
+        if fields["SECONDARY_QUANTITY"]:
+            fields["SECONDARY_QUANTITY"] = canon_qty(fields["SECONDARY_QUANTITY"])
+        fields["CONSIGNED_FLAG"] = "Y" if fields["CONSIGNED_FLAG"] == "Y" else "N"
+        fields["LAST_UPDATE_DATE"] = canon_date(fields["LAST_UPDATE_DATE"])
+        if fields["LOT_EXPIRATION_DATE"]:
+            fields["LOT_EXPIRATION_DATE"] = canon_date(fields["LOT_EXPIRATION_DATE"], True)
+        serials = expand_serials(fields["SERIAL_NUMBERS"]) if serial and Decimal(qty) != 0 else []
+        if not serials:
+            fields["SERIAL_NUMBERS"] = ""
+            out.append(base + [fields[c] for c in INPUT_COLUMNS])
+            continue
+        for s in serials:
+            f = dict(fields, SERIAL_NUMBERS=s, PRIMARY_QUANTITY="1", SECONDARY_QUANTITY="")
+            out.append(base + [f[c] for c in INPUT_COLUMNS])
+    return out
+
+
+def read_zip(test, path):
+    """Open a produced ZIP; check its single entry and return the data rows."""
+    test.assertTrue(ZIP_NAME.match(os.path.basename(path)), path)
+    with zipfile.ZipFile(path) as z:
+        test.assertIsNone(z.testzip())
+        names = z.namelist()
+        test.assertEqual(names, [os.path.basename(path)[:-4] + ".psv"])
+        text = z.read(names[0]).decode("utf-8")
+    test.assertTrue(text.endswith("\n"))
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))
+    test.assertEqual(rows[0], OUTPUT_COLUMNS)
+    return rows[1:]
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="ohp-cli-")
+        self.tmp = self._tmp.name
+        self.out = os.path.join(self.tmp, "out")
+        os.mkdir(self.out)
+        self.state = os.path.join(self.tmp, "state.psv")
+
+    def tearDown(self):
+        for root, dirs, _ in os.walk(self.tmp):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+        self._tmp.cleanup()
+
+    def write(self, name, text):
+        p = os.path.join(self.tmp, name)
+        with open(p, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        return p
+
+    def run_cli(self, *args, stdin=None, preexec=None):
+        return subprocess.run(command(args), input=stdin, capture_output=True, text=True,
+                              timeout=TIMEOUT, preexec_fn=preexec)
+
+    def publish(self, *args, org="M1", inp=None, auth=True, outdir=True, stdin=None,
+                preexec=None):
+        a = ["publish", "--org", org, "--input", inp or data("balances.psv")]
+        if outdir:
+            a += ["--outdir", self.out]
+        if auth:
+            a += ["--user", "alice", "--grants", data("grants.psv")]
+        return self.run_cli(*(a + list(args)), stdin=stdin, preexec=preexec)
+
+    def assertOneLineError(self, r, status, fragment=None):
+        self.assertEqual(r.returncode, status, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("onhandpub: "), r.stderr)
+        if fragment:
+            self.assertIn(fragment, lines[0])
+        self.assertEqual(r.stdout, "")
+
+    def outfiles(self):
+        return sorted(os.listdir(self.out))
+
+    def zip_path(self, r):
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, r.stdout)
+        self.assertTrue(os.path.isfile(lines[0]), lines[0])
+        return lines[0]
+
+
+class TestUsage(CliTest):
+    def test_help(self):
+        for args in (["--help"], ["-h"], ["publish", "--help"], ["systems", "--help"]):
+            r = self.run_cli(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertIn("onhandpub publish", r.stdout)
+            for line in ("0  succeeded", "1  succeeded with warnings", "2  usage or configuration",
+                         "3  not authorized", "4  failed"):
+                self.assertIn(line, r.stdout)
+            for opt in ("--input", "--org", "--system", "--lookups", "--items", "--full",
+                        "--from", "--state", "--outdir", "--user", "--grants", "--no-auth",
+                        "--run-id", "--now", "--level", "--on-error", "--rejects", "--date"):
+                self.assertIn(opt, r.stdout)
+
+    def test_version(self):
+        r = self.run_cli("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^onhandpub \d+\.\d+\.\d+ \(libonhandpub \d+\.\d+\.\d+\)\n$")
+
+    def test_command_errors(self):
+        self.assertOneLineError(self.run_cli(), 2, "command is required")
+        self.assertOneLineError(self.run_cli("frobnicate"), 2, "unknown command")
+        self.assertOneLineError(self.run_cli("--bogus"), 2, "unknown option")
+        self.assertOneLineError(self.run_cli("--version", "x"), 2, "unexpected argument")
+
+    def test_bad_values(self):
+        base = ["publish", "--input", data("balances.psv"), "--org", "M1", "--outdir", self.out,
+                "--no-auth"]
+        bad_lookups = self.write("bad-lookups.psv", "LOOKUP_CODE|MEANING\n7|x\n")
+        dup_lookups = self.write("dup-lookups.psv",
+                                 read_text(data("lookups.psv")) + "1|Again|||||| \n")
+        a_file = self.write("plain.txt", "x\n")
+        cases = [
+            (["--bogus"], "unknown option '--bogus'"),
+            (["-x"], "unexpected argument '-x'"),
+            (["extra"], "unexpected argument 'extra'"),
+            (["--level", "10"], "--level"),
+            (["--level", "x"], "--level"),
+            (["--level", "-1"], "--level"),
+            (["--level="], "--level requires a non-empty value"),
+            (["--level"], "--level requires a value"),
+            (["--run-id", "0"], "--run-id"),
+            (["--run-id", "-3"], "--run-id"),
+            (["--run-id", "1.5"], "--run-id"),
+            (["--run-id", "abc"], "--run-id"),
+            (["--run-id", "99999999999999999999999"], "--run-id"),
+            (["--now", "yesterday"], "--now"),
+            (["--now", "2026/02/30"], "--now"),
+            (["--now", "2026/01/01 24:00:00"], "--now"),
+            (["--from", "2026-13-01"], "--from"),
+            (["--items", "all"], "--items"),
+            (["--items", "SERIAL"], "--items"),
+            (["--on-error", "ignore"], "--on-error"),
+            (["--rejects", os.path.join(self.tmp, "r.psv")], "--rejects requires --on-error reject"),
+            (["--on-error", "reject", "--rejects", os.path.join(self.tmp, "nodir", "r.psv")],
+             "--rejects"),
+            (["--on-error", "reject", "--rejects", self.tmp + "/"], "--rejects"),
+            (["--grants", data("grants.psv")], "exclude each other"),
+            (["--full=yes"], "--full takes no value"),
+            (["--no-auth"], "given more than once"),
+            (["--org", "M2"], "given more than once"),
+            (["--system", "--full"], "--system requires a value"),
+            (["--user="], "--user requires a non-empty value"),
+            (["--outdir", os.path.join(self.tmp, "missing")], "--outdir"),
+            (["--outdir", a_file], "--outdir"),
+            (["--lookups", os.path.join(self.tmp, "missing.psv")], "lookups"),
+            (["--lookups", bad_lookups], "lookups"),
+            (["--lookups", dup_lookups], "lookups"),
+            (["--system", "99"], "99"),
+            (["--system", "abc"], "abc"),
+            (["--lookups", data("lookups.psv"), "--system", "3", "--now", "2026/01/15"], "3"),
+            (["--lookups", data("lookups.psv"), "--system", "4", "--now", "2026/01/15"], "4"),
+            (["--lookups", data("lookups.psv"), "--system", "2", "--now", "2025/01/15"], "2"),
+        ]
+        for extra, fragment in cases:
+            with self.subTest(args=extra):
+                # --outdir and --no-auth cases replace the defaults to stay single.
+                args = list(base)
+                if extra and extra[0] == "--outdir":
+                    i = args.index("--outdir")
+                    del args[i:i + 2]
+                r = self.run_cli(*(args + extra))
+                self.assertOneLineError(r, 2, fragment)
+                self.assertEqual(self.outfiles(), [])
+        missing = [
+            (["publish", "--org", "M1", "--no-auth"], "--input is required"),
+            (["publish", "--input", data("balances.psv"), "--no-auth"], "--org is required"),
+            (["publish", "--input", data("balances.psv"), "--org"], "--org requires a value"),
+            (["publish", "--input", data("balances.psv"), "--org", "M1", "--grants",
+              os.path.join(self.tmp, "nogrants.psv")], "grants"),
+            (["publish", "--input", data("balances.psv"), "--org", "M1", "--grants", self.tmp],
+             "grants"),
+            (["systems", "--date", "soon"], "--date"),
+            (["systems", "--org", "M1"], "unknown option '--org'"),
+            (["systems", "--lookups", bad_lookups], "lookups"),
+        ]
+        for args, fragment in missing:
+            with self.subTest(args=args):
+                self.assertOneLineError(self.run_cli(*args), 2, fragment)
+
+    def test_malformed_grants_is_configuration_error(self):
+        for text in ("USER|PRIV\nalice|%s\n" % PRIV, "", "USER_NAME|PRIVILEGE_CODE\nalice\n",
+                     'USER_NAME|PRIVILEGE_CODE\n"alice|%s\n' % PRIV):
+            with self.subTest(text=text):
+                g = self.write("grants.psv", text)
+                r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                                 "--outdir", self.out, "--user", "alice", "--grants", g)
+                self.assertOneLineError(r, 2, "grants")
+                self.assertEqual(self.outfiles(), [])
+
+
+class TestPublish(CliTest):
+    def test_full_publish_of_the_sample(self):
+        now = "2026/01/15 18:00:00"
+        for org in ("M1", "M2", "M3/EAST"):
+            with self.subTest(org=org):
+                r = self.publish("--full", "--now", now, "--run-id", "7", org=org)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                path = self.zip_path(r)
+                safe = org.replace("/", "_")
+                self.assertEqual(os.path.basename(path), "ONHAND_0_%s_7_20260115180000.zip" % safe)
+                self.assertEqual(os.path.dirname(path), self.out)
+                want = expected_rows(read_text(data("balances.psv")), org, 7, "FULL", now)
+                self.assertEqual(read_zip(self, path), want)
+                self.assertGreater(len(want), 0)
+        # Only the three ZIPs, no temporary files.
+        self.assertEqual(len(self.outfiles()), 3)
+        self.assertTrue(all(ZIP_NAME.match(f) for f in self.outfiles()))
+
+    def test_sample_features_are_published(self):
+        r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "1")
+        rows = read_zip(self, self.zip_path(r))
+        col = {c: i for i, c in enumerate(OUTPUT_COLUMNS)}
+        by_item = {}
+        for row in rows:
+            by_item.setdefault(row[col["ITEM_NUMBER"]], []).append(row)
+        self.assertIn('PIPE 3/4" SCH40', by_item)
+        self.assertEqual(by_item["CM-BOLT-10"][0][col["LOCATOR_NAME"]], "S1|02|03")
+        self.assertEqual([x[col["SERIAL_NUMBER"]] for x in by_item["SCANNER-200"]],
+                         ["SC200-%04d" % i for i in range(100, 110)] + ["SC200-0200"])
+        self.assertEqual(by_item["CHEESE-WHEEL"][0][col["SECONDARY_QUANTITY"]], "3")
+        self.assertEqual(by_item["RESIN-PP"][0][col["CONSIGNED_FLAG"]], "Y")
+        self.assertEqual(by_item["RESIN-PP"][0][col["OWNING_PARTY_ID"]], "88012")
+        self.assertNotIn("GLOVES-NITRILE-M", by_item)  # zero quantity, full mode
+        self.assertIn("zero quantity 1", r.stderr)
+        self.assertIn("other organization 4", r.stderr)
+
+    def test_summary_and_stdout(self):
+        r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "3")
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, os.path.join(self.out, "ONHAND_0_M1_3_20260115180000.zip") + "\n")
+        for frag in ("mode FULL", "snapshot 2026/01/15 18:00:00", "run id 3", "records read 14",
+                     "published 9", "rejected 0", "skipped: other organization 4",
+                     "item type 0", "outside window 0", "zero quantity 1", "lines 21",
+                     "14 from serials", "PSV ", "compressed ", "ZIP ",
+                     "ONHAND_0_M1_3_20260115180000.zip", "elapsed "):
+            self.assertIn(frag, r.stderr)
+        size = os.path.getsize(r.stdout.strip())
+        self.assertIn("ZIP %d bytes" % size, r.stderr)
+
+    def test_items_filter(self):
+        text = read_text(data("balances.psv"))
+        for items in ("serial", "nonserial", "both"):
+            with self.subTest(items=items):
+                out = os.path.join(self.tmp, items)
+                os.mkdir(out)
+                r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                                 "--no-auth", "--outdir", out, "--full", "--items", items,
+                                 "--now", "2026/01/15 18:00:00", "--run-id", "1")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                want = expected_rows(text, "M1", 1, "FULL", "2026/01/15 18:00:00", items=items)
+                self.assertEqual(read_zip(self, self.zip_path(r)), want)
+
+    def test_stdin_input(self):
+        text = read_text(data("balances.psv"))
+        r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "2", inp="-",
+                         stdin=text)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = expected_rows(text, "M1", 2, "FULL", "2026/01/15 18:00:00")
+        stdin_zip = self.zip_path(r)
+        self.assertEqual(read_zip(self, stdin_zip), want)
+        # Same bytes as reading the file.
+        other = os.path.join(self.tmp, "other")
+        os.mkdir(other)
+        r2 = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+                          "--outdir", other, "--full", "--now", "2026/01/15 18:00:00",
+                          "--run-id", "2")
+        self.assertEqual(read_bytes(self.zip_path(r2)), read_bytes(stdin_zip))
+
+    def test_canonical_values_and_column_order(self):
+        cols = list(reversed(INPUT_COLUMNS)) + ["EXTRA_COLUMN"]
+        rows = [rec(item="A", qty="005.50", LAST_UPDATE_DATE="2026-01-05",
+                    SECONDARY_QUANTITY="2.000", SECONDARY_UOM_CODE="KG",
+                    LOT_NUMBER="L1", LOT_EXPIRATION_DATE="2027-02-03T10:00:00Z", EXTRA_COLUMN="x"),
+                rec(item="B", qty="-0.0", CONSIGNED_FLAG="")]
+        text = make_input(rows, cols)
+        inp = self.write("in.psv", text)
+        r = self.publish("--from", "2026/01/01", "--now", "2026/01/15", "--run-id", "4", inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        want = expected_rows(text, "M1", 4, "INCREMENTAL", "2026/01/15 00:00:00",
+                             window="2026/01/01 00:00:00")
+        self.assertEqual(got, want)
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("PRIMARY_QUANTITY")], "5.5")
+        self.assertEqual(got[1][OUTPUT_COLUMNS.index("PRIMARY_QUANTITY")], "0")
+
+    def test_compression_levels(self):
+        text = read_text(data("balances.psv"))
+        for level in ("0", "9"):
+            with self.subTest(level=level):
+                out = os.path.join(self.tmp, "l" + level)
+                os.mkdir(out)
+                r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                                 "--no-auth", "--outdir", out, "--full", "--level", level,
+                                 "--now", "2026/01/15 18:00:00", "--run-id", "1")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(read_zip(self, self.zip_path(r)),
+                                 expected_rows(text, "M1", 1, "FULL", "2026/01/15 18:00:00"))
+
+    def test_other_system_from_lookups(self):
+        r = self.publish("--lookups", data("lookups.psv"), "--system", "1", "--full",
+                         "--now", "2026/01/15 18:00:00", "--run-id", "5", org="M3/EAST")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = self.zip_path(r)
+        self.assertEqual(os.path.basename(path), "ONHAND_1_M3_EAST_5_20260115180000.zip")
+        self.assertEqual(read_zip(self, path),
+                         expected_rows(read_text(data("balances.psv")), "M3/EAST", 5, "FULL",
+                                       "2026/01/15 18:00:00", system="1"))
+
+    def test_umask_applies(self):
+        for mask, mode in ((0o077, 0o600), (0o022, 0o644)):
+            with self.subTest(mask=oct(mask)):
+                out = os.path.join(self.tmp, "m%o" % mask)
+                os.mkdir(out)
+                r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                                 "--no-auth", "--outdir", out, "--now", "2026/01/15",
+                                 preexec=lambda m=mask: os.umask(m))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(os.stat(self.zip_path(r)).st_mode & 0o777, mode)
+
+
+class TestAuthorization(CliTest):
+    def test_granted_user(self):
+        r = self.publish("--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("user alice", r.stderr)
+
+    def test_user_without_privilege(self):
+        for user in ("bob", "mallory"):
+            with self.subTest(user=user):
+                r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                                 "--outdir", self.out, "--user", user, "--grants",
+                                 data("grants.psv"))
+                self.assertOneLineError(r, 3, user)
+                self.assertIn(PRIV, r.stderr)
+                self.assertEqual(self.outfiles(), [])
+
+    def test_no_grants_and_no_no_auth_is_refused(self):
+        r = self.publish(auth=False)
+        self.assertOneLineError(r, 3, PRIV)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_no_auth(self):
+        r = self.publish("--no-auth", "--user", "nobody-in-particular", auth=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.zip_path(r)
+
+    def test_refused_run_never_reads_input(self):
+        r = self.run_cli("publish", "--input", os.path.join(self.tmp, "absent.psv"), "--org",
+                         "M1", "--outdir", self.out, "--user", "bob", "--grants",
+                         data("grants.psv"), "--state", self.state)
+        self.assertOneLineError(r, 3, "bob")
+        self.assertFalse(os.path.exists(self.state))
+
+    def test_default_user_is_login_name(self):
+        import pwd
+        name = pwd.getpwuid(os.geteuid()).pw_name
+        g = self.write("g.psv", "USER_NAME|PRIVILEGE_CODE\n%s|%s\n" % (name, PRIV))
+        r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1", "--outdir",
+                         self.out, "--grants", g, "--now", "2026/01/15")
+        # getlogin() may name another user on a terminal; then the run is refused.
+        self.assertIn(r.returncode, (0, 3), r.stderr)
+        if r.returncode == 0:
+            self.assertIn("user %s" % name, r.stderr)
+
+
+class TestFailures(CliTest):
+    def bad_input(self):
+        return self.write("bad.psv", make_input([rec(item="A"), rec(item="B", qty="x1"),
+                                                 rec(item="C")]))
+
+    def test_bad_record_under_fail(self):
+        r = self.publish("--now", "2026/01/15", "--state", self.state, inp=self.bad_input())
+        self.assertOneLineError(r, 4, "record 2")
+        self.assertIn("PRIMARY_QUANTITY", r.stderr)
+        self.assertEqual(self.outfiles(), [])
+        self.assertFalse(os.path.exists(self.state))
+
+    def test_missing_input_file(self):
+        r = self.publish(inp=os.path.join(self.tmp, "none.psv"))
+        self.assertOneLineError(r, 4, "none.psv")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_missing_required_column(self):
+        cols = [c for c in INPUT_COLUMNS if c not in ("PRIMARY_UOM_CODE", "LAST_UPDATE_DATE")]
+        inp = self.write("in.psv", make_input([rec()], cols))
+        r = self.publish(inp=inp)
+        self.assertOneLineError(r, 4, "PRIMARY_UOM_CODE")
+        self.assertIn("LAST_UPDATE_DATE", r.stderr)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_empty_input(self):
+        r = self.publish(inp=self.write("empty.psv", ""))
+        self.assertOneLineError(r, 4, "header")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_write_error_leaves_nothing(self):
+        def small_files():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+        before = read_bytes(self.seed_state())
+        r = self.publish("--level", "0", "--full", "--state", self.state, "--now", "2026/01/20",
+                         preexec=small_files)
+        self.assertOneLineError(r, 4)
+        self.assertEqual(self.outfiles(), [])
+        self.assertEqual(read_bytes(self.state), before)
+
+    def test_unwritable_outdir(self):
+        preexec = None
+        if os.geteuid() == 0:
+            # Directory permissions bind only other users: run the program as nobody.
+            def preexec():
+                os.setgid(65534)
+                os.setuid(65534)
+            if self.run_cli("--version", preexec=preexec).returncode != 0:
+                self.skipTest("the program cannot run as user nobody here")
+            os.chmod(self.tmp, 0o755)
+        os.chmod(self.out, 0o555)
+        r = self.publish("--now", "2026/01/15", preexec=preexec)
+        self.assertOneLineError(r, 4, self.out)
+        os.chmod(self.out, 0o700)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_quoting_error_midstream_with_reject_policy(self):
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        text = make_input([rec(item="A"), rec(item="B", qty="bad")]) + '204|"M1|broken\n'
+        r = self.publish("--on-error", "reject", "--rejects", rejects, "--state", self.state,
+                         inp=self.write("in.psv", text))
+        self.assertOneLineError(r, 4)
+        self.assertEqual(self.outfiles(), [])
+        self.assertFalse(os.path.exists(rejects))
+        self.assertEqual(os.listdir(self.tmp).count("rejects.psv"), 0)
+        self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
+        self.assertFalse(os.path.exists(self.state))
+
+    def seed_state(self):
+        seed = os.path.join(self.tmp, "seed")
+        os.mkdir(seed)
+        r = self.publish("--now", "2026/01/15 18:00:00", "--state", self.state, "--outdir", seed,
+                         outdir=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return self.state
+
+    def test_existing_zip_is_never_replaced(self):
+        args = ("--now", "2026/01/15 18:00:00", "--run-id", "9")
+        r = self.publish(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = self.zip_path(r)
+        before = read_bytes(path)
+        r = self.publish(*args, "--full")
+        self.assertOneLineError(r, 4, "already exists")
+        self.assertEqual(read_bytes(path), before)
+        self.assertEqual(self.outfiles(), [os.path.basename(path)])
+
+
+class TestRejects(CliTest):
+    def test_reject_policy_and_rejects_file(self):
+        rows = [
+            rec(item="GOOD-1", qty="5"),
+            rec(item="BAD-QTY", qty="5.x"),
+            rec(item="SER", SERIAL_CONTROLLED="Y", SERIAL_NUMBERS="A1,A2", qty="3"),
+            None,  # wrong number of fields
+            rec(item="FLAG", SERIAL_CONTROLLED="X"),
+            rec(item='He said "hi"', LOCATOR_NAME="L|1", LAST_UPDATE_DATE="2026/02/30"),
+            rec(org="M2", item="OTHER-ORG-BAD", qty="zz"),
+            rec(item="GOOD-2", qty="7", SERIAL_CONTROLLED="Y", SERIAL_NUMBERS="S1..S7"),
+        ]
+        text = psv_line(INPUT_COLUMNS)
+        for r_ in rows:
+            text += "204|M1|oops\n" if r_ is None else psv_line([r_.get(c, "") for c in
+                                                                   INPUT_COLUMNS])
+        inp = self.write("in.psv", text)
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--on-error", "reject", "--rejects", rejects, "--now", "2026/01/15",
+                         "--run-id", "1", "--full", inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("rejected 5", r.stderr)
+        self.assertIn("skipped: other organization 1", r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        items = [g[OUTPUT_COLUMNS.index("ITEM_NUMBER")] for g in got]
+        self.assertEqual(items, ["GOOD-1"] + ["GOOD-2"] * 7)
+
+        rtext = read_text(rejects)
+        rj = list(csv.reader(io.StringIO(rtext, newline=""), delimiter="|"))
+        self.assertEqual(rj[0], REJECT_COLUMNS)
+        self.assertEqual([x[0] for x in rj[1:]], ["2", "3", "4", "5", "6"])
+        self.assertTrue(all(len(x) == len(REJECT_COLUMNS) for x in rj))
+        reasons = [x[1] for x in rj[1:]]
+        self.assertIn("PRIMARY_QUANTITY '5.x'", reasons[0])
+        self.assertIn("serial count 2 does not match quantity 3", reasons[1])
+        self.assertIn("expected 22 fields, found 3", reasons[2])
+        self.assertIn("SERIAL_CONTROLLED must be Y or N", reasons[3])
+        self.assertIn("LAST_UPDATE_DATE", reasons[4])
+        for i, reason in enumerate(reasons):
+            self.assertTrue(reason.startswith("record %d (" % (i + 2)), reason)
+        # Input columns as given.
+        src = {c: i + 2 for i, c in enumerate(INPUT_COLUMNS)}
+        for line, want in ((1, rows[1]), (2, rows[2]), (5, rows[5])):
+            for c in INPUT_COLUMNS:
+                self.assertEqual(rj[line][src[c]], want.get(c, ""), (line, c))
+        self.assertEqual(rj[3][2:], [""] * len(INPUT_COLUMNS))
+        self.assertEqual(rj[4][src["ITEM_NUMBER"]], "FLAG")
+        self.assertEqual(rj[4][src["SERIAL_CONTROLLED"]], "")
+        self.assertIn('"He said ""hi"""', rtext)
+        self.assertIn('"L|1"', rtext)
+        self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
+
+    def test_reject_policy_without_file_and_clean_run(self):
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--on-error", "reject", "--rejects", rejects, "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_text(rejects), psv_line(REJECT_COLUMNS))
+        inp = self.write("in.psv", make_input([rec(qty="q")]))
+        r = self.publish("--on-error", "reject", "--now", "2026/01/16", inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("rejected: record 1", r.stderr)
+
+    def test_rejects_file_replaced_only_on_success(self):
+        rejects = self.write("rejects.psv", "previous content\n")
+        r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1", "--outdir",
+                         self.out, "--user", "bob", "--grants", data("grants.psv"),
+                         "--on-error", "reject", "--rejects", rejects)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(read_text(rejects), "previous content\n")
+        self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
+
+
+class TestState(CliTest):
+    def state_text(self):
+        return read_text(self.state)
+
+    def test_incremental_runs_move_the_window_only_on_success(self):
+        full = data("balances.psv")
+        upd = data("balances-update.psv")
+        # 1: no previous success -> FULL, run id 1.
+        r = self.publish("--state", self.state, "--now", "2026/01/15 18:00:00", inp=full)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mode FULL", r.stderr)
+        p1 = self.zip_path(r)
+        self.assertEqual(os.path.basename(p1), "ONHAND_0_M1_1_20260115180000.zip")
+        self.assertEqual(read_zip(self, p1),
+                         expected_rows(read_text(full), "M1", 1, "FULL", "2026/01/15 18:00:00"))
+        self.assertEqual(self.state_text(),
+                         STATE_HEAD.format(n=1) + "0|M1|2026/01/15 18:00:00|1\n")
+        # 2: incremental from the last snapshot.
+        r = self.publish("--state", self.state, "--now", "2026/01/16 18:00:00", inp=upd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mode INCREMENTAL, window from 2026/01/15 18:00:00", r.stderr)
+        p2 = self.zip_path(r)
+        self.assertEqual(os.path.basename(p2), "ONHAND_0_M1_2_20260116180000.zip")
+        want2 = expected_rows(read_text(upd), "M1", 2, "INCREMENTAL", "2026/01/16 18:00:00",
+                              window="2026/01/15 18:00:00")
+        self.assertEqual(read_zip(self, p2), want2)
+        self.assertEqual(len(want2), 5)
+        after2 = read_bytes(self.state)
+        # 3: fails (bad record): state byte-identical, no new file.
+        bad = self.write("bad.psv", make_input([rec(LAST_UPDATE_DATE="2026/01/17 09:00:00"),
+                                                rec(qty="??",
+                                                    LAST_UPDATE_DATE="2026/01/17 10:00:00")]))
+        r = self.publish("--state", self.state, "--now", "2026/01/17 18:00:00", inp=bad)
+        self.assertOneLineError(r, 4, "record 2")
+        self.assertEqual(read_bytes(self.state), after2)
+        self.assertEqual(self.outfiles(), sorted(os.path.basename(p) for p in (p1, p2)))
+        # 4: refused (not authorized): state identical.
+        r = self.run_cli("publish", "--input", upd, "--org", "M1", "--outdir", self.out,
+                         "--user", "bob", "--grants", data("grants.psv"), "--state", self.state)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(read_bytes(self.state), after2)
+        # 5: succeeds: window still from run 2; run id 3 (failed runs take no id).
+        good = self.write("good.psv", make_input([rec(LAST_UPDATE_DATE="2026/01/17 09:00:00"),
+                                                  rec(item="OLD")]))
+        r = self.publish("--state", self.state, "--now", "2026/01/17 18:00:00", inp=good)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("window from 2026/01/16 18:00:00", r.stderr)
+        self.assertIn("outside window 1", r.stderr)
+        p5 = self.zip_path(r)
+        self.assertEqual(os.path.basename(p5), "ONHAND_0_M1_3_20260117180000.zip")
+        self.assertEqual(len(read_zip(self, p5)), 1)
+        # Another organization and system get their own rows; the counter is shared.
+        r = self.publish("--state", self.state, "--now", "2026/01/17 19:00:00", "--lookups",
+                         data("lookups.psv"), "--system", "2", org="M3/EAST")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mode FULL", r.stderr)
+        self.assertEqual(self.state_text(),
+                         STATE_HEAD.format(n=4) + "0|M1|2026/01/17 18:00:00|3\n"
+                         "2|M3/EAST|2026/01/17 19:00:00|4\n")
+        # --full ignores the window but is recorded; --run-id moves the counter forward.
+        r = self.publish("--state", self.state, "--now", "2026/01/18", "--full", "--run-id", "40")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.state_text(),
+                         STATE_HEAD.format(n=40) + "0|M1|2026/01/18 00:00:00|40\n"
+                         "2|M3/EAST|2026/01/17 19:00:00|4\n")
+        r = self.publish("--state", self.state, "--now", "2026/01/19")
+        self.assertIn("_41_20260119000000.zip", r.stdout)
+
+    def test_from_later_than_watermark_warns(self):
+        r = self.publish("--state", self.state, "--now", "2026/01/15 18:00:00")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.publish("--state", self.state, "--now", "2026/01/16 18:00:00", "--from",
+                         "2026/01/16", inp=data("balances-update.psv"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("window from 2026/01/15 18:00:00", r.stderr)
+        self.assertIn("warning: Publish from Date 2026/01/16 00:00:00 is later", r.stderr)
+        self.zip_path(r)
+        # --from earlier than the watermark reaches back, without warning.
+        r = self.publish("--state", self.state, "--now", "2026/01/17 18:00:00", "--from",
+                         "2026/01/12", inp=data("balances-update.psv"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("window from 2026/01/12 00:00:00", r.stderr)
+        want = expected_rows(read_text(data("balances-update.psv")), "M1", 3, "INCREMENTAL",
+                             "2026/01/17 18:00:00", window="2026/01/12 00:00:00")
+        self.assertEqual(read_zip(self, self.zip_path(r)), want)
+
+    def test_from_without_state_is_incremental(self):
+        r = self.publish("--from", "2026/01/13", "--now", "2026/01/15 18:00:00")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = expected_rows(read_text(data("balances.psv")), "M1", 1, "INCREMENTAL",
+                             "2026/01/15 18:00:00", window="2026/01/13 00:00:00")
+        self.assertEqual(read_zip(self, self.zip_path(r)), want)
+        self.assertEqual(len(want), 13)  # the zero row is included: a removal
+
+    def test_corrupt_state_is_an_error(self):
+        good = STATE_HEAD.format(n=3) + "0|M1|2026/01/15 18:00:00|3\n"
+        cases = {
+            "garbage": "hello world\n",
+            "empty": "",
+            "magic": good.replace("ONHANDPUB_STATE|1", "ONHANDPUB_STATE|2"),
+            "counter": good.replace("LAST_RUN_ID|3", "LAST_RUN_ID|x"),
+            "header": good.replace("LAST_SNAPSHOT_DATE", "SNAPSHOT"),
+            "truncated": good.split("\n")[0] + "\n" + good.split("\n")[1] + "\n",
+            "date": good.replace("2026/01/15 18:00:00", "2026/01/35"),
+            "run id": good.replace("18:00:00|3", "18:00:00|0"),
+            "run id above counter": good.replace("18:00:00|3", "18:00:00|4"),
+            "fields": good + "0|M2|2026/01/15\n",
+            "duplicate": good + "0|M1|2026/01/14 18:00:00|2\n",
+            "blank line": good + "\n",
+            "quoting": good + '0|"M2|2026/01/15 18:00:00|1\n',
+        }
+        for name, text in cases.items():
+            with self.subTest(case=name):
+                self.write("state.psv", text)
+                before = read_bytes(self.state)
+                r = self.publish("--state", self.state, "--now", "2026/01/16")
+                self.assertOneLineError(r, 4, "state file")
+                self.assertEqual(read_bytes(self.state), before)
+                self.assertEqual(self.outfiles(), [])
+        # Quoted organization codes round-trip.
+        self.write("state.psv", good + '0|"A|B"|2026/01/15 18:00:00|2\n')
+        r = self.publish("--state", self.state, "--now", "2026/01/16", org="A|B",
+                         inp=self.write("ab.psv", make_input([rec(org="A|B",
+                                                                  LAST_UPDATE_DATE="2026/01/15 19:00:00")])))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("window from 2026/01/15 18:00:00", r.stderr)
+        self.assertIn('0|"A|B"|2026/01/16 00:00:00|4\n', self.state_text())
+
+    def test_state_that_is_not_a_file(self):
+        os.mkdir(self.state)
+        r = self.publish("--state", self.state)
+        self.assertOneLineError(r, 4, "state file")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_state_in_missing_directory(self):
+        r = self.publish("--state", os.path.join(self.tmp, "no", "state.psv"))
+        self.assertOneLineError(r, 4)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_concurrent_runs_serialise(self):
+        n = 4
+        procs = []
+        for i in range(n):
+            out = os.path.join(self.out, str(i))
+            os.mkdir(out)
+            procs.append(subprocess.Popen(command(
+                ["publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+                 "--outdir", out, "--state", self.state]),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        results = [p.communicate(timeout=TIMEOUT) + (p.returncode,) for p in procs]
+        ids = []
+        for out, err, rc in results:
+            self.assertEqual(rc, 0, err)
+            m = re.search(r"_M1_(\d+)_\d{14}\.zip$", out.strip())
+            self.assertTrue(m, out)
+            ids.append(int(m.group(1)))
+        self.assertEqual(sorted(ids), list(range(1, n + 1)))
+        text = self.state_text()
+        self.assertTrue(text.startswith(STATE_HEAD.format(n=n)), text)
+        self.assertRegex(text, r"\n0\|M1\|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\|%d\n$" % n)
+        self.assertEqual(text.count("\n"), 4)
+        self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
+
+    def test_second_run_waits_for_the_lock(self):
+        rows = make_input([rec(item="I%d" % i) for i in range(50)]).splitlines(True)
+        a = subprocess.Popen(command(["publish", "--input", "-", "--org", "M1", "--no-auth",
+                                      "--outdir", self.out, "--state", self.state, "--now",
+                                      "2026/01/15 10:00:00"]),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        b = None
+        try:
+            a.stdin.write("".join(rows[:10]))
+            a.stdin.flush()
+            wait_for(lambda: any(".tmp." in f for f in os.listdir(self.out)))
+            berr = os.path.join(self.tmp, "b.err")
+            with open(berr, "w") as ef:
+                b = subprocess.Popen(command(["publish", "--input", data("balances.psv"),
+                                              "--org", "M1", "--no-auth", "--outdir", self.out,
+                                              "--state", self.state, "--now",
+                                              "2026/01/15 11:00:00"]),
+                                     stdout=subprocess.PIPE, stderr=ef, text=True)
+            wait_for(lambda: "waiting for another run" in read_text(berr))
+            time.sleep(0.2)
+            self.assertIsNone(b.poll())  # still waiting
+            self.assertFalse(os.path.exists(self.state))
+            aout, aerr = a.communicate("".join(rows[10:]), timeout=TIMEOUT)
+            bout, _ = b.communicate(timeout=TIMEOUT)
+        finally:
+            for p in (a, b):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.communicate()
+        self.assertEqual(a.returncode, 0, aerr)
+        self.assertEqual(b.returncode, 0, read_text(berr))
+        self.assertIn("_M1_1_20260115100000.zip", aout)
+        self.assertIn("_M1_2_20260115110000.zip", bout)
+        self.assertIn("mode INCREMENTAL, window from 2026/01/15 10:00:00", read_text(berr))
+        self.assertEqual(self.state_text(),
+                         STATE_HEAD.format(n=2) + "0|M1|2026/01/15 11:00:00|2\n")
+        self.assertEqual(len(read_zip(self, aout.strip())), 50)
+
+
+def wait_for(cond, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+class TestSymlinks(CliTest):
+    def victim(self):
+        return self.write("victim.txt", "precious\n")
+
+    def test_symlink_at_the_final_name(self):
+        v = self.victim()
+        name = "ONHAND_0_M1_5_20260115180000.zip"
+        os.symlink(v, os.path.join(self.out, name))
+        r = self.publish("--now", "2026/01/15 18:00:00", "--run-id", "5")
+        self.assertOneLineError(r, 4, "already exists")
+        self.assertEqual(read_text(v), "precious\n")
+        self.assertEqual(self.outfiles(), [name])
+        self.assertEqual(os.readlink(os.path.join(self.out, name)), v)
+
+    def test_temporary_file_swapped_for_a_symlink(self):
+        v = self.victim()
+        rows = make_input([rec(item="I%d" % i) for i in range(20)]).splitlines(True)
+        p = subprocess.Popen(command(["publish", "--input", "-", "--org", "M1", "--no-auth",
+                                      "--outdir", self.out, "--now", "2026/01/15", "--level",
+                                      "0"]),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            p.stdin.write("".join(rows[:5]))
+            p.stdin.flush()
+            wait_for(lambda: any(".tmp." in f for f in os.listdir(self.out)))
+            tmp = [f for f in os.listdir(self.out) if ".tmp." in f][0]
+            self.assertTrue(tmp.startswith(".ONHAND_0_M1_1_20260115000000.zip.tmp.%d." % p.pid),
+                            tmp)
+            os.unlink(os.path.join(self.out, tmp))
+            os.symlink(v, os.path.join(self.out, tmp))
+            out, err = p.communicate("".join(rows[5:]), timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 4, err)
+        self.assertEqual(out, "")
+        self.assertIn("replaced", err)
+        self.assertEqual(read_text(v), "precious\n")
+        self.assertEqual(self.outfiles(), [tmp])  # only the planted link
+        self.assertTrue(os.path.islink(os.path.join(self.out, tmp)))
+
+    def test_symlinked_lock_and_state_are_refused(self):
+        v = self.victim()
+        os.symlink(v, self.state + ".lock")
+        r = self.publish("--state", self.state)
+        self.assertOneLineError(r, 4, "lock")
+        os.unlink(self.state + ".lock")
+        os.symlink(v, self.state)
+        r = self.publish("--state", self.state)
+        self.assertOneLineError(r, 4, "state file")
+        self.assertEqual(read_text(v), "precious\n")
+        self.assertEqual(self.outfiles(), [])
+
+
+class TestSystems(CliTest):
+    def systems(self, *args):
+        r = self.run_cli("systems", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return list(csv.reader(io.StringIO(r.stdout, newline=""), delimiter="|"))
+
+    def test_without_lookups(self):
+        rows = self.systems()
+        self.assertEqual(rows[0], ["LOOKUP_CODE", "MEANING", "DESCRIPTION"])
+        self.assertEqual([x[:2] for x in rows[1:]], [["0", "Oracle WMS"]])
+
+    def test_with_lookups(self):
+        lk = data("lookups.psv")
+        self.assertEqual([x[0] for x in self.systems("--lookups", lk, "--date", "2026/01/15")[1:]],
+                         ["0", "1", "2"])
+        self.assertEqual([x[0] for x in self.systems("--lookups", lk, "--date", "2025/03/01")[1:]],
+                         ["0", "1", "3"])
+        rows = self.systems("--lookups", lk, "--date", "2026-01-15")
+        self.assertEqual(rows[2], ["1", "Acme 3PL",
+                                   "Acme Logistics, third-party warehouse in Rotterdam"])
+
+    def test_order_follows_display_sequence(self):
+        lk = self.write("lk.psv",
+                        "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                        "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                        "5|Five|\"Has | pipe\"|Y||||\n10|Ten||Y|||1|\n2|Two||Y|||3|\n")
+        rows = self.systems("--lookups", lk)
+        self.assertEqual([x[0] for x in rows[1:]], ["10", "2", "0", "5"])
+        self.assertEqual(rows[4], ["5", "Five", "Has | pipe"])
+
+
+if __name__ == "__main__":
+    if not CLI or not os.access(CLI, os.X_OK):
+        print("OHP_CLI must name the onhandpub program", file=sys.stderr)
+        sys.exit(2)
+    prog = unittest.main(exit=False, verbosity=2)
+    if VG_LOGS:
+        shutil.rmtree(VG_LOGS, ignore_errors=True)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
