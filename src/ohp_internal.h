@@ -4,6 +4,7 @@
 
 #include "onhandpub.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +22,9 @@ typedef struct ohp_alloc {
     void *(*realloc_fn)(void *opaque, void *ptr, size_t size);
     void (*free_fn)(void *opaque, void *ptr);
     void *opaque;
+    /* Set while compression threads run: serialises calls of the host's
+     * allocator, which need not be thread-safe. */
+    pthread_mutex_t *lock;
 } ohp_alloc;
 
 /* Fill a from the public allocator (NULL: the C library's). */
@@ -50,7 +54,7 @@ void ohp_buf_free(ohp_buf *b, const ohp_alloc *a);
 
 #define OHP_ERRMSG_SIZE 512
 void ohp_errmsg_set(char *msg, const char *fmt, ...) OHP_PRINTF(2, 3);
-void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap);
+void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap) OHP_PRINTF(2, 0);
 
 /* ---- text helpers ---- */
 
@@ -101,6 +105,11 @@ void ohp_acc_add_one(ohp_acc *acc);
 #define OHP_ACC_BUFSIZE 112
 void ohp_acc_format(const ohp_acc *acc, char *out);
 
+/* ---- job internals used by the ready-made sources ---- */
+
+/* Non-zero if a callback already explained the current failure. */
+int ohp_job_has_callback_error(const ohp_job *job);
+
 /* ---- registry internals used by the job ---- */
 
 int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t date, char *msg);
@@ -123,7 +132,8 @@ typedef struct ohp_zipwriter ohp_zipwriter;
 typedef int (*ohp_zw_output_fn)(void *ctx, const void *buf, size_t len);
 
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
-                      const char *entry_name, int64_t mtime, int level, char *errmsg);
+                      const char *entry_name, int64_t mtime, int level, unsigned threads,
+                      char *errmsg);
 /* Append uncompressed entry bytes. */
 int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len);
 /* Finish the entry and the archive.  After this, free. */
@@ -135,6 +145,21 @@ uint64_t ohp_zipwriter_total(const ohp_zipwriter *zw);
 uint32_t ohp_zipwriter_crc(const ohp_zipwriter *zw);
 /* Non-zero if the failure came from the output function (the sink). */
 int ohp_zipwriter_output_failed(const ohp_zipwriter *zw);
+
+/* ---- block deflate, inline or on worker threads ---- */
+
+typedef struct ohp_deflater ohp_deflater;
+typedef int (*ohp_df_output_fn)(void *ctx, const void *buf, size_t len);
+
+int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned threads,
+                     ohp_df_output_fn output, void *ctx);
+int ohp_deflater_write(ohp_deflater *d, const void *buf, size_t len);
+int ohp_deflater_finish(ohp_deflater *d);
+/* Stops and joins the workers, frees everything. */
+void ohp_deflater_free(ohp_deflater *d);
+uint32_t ohp_deflater_crc(const ohp_deflater *d);
+uint64_t ohp_deflater_in(const ohp_deflater *d);
+uint64_t ohp_deflater_out(const ohp_deflater *d);
 
 /* ---- record checking and serial planning ---- */
 

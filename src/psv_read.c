@@ -397,6 +397,9 @@ OHP_EXPORT void ohp_balance_reader_free(ohp_balance_reader *br)
 static int br_fail(ohp_balance_reader *br, const char *fmt, ...) OHP_PRINTF(2, 3);
 static int br_fail(ohp_balance_reader *br, const char *fmt, ...)
 {
+    /* A read callback that explained its own failure keeps its words. */
+    if (ohp_job_has_callback_error(br->job))
+        return -1;
     char msg[OHP_ERRMSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
