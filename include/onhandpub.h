@@ -173,7 +173,9 @@ typedef struct ohp_registry ohp_registry;
 /**
  * One lookup value.  Caller-allocated when adding; when the library fills
  * one in (ohp_registry_find, callbacks) the strings belong to the registry
- * and stay valid until it is modified or freed.
+ * and stay valid until it is modified or freed.  ohp_registry_find() fills
+ * only the fields of the version the caller set in out->version (0 is taken
+ * as 1).
  */
 typedef struct ohp_lookup_value {
     unsigned int version;    /**< OHP_LOOKUP_VALUE_VERSION */
@@ -396,15 +398,26 @@ typedef struct ohp_params {
     uint64_t progress_interval;    /**< records between progress calls; 0: 10000 */
     size_t max_field_length;       /**< bytes; 0: 4000 */
     size_t max_serials_per_record; /**< 0: 1000000 */
+    /**
+     * Compression threads.  0 or 1: deflate in the calling thread.  N > 1:
+     * N worker threads deflate blocks in parallel; the output is
+     * byte-identical whatever the number (block boundaries do not depend
+     * on it), and no thread outlives ohp_job_run().  At most 64.
+     */
+    unsigned int threads;
 } ohp_params;
 
 #define OHP_PARAMS_VERSION 1
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0                                                    \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0                                                 \
     }
-/** Initialise p with the defaults for that struct version. */
+/**
+ * Initialise p with the defaults of the given struct version, writing only
+ * the fields that version has (so a caller built against an older header
+ * is safe).  OHP_OK, OHP_EINVAL or OHP_EVERSION.
+ */
 int ohp_params_init(ohp_params *p, unsigned int version);
 
 /** The privilege a user needs to publish. */

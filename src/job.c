@@ -15,6 +15,7 @@
 #define DEFAULT_MAX_FIELD 4000
 #define DEFAULT_MAX_SERIALS 1000000
 #define MAX_UOMS 4096
+#define MAX_THREADS 64
 
 typedef struct uom_total {
     char *code;
@@ -104,9 +105,12 @@ OHP_EXPORT int ohp_params_init(ohp_params *p, unsigned int version)
         return OHP_EINVAL;
     if (version < 1 || version > OHP_PARAMS_VERSION)
         return OHP_EVERSION;
+    /* Version 1 is the whole struct of 1.0; later versions append fields
+     * and this writes only the prefix the caller's version has. */
+    static const size_t size_of_version[] = {0, sizeof(ohp_params)};
     ohp_params init = OHP_PARAMS_INIT;
-    *p = init;
-    p->version = version;
+    init.version = version;
+    memcpy(p, &init, size_of_version[version]);
     return OHP_OK;
 }
 
@@ -320,6 +324,11 @@ OHP_EXPORT int ohp_job_set_callback_error(ohp_job *job, const char *message)
         return OHP_ESTATE;
     snprintf(job->cbmsg, sizeof job->cbmsg, "%s", message);
     return OHP_OK;
+}
+
+int ohp_job_has_callback_error(const ohp_job *job)
+{
+    return job_ok(job) && job->running && job->cbmsg[0] != '\0';
 }
 
 static int add_warning(ohp_job *job, const char *text)
@@ -561,6 +570,7 @@ typedef struct run_ctx {
     int on_error;
     ohp_limits lim;
     uint64_t progress_every;
+    unsigned threads;
     bool source_open;
     bool sink_open;
 } run_ctx;
@@ -670,6 +680,9 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
             return set_err(job, OHP_EINVAL, "the Publish from Date is outside years 1 to 9999");
     }
     c->progress_every = pp->progress_interval ? pp->progress_interval : DEFAULT_PROGRESS;
+    if (pp->threads > MAX_THREADS)
+        return set_err(job, OHP_EINVAL, "threads must be 0 to %d", MAX_THREADS);
+    c->threads = pp->threads;
     return OHP_OK;
 }
 
@@ -933,7 +946,7 @@ static int run(ohp_job *job, const ohp_params *pp)
     c.sink_open = true;
     job->cbmsg[0] = '\0';
     rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
-                           s->snapshot_date, c.level, job->errmsg);
+                           s->snapshot_date, c.level, c.threads, job->errmsg);
     if (rc) {
         rc = zip_failure(job, rc);
         goto out;

@@ -54,9 +54,11 @@ OHP_EXPORT int ohp_lookup_value_init(ohp_lookup_value *v, unsigned int version)
         return OHP_EINVAL;
     if (version < 1 || version > OHP_LOOKUP_VALUE_VERSION)
         return OHP_EVERSION;
+    /* Later versions append fields; write only the caller's version. */
+    static const size_t size_of_version[] = {0, sizeof(ohp_lookup_value)};
     ohp_lookup_value init = OHP_LOOKUP_VALUE_INIT;
-    *v = init;
-    v->version = version;
+    init.version = version;
+    memcpy(v, &init, size_of_version[version]);
     return OHP_OK;
 }
 

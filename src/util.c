@@ -88,6 +88,7 @@ int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub)
         a->realloc_fn = default_realloc;
         a->free_fn = default_free;
         a->opaque = NULL;
+        a->lock = NULL;
         return OHP_OK;
     }
     if (pub->version < 1)
@@ -98,12 +99,18 @@ int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub)
     a->realloc_fn = pub->realloc_fn;
     a->free_fn = pub->free_fn;
     a->opaque = pub->opaque;
+    a->lock = NULL;
     return OHP_OK;
 }
 
 void *ohp_malloc(const ohp_alloc *a, size_t size)
 {
-    return a->malloc_fn(a->opaque, size ? size : 1);
+    if (a->lock == NULL)
+        return a->malloc_fn(a->opaque, size ? size : 1);
+    pthread_mutex_lock(a->lock);
+    void *p = a->malloc_fn(a->opaque, size ? size : 1);
+    pthread_mutex_unlock(a->lock);
+    return p;
 }
 
 void *ohp_calloc(const ohp_alloc *a, size_t n, size_t size)
@@ -120,13 +127,25 @@ void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size)
 {
     if (ptr == NULL)
         return ohp_malloc(a, size);
-    return a->realloc_fn(a->opaque, ptr, size ? size : 1);
+    if (a->lock == NULL)
+        return a->realloc_fn(a->opaque, ptr, size ? size : 1);
+    pthread_mutex_lock(a->lock);
+    void *p = a->realloc_fn(a->opaque, ptr, size ? size : 1);
+    pthread_mutex_unlock(a->lock);
+    return p;
 }
 
 void ohp_free(const ohp_alloc *a, void *ptr)
 {
-    if (ptr)
+    if (ptr == NULL)
+        return;
+    if (a->lock == NULL) {
         a->free_fn(a->opaque, ptr);
+        return;
+    }
+    pthread_mutex_lock(a->lock);
+    a->free_fn(a->opaque, ptr);
+    pthread_mutex_unlock(a->lock);
 }
 
 char *ohp_strdup(const ohp_alloc *a, const char *s)

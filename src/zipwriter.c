@@ -31,10 +31,8 @@ struct ohp_zipwriter {
     void *ctx;
     char *errmsg;
     zipFile zf;
-    z_stream strm;
-    bool strm_init;
+    ohp_deflater *df;
     int level;
-    unsigned char *zbuf;
     uint32_t crc;
     uint64_t usize, csize;
     /* append-only I/O layer */
@@ -197,17 +195,6 @@ static int ZCALLBACK io_error(voidpf opaque, voidpf stream)
     return ((ohp_zipwriter *)opaque)->err ? -1 : 0;
 }
 
-static voidpf zalloc_fn(voidpf opaque, uInt items, uInt size)
-{
-    const ohp_alloc *a = opaque;
-    return ohp_calloc(a, items, size);
-}
-
-static void zfree_fn(voidpf opaque, voidpf ptr)
-{
-    ohp_free((const ohp_alloc *)opaque, ptr);
-}
-
 static int fail(ohp_zipwriter *zw, int code, const char *what)
 {
     if (zw->output_failed)
@@ -221,8 +208,16 @@ static int fail(ohp_zipwriter *zw, int code, const char *what)
     return code;
 }
 
+static int pass_compressed(ohp_zipwriter *zw, const unsigned char *buf, size_t len);
+
+static int deflater_output(void *ctx, const void *buf, size_t len)
+{
+    return pass_compressed(ctx, buf, len);
+}
+
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
-                      const char *entry_name, int64_t mtime, int level, char *errmsg)
+                      const char *entry_name, int64_t mtime, int level, unsigned threads,
+                      char *errmsg)
 {
     *out = NULL;
     ohp_zipwriter *zw = ohp_calloc(a, 1, sizeof *zw);
@@ -234,21 +229,16 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
     zw->errmsg = errmsg;
     zw->level = level;
     zw->obuf = ohp_malloc(a, OUT_CAP);
-    zw->zbuf = level > 0 ? ohp_malloc(a, ZCHUNK) : NULL;
-    if (zw->obuf == NULL || (level > 0 && zw->zbuf == NULL)) {
+    if (zw->obuf == NULL) {
         ohp_zipwriter_free(zw);
         return OHP_ENOMEM;
     }
     if (level > 0) {
-        zw->strm.zalloc = zalloc_fn;
-        zw->strm.zfree = zfree_fn;
-        zw->strm.opaque = &zw->alloc;
-        int zrc = deflateInit2(&zw->strm, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-        if (zrc != Z_OK) {
+        int rc = ohp_deflater_new(&zw->df, a, level, threads, deflater_output, zw);
+        if (rc) {
             ohp_zipwriter_free(zw);
-            return zrc == Z_MEM_ERROR ? OHP_ENOMEM : OHP_EZIP;
+            return rc;
         }
-        zw->strm_init = true;
     }
 
     zlib_filefunc64_def io;
@@ -321,40 +311,23 @@ static int pass_compressed(ohp_zipwriter *zw, const unsigned char *buf, size_t l
     return OHP_OK;
 }
 
-static int deflate_some(ohp_zipwriter *zw, int flush)
-{
-    int zrc;
-    do {
-        zw->strm.next_out = zw->zbuf;
-        zw->strm.avail_out = ZCHUNK;
-        zrc = deflate(&zw->strm, flush);
-        if (zrc == Z_STREAM_ERROR)
-            return fail(zw, OHP_EZIP, "deflate failed");
-        size_t produced = ZCHUNK - zw->strm.avail_out;
-        if (produced && pass_compressed(zw, zw->zbuf, produced))
-            return zw->err;
-    } while (zw->strm.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
-    return OHP_OK;
-}
-
 int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len)
 {
     if (zw->err)
         return zw->err;
+    if (zw->df) {
+        int rc = ohp_deflater_write(zw->df, buf, len);
+        if (rc)
+            return fail(zw, rc, "deflate failed");
+        return OHP_OK;
+    }
     const unsigned char *p = buf;
     while (len > 0) {
         unsigned n = len > (1u << 30) ? (1u << 30) : (unsigned)len;
         zw->crc = (uint32_t)crc32(zw->crc, p, n);
         zw->usize += n;
-        if (zw->level == 0) {
-            if (pass_compressed(zw, p, n))
-                return zw->err;
-        } else {
-            zw->strm.next_in = (Bytef *)(uintptr_t)p;
-            zw->strm.avail_in = n;
-            if (deflate_some(zw, Z_NO_FLUSH))
-                return zw->err;
-        }
+        if (pass_compressed(zw, p, n))
+            return zw->err;
         p += n;
         len -= n;
     }
@@ -365,11 +338,12 @@ int ohp_zipwriter_finish(ohp_zipwriter *zw)
 {
     if (zw->err)
         return zw->err;
-    if (zw->level > 0) {
-        zw->strm.next_in = NULL;
-        zw->strm.avail_in = 0;
-        if (deflate_some(zw, Z_FINISH))
-            return zw->err;
+    if (zw->df) {
+        int rc = ohp_deflater_finish(zw->df);
+        if (rc)
+            return fail(zw, rc, "deflate failed");
+        zw->crc = ohp_deflater_crc(zw->df);
+        zw->usize = ohp_deflater_in(zw->df);
     }
     /* The data descriptor, emitted when minizip returns from its header patch. */
     put_le(zw->desc, 0x08074b50u, 4);
@@ -401,17 +375,15 @@ void ohp_zipwriter_free(ohp_zipwriter *zw)
         zipClose(zw->zf, NULL);
         zw->zf = NULL;
     }
-    if (zw->strm_init)
-        deflateEnd(&zw->strm);
+    ohp_deflater_free(zw->df);
     ohp_alloc a = zw->alloc;
-    ohp_free(&a, zw->zbuf);
     ohp_free(&a, zw->obuf);
     ohp_free(&a, zw);
 }
 
 uint64_t ohp_zipwriter_uncompressed(const ohp_zipwriter *zw)
 {
-    return zw->usize;
+    return zw->df ? ohp_deflater_in(zw->df) : zw->usize;
 }
 
 uint64_t ohp_zipwriter_compressed(const ohp_zipwriter *zw)
@@ -426,7 +398,7 @@ uint64_t ohp_zipwriter_total(const ohp_zipwriter *zw)
 
 uint32_t ohp_zipwriter_crc(const ohp_zipwriter *zw)
 {
-    return zw->crc;
+    return zw->df ? ohp_deflater_crc(zw->df) : zw->crc;
 }
 
 int ohp_zipwriter_output_failed(const ohp_zipwriter *zw)

@@ -168,6 +168,7 @@ class ohp_params(Structure):
         ("progress_interval", c_uint64),
         ("max_field_length", c_size_t),
         ("max_serials_per_record", c_size_t),
+        ("threads", c_uint),
     ]
 
 

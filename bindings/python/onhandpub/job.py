@@ -829,6 +829,7 @@ class Job:
         progress_interval: Optional[int] = None,
         max_field_length: Optional[int] = None,
         max_serials_per_record: Optional[int] = None,
+        threads: Optional[int] = None,
     ) -> Summary:
         """Publish one snapshot and return its :class:`Summary`.
 
@@ -855,6 +856,8 @@ class Job:
             progress_interval: records between progress calls (default 10000).
             max_field_length: longest field in bytes (default 4000).
             max_serials_per_record: default 1000000.
+            threads: compression threads (default 1: the calling thread);
+                the output is identical whatever the number.
 
         Raises:
             OnhandpubError: a subclass for the library's error code, with the
@@ -892,7 +895,8 @@ class Job:
         params.caller_authorized = 1 if caller_authorized else 0
         for name, value in (("progress_interval", progress_interval),
                             ("max_field_length", max_field_length),
-                            ("max_serials_per_record", max_serials_per_record)):
+                            ("max_serials_per_record", max_serials_per_record),
+                            ("threads", threads)):
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise InvalidArgument(_lib.OHP_EINVAL, f"{name} must be an int >= 0")
@@ -1020,6 +1024,7 @@ def publish(
     progress_interval: Optional[int] = None,
     max_field_length: Optional[int] = None,
     max_serials_per_record: Optional[int] = None,
+    threads: Optional[int] = None,
 ) -> Summary:
     """Publish one snapshot with a one-off :class:`Job`; see :meth:`Job.run`
     for the arguments and what is raised."""
@@ -1042,6 +1047,7 @@ def publish(
             progress_interval=progress_interval,
             max_field_length=max_field_length,
             max_serials_per_record=max_serials_per_record,
+            threads=threads,
         )
 
 

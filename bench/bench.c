@@ -1,0 +1,432 @@
+/*
+ * bench - end-to-end publishing benchmark.
+ *
+ * Generates a deterministic synthetic workload in memory (several
+ * organizations, ~20% serial-controlled items with 1-20 serials as lists and
+ * ranges, lots, dual-UOM items, ~1% of fields needing quotes) and measures,
+ * in one process and on the very same PSV bytes:
+ *
+ *   publish   the library end to end, source callback to a discarding sink
+ *   raw       zlib's raw deflate of the PSV at the same level (the limit)
+ *   nocomp    the library with compression off (level 0): everything but deflate
+ *
+ * Repetitions are interleaved and medians reported, so the ratios hold on a
+ * noisy machine.  Usage: bench [--records N] [--level L] [--threads T]
+ *                              [--reps R] [--seed S]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <onhandpub.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <zlib.h>
+
+/* ---- deterministic generator ---- */
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+static unsigned pick(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
+
+#define NITEMS 5000
+#define NLOCS 400
+#define NLOTS 2000
+/* Three organizations in equal shares; the benchmark publishes M1. */
+static const char *orgs[] = {"M1", "M2", "D10"};
+static const char *org_ids[] = {"204", "205", "310"};
+static const char *subs[] = {"FGI", "STORES", "RIP", "STAGE", "QA"};
+static const char *uoms[] = {"Ea", "Kg", "Bx", "Lb", "Cs"};
+static const char *statuses[] = {"Active", "Hold", "Quarantine", ""};
+static char items[NITEMS][24], item_ids[NITEMS][12], locs[NLOCS][24], loc_ids[NLOCS][12],
+    lots[NLOTS][16], dates[64][24], exps[64][16];
+static int item_serial[NITEMS], item_dual[NITEMS];
+
+static void gen_pools(uint64_t seed)
+{
+    rng_state = seed ? seed : 88172645463325252ULL;
+    for (int i = 0; i < NITEMS; i++) {
+        /* About 1% of item numbers need quoting. */
+        if (pick(100) == 0)
+            snprintf(items[i], sizeof items[i], "AS%05d|\"%d\"", i, pick(90));
+        else
+            snprintf(items[i], sizeof items[i], "AS%05d-%c", i, 'A' + pick(26));
+        snprintf(item_ids[i], sizeof item_ids[i], "%d", 100000 + i);
+        item_serial[i] = pick(5) == 0;
+        item_dual[i] = !item_serial[i] && pick(10) == 0;
+    }
+    for (int i = 0; i < NLOCS; i++) {
+        snprintf(locs[i], sizeof locs[i], "%c%d.%02d.%02d", 'A' + pick(8), pick(40), pick(60),
+                 pick(10));
+        snprintf(loc_ids[i], sizeof loc_ids[i], "%d", 3000 + i);
+    }
+    for (int i = 0; i < NLOTS; i++)
+        snprintf(lots[i], sizeof lots[i], "L%06u", (unsigned)(rnd() % 1000000));
+    for (int i = 0; i < 64; i++) {
+        snprintf(dates[i], sizeof dates[i], "2026/%02d/%02d %02d:%02d:%02d", 1 + pick(10),
+                 1 + pick(28), pick(24), pick(60), pick(60));
+        snprintf(exps[i], sizeof exps[i], "2027/%02d/%02d", 1 + pick(12), 1 + pick(28));
+    }
+}
+
+typedef struct gen {
+    uint64_t n, count;
+    uint64_t serial_seq;
+    char qty[32], qty2[32], serial_list[20 * 24];
+    ohp_serial ranges[4];
+    char range_text[4][2][24];
+} gen;
+
+static char *utoa(uint64_t v, char *end)
+{
+    *--end = '\0';
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static int gen_next(void *ud, ohp_record *r)
+{
+    gen *g = ud;
+    if (g->n >= g->count)
+        return 0;
+    g->n++;
+    unsigned o = pick(3), it = pick(NITEMS);
+    r->organization_id = org_ids[o];
+    r->organization_code = orgs[o];
+    r->inventory_item_id = item_ids[it];
+    r->item_number = items[it];
+    r->subinventory_code = subs[pick(5)];
+    unsigned l = pick(NLOCS);
+    r->locator_id = loc_ids[l];
+    r->locator_name = locs[l];
+    if (pick(2)) {
+        r->lot_number = lots[pick(NLOTS)];
+        r->lot_expiration_date = exps[pick(64)];
+    }
+    r->primary_uom_code = uoms[it % 5];
+    r->material_status_code = statuses[pick(4)];
+    r->last_update_date = dates[pick(64)];
+    if (pick(50) == 0) {
+        r->consigned = 1;
+        r->owning_party_id = "7001";
+    }
+    if (item_serial[it]) {
+        r->serial_controlled = 1;
+        unsigned k = 1 + pick(20);
+        if (pick(2)) { /* a list */
+            char *p = g->serial_list;
+            for (unsigned i = 0; i < k; i++) {
+                if (i)
+                    *p++ = ',';
+                p += sprintf(p, "SN%08llu", (unsigned long long)++g->serial_seq);
+            }
+            r->serial_list = g->serial_list;
+        } else { /* ranges */
+            unsigned parts = k >= 2 ? 1 + pick(2) : 1, left = k;
+            for (unsigned i = 0; i < parts; i++) {
+                unsigned len = i + 1 == parts ? left : 1 + pick(left - (parts - i - 1));
+                left -= len;
+                snprintf(g->range_text[i][0], 24, "SN%08llu",
+                         (unsigned long long)(g->serial_seq + 1));
+                snprintf(g->range_text[i][1], 24, "SN%08llu",
+                         (unsigned long long)(g->serial_seq + len));
+                g->serial_seq += len + pick(3);
+                g->ranges[i].from = g->range_text[i][0];
+                g->ranges[i].to = g->range_text[i][1];
+            }
+            r->serials = g->ranges;
+            r->serial_count = parts;
+        }
+        r->primary_quantity = utoa(k, g->qty + sizeof g->qty);
+    } else {
+        uint64_t whole = rnd() % 5000, quarter = rnd() % 4;
+        if (quarter)
+            snprintf(g->qty, sizeof g->qty, "%llu.%02llu", (unsigned long long)whole,
+                     (unsigned long long)(quarter * 25));
+        else
+            snprintf(g->qty, sizeof g->qty, "%llu", (unsigned long long)whole + 1);
+        r->primary_quantity = g->qty;
+        if (item_dual[it]) {
+            snprintf(g->qty2, sizeof g->qty2, "%llu.5", (unsigned long long)(whole * 2));
+            r->secondary_quantity = g->qty2;
+            r->secondary_uom_code = "Kg";
+        }
+    }
+    return 1;
+}
+
+/* ---- allocator counting the library's peak heap ---- */
+
+typedef struct counting {
+    size_t live, peak;
+} counting;
+#define HDR 16
+static void *c_malloc(void *op, size_t n)
+{
+    counting *c = op;
+    unsigned char *p = malloc(n + HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    c->live += n;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return p + HDR;
+}
+static void c_free(void *op, void *ptr)
+{
+    counting *c = op;
+    if (!ptr)
+        return;
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    c->live -= n;
+    free(p);
+}
+static void *c_realloc(void *op, void *ptr, size_t n)
+{
+    if (!ptr)
+        return c_malloc(op, n);
+    counting *c = op;
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    size_t old;
+    memcpy(&old, p, sizeof old);
+    unsigned char *q = realloc(p, n + HDR);
+    if (!q)
+        return NULL;
+    memcpy(q, &n, sizeof n);
+    c->live = c->live - old + n;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return q + HDR;
+}
+
+/* ---- sinks ---- */
+
+typedef struct capture {
+    unsigned char *data;
+    size_t len, cap;
+    int keep;
+} capture;
+static int sink_write(void *ud, const void *buf, size_t len)
+{
+    capture *c = ud;
+    if (c->keep) {
+        if (c->len + len > c->cap) {
+            c->cap = (c->len + len) * 2;
+            c->data = realloc(c->data, c->cap);
+            if (!c->data)
+                return -1;
+        }
+        memcpy(c->data + c->len, buf, len);
+    }
+    c->len += len;
+    return 0;
+}
+static int sink_close(void *ud, int commit)
+{
+    (void)ud;
+    (void)commit;
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+typedef struct result {
+    double seconds;
+    uint64_t lines, psv_bytes, zip_bytes;
+    size_t peak_heap;
+} result;
+
+static int publish(uint64_t records, uint64_t seed, int level, unsigned threads, capture *cap,
+                   result *res)
+{
+    counting cnt = {0, 0};
+    ohp_allocator al = {OHP_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, &cnt};
+    ohp_job *job = NULL;
+    if (ohp_job_new(&job, &al) != OHP_OK)
+        return -1;
+    gen_pools(seed);
+    gen g;
+    memset(&g, 0, sizeof g);
+    g.count = records;
+    ohp_job_set_source(job, NULL, gen_next, NULL, &g);
+    ohp_job_set_sink(job, NULL, sink_write, sink_close, cap);
+    ohp_params p;
+    ohp_params_init(&p, OHP_PARAMS_VERSION);
+    p.organization_code = "M1";
+    p.user = "BENCH";
+    p.caller_authorized = 1;
+    p.full_publish = 1;
+    p.snapshot_date = 1795939200; /* fixed: deterministic output */
+    p.compression_level = level;
+    p.threads = threads;
+    double t0 = now();
+    int rc = ohp_job_run(job, &p);
+    double t1 = now();
+    if (rc != OHP_OK) {
+        fprintf(stderr, "bench: %s\n", ohp_job_errmsg(job));
+        ohp_job_free(job);
+        return -1;
+    }
+    const ohp_summary *s = ohp_job_summary(job);
+    res->seconds = t1 - t0;
+    res->lines = s->lines_written;
+    res->psv_bytes = s->psv_bytes;
+    res->zip_bytes = s->zip_bytes;
+    ohp_job_free(job);
+    res->peak_heap = cnt.peak;
+    return 0;
+}
+
+/* The stored PSV of a level-0 archive: after the local header. */
+static const unsigned char *stored_entry(const capture *c, size_t psv_len)
+{
+    if (c->len < 30)
+        return NULL;
+    size_t name = c->data[26] | (size_t)c->data[27] << 8;
+    size_t extra = c->data[28] | (size_t)c->data[29] << 8;
+    size_t off = 30 + name + extra;
+    return off + psv_len <= c->len ? c->data + off : NULL;
+}
+
+static double raw_deflate(const unsigned char *buf, size_t len, int level, size_t *out_len)
+{
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (deflateInit2(&s, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t cap = deflateBound(&s, len);
+    unsigned char *out = malloc(cap);
+    double t0 = now();
+    s.next_in = (unsigned char *)(uintptr_t)buf;
+    s.avail_in = (uInt)len;
+    s.next_out = out;
+    s.avail_out = (uInt)cap;
+    int rc = deflate(&s, Z_FINISH);
+    double t1 = now();
+    *out_len = s.total_out;
+    deflateEnd(&s);
+    free(out);
+    return rc == Z_STREAM_END ? t1 - t0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t records = 100000, seed = 1;
+    const char *dump = NULL;
+    int level = 6, reps = 5;
+    unsigned threads = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && strcmp(a, "--records") == 0)
+            records = strtoull(v, NULL, 10), i++;
+        else if (v && strcmp(a, "--level") == 0)
+            level = atoi(v), i++;
+        else if (v && strcmp(a, "--threads") == 0)
+            threads = (unsigned)atoi(v), i++;
+        else if (v && strcmp(a, "--reps") == 0)
+            reps = atoi(v), i++;
+        else if (v && strcmp(a, "--dump") == 0)
+            dump = v, i++;
+        else if (v && strcmp(a, "--seed") == 0)
+            seed = strtoull(v, NULL, 10), i++;
+        else {
+            fprintf(stderr, "usage: bench [--records N] [--level 1-9] [--threads T] [--reps R] "
+                            "[--seed S] [--dump PSV_FILE]\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || reps > 99 || level < 1 || level > 9) {
+        fprintf(stderr, "bench: --reps 1-99, --level 1-9\n");
+        return 2;
+    }
+
+    /* The PSV itself, for the raw-deflate limit. */
+    capture cap = {NULL, 0, 0, 1};
+    result r0;
+    if (publish(records, seed, 0, 1, &cap, &r0))
+        return 1;
+    const unsigned char *psv = stored_entry(&cap, r0.psv_bytes);
+    if (psv == NULL) {
+        fprintf(stderr, "bench: cannot locate the stored entry\n");
+        return 1;
+    }
+
+    if (dump) {
+        FILE *f = fopen(dump, "wb");
+        if (f == NULL || fwrite(psv, 1, r0.psv_bytes, f) != r0.psv_bytes || fclose(f) != 0) {
+            perror(dump);
+            return 1;
+        }
+    }
+    double t_pub[99], t_raw[99], t_off[99];
+    result rp = {0}, ro = {0};
+    size_t raw_len = 0;
+    for (int i = 0; i < reps; i++) {
+        capture discard = {NULL, 0, 0, 0};
+        if (publish(records, seed, level, threads, &discard, &rp))
+            return 1;
+        t_pub[i] = rp.seconds;
+        t_raw[i] = raw_deflate(psv, r0.psv_bytes, level, &raw_len);
+        capture discard0 = {NULL, 0, 0, 0};
+        if (publish(records, seed, 0, 1, &discard0, &ro))
+            return 1;
+        t_off[i] = ro.seconds;
+    }
+    double pub = median(t_pub, reps), raw = median(t_raw, reps), off = median(t_off, reps);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mb = (double)rp.psv_bytes / 1e6;
+    printf("records            %llu (seed %llu)\n", (unsigned long long)records,
+           (unsigned long long)seed);
+    printf("output lines       %llu\n", (unsigned long long)rp.lines);
+    printf("PSV bytes          %llu (%.1f MB)\n", (unsigned long long)rp.psv_bytes, mb);
+    printf("ZIP bytes          %llu (raw deflate %zu, ratio %.4f)\n",
+           (unsigned long long)rp.zip_bytes, raw_len, (double)rp.zip_bytes / (double)raw_len);
+    printf("level / threads    %d / %u, %d repetitions, medians\n", level, threads, reps);
+    printf("publish            %.3f s  %.0f lines/s  %.1f MB/s\n", pub, (double)rp.lines / pub,
+           mb / pub);
+    printf("raw deflate        %.3f s  %.1f MB/s\n", raw, mb / raw);
+    printf("compression off    %.3f s  %.1f MB/s\n", off, mb / off);
+    printf("publish / raw      %.3f\n", pub / raw);
+    printf("nocomp / raw       %.3f\n", off / raw);
+    printf("peak heap          %zu bytes (library, level %d, %u threads)\n", rp.peak_heap, level,
+           threads);
+    printf("peak RSS           %ld KiB (process, includes the captured PSV)\n", ru.ru_maxrss);
+    free(cap.data);
+    return 0;
+}
