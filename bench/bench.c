@@ -89,14 +89,28 @@ typedef struct gen {
     char range_text[4][2][24];
 } gen;
 
-static char *utoa(uint64_t v, char *end)
+/* Zero-padded decimal of `width` digits at p; returns the end. */
+static char *put_padded(char *p, uint64_t v, int width)
 {
-    *--end = '\0';
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* Decimal of v at p (no terminator); returns the end. */
+static char *put_uint(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
     do {
-        *--end = (char)('0' + v % 10);
+        tmp[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    return end;
+    while (n)
+        *p++ = tmp[--n];
+    return p;
 }
 
 static int gen_next(void *ud, ohp_record *r)
@@ -133,18 +147,21 @@ static int gen_next(void *ud, ohp_record *r)
             for (unsigned i = 0; i < k; i++) {
                 if (i)
                     *p++ = ',';
-                p += sprintf(p, "SN%08llu", (unsigned long long)++g->serial_seq);
+                *p++ = 'S';
+                *p++ = 'N';
+                p = put_padded(p, ++g->serial_seq, 8);
             }
+            *p = '\0';
             r->serial_list = g->serial_list;
         } else { /* ranges */
             unsigned parts = k >= 2 ? 1 + pick(2) : 1, left = k;
             for (unsigned i = 0; i < parts; i++) {
                 unsigned len = i + 1 == parts ? left : 1 + pick(left - (parts - i - 1));
                 left -= len;
-                snprintf(g->range_text[i][0], 24, "SN%08llu",
-                         (unsigned long long)(g->serial_seq + 1));
-                snprintf(g->range_text[i][1], 24, "SN%08llu",
-                         (unsigned long long)(g->serial_seq + len));
+                memcpy(g->range_text[i][0], "SN", 2);
+                *put_padded(g->range_text[i][0] + 2, g->serial_seq + 1, 8) = '\0';
+                memcpy(g->range_text[i][1], "SN", 2);
+                *put_padded(g->range_text[i][1] + 2, g->serial_seq + len, 8) = '\0';
                 g->serial_seq += len + pick(3);
                 g->ranges[i].from = g->range_text[i][0];
                 g->ranges[i].to = g->range_text[i][1];
@@ -152,17 +169,20 @@ static int gen_next(void *ud, ohp_record *r)
             r->serials = g->ranges;
             r->serial_count = parts;
         }
-        r->primary_quantity = utoa(k, g->qty + sizeof g->qty);
+        *put_uint(g->qty, k) = '\0';
+        r->primary_quantity = g->qty;
     } else {
         uint64_t whole = rnd() % 5000, quarter = rnd() % 4;
-        if (quarter)
-            snprintf(g->qty, sizeof g->qty, "%llu.%02llu", (unsigned long long)whole,
-                     (unsigned long long)(quarter * 25));
-        else
-            snprintf(g->qty, sizeof g->qty, "%llu", (unsigned long long)whole + 1);
+        char *q = put_uint(g->qty, quarter ? whole : whole + 1);
+        if (quarter) {
+            *q++ = '.';
+            q = put_padded(q, quarter * 25, 2);
+        }
+        *q = '\0';
         r->primary_quantity = g->qty;
         if (item_dual[it]) {
-            snprintf(g->qty2, sizeof g->qty2, "%llu.5", (unsigned long long)(whole * 2));
+            char *q2 = put_uint(g->qty2, whole * 2);
+            memcpy(q2, ".5", 3);
             r->secondary_quantity = g->qty2;
             r->secondary_uom_code = "Kg";
         }
@@ -347,7 +367,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     uint64_t records = 100000, seed = 1;
-    const char *dump = NULL;
+    const char *dump = NULL, *only = NULL;
     int level = 6, reps = 5;
     unsigned threads = 1;
     for (int i = 1; i < argc; i++) {
@@ -360,19 +380,32 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(v), i++;
         else if (v && strcmp(a, "--reps") == 0)
             reps = atoi(v), i++;
+        else if (v && strcmp(a, "--only") == 0)
+            only = v, i++;
         else if (v && strcmp(a, "--dump") == 0)
             dump = v, i++;
         else if (v && strcmp(a, "--seed") == 0)
             seed = strtoull(v, NULL, 10), i++;
         else {
             fprintf(stderr, "usage: bench [--records N] [--level 1-9] [--threads T] [--reps R] "
-                            "[--seed S] [--dump PSV_FILE]\n");
+                            "[--seed S] [--dump PSV_FILE] [--only publish|nocomp]\n");
             return 2;
         }
     }
     if (reps < 1 || reps > 99 || level < 1 || level > 9) {
         fprintf(stderr, "bench: --reps 1-99, --level 1-9\n");
         return 2;
+    }
+
+    if (only) { /* one phase alone, for profilers */
+        result r;
+        capture discard = {NULL, 0, 0, 0};
+        int lv = strcmp(only, "nocomp") == 0 ? 0 : level;
+        for (int i = 0; i < reps; i++)
+            if (publish(records, seed, lv, threads, &discard, &r))
+                return 1;
+        printf("%s: %.3f s (last of %d)\n", only, r.seconds, reps);
+        return 0;
     }
 
     /* The PSV itself, for the raw-deflate limit. */

@@ -406,9 +406,21 @@ static int out_append(ohp_job *job, const char *p, size_t n)
     return OHP_OK;
 }
 
-static int append_text(ohp_buf *b, const ohp_alloc *a, const char *s)
+/* Copy a field, quoted if the scan said so; returns the new end. */
+static char *put_field(char *o, const char *s, size_t len, bool quote)
 {
-    return s ? ohp_psv_append_field(b, a, s, strlen(s)) : OHP_OK;
+    if (!quote) {
+        memcpy(o, s, len);
+        return o + len;
+    }
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"')
+            *o++ = '"';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    return o;
 }
 
 /*
@@ -420,87 +432,102 @@ static int append_text(ohp_buf *b, const ohp_alloc *a, const char *s)
 static int encode_record(ohp_job *job, const ohp_record *r, const ohp_checked *c, size_t *p,
                          size_t *q)
 {
+    /* Every field at most doubles when quoted; dates and flags are short. */
+    size_t bound = 256;
+    for (size_t i = 0; i < OHP_TF_COUNT; i++)
+        bound += 2 * c->len[i] + 2;
+    bound += 2 * bound; /* the suffix appears twice */
     ohp_buf *b = &job->line;
-    const ohp_alloc *a = &job->alloc;
     b->len = 0;
-    char date[OHP_DATE_BUFSIZE];
-    int rc = 0;
-#define F(s) (rc = rc ? rc : append_text(b, a, (s)))
-#define SEP() (rc = rc ? rc : ohp_buf_putc(b, a, '|'))
-#define RAW(s) (rc = rc ? rc : ohp_buf_append(b, a, (s), strlen(s)))
-    F(r->organization_id);
-    SEP();
-    F(r->organization_code);
-    SEP();
-    F(r->inventory_item_id);
-    SEP();
-    F(r->item_number);
-    SEP();
-    F(r->revision);
-    SEP();
-    F(r->subinventory_code);
-    SEP();
-    F(r->locator_id);
-    SEP();
-    F(r->locator_name);
-    SEP();
-    F(r->lot_number);
-    SEP();
+    if (ohp_buf_reserve(b, &job->alloc, bound))
+        return OHP_ENOMEM;
+    char *o = b->data;
+#define T(idx, s) (o = put_field(o, (s), c->len[idx], c->quote[idx]))
+    T(OHP_TF_ORGANIZATION_ID, r->organization_id);
+    *o++ = '|';
+    T(OHP_TF_ORGANIZATION_CODE, r->organization_code);
+    *o++ = '|';
+    T(OHP_TF_INVENTORY_ITEM_ID, r->inventory_item_id);
+    *o++ = '|';
+    T(OHP_TF_ITEM_NUMBER, r->item_number);
+    *o++ = '|';
+    T(OHP_TF_REVISION, r->revision);
+    *o++ = '|';
+    T(OHP_TF_SUBINVENTORY_CODE, r->subinventory_code);
+    *o++ = '|';
+    T(OHP_TF_LOCATOR_ID, r->locator_id);
+    *o++ = '|';
+    T(OHP_TF_LOCATOR_NAME, r->locator_name);
+    *o++ = '|';
+    T(OHP_TF_LOT_NUMBER, r->lot_number);
+    *o++ = '|';
     if (c->lot_expiration != OHP_TIME_NONE) {
-        ohp_date_format(c->lot_expiration, 1, date);
-        RAW(date);
+        ohp_date_format(c->lot_expiration, 1, o);
+        o += 10;
     }
-    SEP();
-    RAW(r->serial_controlled ? "Y" : "N");
-    SEP();
-    *p = b->len;
+    *o++ = '|';
+    *o++ = r->serial_controlled ? 'Y' : 'N';
+    *o++ = '|';
+    *p = (size_t)(o - b->data);
+    char date[OHP_DATE_BUFSIZE];
     ohp_date_format(c->last_update, 0, date);
+    size_t plen = strlen(c->primary.text), slen = c->has_secondary ? strlen(c->secondary.text) : 0;
     for (int pass = 0; pass < (r->serial_controlled ? 2 : 1); pass++) {
-        SEP();
-        RAW(pass == 0 ? c->primary.text : "1");
-        SEP();
-        F(r->primary_uom_code);
-        SEP();
-        if (pass == 0 && c->has_secondary)
-            RAW(c->secondary.text);
-        SEP();
-        F(r->secondary_uom_code);
-        SEP();
-        RAW(r->consigned ? "Y" : "N");
-        SEP();
-        F(r->owning_party_id);
-        SEP();
-        F(r->project_id);
-        SEP();
-        F(r->task_id);
-        SEP();
-        F(r->material_status_code);
-        SEP();
-        RAW(date);
-        rc = rc ? rc : ohp_buf_putc(b, a, '\n');
+        *o++ = '|';
+        if (pass == 0) {
+            memcpy(o, c->primary.text, plen);
+            o += plen;
+        } else {
+            *o++ = '1';
+        }
+        *o++ = '|';
+        T(OHP_TF_PRIMARY_UOM_CODE, r->primary_uom_code);
+        *o++ = '|';
+        if (pass == 0 && slen) {
+            memcpy(o, c->secondary.text, slen);
+            o += slen;
+        }
+        *o++ = '|';
+        T(OHP_TF_SECONDARY_UOM_CODE, r->secondary_uom_code);
+        *o++ = '|';
+        *o++ = r->consigned ? 'Y' : 'N';
+        *o++ = '|';
+        T(OHP_TF_OWNING_PARTY_ID, r->owning_party_id);
+        *o++ = '|';
+        T(OHP_TF_PROJECT_ID, r->project_id);
+        *o++ = '|';
+        T(OHP_TF_TASK_ID, r->task_id);
+        *o++ = '|';
+        T(OHP_TF_MATERIAL_STATUS_CODE, r->material_status_code);
+        *o++ = '|';
+        memcpy(o, date, 19);
+        o += 19;
+        *o++ = '\n';
         if (pass == 0)
-            *q = b->len;
+            *q = (size_t)(o - b->data);
     }
-#undef F
-#undef SEP
-#undef RAW
-    return rc;
+#undef T
+    b->len = (size_t)(o - b->data);
+    return OHP_OK;
 }
 
 static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t serial_len,
                      const char *suffix, size_t suffix_len)
 {
     ohp_buf *o = &job->out;
-    const ohp_alloc *a = &job->alloc;
-    int rc = ohp_buf_append(o, a, job->prefix.data, job->prefix.len);
-    if (!rc)
-        rc = ohp_buf_append(o, a, job->line.data, prefix_len);
-    if (!rc && serial_len)
-        rc = ohp_psv_append_field(o, a, serial, serial_len);
-    if (!rc)
-        rc = ohp_buf_append(o, a, suffix, suffix_len);
-    if (rc)
-        return set_err(job, rc, "out of memory");
+    size_t need = job->prefix.len + prefix_len + 2 * serial_len + 2 + suffix_len;
+    if (o->len + need >= o->cap && ohp_buf_reserve(o, &job->alloc, need))
+        return set_err(job, OHP_ENOMEM, "out of memory");
+    char *w = o->data + o->len;
+    memcpy(w, job->prefix.data, job->prefix.len);
+    w += job->prefix.len;
+    memcpy(w, job->line.data, prefix_len);
+    w += prefix_len;
+    if (serial_len)
+        w = put_field(w, serial, serial_len, ohp_psv_needs_quote(serial, serial_len));
+    memcpy(w, suffix, suffix_len);
+    w += suffix_len;
+    o->len = (size_t)(w - o->data);
     job->sum.lines_written++;
     if (o->len >= FLUSH_AT)
         return flush_out(job);

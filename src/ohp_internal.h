@@ -194,7 +194,33 @@ typedef struct ohp_serial_plan {
 void ohp_serial_plan_free(ohp_serial_plan *p, const ohp_alloc *a);
 
 /* A checked record ready to encode. */
+/* Text fields of a record, in the order ohp_record_check scans them. */
+enum ohp_text_field {
+    OHP_TF_ORGANIZATION_ID,
+    OHP_TF_ORGANIZATION_CODE,
+    OHP_TF_INVENTORY_ITEM_ID,
+    OHP_TF_ITEM_NUMBER,
+    OHP_TF_REVISION,
+    OHP_TF_SUBINVENTORY_CODE,
+    OHP_TF_LOCATOR_ID,
+    OHP_TF_LOCATOR_NAME,
+    OHP_TF_LOT_NUMBER,
+    OHP_TF_LOT_EXPIRATION_DATE,
+    OHP_TF_PRIMARY_QUANTITY,
+    OHP_TF_PRIMARY_UOM_CODE,
+    OHP_TF_SECONDARY_QUANTITY,
+    OHP_TF_SECONDARY_UOM_CODE,
+    OHP_TF_OWNING_PARTY_ID,
+    OHP_TF_PROJECT_ID,
+    OHP_TF_TASK_ID,
+    OHP_TF_MATERIAL_STATUS_CODE,
+    OHP_TF_LAST_UPDATE_DATE,
+    OHP_TF_COUNT
+};
+
 typedef struct ohp_checked {
+    size_t len[OHP_TF_COUNT]; /* byte length (0 when absent) */
+    bool quote[OHP_TF_COUNT]; /* needs quoting in layout v1 */
     ohp_decimal primary;
     ohp_decimal secondary;
     bool has_secondary;

@@ -16,17 +16,78 @@ static int fail(int *rule, int r, char *msg, const char *fmt, ...)
     return OHP_ERECORD;
 }
 
-static int check_text(const char *name, const char *s, const ohp_limits *lim, int *rule, char *msg)
+/* Byte classes for the one scan every field gets. */
+enum { C_PLAIN = 0, C_QUOTE = 1, C_HIGH = 2, C_END = 3 };
+static const unsigned char byte_class[256] = {
+    [0] = C_END,     ['|'] = C_QUOTE, ['"'] = C_QUOTE, ['\r'] = C_QUOTE, ['\n'] = C_QUOTE,
+    [0x80] = C_HIGH, [0x81] = C_HIGH, [0x82] = C_HIGH, [0x83] = C_HIGH,  [0x84] = C_HIGH,
+    [0x85] = C_HIGH, [0x86] = C_HIGH, [0x87] = C_HIGH, [0x88] = C_HIGH,  [0x89] = C_HIGH,
+    [0x8a] = C_HIGH, [0x8b] = C_HIGH, [0x8c] = C_HIGH, [0x8d] = C_HIGH,  [0x8e] = C_HIGH,
+    [0x8f] = C_HIGH, [0x90] = C_HIGH, [0x91] = C_HIGH, [0x92] = C_HIGH,  [0x93] = C_HIGH,
+    [0x94] = C_HIGH, [0x95] = C_HIGH, [0x96] = C_HIGH, [0x97] = C_HIGH,  [0x98] = C_HIGH,
+    [0x99] = C_HIGH, [0x9a] = C_HIGH, [0x9b] = C_HIGH, [0x9c] = C_HIGH,  [0x9d] = C_HIGH,
+    [0x9e] = C_HIGH, [0x9f] = C_HIGH, [0xa0] = C_HIGH, [0xa1] = C_HIGH,  [0xa2] = C_HIGH,
+    [0xa3] = C_HIGH, [0xa4] = C_HIGH, [0xa5] = C_HIGH, [0xa6] = C_HIGH,  [0xa7] = C_HIGH,
+    [0xa8] = C_HIGH, [0xa9] = C_HIGH, [0xaa] = C_HIGH, [0xab] = C_HIGH,  [0xac] = C_HIGH,
+    [0xad] = C_HIGH, [0xae] = C_HIGH, [0xaf] = C_HIGH, [0xb0] = C_HIGH,  [0xb1] = C_HIGH,
+    [0xb2] = C_HIGH, [0xb3] = C_HIGH, [0xb4] = C_HIGH, [0xb5] = C_HIGH,  [0xb6] = C_HIGH,
+    [0xb7] = C_HIGH, [0xb8] = C_HIGH, [0xb9] = C_HIGH, [0xba] = C_HIGH,  [0xbb] = C_HIGH,
+    [0xbc] = C_HIGH, [0xbd] = C_HIGH, [0xbe] = C_HIGH, [0xbf] = C_HIGH,  [0xc0] = C_HIGH,
+    [0xc1] = C_HIGH, [0xc2] = C_HIGH, [0xc3] = C_HIGH, [0xc4] = C_HIGH,  [0xc5] = C_HIGH,
+    [0xc6] = C_HIGH, [0xc7] = C_HIGH, [0xc8] = C_HIGH, [0xc9] = C_HIGH,  [0xca] = C_HIGH,
+    [0xcb] = C_HIGH, [0xcc] = C_HIGH, [0xcd] = C_HIGH, [0xce] = C_HIGH,  [0xcf] = C_HIGH,
+    [0xd0] = C_HIGH, [0xd1] = C_HIGH, [0xd2] = C_HIGH, [0xd3] = C_HIGH,  [0xd4] = C_HIGH,
+    [0xd5] = C_HIGH, [0xd6] = C_HIGH, [0xd7] = C_HIGH, [0xd8] = C_HIGH,  [0xd9] = C_HIGH,
+    [0xda] = C_HIGH, [0xdb] = C_HIGH, [0xdc] = C_HIGH, [0xdd] = C_HIGH,  [0xde] = C_HIGH,
+    [0xdf] = C_HIGH, [0xe0] = C_HIGH, [0xe1] = C_HIGH, [0xe2] = C_HIGH,  [0xe3] = C_HIGH,
+    [0xe4] = C_HIGH, [0xe5] = C_HIGH, [0xe6] = C_HIGH, [0xe7] = C_HIGH,  [0xe8] = C_HIGH,
+    [0xe9] = C_HIGH, [0xea] = C_HIGH, [0xeb] = C_HIGH, [0xec] = C_HIGH,  [0xed] = C_HIGH,
+    [0xee] = C_HIGH, [0xef] = C_HIGH, [0xf0] = C_HIGH, [0xf1] = C_HIGH,  [0xf2] = C_HIGH,
+    [0xf3] = C_HIGH, [0xf4] = C_HIGH, [0xf5] = C_HIGH, [0xf6] = C_HIGH,  [0xf7] = C_HIGH,
+    [0xf8] = C_HIGH, [0xf9] = C_HIGH, [0xfa] = C_HIGH, [0xfb] = C_HIGH,  [0xfc] = C_HIGH,
+    [0xfd] = C_HIGH, [0xfe] = C_HIGH, [0xff] = C_HIGH,
+};
+
+/* One pass over a field: its length, whether it needs quoting, UTF-8 check. */
+static int scan_text(const char *name, const char *s, const ohp_limits *lim, size_t *len,
+                     bool *quote, int *rule, char *msg)
 {
+    *len = 0;
+    *quote = false;
     if (s == NULL)
         return OHP_OK;
-    size_t n = strlen(s);
-    if (n > lim->max_field_length)
+    const unsigned char *p = (const unsigned char *)s;
+    bool high = false, q = false;
+    size_t i = 0;
+    for (;;) {
+        unsigned c = byte_class[p[i]];
+        if (c == C_PLAIN) {
+            i++;
+            continue;
+        }
+        if (c == C_END)
+            break;
+        if (c == C_QUOTE)
+            q = true;
+        else
+            high = true;
+        i++;
+    }
+    if (i > lim->max_field_length)
         return fail(rule, OHP_RULE_LIMIT, msg, "%s is longer than %zu bytes", name,
                     lim->max_field_length);
-    if (!ohp_utf8_valid(s, n))
+    if (high && !ohp_utf8_valid(s, i))
         return fail(rule, OHP_RULE_UTF8, msg, "%s is not valid UTF-8", name);
+    *len = i;
+    *quote = q;
     return OHP_OK;
+}
+
+static int check_text(const char *name, const char *s, const ohp_limits *lim, int *rule, char *msg)
+{
+    size_t len;
+    bool quote;
+    return scan_text(name, s, lim, &len, &quote, rule, msg);
 }
 
 static int check_id(const char *name, const char *s, int *rule, char *msg)
@@ -315,7 +376,7 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
     static const struct {
         const char *name;
         size_t off;
-    } texts[] = {
+    } texts[OHP_TF_COUNT] = {
         {"ORGANIZATION_ID", offsetof(ohp_record, organization_id)},
         {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code)},
         {"INVENTORY_ITEM_ID", offsetof(ohp_record, inventory_item_id)},
@@ -336,9 +397,9 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code)},
         {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
     };
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    for (size_t i = 0; i < OHP_TF_COUNT; i++) {
         const char *v = *(const char *const *)((const char *)rec + texts[i].off);
-        if ((rc = check_text(texts[i].name, v, lim, rule, msg)) != 0)
+        if ((rc = scan_text(texts[i].name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
             return rc;
     }
     if (rec->serial_list) {
