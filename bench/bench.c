@@ -320,6 +320,79 @@ static int publish(uint64_t records, uint64_t seed, int level, unsigned threads,
     return 0;
 }
 
+/* Write the workload in the connector's balances input layout. */
+static void put_field(FILE *f, const char *s, int last)
+{
+    if (s && strpbrk(s, "|\"\r\n")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else if (s) {
+        fputs(s, f);
+    }
+    fputc(last ? '\n' : '|', f);
+}
+
+static int write_input(const char *path, uint64_t records, uint64_t seed)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return 1;
+    }
+    fputs("ORGANIZATION_ID|ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|"
+          "SUBINVENTORY_CODE|LOCATOR_ID|LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|"
+          "SERIAL_CONTROLLED|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|"
+          "SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|OWNING_PARTY_ID|PROJECT_ID|"
+          "TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n",
+          f);
+    gen_pools(seed);
+    gen g;
+    memset(&g, 0, sizeof g);
+    g.count = records;
+    ohp_record r;
+    char serials[20 * 48];
+    for (;;) {
+        memset(&r, 0, sizeof r);
+        if (gen_next(&g, &r) != 1)
+            break;
+        const char *sl = r.serial_list;
+        if (r.serials) {
+            char *p = serials;
+            for (size_t i = 0; i < r.serial_count; i++)
+                p += sprintf(p, "%s%s..%s", i ? "," : "", r.serials[i].from, r.serials[i].to);
+            sl = serials;
+        }
+        put_field(f, r.organization_id, 0);
+        put_field(f, r.organization_code, 0);
+        put_field(f, r.inventory_item_id, 0);
+        put_field(f, r.item_number, 0);
+        put_field(f, r.revision, 0);
+        put_field(f, r.subinventory_code, 0);
+        put_field(f, r.locator_id, 0);
+        put_field(f, r.locator_name, 0);
+        put_field(f, r.lot_number, 0);
+        put_field(f, r.lot_expiration_date, 0);
+        put_field(f, r.serial_controlled ? "Y" : "N", 0);
+        put_field(f, sl, 0);
+        put_field(f, r.primary_quantity, 0);
+        put_field(f, r.primary_uom_code, 0);
+        put_field(f, r.secondary_quantity, 0);
+        put_field(f, r.secondary_uom_code, 0);
+        put_field(f, r.consigned ? "Y" : "N", 0);
+        put_field(f, r.owning_party_id, 0);
+        put_field(f, r.project_id, 0);
+        put_field(f, r.task_id, 0);
+        put_field(f, r.material_status_code, 0);
+        put_field(f, r.last_update_date, 1);
+    }
+    return fclose(f) == 0 ? 0 : 1;
+}
+
 /* The stored PSV of a level-0 archive: after the local header. */
 static const unsigned char *stored_entry(const capture *c, size_t psv_len)
 {
@@ -367,7 +440,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     uint64_t records = 100000, seed = 1;
-    const char *dump = NULL, *only = NULL;
+    const char *dump = NULL, *only = NULL, *dump_input = NULL;
     int level = 6, reps = 5;
     unsigned threads = 1;
     for (int i = 1; i < argc; i++) {
@@ -382,13 +455,16 @@ int main(int argc, char **argv)
             reps = atoi(v), i++;
         else if (v && strcmp(a, "--only") == 0)
             only = v, i++;
+        else if (v && strcmp(a, "--dump-input") == 0)
+            dump_input = v, i++;
         else if (v && strcmp(a, "--dump") == 0)
             dump = v, i++;
         else if (v && strcmp(a, "--seed") == 0)
             seed = strtoull(v, NULL, 10), i++;
         else {
             fprintf(stderr, "usage: bench [--records N] [--level 1-9] [--threads T] [--reps R] "
-                            "[--seed S] [--dump PSV_FILE] [--only publish|nocomp]\n");
+                            "[--seed S] [--dump PSV_FILE] [--dump-input BALANCES_PSV] "
+                    "[--only publish|nocomp]\n");
             return 2;
         }
     }
@@ -397,6 +473,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (dump_input)
+        return write_input(dump_input, records, seed);
     if (only) { /* one phase alone, for profilers */
         result r;
         capture discard = {NULL, 0, 0, 0};

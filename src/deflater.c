@@ -250,6 +250,8 @@ int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned
         rc = OHP_ENOMEM;
     for (unsigned i = 0; rc == OHP_OK && i < d->nslots; i++)
         rc = slot_alloc(d, &d->slots[i], d->nworkers ? OUT_INITIAL : OUT_INLINE);
+    if (rc == OHP_OK)
+        d->slots[0].st = S_FILLING; /* before any worker can look at it */
     if (rc == OHP_OK && d->nworkers == 0) {
         rc = stream_init(d, &d->strm);
         d->strm_init = rc == OHP_OK;
@@ -288,7 +290,6 @@ int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned
         ohp_deflater_free(d);
         return rc;
     }
-    d->slots[0].st = S_FILLING;
     *out = d;
     return OHP_OK;
 }
@@ -362,7 +363,13 @@ static int next_block(ohp_deflater *d)
     memcpy(sl->dict, prev->in + prev->in_len - n, n);
     sl->dict_len = n;
     sl->in_len = 0;
-    sl->st = S_FILLING;
+    if (d->nworkers) {
+        pthread_mutex_lock(&d->mu);
+        sl->st = S_FILLING;
+        pthread_mutex_unlock(&d->mu);
+    } else {
+        sl->st = S_FILLING;
+    }
     d->seq_fill++;
     return OHP_OK;
 }

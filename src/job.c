@@ -26,6 +26,8 @@ typedef struct uom_total {
 struct ohp_job {
     uint32_t magic;
     ohp_alloc alloc;
+    /* Serialises the host allocator while compression threads run. */
+    pthread_mutex_t alloc_lock;
     const ohp_registry *reg;
     ohp_registry *builtin_reg;
 
@@ -154,6 +156,10 @@ OHP_EXPORT int ohp_job_new(ohp_job **out, const ohp_allocator *alloc)
     if (job == NULL)
         return OHP_ENOMEM;
     job->alloc = a;
+    if (pthread_mutex_init(&job->alloc_lock, NULL) != 0) {
+        ohp_free(&a, job);
+        return OHP_ENOMEM;
+    }
     job->magic = JOB_MAGIC;
     clear_results(job);
     *out = job;
@@ -173,6 +179,7 @@ OHP_EXPORT void ohp_job_free(ohp_job *job)
     ohp_buf_free(&job->prefix, &a);
     ohp_buf_free(&job->line, &a);
     job->magic = 0;
+    pthread_mutex_destroy(&job->alloc_lock);
     ohp_free(&a, job);
 }
 
@@ -410,7 +417,8 @@ static int out_append(ohp_job *job, const char *p, size_t n)
 static char *put_field(char *o, const char *s, size_t len, bool quote)
 {
     if (!quote) {
-        memcpy(o, s, len);
+        if (len) /* s is NULL for an absent field */
+            memcpy(o, s, len);
         return o + len;
     }
     *o++ = '"';
@@ -972,6 +980,9 @@ static int run(ohp_job *job, const ohp_params *pp)
     }
     c.sink_open = true;
     job->cbmsg[0] = '\0';
+    /* From here until the writer is freed, worker threads may allocate. */
+    if (c.threads > 1 && c.level > 0)
+        job->alloc.lock = &job->alloc_lock;
     rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
                            s->snapshot_date, c.level, c.threads, job->errmsg);
     if (rc) {
@@ -1031,6 +1042,7 @@ out:
         (void)job->sink_close(job->sink_ud, 0);
     ohp_zipwriter_free(job->zw);
     job->zw = NULL;
+    job->alloc.lock = NULL;
     return rc;
 }
 
