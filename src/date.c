@@ -110,7 +110,7 @@ OHP_EXPORT int ohp_date_parse(const char *text, int64_t *out)
                 int oh, om;
                 if (!digits(z + 1, 2, &oh) || !digits(z + 4, 2, &om) || oh > 23 || om > 59)
                     return OHP_EPARSE;
-                offset = (int64_t)oh * 3600 + om * 60;
+                offset = (int64_t)oh * 3600 + (int64_t)om * 60;
                 if (z[0] == '-')
                     offset = -offset;
             } else {
@@ -121,7 +121,8 @@ OHP_EXPORT int ohp_date_parse(const char *text, int64_t *out)
     if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         s > 59)
         return OHP_EPARSE;
-    int64_t t = ohp_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
+    int64_t t = ohp_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
+                (int64_t)mi * 60 + s;
     t -= offset;
     if (t < T_MIN || t > T_MAX)
         return OHP_EPARSE;

@@ -186,11 +186,11 @@ void ohp_acc_format(const ohp_acc *acc, char *out)
         }
         k += 9;
     }
-    size_t int_len = OHP_ACC_INT_LIMBS * 9;
+    size_t int_len = (size_t)OHP_ACC_INT_LIMBS * 9;
     size_t start = 0;
     while (start < int_len - 1 && digits[start] == '0')
         start++;
-    size_t end = LIMBS * 9;
+    size_t end = (size_t)LIMBS * 9;
     while (end > int_len && digits[end - 1] == '0')
         end--;
     bool zero = start == int_len - 1 && digits[start] == '0' && end == int_len;

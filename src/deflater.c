@@ -23,10 +23,10 @@
 
 #include <zlib.h>
 
-#define BLOCK (128u * 1024u)
-#define DICT (32u * 1024u)
-#define OUT_INITIAL (32u * 1024u)
-#define OUT_INLINE (64u * 1024u)
+#define BLOCK ((size_t)128 * 1024)
+#define DICT ((size_t)32 * 1024)
+#define OUT_INITIAL ((size_t)32 * 1024)
+#define OUT_INLINE ((size_t)64 * 1024)
 
 enum slot_state { S_FREE, S_FILLING, S_QUEUED, S_BUSY, S_DONE };
 

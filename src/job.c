@@ -619,12 +619,14 @@ static int sink_output(void *ctx, const void *buf, size_t len)
 static void name_part(ohp_buf *b, const ohp_alloc *a, const char *s, int *rc)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p && !*rc; p++) {
-        unsigned char ch = *p;
-        if ((ch & 0xC0) == 0x80)
+        if ((*p & 0xC0) == 0x80)
             continue; /* one '_' per character, not per byte */
+        const char ch = (char)*p;
         bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
                   (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-        *rc = ohp_buf_putc(b, a, ok ? (char)ch : '_');
+        *rc = ohp_buf_putc(b, a, ch);
+        if (*rc == OHP_OK && !ok)
+            b->data[b->len - 1] = '_';
     }
 }
 

@@ -397,12 +397,12 @@ static int visit_sorted(const ohp_registry *reg, bool only_usable, int64_t date,
 {
     if (reg == NULL || visit == NULL)
         return OHP_EINVAL;
-    const entry **order = ohp_malloc(&reg->alloc, reg->count * sizeof *order);
+    const entry **order = ohp_malloc(&reg->alloc, reg->count * sizeof(const entry *));
     if (order == NULL)
         return OHP_ENOMEM;
     for (size_t i = 0; i < reg->count; i++)
         order[i] = &reg->entries[i];
-    qsort(order, reg->count, sizeof *order, order_cmp);
+    qsort((void *)order, reg->count, sizeof(const entry *), order_cmp);
     int rc = OHP_OK;
     for (size_t i = 0; i < reg->count && rc == OHP_OK; i++) {
         if (only_usable && !usable(order[i], date))

@@ -218,7 +218,8 @@ void ohp_buf_free(ohp_buf *b, const ohp_alloc *a)
 
 void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap)
 {
-    (void)vsnprintf(msg, OHP_ERRMSG_SIZE, fmt, ap);
+    /* ap comes initialised from the variadic callers. */
+    (void)vsnprintf(msg, OHP_ERRMSG_SIZE, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 }
 
 void ohp_errmsg_set(char *msg, const char *fmt, ...)
