@@ -437,8 +437,7 @@ static char *put_field(char *o, const char *s, size_t len, bool quote)
  *   [p, q)       '|' PRIMARY_QUANTITY ... LAST_UPDATE_DATE '\n' (record's quantities)
  *   [q, len)     the same with quantity 1 and no secondary quantity (serial lines)
  */
-static int encode_record(ohp_job *job, const ohp_record *r, const ohp_checked *c, size_t *p,
-                         size_t *q)
+static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size_t *p, size_t *q)
 {
     /* Every field at most doubles when quoted; dates and flags are short. */
     size_t bound = 256;
@@ -477,8 +476,7 @@ static int encode_record(ohp_job *job, const ohp_record *r, const ohp_checked *c
     *o++ = r->serial_controlled ? 'Y' : 'N';
     *o++ = '|';
     *p = (size_t)(o - b->data);
-    char date[OHP_DATE_BUFSIZE];
-    ohp_date_format(c->last_update, 0, date);
+    const char *date = ohp_checked_last_update_text(c);
     size_t plen = strlen(c->primary.text), slen = c->has_secondary ? strlen(c->secondary.text) : 0;
     for (int pass = 0; pass < (r->serial_controlled ? 2 : 1); pass++) {
         *o++ = '|';
@@ -542,7 +540,7 @@ static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t
     return OHP_OK;
 }
 
-static int publish_record(ohp_job *job, const ohp_record *r, const ohp_checked *c)
+static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
 {
     size_t p = 0, q = 0;
     int rc = encode_record(job, r, c, &p, &q);
@@ -755,6 +753,7 @@ static int pump(ohp_job *job, run_ctx *c)
 {
     ohp_record rec;
     ohp_checked chk;
+    ohp_checked_init(&chk);
     char msg[OHP_ERRMSG_SIZE], who[OHP_ERRMSG_SIZE], det[OHP_ERRMSG_SIZE];
     int rc;
     for (;;) {
@@ -784,7 +783,8 @@ static int pump(ohp_job *job, run_ctx *c)
         if (!skip && job->sum.mode == OHP_MODE_INCREMENTAL && rec.source_error == NULL &&
             ohp_present(rec.last_update_date)) {
             int64_t t;
-            if (ohp_date_parse(rec.last_update_date, &t) == OHP_OK && t < job->sum.window_start) {
+            if (ohp_checked_date(&chk, rec.last_update_date, &t) == OHP_OK &&
+                t < job->sum.window_start) {
                 job->sum.skipped_window++;
                 skip = true;
             }

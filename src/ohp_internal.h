@@ -226,7 +226,18 @@ typedef struct ohp_checked {
     bool has_secondary;
     int64_t last_update;
     int64_t lot_expiration;
+    /* Sources often repeat timestamps: the last one parsed and formatted. */
+    char cache_text[32];
+    int64_t cache_value;
+    char cache_formatted[OHP_DATE_BUFSIZE];
 } ohp_checked;
+
+/* Initialise the per-run parts of a checked record (its date cache). */
+void ohp_checked_init(ohp_checked *chk);
+/* Parse a date through the cache. */
+int ohp_checked_date(ohp_checked *chk, const char *text, int64_t *out);
+/* LAST_UPDATE_DATE as layout v1 text, from the cache when possible. */
+const char *ohp_checked_last_update_text(ohp_checked *chk);
 
 /*
  * Check a record against every rule and plan its serials.  Returns OHP_OK,

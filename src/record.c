@@ -346,6 +346,38 @@ static int plan_serials(const ohp_record *rec, const ohp_limits *lim, ohp_serial
     return OHP_OK;
 }
 
+void ohp_checked_init(ohp_checked *chk)
+{
+    memset(chk, 0, sizeof *chk);
+}
+
+int ohp_checked_date(ohp_checked *chk, const char *text, int64_t *out)
+{
+    size_t n = strnlen(text, sizeof chk->cache_text);
+    if (n < sizeof chk->cache_text && chk->cache_text[0] != '\0' &&
+        memcmp(text, chk->cache_text, n + 1) == 0) {
+        *out = chk->cache_value;
+        return OHP_OK;
+    }
+    int rc = ohp_date_parse(text, out);
+    if (rc == OHP_OK && n < sizeof chk->cache_text) {
+        memcpy(chk->cache_text, text, n + 1);
+        chk->cache_value = *out;
+        ohp_date_format(*out, 0, chk->cache_formatted);
+    }
+    return rc;
+}
+
+const char *ohp_checked_last_update_text(ohp_checked *chk)
+{
+    if (chk->cache_text[0] == '\0' || chk->cache_value != chk->last_update) {
+        ohp_date_format(chk->last_update, 0, chk->cache_formatted);
+        chk->cache_text[0] = '\0'; /* the text no longer matches */
+        chk->cache_value = chk->last_update;
+    }
+    return chk->cache_formatted;
+}
+
 int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
                      ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg)
 {
@@ -441,7 +473,7 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
             return fail(rule, OHP_RULE_UOM, msg,
                         "SECONDARY_QUANTITY is given without SECONDARY_UOM_CODE");
     }
-    if (ohp_date_parse(rec->last_update_date, &chk->last_update))
+    if (ohp_checked_date(chk, rec->last_update_date, &chk->last_update))
         return fail(rule, OHP_RULE_DATE, msg, "LAST_UPDATE_DATE '%.40s' is not a valid date",
                     rec->last_update_date);
     chk->lot_expiration = OHP_TIME_NONE;
