@@ -660,7 +660,9 @@ int ohp_job_set_callback_error(ohp_job *job, const char *message);
  */
 typedef struct ohp_memsink ohp_memsink;
 
+/** Create an empty memory sink.  OHP_OK, OHP_EINVAL, OHP_ENOMEM. */
 int ohp_memsink_new(ohp_memsink **out, const ohp_allocator *alloc);
+/** Free a memory sink (NULL is a no-op); no job may still use it. */
 void ohp_memsink_free(ohp_memsink *ms);
 /** Make ms the job's sink (the job borrows it). */
 int ohp_job_set_memsink(ohp_job *job, ohp_memsink *ms);
@@ -698,6 +700,7 @@ int ohp_psv_reader_new(ohp_psv_reader **out, ohp_read_fn read, void *user_data, 
 /** A reader over a memory buffer (borrowed until the reader is freed). */
 int ohp_psv_reader_new_memory(ohp_psv_reader **out, const void *buf, size_t len,
                               const ohp_allocator *alloc);
+/** Free a reader (NULL is a no-op). */
 void ohp_psv_reader_free(ohp_psv_reader *r);
 
 /**
@@ -710,6 +713,7 @@ void ohp_psv_reader_free(ohp_psv_reader *r);
 int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count);
 /** Line number (1-based) where the last row started. */
 uint64_t ohp_psv_reader_line(const ohp_psv_reader *r);
+/** The last error message ("" if none).  Owned by the reader. */
 const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r);
 
 /**
@@ -735,6 +739,7 @@ typedef struct ohp_balance_reader ohp_balance_reader;
  */
 int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *user_data,
                            const ohp_allocator *alloc);
+/** Free a balance reader (NULL is a no-op); no job may still use it. */
 void ohp_balance_reader_free(ohp_balance_reader *br);
 /** Make br the job's source (the job borrows it; one run per reader). */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
