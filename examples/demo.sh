@@ -4,6 +4,8 @@
 #
 #   examples/demo.sh [FOLDER]        (default ./demo-out)
 #
+# The default folder is the demo's own and is emptied first, so the demo can
+# be run again; a folder given as argument must be new or empty.
 # The program is $ONHANDPUB, or build/examples/onhandpub relative to the
 # current directory.  Nothing is built here.
 set -eu
@@ -12,6 +14,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 data=$here/data
 prog=${ONHANDPUB:-build/examples/onhandpub}
 out=${1:-./demo-out}
+if [ $# -eq 0 ] && [ -d "$out" ]; then
+    # Only what an earlier demo wrote is there: its ZIPs and state files.
+    rm -f "$out"/ONHAND_*.zip "$out"/state.psv "$out"/state.psv.lock
+fi
 
 if [ ! -x "$prog" ]; then
     echo "demo.sh: $prog is not an executable; build first or set ONHANDPUB" >&2
