@@ -3,6 +3,7 @@
  *
  *   onhandpub publish --input FILE --org CODE [options]
  *   onhandpub systems [--lookups FILE] [--date DATE]
+ *   onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]
  *
  * A command-line connector built on the public API of libonhandpub only.
  * See docs/cli.md.
@@ -34,6 +35,8 @@ static const char usage_text[] =
     "Usage:\n"
     "  onhandpub publish --input FILE --org CODE [options]\n"
     "  onhandpub systems [--lookups FILE] [--date DATE]\n"
+    "  onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]\n"
+    "  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]\n"
     "  onhandpub --help | --version\n"
     "\n"
     "publish: write the organization's on-hand balances as a PSV file inside a ZIP\n"
@@ -53,10 +56,36 @@ static const char usage_text[] =
     "  --run-id N            run id, a positive integer (default: from --state, else 1)\n"
     "  --now DATE            snapshot date (default: the clock at start)\n"
     "  --level N             compression level 0-9 (default 6)\n"
+    "  --threads N           compression threads 1-64 (default: the number of cores;\n"
+    "                        the ZIP is the same whatever the number)\n"
     "  --on-error POLICY     fail or reject (default fail)\n"
     "  --rejects FILE        write rejected records as PSV (only with --on-error reject)\n"
+    "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
+    "                        run succeeds, and the watermark advances, only once the\n"
+    "                        service answered with a document id\n"
     "\n"
     "systems: list the external systems usable on --date (default today) as PSV.\n"
+    "\n"
+    "reconcile: compare snapshots with the external system's balances and write the\n"
+    "discrepancies as PSV (options: onhandpub reconcile --help).\n"
+    "\n"
+    "fetch: download the documents of the content server whose names start with\n"
+    "--prefix and that were not fetched before, check each ZIP and save it in --outdir.\n"
+    "  --prefix PREFIX       file name prefix to list (required)\n"
+    "  --outdir DIR          directory for the ZIPs (default .)\n"
+    "  --state FILE          document ids fetched so far, locked for the whole run\n"
+    "\n"
+    "Content server options (publish --ucm, fetch):\n"
+    "  --ucm URL             the service's base URL (https://host[:port])\n"
+    "  --ucm-account NAME    document account, e.g. inv$/onhand$/export$ (required)\n"
+    "  --ucm-credentials FILE  a line user:password, mode 600; without it the\n"
+    "                        environment variables " CLI_UCM_ENV_USER " and\n"
+    "                        " CLI_UCM_ENV_PASSWORD "\n"
+    "  --ucm-connect-timeout S  connect timeout in seconds (default 30)\n"
+    "  --ucm-timeout S       time limit of each request in seconds (default 600)\n"
+    "  --ucm-retries N       retries after a network error or a 5xx answer (default 3)\n"
+    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1)\n"
+    "  --ucm-insecure        do not verify the server's TLS certificate (prints a warning)\n"
     "\n"
     "Dates: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ,\n"
     "YYYY-MM-DDTHH:MM:SS+HH:MM.  Values may also be given as --option=VALUE.\n"
@@ -67,8 +96,9 @@ static const char usage_text[] =
     "  1  succeeded with warnings (records rejected, or --from later than the last success)\n"
     "  2  usage or configuration error (bad option or value, unknown or inactive system,\n"
     "     bad lookups file, unreadable or malformed grants file)\n"
-    "  3  not authorized\n"
-    "  4  failed (bad record under --on-error fail, input, output or state file error)\n";
+    "  3  not authorized (also: the content server refused the credentials)\n"
+    "  4  failed (bad record under --on-error fail, input, output or state file error,\n"
+    "     content server error after the retries, refused document)\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -100,9 +130,19 @@ enum opt_id {
     OPT_RUN_ID,
     OPT_NOW,
     OPT_LEVEL,
+    OPT_THREADS,
     OPT_ON_ERROR,
     OPT_REJECTS,
     OPT_DATE,
+    OPT_UCM,
+    OPT_UCM_ACCOUNT,
+    OPT_UCM_CREDENTIALS,
+    OPT_UCM_INSECURE,
+    OPT_UCM_CONNECT_TIMEOUT,
+    OPT_UCM_TIMEOUT,
+    OPT_UCM_RETRIES,
+    OPT_UCM_BACKOFF,
+    OPT_PREFIX,
     OPT_HELP,
     OPT_VERSION,
     OPT_COUNT
@@ -114,16 +154,36 @@ typedef struct opt_def {
 } opt_def;
 
 static const opt_def opt_defs[OPT_COUNT] = {
-    [OPT_INPUT] = {"input", 1},     [OPT_ORG] = {"org", 1},
-    [OPT_SYSTEM] = {"system", 1},   [OPT_LOOKUPS] = {"lookups", 1},
-    [OPT_ITEMS] = {"items", 1},     [OPT_FULL] = {"full", 0},
-    [OPT_FROM] = {"from", 1},       [OPT_STATE] = {"state", 1},
-    [OPT_OUTDIR] = {"outdir", 1},   [OPT_USER] = {"user", 1},
-    [OPT_GRANTS] = {"grants", 1},   [OPT_NO_AUTH] = {"no-auth", 0},
-    [OPT_RUN_ID] = {"run-id", 1},   [OPT_NOW] = {"now", 1},
-    [OPT_LEVEL] = {"level", 1},     [OPT_ON_ERROR] = {"on-error", 1},
-    [OPT_REJECTS] = {"rejects", 1}, [OPT_DATE] = {"date", 1},
-    [OPT_HELP] = {"help", 0},       [OPT_VERSION] = {"version", 0},
+    [OPT_INPUT] = {"input", 1},
+    [OPT_ORG] = {"org", 1},
+    [OPT_SYSTEM] = {"system", 1},
+    [OPT_LOOKUPS] = {"lookups", 1},
+    [OPT_ITEMS] = {"items", 1},
+    [OPT_FULL] = {"full", 0},
+    [OPT_FROM] = {"from", 1},
+    [OPT_STATE] = {"state", 1},
+    [OPT_OUTDIR] = {"outdir", 1},
+    [OPT_USER] = {"user", 1},
+    [OPT_GRANTS] = {"grants", 1},
+    [OPT_NO_AUTH] = {"no-auth", 0},
+    [OPT_RUN_ID] = {"run-id", 1},
+    [OPT_NOW] = {"now", 1},
+    [OPT_LEVEL] = {"level", 1},
+    [OPT_THREADS] = {"threads", 1},
+    [OPT_ON_ERROR] = {"on-error", 1},
+    [OPT_REJECTS] = {"rejects", 1},
+    [OPT_DATE] = {"date", 1},
+    [OPT_HELP] = {"help", 0},
+    [OPT_VERSION] = {"version", 0},
+    [OPT_UCM] = {"ucm", 1},
+    [OPT_UCM_ACCOUNT] = {"ucm-account", 1},
+    [OPT_UCM_CREDENTIALS] = {"ucm-credentials", 1},
+    [OPT_UCM_INSECURE] = {"ucm-insecure", 0},
+    [OPT_UCM_CONNECT_TIMEOUT] = {"ucm-connect-timeout", 1},
+    [OPT_UCM_TIMEOUT] = {"ucm-timeout", 1},
+    [OPT_UCM_RETRIES] = {"ucm-retries", 1},
+    [OPT_UCM_BACKOFF] = {"ucm-backoff", 1},
+    [OPT_PREFIX] = {"prefix", 1},
 };
 
 typedef struct opts {
@@ -207,6 +267,82 @@ static int print_help(void)
 {
     fputs(usage_text, stdout);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+/* ---- the content server options ---- */
+
+/* A whole number of seconds or a count in [lo, hi]. */
+static int parse_count_opt(const opts *o, int id, long lo, long hi, long *out)
+{
+    if (!o->given[id])
+        return 0;
+    const char *v = o->value[id];
+    long n = 0;
+    int ok = 1;
+    for (const char *q = v; ok && *q; q++) {
+        ok = *q >= '0' && *q <= '9' && n <= hi;
+        n = n * 10 + (*q - '0');
+    }
+    if (!ok || n < lo || n > hi)
+        return usage_error("option --%s: expected a whole number from %ld to %ld, found '%s'",
+                           opt_defs[id].name, lo, hi, v);
+    *out = n;
+    return 0;
+}
+
+/*
+ * The --ucm options into u (u->url stays NULL without --ucm).  Loads the
+ * credentials; the caller frees u.  Returns 0 or EXIT_USAGE.
+ */
+static int parse_ucm_options(const opts *o, cli_ucm *u)
+{
+    static const int deps[] = {OPT_UCM_ACCOUNT,         OPT_UCM_CREDENTIALS, OPT_UCM_INSECURE,
+                               OPT_UCM_CONNECT_TIMEOUT, OPT_UCM_TIMEOUT,     OPT_UCM_RETRIES,
+                               OPT_UCM_BACKOFF};
+    char err[CLI_ERRSIZE];
+    u->connect_timeout = 30;
+    u->timeout = 600;
+    u->retries = 3;
+    u->backoff = 1.0;
+    if (!o->given[OPT_UCM]) {
+        for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++)
+            if (o->given[deps[i]])
+                return usage_error("option --%s requires --ucm", opt_defs[deps[i]].name);
+        return 0;
+    }
+    if (!cli_ucm_supported())
+        return usage_error("option --ucm: this onhandpub was built without content-server "
+                           "(UCM) support: rebuild with libcurl (meson option ucm)");
+    if (!o->given[OPT_UCM_ACCOUNT])
+        return usage_error("option --ucm requires --ucm-account");
+    u->account = o->value[OPT_UCM_ACCOUNT];
+    long retries = 3;
+    int rc;
+    if ((rc = parse_count_opt(o, OPT_UCM_CONNECT_TIMEOUT, 1, 3600, &u->connect_timeout)) != 0 ||
+        (rc = parse_count_opt(o, OPT_UCM_TIMEOUT, 1, 86400, &u->timeout)) != 0 ||
+        (rc = parse_count_opt(o, OPT_UCM_RETRIES, 0, 20, &retries)) != 0)
+        return rc;
+    u->retries = (unsigned)retries;
+    if (o->given[OPT_UCM_BACKOFF]) {
+        const char *v = o->value[OPT_UCM_BACKOFF];
+        char *end;
+        errno = 0;
+        double b = strtod(v, &end);
+        if (errno != 0 || *end != '\0' || !(v[0] >= '0' && v[0] <= '9') || !(b >= 0) || b > 3600)
+            return usage_error("option --ucm-backoff: expected seconds from 0 to 3600, found '%s'",
+                               v);
+        u->backoff = b;
+    }
+    if (cli_ucm_set_url(u, o->value[OPT_UCM], err) != 0)
+        return usage_error("%s", err);
+    if (cli_ucm_credentials(u, o->value[OPT_UCM_CREDENTIALS], err) != 0)
+        return usage_error("%s", err);
+    u->insecure = o->given[OPT_UCM_INSECURE];
+    if (u->insecure)
+        fputs("onhandpub: warning: --ucm-insecure: the content server's TLS certificate is not "
+              "verified; the credentials and the data may go to an impostor\n",
+              stderr);
+    return 0;
 }
 
 /* ---- lookups ---- */
@@ -406,8 +542,8 @@ static double elapsed_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static void print_summary(const ohp_job *job, const cli_rejects *rj, const char *user,
-                          const char *rejects_path, double secs)
+static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_ucm *ucm,
+                          const char *user, const char *rejects_path, double secs)
 {
     const ohp_summary *s = ohp_job_summary(job);
     char snap[OHP_DATE_BUFSIZE], win[OHP_DATE_BUFSIZE];
@@ -451,6 +587,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const char 
         fprintf(e, "  rejected: ... %" PRIu64 " more\n", rj->count - CLI_REJECT_NOTES);
     if (rejects_path)
         fprintf(e, "  rejects written to %s\n", rejects_path);
+    if (ucm && ucm->document_id)
+        fprintf(e, "  uploaded to the content server: document id %s, account %s%s\n",
+                ucm->document_id, ucm->account,
+                ucm->found_existing ? " (found by listing after a lost answer)" : "");
     fprintf(e, "  elapsed %.3f s\n", secs);
 }
 
@@ -463,6 +603,7 @@ typedef struct publish_ctx {
     cli_grants grants;
     cli_state state;
     cli_rejects rejects;
+    cli_ucm ucm;
     int outdir_fd;
 } publish_ctx;
 
@@ -474,6 +615,7 @@ static void publish_free(publish_ctx *c)
     cli_state_close(&c->state);
     cli_grants_close(&c->grants);
     cli_input_close(&c->in);
+    cli_ucm_free(&c->ucm);
     ohp_job_free(c->job);
     ohp_balance_reader_free(c->br);
     ohp_registry_free(c->reg);
@@ -532,6 +674,17 @@ static int do_publish(const opts *o, publish_ctx *c)
             return usage_error("option --level: expected 0 to 9, found '%s'", v);
         p.compression_level = v[0] - '0';
     }
+    if (o->given[OPT_THREADS]) {
+        const char *v = o->value[OPT_THREADS];
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (v[0] < '0' || v[0] > '9' || *end != '\0' || n < 1 || n > 64)
+            return usage_error("option --threads: expected 1 to 64, found '%s'", v);
+        p.threads = (unsigned)n;
+    } else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        p.threads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+    }
     if (o->given[OPT_ON_ERROR]) {
         const char *v = o->value[OPT_ON_ERROR];
         if (strcmp(v, "fail") == 0)
@@ -550,6 +703,8 @@ static int do_publish(const opts *o, publish_ctx *c)
     p.user = o->given[OPT_USER] ? o->value[OPT_USER] : login_name(userbuf, sizeof userbuf);
     if (p.user == NULL)
         return usage_error("cannot determine the login name; give --user NAME");
+    if ((rc = parse_ucm_options(o, &c->ucm)) != 0)
+        return rc;
 
     /* Configuration files and directories. */
     const char *outdir = o->given[OPT_OUTDIR] ? o->value[OPT_OUTDIR] : ".";
@@ -570,6 +725,10 @@ static int do_publish(const opts *o, publish_ctx *c)
     c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
+    if (c->ucm.url) {
+        c->sink.publish = cli_ucm_sink_publish;
+        c->sink.publish_ud = &c->ucm;
+    }
     ohp_job_set_registry(c->job, c->reg);
     ohp_job_set_balance_reader(c->job, c->br);
     ohp_job_set_sink(c->job, cli_sink_open, cli_sink_write, cli_sink_close, &c->sink);
@@ -607,6 +766,8 @@ static int do_publish(const opts *o, publish_ctx *c)
     rc = ohp_job_run(c->job, &p);
     const ohp_summary *s = ohp_job_summary(c->job);
     int status = exit_for(rc, s);
+    if (rc != OHP_OK && c->ucm.exit_status != 0)
+        status = c->ucm.exit_status; /* the upload failed: the service's verdict */
     if (rc != OHP_OK) {
         (void)cli_rejects_finish(&c->rejects, 0, err);
         if (c->in.failed)
@@ -621,7 +782,7 @@ static int do_publish(const opts *o, publish_ctx *c)
                 s->file_name, err);
         return EXIT_FAILED;
     }
-    print_summary(c->job, &c->rejects, p.user, o->value[OPT_REJECTS], elapsed_since(&t0));
+    print_summary(c->job, &c->rejects, &c->ucm, p.user, o->value[OPT_REJECTS], elapsed_since(&t0));
     printf("%s\n", c->sink.path ? c->sink.path : s->file_name);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
@@ -632,16 +793,44 @@ static int do_publish(const opts *o, publish_ctx *c)
 
 static int cmd_publish(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_INPUT,    OPT_ORG,     OPT_SYSTEM, OPT_LOOKUPS, OPT_ITEMS,
-                                  OPT_FULL,     OPT_FROM,    OPT_STATE,  OPT_OUTDIR,  OPT_USER,
-                                  OPT_GRANTS,   OPT_NO_AUTH, OPT_RUN_ID, OPT_NOW,     OPT_LEVEL,
-                                  OPT_ON_ERROR, OPT_REJECTS, OPT_HELP};
+    static const int allowed[] = {OPT_INPUT,
+                                  OPT_ORG,
+                                  OPT_SYSTEM,
+                                  OPT_LOOKUPS,
+                                  OPT_ITEMS,
+                                  OPT_FULL,
+                                  OPT_FROM,
+                                  OPT_STATE,
+                                  OPT_OUTDIR,
+                                  OPT_USER,
+                                  OPT_GRANTS,
+                                  OPT_NO_AUTH,
+                                  OPT_RUN_ID,
+                                  OPT_NOW,
+                                  OPT_LEVEL,
+                                  OPT_THREADS,
+                                  OPT_ON_ERROR,
+                                  OPT_REJECTS,
+                                  OPT_UCM,
+                                  OPT_UCM_ACCOUNT,
+                                  OPT_UCM_CREDENTIALS,
+                                  OPT_UCM_INSECURE,
+                                  OPT_UCM_CONNECT_TIMEOUT,
+                                  OPT_UCM_TIMEOUT,
+                                  OPT_UCM_RETRIES,
+                                  OPT_UCM_BACKOFF,
+                                  OPT_HELP};
     opts o;
     int rc = parse_options(argc, argv, allowed, sizeof allowed / sizeof allowed[0], &o);
     if (rc)
         return rc;
     if (o.given[OPT_HELP])
         return print_help();
+    char err[CLI_ERRSIZE];
+    if (o.given[OPT_UCM] && cli_ucm_supported() && cli_ucm_global_init(err) != 0) {
+        fprintf(stderr, "onhandpub: %s\n", err);
+        return EXIT_FAILED;
+    }
     publish_ctx c;
     memset(&c, 0, sizeof c);
     c.outdir_fd = -1;
@@ -653,23 +842,75 @@ static int cmd_publish(int argc, char **argv)
     c.rejects.file = (cli_atomic)CLI_ATOMIC_INIT;
     rc = do_publish(&o, &c);
     publish_free(&c);
+    if (o.given[OPT_UCM] && cli_ucm_supported())
+        cli_ucm_global_cleanup();
+    return rc;
+}
+
+/* ---- fetch ---- */
+
+static int cmd_fetch(int argc, char **argv)
+{
+    static const int allowed[] = {OPT_UCM,
+                                  OPT_UCM_ACCOUNT,
+                                  OPT_UCM_CREDENTIALS,
+                                  OPT_UCM_INSECURE,
+                                  OPT_UCM_CONNECT_TIMEOUT,
+                                  OPT_UCM_TIMEOUT,
+                                  OPT_UCM_RETRIES,
+                                  OPT_UCM_BACKOFF,
+                                  OPT_PREFIX,
+                                  OPT_OUTDIR,
+                                  OPT_STATE,
+                                  OPT_HELP};
+    opts o;
+    int rc = parse_options(argc, argv, allowed, sizeof allowed / sizeof allowed[0], &o);
+    if (rc)
+        return rc;
+    if (o.given[OPT_HELP])
+        return print_help();
+    if (!o.given[OPT_UCM])
+        return usage_error("option --ucm is required for fetch");
+    if (!o.given[OPT_PREFIX])
+        return usage_error("option --prefix is required for fetch");
+    if (!cli_ucm_supported())
+        return usage_error("fetch: this onhandpub was built without content-server (UCM) "
+                           "support: rebuild with libcurl (meson option ucm)");
+    char err[CLI_ERRSIZE];
+    if (cli_ucm_global_init(err) != 0) {
+        fprintf(stderr, "onhandpub: %s\n", err);
+        return EXIT_FAILED;
+    }
+    cli_ucm u;
+    memset(&u, 0, sizeof u);
+    rc = parse_ucm_options(&o, &u);
+    if (rc == 0)
+        rc = cli_ucm_fetch(&u, o.value[OPT_PREFIX], o.given[OPT_OUTDIR] ? o.value[OPT_OUTDIR] : ".",
+                           o.value[OPT_STATE]);
+    cli_ucm_free(&u);
+    cli_ucm_global_cleanup();
     return rc;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage_error("a command is required: publish or systems (see onhandpub --help)");
+        return usage_error(
+            "a command is required: publish, systems or fetch (see onhandpub --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "publish") == 0)
         return cmd_publish(argc - 2, argv + 2);
     if (strcmp(cmd, "systems") == 0)
         return cmd_systems(argc - 2, argv + 2);
+    if (strcmp(cmd, "fetch") == 0)
+        return cmd_fetch(argc - 2, argv + 2);
+    if (strcmp(cmd, "reconcile") == 0)
+        return cli_reconcile(argc - 2, argv + 2);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
         return argc == 2 ? print_help() : usage_error("unexpected argument '%s'", argv[2]);
     if (strcmp(cmd, "--version") == 0)
         return argc == 2 ? print_version() : usage_error("unexpected argument '%s'", argv[2]);
     if (strncmp(cmd, "-", 1) == 0)
         return usage_error("unknown option '%s' (see onhandpub --help)", cmd);
-    return usage_error("unknown command '%s': expected publish or systems", cmd);
+    return usage_error("unknown command '%s': expected publish, systems or fetch", cmd);
 }

@@ -744,6 +744,331 @@ void ohp_balance_reader_free(ohp_balance_reader *br);
 /** Make br the job's source (the job borrows it; one run per reader). */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
 
+/* ------------------------------------------------------------------ */
+/* Reading published snapshots                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Seek callback of the ZIP snapshot reader: move the input to the absolute
+ * byte offset `offset` (0 <= offset <= the size given at open).  Non-zero
+ * return: I/O error (OHP_EIO).
+ */
+typedef int (*ohp_seek_fn)(void *user_data, uint64_t offset);
+
+/**
+ * A reader of one published snapshot: a ZIP as ohp_job_run() writes it, or
+ * the bare PSV entry.  It checks the layout v1 header line and every field
+ * of every line against the rules of docs/psv-format.md (26 fields; the
+ * header columns 1-4 and ORGANIZATION_CODE equal on every line; required
+ * fields present; ids, dates and flags well-formed; quantities canonical;
+ * serial lines with quantity 1 and no secondary quantity; valid UTF-8),
+ * and, for a ZIP, that the archive holds exactly one .psv entry whose
+ * bytes match its size and CRC-32 (central directory and data descriptor).
+ * A damaged archive is an error, never silently different data; since the
+ * CRC-32 is known only at the end of the entry, the records yielded before
+ * a failure must be discarded by the caller (the reconciler does).
+ *
+ * Errors name the line and the column ("line 7, column 17
+ * (PRIMARY_QUANTITY): ...").  Memory is bounded by the longest line.
+ * One thread at a time per reader.
+ */
+typedef struct ohp_snapshot_reader ohp_snapshot_reader;
+
+/**
+ * One data line of a snapshot, in flat memory owned by the reader and valid
+ * until the next call of ohp_snapshot_reader_next() or free.  Absent text
+ * fields are "" (never NULL); absent dates are OHP_TIME_NONE.
+ */
+typedef struct ohp_snapshot_record {
+    unsigned int version;             /**< OHP_SNAPSHOT_RECORD_VERSION */
+    uint64_t line;                    /**< 1-based line number in the PSV */
+    const char *external_system_code; /**< column 1 */
+    uint64_t publish_run_id;          /**< column 2 */
+    int mode;                         /**< column 3: ohp_mode */
+    int64_t snapshot_date;            /**< column 4 */
+    const char *organization_id;
+    const char *organization_code;
+    const char *inventory_item_id;
+    const char *item_number;
+    const char *revision;
+    const char *subinventory_code;
+    const char *locator_id;
+    const char *locator_name;
+    const char *lot_number;
+    int64_t lot_expiration_date; /**< start of the UTC day, or OHP_TIME_NONE */
+    int serial_controlled;       /**< 1: Y, 0: N */
+    const char *serial_number;   /**< "" on non-serial lines */
+    const char *primary_quantity;
+    const char *primary_uom_code;
+    const char *secondary_quantity;
+    const char *secondary_uom_code;
+    int consigned; /**< 1: Y, 0: N */
+    const char *owning_party_id;
+    const char *project_id;
+    const char *task_id;
+    const char *material_status_code;
+    int64_t last_update_date;
+} ohp_snapshot_record;
+
+#define OHP_SNAPSHOT_RECORD_VERSION 1
+
+/**
+ * What identifies a snapshot.  Filled by ohp_snapshot_reader_info(); the
+ * strings belong to the reader.  A snapshot without data lines carries no
+ * mode (mode -1); from a ZIP its system code, run id and date then come
+ * from the entry name, and the organization code is "".
+ */
+typedef struct ohp_snapshot_info {
+    unsigned int version;             /**< OHP_SNAPSHOT_INFO_VERSION */
+    const char *entry_name;           /**< the ZIP entry's name, "" for a bare PSV */
+    const char *external_system_code; /**< "" if unknown */
+    uint64_t publish_run_id;          /**< 0 if unknown */
+    int mode;                         /**< ohp_mode, or -1 when unknown */
+    int64_t snapshot_date;            /**< or OHP_TIME_NONE */
+    const char *organization_code;    /**< "" if unknown */
+} ohp_snapshot_info;
+
+#define OHP_SNAPSHOT_INFO_VERSION 1
+
+/**
+ * Create a reader of a ZIP snapshot reached through read/seek callbacks
+ * over an input of `size` bytes (reading starts with a seek).  user_data is
+ * borrowed until the reader is freed.  The archive and the header line are
+ * checked by the first ohp_snapshot_reader_next() or
+ * ohp_snapshot_reader_info().  Returns OHP_OK, OHP_EINVAL or OHP_ENOMEM;
+ * *out is NULL on failure.
+ */
+int ohp_snapshot_reader_open_zip(ohp_snapshot_reader **out, ohp_read_fn read, ohp_seek_fn seek,
+                                 void *user_data, uint64_t size, const ohp_allocator *alloc);
+/** The same over a ZIP in memory (buf borrowed until the reader is freed). */
+int ohp_snapshot_reader_open_memory(ohp_snapshot_reader **out, const void *buf, size_t len,
+                                    const ohp_allocator *alloc);
+/** A reader of a bare layout v1 PSV stream (the entry itself), read front to back. */
+int ohp_snapshot_reader_open_psv(ohp_snapshot_reader **out, ohp_read_fn read, void *user_data,
+                                 const ohp_allocator *alloc);
+/** Free a reader (NULL is a no-op). */
+void ohp_snapshot_reader_free(ohp_snapshot_reader *r);
+
+/**
+ * Read the next data line.  Returns 1 with *rec set, 0 at the end (after
+ * the CRC-32 and size checks passed), or a negative code: OHP_EPARSE (not
+ * a one-entry ZIP, a bad header, a line or field breaking a rule, or a
+ * damaged archive: bad deflate data, size or CRC-32 mismatch), OHP_ELIMIT
+ * (line longer than 1 MiB), OHP_EIO, OHP_ENOMEM.  After an error every
+ * further call returns it again; ohp_snapshot_reader_errmsg() names the
+ * line and column.
+ */
+int ohp_snapshot_reader_next(ohp_snapshot_reader *r, const ohp_snapshot_record **rec);
+/**
+ * Fill *out (fields of out->version; 0 is taken as 1).  Reads ahead the
+ * first data line if none was read yet (it is still returned by the next
+ * ohp_snapshot_reader_next()), so it may fail like that call.
+ */
+int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_info *out);
+/** The last error message ("" if none).  Owned by the reader. */
+const char *ohp_snapshot_reader_errmsg(const ohp_snapshot_reader *r);
+
+/* ------------------------------------------------------------------ */
+/* Reconciliation                                                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Compares the ERP side (a snapshot, or a chain folded into the current
+ * state) with the external side (a snapshot or chain, or a PSV of the
+ * external system's balances) and reports the differences.  The rules are
+ * in docs/reconcile.md.  Sequence: ohp_reconcile_new(), one of the
+ * ohp_reconcile_load_erp() calls and one of the ohp_reconcile_load_external*()
+ * calls (either order; each side is loaded once), ohp_reconcile_run(),
+ * ohp_reconcile_get_summary(), ohp_reconcile_free().
+ *
+ * Memory grows with the distinct balance keys and serial numbers, not with
+ * the lines: about 150 bytes per key or serial with keys of 40-50 bytes
+ * (measured; docs/reconcile.md).  One thread at a time per handle.
+ */
+typedef struct ohp_reconcile ohp_reconcile;
+
+/** Key parts that the comparison may ignore (bit flags). */
+typedef enum ohp_ignore {
+    OHP_IGNORE_REVISION = 1,
+    OHP_IGNORE_LOCATOR = 2, /**< LOCATOR_NAME and LOCATOR_ID */
+    OHP_IGNORE_LOT = 4
+} ohp_ignore;
+
+/** Discrepancy classes.  Values are part of the ABI: never renumbered. */
+typedef enum ohp_discrepancy_kind {
+    OHP_DISC_QUANTITY = 1,                /**< both sides have the key, quantities differ */
+    OHP_DISC_MISSING_EXTERNAL = 2,        /**< the key is only on the ERP side */
+    OHP_DISC_MISSING_ERP = 3,             /**< the key is only on the external side */
+    OHP_DISC_UOM = 4,                     /**< same key, different units of measure */
+    OHP_DISC_SERIAL_MISSING_EXTERNAL = 5, /**< a serial only on the ERP side */
+    OHP_DISC_SERIAL_MISSING_ERP = 6,      /**< a serial only on the external side */
+    OHP_DISC_SERIAL_MOVED = 7,            /**< a serial at different keys on the two sides */
+    OHP_DISC_SERIAL_DUPLICATE = 8         /**< a serial more than once on one side */
+} ohp_discrepancy_kind;
+
+/** The two sides. */
+typedef enum ohp_side { OHP_SIDE_ERP = 0, OHP_SIDE_EXTERNAL = 1 } ohp_side;
+
+/**
+ * Options of a reconciliation.  Caller-allocated; strings are copied by
+ * ohp_reconcile_new().
+ */
+typedef struct ohp_reconcile_options {
+    unsigned int version; /**< OHP_RECONCILE_OPTIONS_VERSION */
+    int ignore;           /**< OR of ohp_ignore flags; 0: the full key */
+    /**
+     * Absolute tolerance: an exact decimal >= 0 (NULL or "": 0).  A
+     * quantity difference d with |d| <= this is within tolerance.
+     */
+    const char *tolerance_absolute;
+    /**
+     * Relative tolerance in percent of the ERP quantity, a decimal >= 0
+     * (NULL or "": 0): |d| <= pct / 100 * |ERP quantity| is within
+     * tolerance.  Either threshold suffices.
+     */
+    const char *tolerance_relative;
+} ohp_reconcile_options;
+
+#define OHP_RECONCILE_OPTIONS_VERSION 1
+#define OHP_RECONCILE_OPTIONS_INIT                                                                 \
+    {                                                                                              \
+        OHP_RECONCILE_OPTIONS_VERSION, 0, NULL, NULL                                               \
+    }
+/** Initialise o for the given struct version.  OHP_OK, OHP_EINVAL or OHP_EVERSION. */
+int ohp_reconcile_options_init(ohp_reconcile_options *o, unsigned int version);
+
+/**
+ * One discrepancy, as given to the callback; valid during the call only.
+ * Key fields that the options ignore are "".  Quantities are canonical
+ * exact decimals; absent values are "".
+ */
+typedef struct ohp_discrepancy {
+    unsigned int version; /**< OHP_DISCREPANCY_VERSION */
+    int kind;             /**< ohp_discrepancy_kind */
+    /* the key (for serial classes: the serial's key on the ERP side, or on
+     * the external side when it is only there) */
+    const char *organization_code;
+    const char *item_number;
+    const char *revision;
+    const char *subinventory_code;
+    const char *locator; /**< LOCATOR_NAME, or LOCATOR_ID when there is no name */
+    const char *lot_number;
+    const char *owning_party_id;
+    /* quantities of the key on each side (key classes) */
+    const char *erp_quantity;
+    const char *erp_uom_code;
+    const char *external_quantity;
+    const char *external_uom_code;
+    const char *difference; /**< external minus ERP (quantity class) */
+    /* serial classes */
+    const char *serial_number;
+    int side;       /**< duplicate: ohp_side where it repeats */
+    uint64_t count; /**< duplicate: how many times it appears on that side */
+    /* moved: the serial's key on the external side */
+    const char *external_revision;
+    const char *external_subinventory_code;
+    const char *external_locator;
+    const char *external_lot_number;
+    const char *external_owning_party_id;
+} ohp_discrepancy;
+
+#define OHP_DISCREPANCY_VERSION 1
+
+/** Discrepancy callback; non-zero stops ohp_reconcile_run(), which returns it. */
+typedef int (*ohp_discrepancy_fn)(void *user_data, const ohp_discrepancy *d);
+
+/** What a reconciliation found.  Owned by the handle. */
+typedef struct ohp_reconcile_summary {
+    unsigned int version;    /**< OHP_RECONCILE_SUMMARY_VERSION */
+    uint64_t erp_lines;      /**< data lines read on the ERP side (every snapshot) */
+    uint64_t external_lines; /**< data lines read on the external side */
+    uint64_t erp_keys;       /**< keys (at the chosen granularity) on the ERP side */
+    uint64_t external_keys;
+    uint64_t erp_serials; /**< distinct serials on each side */
+    uint64_t external_serials;
+    uint64_t keys_compared;    /**< keys on either side */
+    uint64_t matched;          /**< keys with equal quantities */
+    uint64_t within_tolerance; /**< keys whose difference is within the tolerance */
+    uint64_t quantity_mismatch;
+    uint64_t missing_external;
+    uint64_t missing_erp;
+    uint64_t uom_mismatch;
+    uint64_t serial_missing_external;
+    uint64_t serial_missing_erp;
+    uint64_t serial_moved;
+    uint64_t serial_duplicate;
+    uint64_t discrepancies; /**< total of the eight classes */
+    size_t uom_total_count; /**< see ohp_reconcile_uom_total() */
+    /**
+     * Keys of the external side in an organization other than the ERP
+     * side's: not compared (an external file may hold several).
+     */
+    uint64_t external_other_organization;
+} ohp_reconcile_summary;
+
+#define OHP_RECONCILE_SUMMARY_VERSION 1
+
+/**
+ * Create a reconciliation.  opt may be NULL (full key, no tolerance).
+ * Returns OHP_OK, OHP_EINVAL (unknown ignore flag, tolerance not a
+ * decimal >= 0), OHP_EVERSION, OHP_ENOMEM.
+ */
+int ohp_reconcile_new(ohp_reconcile **out, const ohp_reconcile_options *opt,
+                      const ohp_allocator *alloc);
+/** Free (NULL is a no-op). */
+void ohp_reconcile_free(ohp_reconcile *rc);
+
+/**
+ * Load the ERP side from n >= 1 snapshot readers (borrowed during the
+ * call; each is read to its end): a FULL snapshot followed by INCREMENTAL
+ * ones, folded in snapshot-date order into the current state.  Refused
+ * with OHP_EINVAL: an incremental with no full snapshot before it,
+ * snapshots of different systems or organizations, two snapshots with the
+ * same date.  Reader errors are returned as they are (OHP_EPARSE, ...),
+ * the message naming the snapshot, line and column.  OHP_ESTATE when the
+ * side is already loaded or after ohp_reconcile_run().
+ */
+int ohp_reconcile_load_erp(ohp_reconcile *rc, ohp_snapshot_reader *const *readers, size_t n);
+/** Load the external side from snapshots, with the same rules. */
+int ohp_reconcile_load_external(ohp_reconcile *rc, ohp_snapshot_reader *const *readers, size_t n);
+/**
+ * Load the external side from a PSV read through read: a header naming the
+ * columns (any order, unknown ones ignored; layout v1 and the balances
+ * input layout of ohp_balance_reader_new() both qualify), then one balance
+ * per line, summed per key.  Required columns: ORGANIZATION_CODE,
+ * ITEM_NUMBER, SUBINVENTORY_CODE, PRIMARY_QUANTITY, PRIMARY_UOM_CODE;
+ * optional: REVISION, LOCATOR_NAME, LOCATOR_ID, LOT_NUMBER,
+ * OWNING_PARTY_ID, SERIAL_NUMBER (one serial) or SERIAL_NUMBERS (serials
+ * and FROM..TO ranges separated by commas).  Errors (OHP_EPARSE,
+ * OHP_ELIMIT, OHP_EIO, OHP_ENOMEM) name the line and column.
+ */
+int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data);
+
+/**
+ * Compare the two loaded sides and call report (may be NULL) for every
+ * discrepancy, ordered by key (byte order of organization, item, revision,
+ * subinventory, locator, lot, owning party), within a key the key class
+ * first and then the serial classes by serial number.  Once per handle.
+ * Returns OHP_OK, OHP_ESTATE (a side not loaded or failed to load, or
+ * already run),
+ * OHP_ENOMEM, or the callback's non-zero value.
+ */
+int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data);
+
+/** The summary (never NULL; counts fill in as the sides load and run). */
+const ohp_reconcile_summary *ohp_reconcile_get_summary(const ohp_reconcile *rc);
+
+/**
+ * Quantity total i (0 <= i < uom_total_count) after ohp_reconcile_run():
+ * the exact sum of the quantities on each side for one unit of measure,
+ * ordered by UOM code.  Strings owned by the handle.  OHP_OK or OHP_EINVAL.
+ */
+int ohp_reconcile_uom_total(const ohp_reconcile *rc, size_t i, const char **uom_code,
+                            const char **erp_total, const char **external_total);
+
+/** The last error message ("" if none).  Owned by the handle. */
+const char *ohp_reconcile_errmsg(const ohp_reconcile *rc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -273,6 +273,9 @@ class TestUsage(CliTest):
             (["extra"], "unexpected argument 'extra'"),
             (["--level", "10"], "--level"),
             (["--level", "x"], "--level"),
+            (["--threads", "0"], "--threads"),
+            (["--threads", "65"], "--threads"),
+            (["--threads", "two"], "--threads"),
             (["--level", "-1"], "--level"),
             (["--level="], "--level requires a non-empty value"),
             (["--level"], "--level requires a value"),
@@ -453,6 +456,24 @@ class TestPublish(CliTest):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual(read_zip(self, self.zip_path(r)),
                                  expected_rows(text, "M1", 1, "FULL", "2026/01/15 18:00:00"))
+
+    def test_threads_give_the_same_zip(self):
+        # A large enough input that several compression blocks are in flight.
+        rows = [rec(item="IT-%05d" % i, qty=str(i % 97 + 1), LOT_NUMBER="L%d" % (i * 7919))
+                for i in range(20000)]
+        inp = self.write("many.psv", make_input(rows))
+        blobs = []
+        for threads in ("1", "2", "5"):
+            with self.subTest(threads=threads):
+                out = os.path.join(self.tmp, "t" + threads)
+                os.mkdir(out)
+                r = self.run_cli("publish", "--input", inp, "--org", "M1", "--no-auth",
+                                 "--outdir", out, "--full", "--threads", threads,
+                                 "--now", "2026/01/15 18:00:00", "--run-id", "1")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                blobs.append(read_bytes(self.zip_path(r)))
+        self.assertEqual(len(set(blobs)), 1)
+        self.assertGreater(len(blobs[0]), 1000)
 
     def test_other_system_from_lookups(self):
         r = self.publish("--lookups", data("lookups.psv"), "--system", "1", "--full",

@@ -45,6 +45,16 @@ from .errors import (
 )
 from .job import Job, publish
 from .psv import read_psv
+from .reconcile import (
+    Discrepancy,
+    DiscrepancyKind,
+    ReconcileResult,
+    ReconcileSummary,
+    Side,
+    SnapshotRecord,
+    read_snapshot,
+    reconcile,
+)
 from .registry import Registry
 from .state import FileStateStore, MemoryStateStore
 from .types import (
@@ -85,6 +95,14 @@ def strerror(code: int) -> str:
 
 
 __all__ = [
+    "Discrepancy",
+    "DiscrepancyKind",
+    "ReconcileResult",
+    "ReconcileSummary",
+    "Side",
+    "SnapshotRecord",
+    "read_snapshot",
+    "reconcile",
     "AlreadyExists",
     "ArchiveError",
     "AuthorizerError",

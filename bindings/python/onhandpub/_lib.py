@@ -47,6 +47,14 @@ OHP_PARAMS_VERSION = 1
 OHP_SOURCE_QUERY_VERSION = 1
 OHP_REJECTION_VERSION = 1
 OHP_SUMMARY_VERSION = 1
+OHP_SNAPSHOT_RECORD_VERSION = 1
+OHP_SNAPSHOT_INFO_VERSION = 1
+OHP_RECONCILE_OPTIONS_VERSION = 1
+OHP_DISCREPANCY_VERSION = 1
+OHP_RECONCILE_SUMMARY_VERSION = 1
+OHP_IGNORE_REVISION = 1
+OHP_IGNORE_LOCATOR = 2
+OHP_IGNORE_LOT = 4
 OHP_PRIVILEGE = "INV_PUBLISH_ONHAND_TO_EXT_SYSTEMS_PRIV"
 OHP_LOOKUP_TYPE = "ORA_INV_BALANCES_INV_EXTERNAL"
 OHP_SYSTEM_ORACLE_WMS = "0"
@@ -235,6 +243,123 @@ class ohp_summary(Structure):
     ]
 
 
+class ohp_snapshot_record(Structure):
+    """struct ohp_snapshot_record."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("line", c_uint64),
+        ("external_system_code", c_char_p),
+        ("publish_run_id", c_uint64),
+        ("mode", c_int),
+        ("snapshot_date", c_int64),
+        ("organization_id", c_char_p),
+        ("organization_code", c_char_p),
+        ("inventory_item_id", c_char_p),
+        ("item_number", c_char_p),
+        ("revision", c_char_p),
+        ("subinventory_code", c_char_p),
+        ("locator_id", c_char_p),
+        ("locator_name", c_char_p),
+        ("lot_number", c_char_p),
+        ("lot_expiration_date", c_int64),
+        ("serial_controlled", c_int),
+        ("serial_number", c_char_p),
+        ("primary_quantity", c_char_p),
+        ("primary_uom_code", c_char_p),
+        ("secondary_quantity", c_char_p),
+        ("secondary_uom_code", c_char_p),
+        ("consigned", c_int),
+        ("owning_party_id", c_char_p),
+        ("project_id", c_char_p),
+        ("task_id", c_char_p),
+        ("material_status_code", c_char_p),
+        ("last_update_date", c_int64),
+    ]
+
+
+class ohp_snapshot_info(Structure):
+    """struct ohp_snapshot_info."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("entry_name", c_char_p),
+        ("external_system_code", c_char_p),
+        ("publish_run_id", c_uint64),
+        ("mode", c_int),
+        ("snapshot_date", c_int64),
+        ("organization_code", c_char_p),
+    ]
+
+
+class ohp_reconcile_options(Structure):
+    """struct ohp_reconcile_options."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("ignore", c_int),
+        ("tolerance_absolute", c_char_p),
+        ("tolerance_relative", c_char_p),
+    ]
+
+
+class ohp_discrepancy(Structure):
+    """struct ohp_discrepancy."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("kind", c_int),
+        ("organization_code", c_char_p),
+        ("item_number", c_char_p),
+        ("revision", c_char_p),
+        ("subinventory_code", c_char_p),
+        ("locator", c_char_p),
+        ("lot_number", c_char_p),
+        ("owning_party_id", c_char_p),
+        ("erp_quantity", c_char_p),
+        ("erp_uom_code", c_char_p),
+        ("external_quantity", c_char_p),
+        ("external_uom_code", c_char_p),
+        ("difference", c_char_p),
+        ("serial_number", c_char_p),
+        ("side", c_int),
+        ("count", c_uint64),
+        ("external_revision", c_char_p),
+        ("external_subinventory_code", c_char_p),
+        ("external_locator", c_char_p),
+        ("external_lot_number", c_char_p),
+        ("external_owning_party_id", c_char_p),
+    ]
+
+
+class ohp_reconcile_summary(Structure):
+    """struct ohp_reconcile_summary."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("erp_lines", c_uint64),
+        ("external_lines", c_uint64),
+        ("erp_keys", c_uint64),
+        ("external_keys", c_uint64),
+        ("erp_serials", c_uint64),
+        ("external_serials", c_uint64),
+        ("keys_compared", c_uint64),
+        ("matched", c_uint64),
+        ("within_tolerance", c_uint64),
+        ("quantity_mismatch", c_uint64),
+        ("missing_external", c_uint64),
+        ("missing_erp", c_uint64),
+        ("uom_mismatch", c_uint64),
+        ("serial_missing_external", c_uint64),
+        ("serial_missing_erp", c_uint64),
+        ("serial_moved", c_uint64),
+        ("serial_duplicate", c_uint64),
+        ("discrepancies", c_uint64),
+        ("uom_total_count", c_size_t),
+        ("external_other_organization", c_uint64),
+    ]
+
+
 # --------------------------------------------------------------------------
 # Callback types.  Pointer arguments the binding only forwards or copies are
 # declared c_void_p (they arrive as int or None), which keeps the
@@ -255,6 +380,8 @@ AUTHORIZE_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(c_int))
 REJECT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_rejection))
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
 READ_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
+SEEK_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
+DISCREPANCY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_discrepancy))
 
 # Opaque handles are plain void pointers.
 ohp_registry_p = c_void_p
@@ -262,6 +389,8 @@ ohp_job_p = c_void_p
 ohp_memsink_p = c_void_p
 ohp_psv_reader_p = c_void_p
 ohp_balance_reader_p = c_void_p
+ohp_snapshot_reader_p = c_void_p
+ohp_reconcile_p = c_void_p
 
 _P = POINTER
 
@@ -339,6 +468,46 @@ FUNCTIONS = {
     ),
     "ohp_balance_reader_free": (None, [ohp_balance_reader_p]),
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
+    # reading snapshots
+    "ohp_snapshot_reader_open_zip": (
+        c_int,
+        [_P(ohp_snapshot_reader_p), READ_FN, SEEK_FN, c_void_p, c_uint64, _P(ohp_allocator)],
+    ),
+    "ohp_snapshot_reader_open_memory": (
+        c_int,
+        [_P(ohp_snapshot_reader_p), c_void_p, c_size_t, _P(ohp_allocator)],
+    ),
+    "ohp_snapshot_reader_open_psv": (
+        c_int,
+        [_P(ohp_snapshot_reader_p), READ_FN, c_void_p, _P(ohp_allocator)],
+    ),
+    "ohp_snapshot_reader_free": (None, [ohp_snapshot_reader_p]),
+    "ohp_snapshot_reader_next": (
+        c_int,
+        [ohp_snapshot_reader_p, _P(_P(ohp_snapshot_record))],
+    ),
+    "ohp_snapshot_reader_info": (c_int, [ohp_snapshot_reader_p, _P(ohp_snapshot_info)]),
+    "ohp_snapshot_reader_errmsg": (c_char_p, [ohp_snapshot_reader_p]),
+    # reconciliation
+    "ohp_reconcile_options_init": (c_int, [_P(ohp_reconcile_options), c_uint]),
+    "ohp_reconcile_new": (
+        c_int,
+        [_P(ohp_reconcile_p), _P(ohp_reconcile_options), _P(ohp_allocator)],
+    ),
+    "ohp_reconcile_free": (None, [ohp_reconcile_p]),
+    "ohp_reconcile_load_erp": (c_int, [ohp_reconcile_p, _P(ohp_snapshot_reader_p), c_size_t]),
+    "ohp_reconcile_load_external": (
+        c_int,
+        [ohp_reconcile_p, _P(ohp_snapshot_reader_p), c_size_t],
+    ),
+    "ohp_reconcile_load_external_psv": (c_int, [ohp_reconcile_p, READ_FN, c_void_p]),
+    "ohp_reconcile_run": (c_int, [ohp_reconcile_p, DISCREPANCY_FN, c_void_p]),
+    "ohp_reconcile_get_summary": (_P(ohp_reconcile_summary), [ohp_reconcile_p]),
+    "ohp_reconcile_uom_total": (
+        c_int,
+        [ohp_reconcile_p, c_size_t, _P(c_char_p), _P(c_char_p), _P(c_char_p)],
+    ),
+    "ohp_reconcile_errmsg": (c_char_p, [ohp_reconcile_p]),
 }
 
 

@@ -105,6 +105,11 @@ class LoadingTest(unittest.TestCase):
             "ohp_source_query": _lib.ohp_source_query,
             "ohp_rejection": _lib.ohp_rejection,
             "ohp_summary": _lib.ohp_summary,
+            "ohp_snapshot_record": _lib.ohp_snapshot_record,
+            "ohp_snapshot_info": _lib.ohp_snapshot_info,
+            "ohp_reconcile_options": _lib.ohp_reconcile_options,
+            "ohp_discrepancy": _lib.ohp_discrepancy,
+            "ohp_reconcile_summary": _lib.ohp_reconcile_summary,
         }
         ctypes_of = {
             "unsigned int": ctypes.c_uint, "int": ctypes.c_int, "int64_t": ctypes.c_int64,
@@ -155,7 +160,9 @@ class LoadingTest(unittest.TestCase):
         text = header_text()
         for prefix, enum in (("OHP_RULE_", onhandpub.Rule), ("OHP_STATUS_", onhandpub.Status),
                              ("OHP_ITEMS_", onhandpub.Items), ("OHP_MODE_", onhandpub.Mode),
-                             ("OHP_ON_ERROR_", onhandpub.OnError)):
+                             ("OHP_ON_ERROR_", onhandpub.OnError),
+                             ("OHP_DISC_", onhandpub.DiscrepancyKind),
+                             ("OHP_SIDE_", onhandpub.Side)):
             found = dict(re.findall(r"\b%s([A-Z_0-9]+)\s*=\s*(\d+)" % prefix, text))
             self.assertEqual({k: int(v) for k, v in found.items()},
                              {m.name: int(m) for m in enum}, prefix)

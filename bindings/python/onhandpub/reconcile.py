@@ -1,0 +1,356 @@
+"""Reading published snapshots back and reconciling them with the external
+system's balances (docs/reconcile.md).
+
+Example::
+
+    import onhandpub
+    for rec in onhandpub.read_snapshot("ONHAND_0_M1_7_20261127060000.zip"):
+        print(rec.item_number, rec.serial_number, rec.primary_quantity)
+
+    result = onhandpub.reconcile(["full.zip", "incr1.zip"], "wms.psv",
+                                 ignore=["lot"], tolerance_absolute="0.001")
+    for d in result.discrepancies:
+        print(d.kind.name, d.item_number, d.erp_quantity, d.external_quantity)
+    print(result.summary.matched, result.summary.uom_totals)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import _lib
+from ._lib import lib
+from .errors import error_for
+
+Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class DiscrepancyKind(enum.IntEnum):
+    """``ohp_discrepancy_kind``."""
+
+    QUANTITY = 1
+    MISSING_EXTERNAL = 2
+    MISSING_ERP = 3
+    UOM = 4
+    SERIAL_MISSING_EXTERNAL = 5
+    SERIAL_MISSING_ERP = 6
+    SERIAL_MOVED = 7
+    SERIAL_DUPLICATE = 8
+
+
+class Side(enum.IntEnum):
+    """``ohp_side``."""
+
+    ERP = 0
+    EXTERNAL = 1
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One data line of a snapshot (absent text fields are ``""``, absent
+    dates ``None``; dates are seconds since the epoch, UTC)."""
+
+    line: int
+    external_system_code: str
+    publish_run_id: int
+    mode: int
+    snapshot_date: int
+    organization_id: str
+    organization_code: str
+    inventory_item_id: str
+    item_number: str
+    revision: str
+    subinventory_code: str
+    locator_id: str
+    locator_name: str
+    lot_number: str
+    lot_expiration_date: Optional[int]
+    serial_controlled: bool
+    serial_number: str
+    primary_quantity: str
+    primary_uom_code: str
+    secondary_quantity: str
+    secondary_uom_code: str
+    consigned: bool
+    owning_party_id: str
+    project_id: str
+    task_id: str
+    material_status_code: str
+    last_update_date: int
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One discrepancy; key parts the options ignore are ``""``."""
+
+    kind: DiscrepancyKind
+    organization_code: str
+    item_number: str
+    revision: str
+    subinventory_code: str
+    locator: str
+    lot_number: str
+    owning_party_id: str
+    erp_quantity: str
+    erp_uom_code: str
+    external_quantity: str
+    external_uom_code: str
+    difference: str
+    serial_number: str
+    side: Optional[Side]
+    count: int
+    external_revision: str
+    external_subinventory_code: str
+    external_locator: str
+    external_lot_number: str
+    external_owning_party_id: str
+
+
+@dataclass
+class ReconcileSummary:
+    """What a reconciliation found (``ohp_reconcile_summary``)."""
+
+    erp_lines: int = 0
+    external_lines: int = 0
+    erp_keys: int = 0
+    external_keys: int = 0
+    erp_serials: int = 0
+    external_serials: int = 0
+    keys_compared: int = 0
+    matched: int = 0
+    within_tolerance: int = 0
+    quantity_mismatch: int = 0
+    missing_external: int = 0
+    missing_erp: int = 0
+    uom_mismatch: int = 0
+    serial_missing_external: int = 0
+    serial_missing_erp: int = 0
+    serial_moved: int = 0
+    serial_duplicate: int = 0
+    discrepancies: int = 0
+    external_other_organization: int = 0
+    #: UOM code -> (ERP total, external total), exact decimal strings.
+    uom_totals: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class ReconcileResult:
+    """The discrepancies in key order and the summary."""
+
+    discrepancies: List[Discrepancy]
+    summary: ReconcileSummary
+
+
+def _data(source: Source) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return f.read()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    raise TypeError("expected bytes or a path")
+
+
+class _Stream:
+    """A read callback over a bytes object (kept alive with the callback)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+        def read(_ud: int, buf: int, cap: int, got) -> int:
+            n = min(cap, len(self.data) - self.pos)
+            if n > 0:
+                ctypes.memmove(buf, self.data[self.pos:self.pos + n], n)
+            self.pos += n
+            got[0] = n
+            return 0
+
+        self.fn = _lib.READ_FN(read)
+
+
+class _Reader:
+    """An ohp_snapshot_reader over a ZIP or a bare PSV held in memory."""
+
+    def __init__(self, source: Source) -> None:
+        data = _data(source)
+        self.buf = ctypes.create_string_buffer(data, len(data))
+        self.stream: Optional[_Stream] = None
+        handle = ctypes.c_void_p()
+        if data[:4] == _ZIP_MAGIC:
+            rc = lib.ohp_snapshot_reader_open_memory(ctypes.byref(handle), self.buf, len(data),
+                                                     None)
+        else:
+            self.stream = _Stream(data)
+            rc = lib.ohp_snapshot_reader_open_psv(ctypes.byref(handle), self.stream.fn, None,
+                                                  None)
+        if rc < 0:
+            raise error_for(rc, "could not create the snapshot reader")
+        self.handle = handle
+
+    def close(self) -> None:
+        if self.handle.value:
+            lib.ohp_snapshot_reader_free(self.handle)
+            self.handle = ctypes.c_void_p()
+
+    def errmsg(self) -> str:
+        return _lib.decode(lib.ohp_snapshot_reader_errmsg(self.handle))
+
+
+def _date(v: int) -> Optional[int]:
+    return None if v == _lib.OHP_TIME_NONE else int(v)
+
+
+def _record(r: "_lib.ohp_snapshot_record") -> SnapshotRecord:
+    d = _lib.decode
+    return SnapshotRecord(
+        line=int(r.line), external_system_code=d(r.external_system_code),
+        publish_run_id=int(r.publish_run_id), mode=int(r.mode),
+        snapshot_date=int(r.snapshot_date), organization_id=d(r.organization_id),
+        organization_code=d(r.organization_code), inventory_item_id=d(r.inventory_item_id),
+        item_number=d(r.item_number), revision=d(r.revision),
+        subinventory_code=d(r.subinventory_code), locator_id=d(r.locator_id),
+        locator_name=d(r.locator_name), lot_number=d(r.lot_number),
+        lot_expiration_date=_date(r.lot_expiration_date),
+        serial_controlled=bool(r.serial_controlled), serial_number=d(r.serial_number),
+        primary_quantity=d(r.primary_quantity), primary_uom_code=d(r.primary_uom_code),
+        secondary_quantity=d(r.secondary_quantity), secondary_uom_code=d(r.secondary_uom_code),
+        consigned=bool(r.consigned), owning_party_id=d(r.owning_party_id),
+        project_id=d(r.project_id), task_id=d(r.task_id),
+        material_status_code=d(r.material_status_code),
+        last_update_date=int(r.last_update_date))
+
+
+def read_snapshot(source: Source) -> Iterator[SnapshotRecord]:
+    """Yield the records of a published snapshot: a ZIP or a bare layout v1
+    PSV, as ``bytes`` or a path.  Every line is checked against the layout
+    and the ZIP entry's CRC-32; a violation raises
+    :class:`onhandpub.InvalidArgument` naming the line and the column (since
+    the CRC-32 is checked at the end, records yielded before such an error
+    must be discarded)."""
+    reader = _Reader(source)
+    try:
+        rec = ctypes.POINTER(_lib.ohp_snapshot_record)()
+        while True:
+            rc = lib.ohp_snapshot_reader_next(reader.handle, ctypes.byref(rec))
+            if rc < 0:
+                raise error_for(rc, reader.errmsg())
+            if rc == 0:
+                return
+            yield _record(rec.contents)
+    finally:
+        reader.close()
+
+
+_IGNORE = {"revision": _lib.OHP_IGNORE_REVISION, "locator": _lib.OHP_IGNORE_LOCATOR,
+           "lot": _lib.OHP_IGNORE_LOT}
+
+
+def _discrepancy(p) -> Discrepancy:
+    x = p.contents
+    d = _lib.decode
+    kind = DiscrepancyKind(x.kind)
+    return Discrepancy(
+        kind=kind, organization_code=d(x.organization_code), item_number=d(x.item_number),
+        revision=d(x.revision), subinventory_code=d(x.subinventory_code), locator=d(x.locator),
+        lot_number=d(x.lot_number), owning_party_id=d(x.owning_party_id),
+        erp_quantity=d(x.erp_quantity), erp_uom_code=d(x.erp_uom_code),
+        external_quantity=d(x.external_quantity), external_uom_code=d(x.external_uom_code),
+        difference=d(x.difference), serial_number=d(x.serial_number),
+        side=Side(x.side) if kind == DiscrepancyKind.SERIAL_DUPLICATE else None,
+        count=int(x.count), external_revision=d(x.external_revision),
+        external_subinventory_code=d(x.external_subinventory_code),
+        external_locator=d(x.external_locator), external_lot_number=d(x.external_lot_number),
+        external_owning_party_id=d(x.external_owning_party_id))
+
+
+def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
+              ignore: Iterable[str] = (), tolerance_absolute: Optional[str] = None,
+              tolerance_relative: Optional[str] = None) -> ReconcileResult:
+    """Reconcile the ERP side -- one snapshot, or a chain (a FULL snapshot and
+    INCREMENTAL ones, folded by snapshot date) -- with the external side: a
+    snapshot ZIP, or a PSV with named columns (layout v1 or the balances
+    layout).  Sources are ``bytes`` or paths.
+
+    ``ignore`` names key parts to leave out (``"revision"``, ``"locator"``,
+    ``"lot"``); ``tolerance_absolute`` is a decimal string and
+    ``tolerance_relative`` a percentage of the ERP quantity (a decimal
+    string, without ``%``).  Raises :class:`onhandpub.InvalidArgument` for
+    bad options, a refused chain or malformed input (the message names the
+    snapshot, line and column)."""
+    if isinstance(snapshots, (bytes, bytearray, memoryview, str, os.PathLike)):
+        snapshots = [snapshots]
+    flags = 0
+    for name in ignore:
+        if name not in _IGNORE:
+            raise ValueError(f"ignore: expected revision, locator or lot, not {name!r}")
+        flags |= _IGNORE[name]
+    opt = _lib.ohp_reconcile_options()
+    lib.ohp_reconcile_options_init(ctypes.byref(opt), _lib.OHP_RECONCILE_OPTIONS_VERSION)
+    opt.ignore = flags
+    opt.tolerance_absolute = tolerance_absolute.encode() if tolerance_absolute else None
+    opt.tolerance_relative = tolerance_relative.encode() if tolerance_relative else None
+    handle = ctypes.c_void_p()
+    rc = lib.ohp_reconcile_new(ctypes.byref(handle), ctypes.byref(opt), None)
+    if rc < 0:
+        raise error_for(rc, "invalid reconciliation options (ignore or tolerance)")
+    readers: List[_Reader] = []
+    try:
+        def fail(code: int) -> None:
+            raise error_for(code, _lib.decode(lib.ohp_reconcile_errmsg(handle)))
+
+        readers = [_Reader(s) for s in snapshots]
+        if not readers:
+            raise ValueError("at least one snapshot is required")
+        arr = (ctypes.c_void_p * len(readers))(*[r.handle.value for r in readers])
+        rc = lib.ohp_reconcile_load_erp(handle, arr, len(readers))
+        if rc < 0:
+            fail(rc)
+        data = _data(external)
+        if data[:4] == _ZIP_MAGIC:
+            ext = _Reader(data)
+            readers.append(ext)
+            one = (ctypes.c_void_p * 1)(ext.handle.value)
+            rc = lib.ohp_reconcile_load_external(handle, one, 1)
+        else:
+            stream = _Stream(data)
+            rc = lib.ohp_reconcile_load_external_psv(handle, stream.fn, None)
+        if rc < 0:
+            fail(rc)
+        found: List[Discrepancy] = []
+        errors: List[BaseException] = []
+
+        def report(_ud: int, p) -> int:
+            try:
+                found.append(_discrepancy(p))
+                return 0
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                errors.append(e)
+                return -1
+
+        cb = _lib.DISCREPANCY_FN(report)
+        rc = lib.ohp_reconcile_run(handle, cb, None)
+        if errors:
+            raise errors[0]
+        if rc < 0:
+            fail(rc)
+        s = lib.ohp_reconcile_get_summary(handle).contents
+        summary = ReconcileSummary(**{
+            name: int(getattr(s, name)) for name, _ in _lib.ohp_reconcile_summary._fields_
+            if name not in ("version", "uom_total_count")})
+        for i in range(s.uom_total_count):
+            u, a, b = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
+            if lib.ohp_reconcile_uom_total(handle, i, ctypes.byref(u), ctypes.byref(a),
+                                           ctypes.byref(b)) == 0:
+                summary.uom_totals[_lib.decode(u.value)] = (_lib.decode(a.value),
+                                                            _lib.decode(b.value))
+        return ReconcileResult(found, summary)
+    finally:
+        for r in readers:
+            r.close()
+        lib.ohp_reconcile_free(handle)

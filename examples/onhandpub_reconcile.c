@@ -1,0 +1,478 @@
+/*
+ * onhandpub reconcile: compare published snapshots (the ERP side) with the
+ * external system's balances and write the discrepancies as PSV
+ * (docs/reconcile.md, docs/cli.md).
+ */
+#include "onhandpub_cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { R_OK_ = 0, R_FOUND = 1, R_USAGE = 2, R_FAILED = 4 };
+
+#define MAX_SNAPSHOTS 256
+
+static const char reconcile_usage[] =
+    "Usage: onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE\n"
+    "                           [--ignore revision,locator,lot] [--tolerance ABS[,REL%]]\n"
+    "                           [--out FILE]\n"
+    "  --snapshot ZIP        a published snapshot (the ERP side); several are folded:\n"
+    "                        a FULL snapshot, then INCREMENTAL ones by snapshot date\n"
+    "  --external FILE       the external system's balances: a snapshot ZIP, or a PSV\n"
+    "                        with named columns (layout v1 or the balances layout)\n"
+    "  --ignore LIST         key parts to ignore: revision, locator, lot (comma-separated)\n"
+    "  --tolerance ABS[,REL%] differences up to ABS, or up to REL percent of the ERP\n"
+    "                        quantity, count as matched within tolerance\n"
+    "  --out FILE            write the discrepancies PSV to FILE (default: standard\n"
+    "                        output, the summary then goes to standard error)\n"
+    "Exit status: 0 nothing out of tolerance, 1 discrepancies found, 2 usage error,\n"
+    "4 failure.\n";
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("onhandpub reconcile: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see onhandpub reconcile --help)\n", stderr);
+    va_end(ap);
+    return R_USAGE;
+}
+
+/* ---- files through read/seek callbacks ---- */
+
+typedef struct file_in {
+    const char *path;
+    int fd;
+    int seekable;
+    uint64_t size, pos;
+    char err[CLI_ERRSIZE];
+} file_in;
+
+static int file_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    file_in *f = ud;
+    for (;;) {
+        ssize_t n = f->seekable ? pread(f->fd, buf, cap, (off_t)f->pos) : read(f->fd, buf, cap);
+        if (n >= 0) {
+            f->pos += (uint64_t)n;
+            *got = (size_t)n;
+            return 0;
+        }
+        if (errno != EINTR) {
+            cli_err(f->err, "cannot read '%s': %s", f->path, strerror(errno));
+            return -1;
+        }
+    }
+}
+
+static int file_seek(void *ud, uint64_t off)
+{
+    ((file_in *)ud)->pos = off;
+    return 0;
+}
+
+static int file_open(file_in *f, const char *path, char *err)
+{
+    f->path = path;
+    f->pos = 0;
+    f->err[0] = '\0';
+    f->fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        cli_err(err, "cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        cli_err(err, "cannot stat '%s': %s", path, strerror(errno));
+        close(f->fd);
+        f->fd = -1;
+        return -1;
+    }
+    f->seekable = S_ISREG(st.st_mode);
+    f->size = f->seekable ? (uint64_t)st.st_size : 0;
+    return 0;
+}
+
+/* Is the file a ZIP (local header signature)? */
+static int is_zip(file_in *f)
+{
+    unsigned char sig[4];
+    if (!f->seekable)
+        return 0;
+    ssize_t n = pread(f->fd, sig, sizeof sig, 0);
+    return n == 4 && sig[0] == 'P' && sig[1] == 'K' && sig[2] == 3 && sig[3] == 4;
+}
+
+/* ---- the discrepancies PSV ---- */
+
+typedef struct out {
+    cli_atomic file;
+    FILE *f; /* standard output when no --out */
+    int failed;
+    char err[CLI_ERRSIZE];
+} out;
+
+static void out_raw(out *o, const char *s, size_t n)
+{
+    if (o->failed)
+        return;
+    if (o->f != NULL) {
+        if (fwrite(s, 1, n, o->f) != n) {
+            cli_err(o->err, "cannot write the discrepancies: %s", strerror(errno));
+            o->failed = 1;
+        }
+    } else if (cli_atomic_write(&o->file, s, n, o->err) != 0) {
+        o->failed = 1;
+    }
+}
+
+static void out_field(out *o, const char *s, int last)
+{
+    if (strpbrk(s, "|\"\r\n") != NULL) {
+        out_raw(o, "\"", 1);
+        for (const char *p = s; *p; p++)
+            out_raw(o, p, 1 + (*p == '"'));
+        out_raw(o, "\"", 1);
+    } else {
+        out_raw(o, s, strlen(s));
+    }
+    out_raw(o, last ? "\n" : "|", 1);
+}
+
+static const char *const out_columns[] = {"CLASS",
+                                          "ORGANIZATION_CODE",
+                                          "ITEM_NUMBER",
+                                          "REVISION",
+                                          "SUBINVENTORY_CODE",
+                                          "LOCATOR",
+                                          "LOT_NUMBER",
+                                          "OWNING_PARTY_ID",
+                                          "SERIAL_NUMBER",
+                                          "ERP_QUANTITY",
+                                          "ERP_UOM_CODE",
+                                          "EXTERNAL_QUANTITY",
+                                          "EXTERNAL_UOM_CODE",
+                                          "DIFFERENCE",
+                                          "DUPLICATE_SIDE",
+                                          "DUPLICATE_COUNT",
+                                          "EXTERNAL_REVISION",
+                                          "EXTERNAL_SUBINVENTORY_CODE",
+                                          "EXTERNAL_LOCATOR",
+                                          "EXTERNAL_LOT_NUMBER",
+                                          "EXTERNAL_OWNING_PARTY_ID"};
+
+#define NOUT (sizeof out_columns / sizeof out_columns[0])
+
+static const char *class_name(int kind)
+{
+    switch (kind) {
+    case OHP_DISC_QUANTITY:
+        return "QUANTITY";
+    case OHP_DISC_MISSING_EXTERNAL:
+        return "MISSING_EXTERNAL";
+    case OHP_DISC_MISSING_ERP:
+        return "MISSING_ERP";
+    case OHP_DISC_UOM:
+        return "UOM";
+    case OHP_DISC_SERIAL_MISSING_EXTERNAL:
+        return "SERIAL_MISSING_EXTERNAL";
+    case OHP_DISC_SERIAL_MISSING_ERP:
+        return "SERIAL_MISSING_ERP";
+    case OHP_DISC_SERIAL_MOVED:
+        return "SERIAL_MOVED";
+    case OHP_DISC_SERIAL_DUPLICATE:
+        return "SERIAL_DUPLICATE";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+static int write_disc(void *ud, const ohp_discrepancy *d)
+{
+    out *o = ud;
+    char count[32] = "";
+    const char *side = "";
+    if (d->kind == OHP_DISC_SERIAL_DUPLICATE) {
+        snprintf(count, sizeof count, "%llu", (unsigned long long)d->count);
+        side = d->side == OHP_SIDE_ERP ? "ERP" : "EXTERNAL";
+    }
+    const char *v[NOUT] = {class_name(d->kind),
+                           d->organization_code,
+                           d->item_number,
+                           d->revision,
+                           d->subinventory_code,
+                           d->locator,
+                           d->lot_number,
+                           d->owning_party_id,
+                           d->serial_number,
+                           d->erp_quantity,
+                           d->erp_uom_code,
+                           d->external_quantity,
+                           d->external_uom_code,
+                           d->difference,
+                           side,
+                           count,
+                           d->external_revision,
+                           d->external_subinventory_code,
+                           d->external_locator,
+                           d->external_lot_number,
+                           d->external_owning_party_id};
+    for (size_t i = 0; i < NOUT; i++)
+        out_field(o, v[i], i + 1 == NOUT);
+    return o->failed ? -1 : 0;
+}
+
+/* ---- options ---- */
+
+static int parse_ignore(const char *v, int *flags)
+{
+    char buf[128];
+    if (strlen(v) >= sizeof buf)
+        return usage("option --ignore: value too long");
+    snprintf(buf, sizeof buf, "%s", v);
+    *flags = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "revision") == 0)
+            *flags |= OHP_IGNORE_REVISION;
+        else if (strcmp(t, "locator") == 0)
+            *flags |= OHP_IGNORE_LOCATOR;
+        else if (strcmp(t, "lot") == 0)
+            *flags |= OHP_IGNORE_LOT;
+        else
+            return usage("option --ignore: expected revision, locator or lot, found '%s'", t);
+    }
+    return 0;
+}
+
+static int parse_tolerance(const char *v, char *abs_t, char *rel_t, size_t n)
+{
+    const char *comma = strchr(v, ',');
+    size_t al = comma ? (size_t)(comma - v) : strlen(v);
+    if (al >= n)
+        return usage("option --tolerance: value too long");
+    memcpy(abs_t, v, al);
+    abs_t[al] = '\0';
+    rel_t[0] = '\0';
+    if (comma) {
+        const char *r = comma + 1;
+        size_t rl = strlen(r);
+        if (rl == 0 || r[rl - 1] != '%' || rl >= n)
+            return usage("option --tolerance: the relative part is a percentage such as 0.5%%, "
+                         "found '%s'",
+                         r);
+        memcpy(rel_t, r, rl - 1);
+        rel_t[rl - 1] = '\0';
+    }
+    char canon[128];
+    if (abs_t[0] &&
+        (ohp_quantity_canonical(abs_t, canon, sizeof canon) != OHP_OK || abs_t[0] == '-'))
+        return usage("option --tolerance: '%s' is not a decimal >= 0", abs_t);
+    if (rel_t[0] &&
+        (ohp_quantity_canonical(rel_t, canon, sizeof canon) != OHP_OK || rel_t[0] == '-'))
+        return usage("option --tolerance: '%s%%' is not a percentage >= 0", rel_t);
+    return 0;
+}
+
+static void print_summary(FILE *f, const ohp_reconcile *rc, size_t nsnap, const char *ext)
+{
+    const ohp_reconcile_summary *s = ohp_reconcile_get_summary(rc);
+    fprintf(f, "reconciled %zu snapshot(s) against %s\n", nsnap, ext);
+    fprintf(f, "  lines read:          ERP %llu, external %llu\n", (unsigned long long)s->erp_lines,
+            (unsigned long long)s->external_lines);
+    fprintf(f, "  keys:                ERP %llu, external %llu, compared %llu\n",
+            (unsigned long long)s->erp_keys, (unsigned long long)s->external_keys,
+            (unsigned long long)s->keys_compared);
+    fprintf(f, "  serials:             ERP %llu, external %llu\n",
+            (unsigned long long)s->erp_serials, (unsigned long long)s->external_serials);
+    if (s->external_other_organization)
+        fprintf(f, "  not compared:        %llu external key(s) of other organizations\n",
+                (unsigned long long)s->external_other_organization);
+    fprintf(f, "  matched:             %llu\n", (unsigned long long)s->matched);
+    fprintf(f, "  within tolerance:    %llu\n", (unsigned long long)s->within_tolerance);
+    fprintf(f, "  discrepancies:       %llu\n", (unsigned long long)s->discrepancies);
+    const struct {
+        const char *name;
+        uint64_t n;
+    } rows[] = {{"quantity mismatch", s->quantity_mismatch},
+                {"missing on the external side", s->missing_external},
+                {"missing on the ERP side", s->missing_erp},
+                {"unit of measure mismatch", s->uom_mismatch},
+                {"serial missing on the external side", s->serial_missing_external},
+                {"serial missing on the ERP side", s->serial_missing_erp},
+                {"serial moved", s->serial_moved},
+                {"serial duplicated", s->serial_duplicate}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].n)
+            fprintf(f, "    %-36s %llu\n", rows[i].name, (unsigned long long)rows[i].n);
+    for (size_t i = 0; i < s->uom_total_count; i++) {
+        const char *u, *a, *b;
+        if (ohp_reconcile_uom_total(rc, i, &u, &a, &b) == OHP_OK)
+            fprintf(f, "  total %-13s ERP %s, external %s\n", u, a, b);
+    }
+}
+
+int cli_reconcile(int argc, char **argv)
+{
+    const char *snapshots[MAX_SNAPSHOTS];
+    size_t nsnap = 0;
+    const char *external = NULL, *out_path = NULL, *ignore_v = NULL, *tol_v = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(reconcile_usage, stdout);
+            return R_OK_;
+        }
+        const char *names[] = {"--snapshot", "--external", "--out", "--ignore", "--tolerance"};
+        size_t k = 0;
+        const char *val = NULL;
+        for (; k < 5; k++) {
+            size_t l = strlen(names[k]);
+            if (strncmp(a, names[k], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
+                if (a[l] == '=')
+                    val = a + l + 1;
+                else if (i + 1 < argc)
+                    val = argv[++i];
+                else
+                    return usage("option %s requires a value", names[k]);
+                break;
+            }
+        }
+        if (k == 5)
+            return a[0] == '-' ? usage("unknown option '%s'", a)
+                               : usage("unexpected argument '%s'", a);
+        if (val[0] == '\0')
+            return usage("option %s requires a non-empty value", names[k]);
+        if (k == 0) {
+            if (nsnap == MAX_SNAPSHOTS)
+                return usage("at most %d --snapshot options", MAX_SNAPSHOTS);
+            snapshots[nsnap++] = val;
+            continue;
+        }
+        const char **slot = k == 1 ? &external : k == 2 ? &out_path : k == 3 ? &ignore_v : &tol_v;
+        if (*slot != NULL)
+            return usage("option %s given more than once", names[k]);
+        *slot = val;
+    }
+    if (nsnap == 0)
+        return usage("at least one --snapshot ZIP is required");
+    if (external == NULL)
+        return usage("option --external is required");
+    ohp_reconcile_options opt = OHP_RECONCILE_OPTIONS_INIT;
+    char abs_t[128] = "", rel_t[128] = "";
+    if (ignore_v && parse_ignore(ignore_v, &opt.ignore) != 0)
+        return R_USAGE;
+    if (tol_v && parse_tolerance(tol_v, abs_t, rel_t, sizeof abs_t) != 0)
+        return R_USAGE;
+    opt.tolerance_absolute = abs_t;
+    opt.tolerance_relative = rel_t;
+
+    char err[CLI_ERRSIZE] = "";
+    int status = R_FAILED;
+    ohp_reconcile *rc = NULL;
+    file_in *files = calloc(nsnap + 1, sizeof *files);
+    ohp_snapshot_reader **readers = calloc(nsnap + 1, sizeof *readers);
+    size_t opened = 0;
+    out o;
+    memset(&o, 0, sizeof o);
+    cli_atomic init = CLI_ATOMIC_INIT;
+    o.file = init;
+    int dirfd = -1;
+    char *dir = NULL, *base = NULL;
+    if (files == NULL || readers == NULL) {
+        cli_err(err, "out of memory");
+        goto done;
+    }
+    if (ohp_reconcile_new(&rc, &opt, NULL) != OHP_OK) {
+        cli_err(err, "cannot set up the reconciliation");
+        goto done;
+    }
+    for (size_t i = 0; i < nsnap; i++, opened++) {
+        if (file_open(&files[i], snapshots[i], err) != 0)
+            goto done;
+        if (ohp_snapshot_reader_open_zip(&readers[i], file_read, file_seek, &files[i],
+                                         files[i].size, NULL) != OHP_OK) {
+            cli_err(err, "out of memory");
+            close(files[i].fd);
+            goto done;
+        }
+    }
+    int r = ohp_reconcile_load_erp(rc, readers, nsnap);
+    if (r != OHP_OK) {
+        cli_err(err, "%s", ohp_reconcile_errmsg(rc));
+        status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
+        goto done;
+    }
+    file_in *x = &files[nsnap];
+    if (file_open(x, external, err) != 0)
+        goto done;
+    opened++;
+    if (is_zip(x)) {
+        if (ohp_snapshot_reader_open_zip(&readers[nsnap], file_read, file_seek, x, x->size, NULL) !=
+            OHP_OK) {
+            cli_err(err, "out of memory");
+            goto done;
+        }
+        r = ohp_reconcile_load_external(rc, &readers[nsnap], 1);
+    } else {
+        r = ohp_reconcile_load_external_psv(rc, file_read, x);
+    }
+    if (r != OHP_OK) {
+        if (x->err[0])
+            cli_err(err, "%s", x->err);
+        else
+            cli_err(err, "%s: %s", external, ohp_reconcile_errmsg(rc));
+        status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
+        goto done;
+    }
+    if (out_path != NULL && strcmp(out_path, "-") != 0) {
+        if (cli_split_path(out_path, &dir, &base, err) != 0 ||
+            cli_open_dir(dir, &dirfd, err) != 0 ||
+            cli_atomic_open(&o.file, dirfd, dir, base, 0, err) != 0)
+            goto done;
+    } else {
+        o.f = stdout;
+    }
+    for (size_t i = 0; i < NOUT; i++)
+        out_field(&o, out_columns[i], i + 1 == NOUT);
+    r = ohp_reconcile_run(rc, write_disc, &o);
+    if (r != OHP_OK || o.failed) {
+        cli_err(err, "%s", o.failed ? o.err : ohp_reconcile_errmsg(rc));
+        if (o.f == NULL)
+            cli_atomic_abort(&o.file);
+        goto done;
+    }
+    if (o.f != NULL) {
+        if (fflush(o.f) != 0) {
+            cli_err(err, "cannot write the discrepancies: %s", strerror(errno));
+            goto done;
+        }
+    } else if (cli_atomic_commit(&o.file, 0, err) != 0) {
+        goto done;
+    }
+    print_summary(o.f != NULL ? stderr : stdout, rc, nsnap, external);
+    status = ohp_reconcile_get_summary(rc)->discrepancies ? R_FOUND : R_OK_;
+done:
+    if (status == R_FAILED || status == R_USAGE)
+        fprintf(stderr, "onhandpub reconcile: %s\n", err);
+    for (size_t i = 0; readers != NULL && i <= nsnap; i++)
+        ohp_snapshot_reader_free(readers[i]);
+    for (size_t i = 0; files != NULL && i < opened; i++)
+        if (files[i].fd >= 0)
+            close(files[i].fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    free(dir);
+    free(base);
+    free(files);
+    free(readers);
+    ohp_reconcile_free(rc);
+    return status;
+}

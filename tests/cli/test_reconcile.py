@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `onhandpub reconcile` (examples/onhandpub_reconcile.c, docs/cli.md).
+
+Environment: OHP_CLI is the program, OHP_CLI_DATA the sample data directory
+(examples/data).  Python 3 standard library only.
+"""
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+CLI = os.environ.get("OHP_CLI", "")
+DATA = os.environ.get("OHP_CLI_DATA", "")
+TIMEOUT = 120
+VALGRIND = bool(os.environ.get("OHP_UNDER_VALGRIND"))
+
+OUT_COLUMNS = [
+    "CLASS", "ORGANIZATION_CODE", "ITEM_NUMBER", "REVISION", "SUBINVENTORY_CODE", "LOCATOR",
+    "LOT_NUMBER", "OWNING_PARTY_ID", "SERIAL_NUMBER", "ERP_QUANTITY", "ERP_UOM_CODE",
+    "EXTERNAL_QUANTITY", "EXTERNAL_UOM_CODE", "DIFFERENCE", "DUPLICATE_SIDE", "DUPLICATE_COUNT",
+    "EXTERNAL_REVISION", "EXTERNAL_SUBINVENTORY_CODE", "EXTERNAL_LOCATOR", "EXTERNAL_LOT_NUMBER",
+    "EXTERNAL_OWNING_PARTY_ID",
+]
+
+
+def run(*args):
+    cmd = [CLI] + list(args)
+    if VALGRIND:
+        cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+               "--errors-for-leak-kinds=definite,indirect"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT * (10 if VALGRIND else 1))
+    return p.returncode, p.stdout, p.stderr
+
+
+def rows(text):
+    r = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))
+    assert r[0] == OUT_COLUMNS, r[0]
+    return [dict(zip(OUT_COLUMNS, x)) for x in r[1:]]
+
+
+class ReconcileCli(unittest.TestCase):
+    def setUp(self):
+        if not CLI:
+            self.skipTest("OHP_CLI not set")
+        self.dir = tempfile.mkdtemp(prefix="ohp-cli-rec-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def publish(self, input_path, now, full=True, state=None):
+        out = os.path.join(self.dir, "out")
+        os.makedirs(out, exist_ok=True)
+        args = ["publish", "--input", input_path, "--org", "M1", "--no-auth", "--outdir", out,
+                "--now", now]
+        if full:
+            args.append("--full")
+        if state:
+            args += ["--state", state]
+        code, stdout, stderr = run(*args)
+        self.assertEqual(code, 0, stderr)
+        return stdout.splitlines()[0]
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_round_trip_exit_0(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        code, out, err = run("reconcile", "--snapshot", z, "--external",
+                             os.path.join(DATA, "balances.psv"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("discrepancies:       0", err)
+        self.assertIn("not compared:        4 external key(s) of other organizations", err)
+        # the snapshot against itself, summary on stdout with --out
+        target = os.path.join(self.dir, "d.psv")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", z, "--out", target)
+        self.assertEqual(code, 0, err)
+        self.assertIn("matched:             9", out)
+        with open(target, encoding="utf-8") as f:
+            self.assertEqual(rows(f.read()), [])
+
+    def test_discrepancies_exit_1(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        ext = self.write("wms.psv",
+                         "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_NAME|"
+                         "LOT_NUMBER|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                         "M1|AS54888|A|STORES|S1.01.01|||119.5|EA\n"
+                         "M1|NEW-ITEM||STORES||||1|EA\n")
+        target = os.path.join(self.dir, "d.psv")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target)
+        self.assertEqual(code, 1, err)
+        with open(target, encoding="utf-8") as f:
+            got = rows(f.read())
+        classes = [r["CLASS"] for r in got]
+        self.assertIn("QUANTITY", classes)
+        self.assertIn("MISSING_ERP", classes)
+        self.assertIn("MISSING_EXTERNAL", classes)
+        q = [r for r in got if r["CLASS"] == "QUANTITY"][0]
+        self.assertEqual((q["ITEM_NUMBER"], q["ERP_QUANTITY"], q["EXTERNAL_QUANTITY"],
+                          q["DIFFERENCE"]), ("AS54888", "120", "119.5", "-0.5"))
+        self.assertIn("quantity mismatch", out)
+        # within tolerance: the quantity line goes away
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--tolerance",
+                             "0.5", "--out", target)
+        self.assertEqual(code, 1, err)
+        with open(target, encoding="utf-8") as f:
+            self.assertNotIn("QUANTITY", [r["CLASS"] for r in rows(f.read())])
+        self.assertIn("within tolerance:    1", out)
+
+    def test_chain(self):
+        state = os.path.join(self.dir, "state.psv")
+        z1 = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00",
+                          state=state)
+        z2 = self.publish(os.path.join(DATA, "balances-update.psv"), "2026/01/16 18:00:00",
+                          full=False, state=state)
+        # a full publish of the updated balances, elsewhere
+        full_dir = os.path.join(self.dir, "full")
+        os.mkdir(full_dir)
+        code, out, err = run("publish", "--input", os.path.join(DATA, "balances-update.psv"),
+                             "--org", "M1", "--no-auth", "--outdir", full_dir, "--now",
+                             "2026/01/16 18:00:00", "--full")
+        self.assertEqual(code, 0, err)
+        z3 = out.splitlines()[0]
+        # FULL + INCREMENTAL folded (given in any order) equals the new full picture
+        code, out, err = run("reconcile", "--snapshot", z2, "--snapshot", z1, "--external", z3)
+        self.assertEqual(code, 0, out + err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("lines read:          ERP 26, external 20", err)
+        # the old full snapshot alone differs from it
+        code, out, err = run("reconcile", "--snapshot", z1, "--external", z3)
+        self.assertEqual(code, 1, err)
+        # an incremental alone is refused
+        code, _, err = run("reconcile", "--snapshot", z2, "--external", z1)
+        self.assertEqual(code, 2, err)
+        self.assertIn("no FULL snapshot before it", err)
+
+    def test_usage_errors(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        ext = os.path.join(DATA, "balances.psv")
+        for args in (["reconcile"],
+                     ["reconcile", "--snapshot", z],
+                     ["reconcile", "--external", ext],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--ignore", "bin"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", "x"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", "1,2"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--bogus"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--external", ext]):
+            code, _, err = run(*args)
+            self.assertEqual(code, 2, (args, err))
+            self.assertIn("onhandpub reconcile:", err)
+        code, out, _ = run("reconcile", "--help")
+        self.assertEqual(code, 0)
+        self.assertIn("--tolerance", out)
+
+    def test_failures_exit_4(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        with open(z, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 3] ^= 0x20
+        bad = os.path.join(self.dir, "bad.zip")
+        with open(bad, "wb") as f:
+            f.write(data)
+        code, _, err = run("reconcile", "--snapshot", bad, "--external",
+                           os.path.join(DATA, "balances.psv"))
+        self.assertEqual(code, 4, err)
+        self.assertIn("ERP side, snapshot 1", err)
+        code, _, err = run("reconcile", "--snapshot", os.path.join(self.dir, "missing.zip"),
+                           "--external", z)
+        self.assertEqual(code, 4, err)
+        ext = self.write("bad.psv", "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|"
+                                    "PRIMARY_QUANTITY|PRIMARY_UOM_CODE\nM1|A|S|1,5|EA\n")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 4, err)
+        self.assertIn("line 2, column 4 (PRIMARY_QUANTITY)", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
