@@ -64,6 +64,8 @@ int cli_atomic_open(cli_atomic *a, int dirfd, const char *dir, const char *name,
                     char *err);
 /* Append bytes (buffered). */
 int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err);
+/* Write the buffered bytes to the temporary file (before reading it back). */
+int cli_atomic_flush(cli_atomic *a, char *err);
 /* Append one PSV field (quoted when it holds | " CR or LF); NULL is empty. */
 int cli_atomic_field(cli_atomic *a, const char *s, char *err);
 /*
@@ -79,12 +81,24 @@ void cli_atomic_abort(cli_atomic *a);
 
 /* ---- the ZIP file sink ---- */
 
+/*
+ * Called by close(commit) once the ZIP is in dir under name (still the
+ * file dev/ino); non-zero means "not published": the sink removes the ZIP
+ * again and fails the close, so the library records no success.  The
+ * content-server upload is such a step (the watermark advances only after
+ * the service answered with a document id).
+ */
+typedef int (*cli_sink_publish_fn)(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino,
+                                   char *err);
+
 typedef struct cli_sink {
     ohp_job *job;
     int dirfd;
     const char *dir;
     cli_atomic file;
-    char *path; /* dir/name once committed */
+    char *path;                  /* dir/name once committed */
+    cli_sink_publish_fn publish; /* after the rename, or NULL */
+    void *publish_ud;
 } cli_sink;
 
 int cli_sink_open(void *ud, const char *file_name);
@@ -172,5 +186,64 @@ typedef struct cli_input {
 
 int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
 void cli_input_close(cli_input *in);
+
+/* ---- the content server (UCM), onhandpub_ucm.c ---- */
+
+/* Environment variables holding the credentials when no file is given. */
+#define CLI_UCM_ENV_USER "ONHANDPUB_UCM_USER"
+#define CLI_UCM_ENV_PASSWORD "ONHANDPUB_UCM_PASSWORD"
+
+typedef struct cli_ucm {
+    char *url;             /* base URL without a trailing slash */
+    const char *account;   /* document account (borrowed) */
+    char *user, *password; /* wiped before they are freed */
+    int insecure;          /* no TLS verification */
+    long connect_timeout;  /* seconds */
+    long timeout;          /* seconds, the whole of one request */
+    unsigned retries;      /* network errors and 5xx answers */
+    double backoff;        /* seconds before the first retry, doubled after each */
+    char *document_id;     /* after a successful upload */
+    int exit_status;       /* after a failure: 3 not authorized, 4 failed */
+    int found_existing;    /* the document was found by listing after a lost answer */
+    void *curl;            /* CURL handle */
+} cli_ucm;
+
+/* Non-zero when the program was built with libcurl. */
+int cli_ucm_supported(void);
+/* Once per process, around every other cli_ucm_* call. */
+int cli_ucm_global_init(char *err);
+void cli_ucm_global_cleanup(void);
+/* Check the base URL (http or https, no user information, no query) and keep a copy. */
+int cli_ucm_set_url(cli_ucm *u, const char *url, char *err);
+/*
+ * Load "user:password" from file (refused unless no group or other
+ * permission bits are set), or, with file NULL, from the environment
+ * variables above.  Messages never contain the credentials.
+ */
+int cli_ucm_credentials(cli_ucm *u, const char *file, char *err);
+/*
+ * Upload the file name in dirfd (it must still be the file dev/ino) as a
+ * document of the account; on success u->document_id is set.  Network
+ * errors and 5xx answers are retried; before each retry the account is
+ * listed by the file name so that a document stored despite a lost answer
+ * is taken instead of uploading again.  On failure u->exit_status is set.
+ */
+int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino, char *err);
+/* cli_ucm_upload as a cli_sink_publish_fn (ud: the cli_ucm). */
+int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err);
+/*
+ * The fetch command: list the documents whose names start with prefix,
+ * download those not recorded in state_path (NULL: none), check each ZIP,
+ * save it atomically in outdir, print its path.  Returns the exit status.
+ */
+int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char *state_path);
+/* Free everything, wiping the credentials. */
+void cli_ucm_free(cli_ucm *u);
+
+/* ---- reconcile (onhandpub_reconcile.c) ---- */
+
+/* The reconcile subcommand; argv holds the arguments after "reconcile".
+ * Returns the exit status (docs/cli.md). */
+int cli_reconcile(int argc, char **argv);
 
 #endif /* ONHANDPUB_CLI_H */

@@ -225,6 +225,15 @@ static int atomic_flush(cli_atomic *a, char *err)
     return rc;
 }
 
+int cli_atomic_flush(cli_atomic *a, char *err)
+{
+    if (a->fd < 0) {
+        cli_err(err, "internal error: flush of a closed file");
+        return -1;
+    }
+    return atomic_flush(a, err);
+}
+
 int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err)
 {
     if (a->fd < 0) {
@@ -375,11 +384,43 @@ int cli_sink_close(void *ud, int commit)
         ohp_job_set_callback_error(s->job, "out of memory");
         return -1;
     }
+    /* The name and identity of the file, for the upload (commit resets the name). */
+    char *name = strdup(s->file.name);
+    if (name == NULL) {
+        free(path);
+        cli_atomic_abort(&s->file);
+        ohp_job_set_callback_error(s->job, "out of memory");
+        return -1;
+    }
     if (cli_atomic_commit(&s->file, 1, err) != 0) {
         free(path);
+        free(name);
         ohp_job_set_callback_error(s->job, err);
         return -1;
     }
+    if (s->publish != NULL &&
+        s->publish(s->publish_ud, s->dirfd, name, s->file.dev, s->file.ino, err) != 0) {
+        /*
+         * Not published (the content server did not take it): remove the
+         * ZIP again (only if it is still the file this run wrote), so that
+         * --outdir holds only published snapshots, and fail the close: the
+         * library then records no success.
+         */
+        struct stat st;
+        char msg[CLI_ERRSIZE];
+        if (fstatat(s->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == s->file.dev &&
+            st.st_ino == s->file.ino && unlinkat(s->dirfd, name, 0) == 0) {
+            (void)fsync(s->dirfd);
+            cli_err(msg, "%s; not published: the ZIP was removed from '%s'", err, s->dir);
+        } else {
+            cli_err(msg, "%s; not published", err);
+        }
+        free(path);
+        free(name);
+        ohp_job_set_callback_error(s->job, msg);
+        return -1;
+    }
+    free(name);
     free(s->path);
     s->path = path;
     return 0;

@@ -186,6 +186,16 @@ out:
     return ret;
 }
 
+/*
+ * Parse a state file from fd into st (st->path names it in messages), as
+ * cli_state_open does after locking; for the parser's fuzz target.
+ */
+int cli_state_parse_fd(cli_state *st, int fd, char *err);
+int cli_state_parse_fd(cli_state *st, int fd, char *err)
+{
+    return state_parse(st, fd, err);
+}
+
 int cli_state_open(cli_state *st, const char *path, char *err)
 {
     st->dirfd = -1;
