@@ -165,6 +165,9 @@ static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, co
         rc = check_text("SERIAL_NUMBER", to, lim, rule, msg);
     if (rc)
         return rc;
+    if (to == NULL && p->total >= lim->max_serials_per_record) /* singles count too */
+        return fail(rule, OHP_RULE_LIMIT, msg, "more than %zu serial numbers in one record",
+                    lim->max_serials_per_record);
     ohp_serial_item *it;
     if ((rc = plan_push(p, a, &it)) != 0)
         return rc;

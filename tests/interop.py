@@ -1,11 +1,21 @@
 #!/usr/bin/env python3
 """Independent readers accept libonhandpub's archives.
 
-zipgen (tests/zipgen.c) publishes deterministic snapshots to a pipe.  Each
-archive, at levels 0, 1, 6 and 9, must pass `unzip -t`, read back exactly
-with `unzip -p`, Python's zipfile and csv modules, and bsdtar reading from a
-pipe (`zipgen | bsdtar -tf -`, `zipgen | bsdtar -xOf -`).  A missing reader
-is a failure, not a skip.
+zipgen (tests/zipgen.c) publishes deterministic snapshots to a pipe: a
+sample with quoting and serials, a single line, an empty snapshot (the
+header line only) and a multi-block one (about 700 KB of PSV, several
+compression blocks).  Each archive, at levels 0, 1, 6 and 9 and with 1 and
+2 compression threads (ohp_params.threads; the bytes must not depend on
+it), must pass:
+
+  from a file:      `unzip -t`, `unzip -p`, Python's zipfile (and csv for
+                    the sample), `7z t` and `7z x -so` (Debian p7zip-full)
+  through a pipe:   `zipgen | bsdtar -tf -`, `zipgen | bsdtar -xOf -`
+
+7-Zip does not read a ZIP archive from standard input (`7z t -si -tzip`
+answers "Can't open as archive": its ZIP handler needs a seekable file), so
+7z is tested from a file only.  bsdtar is the streaming reader.  A missing
+reader is a failure, not a skip.
 
 usage: interop.py PATH-TO-ZIPGEN
 """
@@ -71,30 +81,41 @@ def check(cond, what):
 def need(tool):
     path = shutil.which(tool)
     if path is None:
-        print(f"FAIL: {tool} is required for this test (Debian packages unzip, libarchive-tools)")
+        print(f"FAIL: {tool} is required for this test "
+              "(Debian packages unzip, libarchive-tools, p7zip-full)")
         sys.exit(1)
     return path
 
 
-def zipgen_bytes(zipgen, level, mode):
-    r = subprocess.run([zipgen, "-l", str(level), "-m", mode], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, check=False)
+LARGE_BYTES = 700000
+
+
+def zipgen_args(zipgen, level, mode, threads):
+    args = [zipgen, "-l", str(level), "-t", str(threads), "-m", mode]
+    if mode == "large":
+        args += ["-b", str(LARGE_BYTES)]
+    return args
+
+
+def zipgen_bytes(zipgen, level, mode, threads):
+    args = zipgen_args(zipgen, level, mode, threads)
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if r.returncode != 0:
         print(r.stderr.decode(errors="replace"))
-        raise SystemExit(f"zipgen -l {level} -m {mode} failed")
+        raise SystemExit(f"{' '.join(args[1:])} failed")
     return r.stdout
 
 
-def piped(zipgen, level, mode, reader_cmd):
+def piped(zipgen, level, mode, threads, reader_cmd):
     """zipgen ... | reader_cmd, returning the reader's (rc, stdout, stderr)."""
-    gen = subprocess.Popen([zipgen, "-l", str(level), "-m", mode], stdout=subprocess.PIPE,
+    gen = subprocess.Popen(zipgen_args(zipgen, level, mode, threads), stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL)
     rd = subprocess.Popen(reader_cmd, stdin=gen.stdout, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     gen.stdout.close()
     out, err = rd.communicate()
     gen.wait()
-    check(gen.returncode == 0, f"zipgen -l {level} -m {mode} exit {gen.returncode}")
+    check(gen.returncode == 0, f"zipgen -l {level} -t {threads} -m {mode} exit {gen.returncode}")
     return rd.returncode, out, err
 
 
@@ -105,49 +126,78 @@ def main():
     zipgen = sys.argv[1]
     unzip = need("unzip")
     bsdtar = need("bsdtar")
-    cases = [("sample", SAMPLE), ("single", SINGLE), ("empty", EMPTY)]
+    sevenz = need("7z")
+    cases = [("sample", SAMPLE), ("single", SINGLE), ("empty", EMPTY), ("large", None)]
+    archives = 0
     with tempfile.TemporaryDirectory() as tmp:
         for level in (0, 1, 6, 9):
             for mode, expected in cases:
-                tag = f"level {level} {mode}"
-                data = zipgen_bytes(zipgen, level, mode)
-                want = expected.encode("utf-8")
-                path = os.path.join(tmp, f"{mode}{level}.zip")
-                with open(path, "wb") as f:
-                    f.write(data)
+                first = None
+                for threads in (1, 2):
+                    tag = f"level {level} threads {threads} {mode}"
+                    data = zipgen_bytes(zipgen, level, mode, threads)
+                    if first is None:
+                        first = data
+                    else:
+                        check(data == first, f"{tag}: bytes differ from 1 thread")
+                    path = os.path.join(tmp, f"{mode}{level}-{threads}.zip")
+                    with open(path, "wb") as f:
+                        f.write(data)
 
-                # Info-ZIP unzip
-                r = subprocess.run([unzip, "-t", path], capture_output=True, text=True)
-                check(r.returncode == 0 and "No errors detected" in r.stdout,
-                      f"{tag}: unzip -t: {r.returncode} {r.stdout} {r.stderr}")
-                r = subprocess.run([unzip, "-p", path, ENTRY], capture_output=True)
-                check(r.returncode == 0 and r.stdout == want, f"{tag}: unzip -p content")
+                    # Python zipfile and csv
+                    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                        check(zf.testzip() is None, f"{tag}: zipfile testzip")
+                        check(zf.namelist() == [ENTRY], f"{tag}: names {zf.namelist()}")
+                        info = zf.getinfo(ENTRY)
+                        check(info.compress_type == (zipfile.ZIP_STORED if level == 0
+                                                     else zipfile.ZIP_DEFLATED),
+                              f"{tag}: compression method {info.compress_type}")
+                        check(info.date_time == (2026, 11, 2, 6, 0, 0),
+                              f"{tag}: entry time {info.date_time}")
+                        content = zf.read(ENTRY)
+                        if expected is None:
+                            # the multi-block snapshot: checked by shape, then by every reader
+                            check(content.startswith(HEADER.encode()),
+                                  f"{tag}: header line")
+                            check(len(content) >= LARGE_BYTES, f"{tag}: size {len(content)}")
+                            want = content
+                        else:
+                            want = expected.encode("utf-8")
+                        check(info.file_size == len(want), f"{tag}: size {info.file_size}")
+                        check(content == want, f"{tag}: zipfile content")
+                        if mode == "sample":
+                            text = content.decode("utf-8")
+                            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))
+                            check(rows == SAMPLE_ROWS, f"{tag}: csv rows {rows}")
+                        if mode == "empty":
+                            check(content == HEADER.encode(), f"{tag}: header only")
 
-                # Python zipfile and csv
-                with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                    check(zf.testzip() is None, f"{tag}: zipfile testzip")
-                    check(zf.namelist() == [ENTRY], f"{tag}: names {zf.namelist()}")
-                    info = zf.getinfo(ENTRY)
-                    check(info.compress_type == (zipfile.ZIP_STORED if level == 0
-                                                 else zipfile.ZIP_DEFLATED),
-                          f"{tag}: compression method {info.compress_type}")
-                    check(info.date_time == (2026, 11, 2, 6, 0, 0),
-                          f"{tag}: entry time {info.date_time}")
-                    check(info.file_size == len(want), f"{tag}: size {info.file_size}")
-                    content = zf.read(ENTRY)
-                    check(content == want, f"{tag}: zipfile content")
-                    if mode == "sample":
-                        text = content.decode("utf-8")
-                        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))
-                        check(rows == SAMPLE_ROWS, f"{tag}: csv rows {rows}")
+                    # Info-ZIP unzip
+                    r = subprocess.run([unzip, "-t", path], capture_output=True, text=True)
+                    check(r.returncode == 0 and "No errors detected" in r.stdout,
+                          f"{tag}: unzip -t: {r.returncode} {r.stdout} {r.stderr}")
+                    r = subprocess.run([unzip, "-p", path, ENTRY], capture_output=True)
+                    check(r.returncode == 0 and r.stdout == want, f"{tag}: unzip -p content")
 
-                # bsdtar through a pipe: a streaming reader that cannot seek
-                rc, out, err = piped(zipgen, level, mode, [bsdtar, "-tf", "-"])
-                check(rc == 0 and out.decode().strip() == ENTRY,
-                      f"{tag}: bsdtar -tf -: {rc} {out!r} {err!r}")
-                rc, out, err = piped(zipgen, level, mode, [bsdtar, "-xOf", "-"])
-                check(rc == 0 and out == want, f"{tag}: bsdtar -xOf -: {rc} {err!r}")
-                print(f"ok {tag}: {len(data)} bytes")
+                    # 7-Zip (from the file: it cannot read a ZIP from a pipe)
+                    r = subprocess.run([sevenz, "t", path], capture_output=True, text=True)
+                    check(r.returncode == 0 and "Everything is Ok" in r.stdout,
+                          f"{tag}: 7z t: {r.returncode} {r.stdout} {r.stderr}")
+                    r = subprocess.run([sevenz, "x", "-so", path], capture_output=True)
+                    check(r.returncode == 0 and r.stdout == want, f"{tag}: 7z x -so content")
+
+                    # bsdtar through a pipe: a streaming reader that cannot seek
+                    rc, out, err = piped(zipgen, level, mode, threads, [bsdtar, "-tf", "-"])
+                    check(rc == 0 and out.decode().strip() == ENTRY,
+                          f"{tag}: bsdtar -tf -: {rc} {out!r} {err!r}")
+                    rc, out, err = piped(zipgen, level, mode, threads, [bsdtar, "-xOf", "-"])
+                    check(rc == 0 and out == want, f"{tag}: bsdtar -xOf -: {rc} {err!r}")
+                    # and bsdtar from the file
+                    r = subprocess.run([bsdtar, "-xOf", path], capture_output=True)
+                    check(r.returncode == 0 and r.stdout == want, f"{tag}: bsdtar -xOf file")
+                    archives += 1
+                    print(f"ok {tag}: {len(data)} bytes")
+    print(f"{archives} archives, 5 readers (unzip, zipfile, 7z, bsdtar file and pipe)")
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1
