@@ -83,9 +83,6 @@ _record_getter = attrgetter(*_RECORD_FIELDS)
 
 _ohp_record = _lib.ohp_record
 _ohp_serial = _lib.ohp_serial
-_REC_SIZE = ctypes.sizeof(_ohp_record)
-_memmove = ctypes.memmove
-_addressof = ctypes.addressof
 
 
 class _BadValue(Exception):
@@ -161,8 +158,7 @@ def _serials(value: Any, args: List[Any]) -> None:
                 f"not {type(item).__name__}"
             )
     if pairs:
-        arr = (_ohp_serial * len(pairs))(*pairs)
-        args[_P_SERIALS] = arr
+        args[_P_SERIALS] = pairs
         args[_P_SERIAL_COUNT] = len(pairs)
 
 
@@ -186,6 +182,22 @@ def record_args(item: Any) -> List[Any]:
     library cannot take (a NUL character, a flag other than Y/N) sets the
     record's source_error, so the job's bad-record policy applies; a value
     of the wrong type (a float quantity) raises TypeError."""
+    return record_args_from_values(_record_values(item))
+
+
+def record_args_from_values(args: List[Any]) -> List[Any]:
+    """:func:`_record_values`' result with the serial pairs as the
+    ohp_serial array of the constructor."""
+    pairs = args[_P_SERIALS]
+    if pairs:
+        args = list(args)
+        args[_P_SERIALS] = (_ohp_serial * len(pairs))(*pairs)
+    return args
+
+
+def _record_values(item: Any) -> List[Any]:
+    """:func:`record_args` with the serials as a list of (from, to) byte
+    pairs (to is None for a single serial)."""
     args: List[Any] = [None] * _NSLOTS
     args[_P_SERIAL_CONTROLLED] = 0
     args[_P_SERIAL_COUNT] = 0
@@ -395,9 +407,7 @@ class _Run:
         self.opened_file: Any = None
         self.reader: Optional[int] = None
         self.sink: Any = None
-        self.current: Any = None  # the ohp_record copied last (keeps its bytes)
-        self.item: Any = None  # the Python item behind it
-        self.ordinal = 0
+        self.stream: Any = None  # an iterable source's _stream.Stream
 
     def fail(self, exc: BaseException) -> None:
         if self.exc is None:
@@ -414,7 +424,7 @@ class _Run:
 
     # -- source -----------------------------------------------------------
 
-    def setup_source(self, source: Source) -> None:
+    def setup_source(self, source: Source, organization: str = "") -> None:
         if isinstance(source, (str, os.PathLike)):
             self.opened_file = open(source, "rb", buffering=0)
             self._setup_reader(self.opened_file)
@@ -430,42 +440,21 @@ class _Run:
             self._setup_reader(source)
         elif isinstance(source, collections.abc.Iterable) and not isinstance(
                 source, collections.abc.Mapping):
-            self._setup_iterable(source)
+            self._setup_iterable(source, organization)
         else:
             raise TypeError(
                 "source must be an iterable of mappings or Records, a path, bytes or a "
                 f"binary file object, not {type(source).__name__}"
             )
 
-    def _setup_iterable(self, source: Iterable[Any]) -> None:
-        self.iterator = iter(source)
-        rc = lib.ohp_job_set_source(
-            self.handle,
-            _lib.SOURCE_OPEN_FN(),
-            self.cfunc(_lib.SOURCE_NEXT_FN, self._next),
-            _lib.SOURCE_CLOSE_FN(),
-            None,
-        )
-        if rc < 0:
-            raise error_for(rc, "could not set the source")
+    def _setup_iterable(self, source: Iterable[Any], organization: str) -> None:
+        # The items reach the library as balances PSV lines, in chunks,
+        # through a balance reader (see _stream.py).
+        from ._stream import Stream
 
-    def _next(self, _ud: Any, rec: int) -> int:
-        try:
-            item = next(self.iterator, _END)
-            if item is _END:
-                self.current = None
-                self.item = None
-                return 0
-            self.ordinal += 1
-            args = record_args(item)
-            r = _ohp_record(_lib.OHP_RECORD_VERSION, *args)
-            _memmove(rec, _addressof(r), _REC_SIZE)
-            self.current = r  # keeps the bytes alive until the next call
-            self.item = item
-            return 1
-        except BaseException as exc:
-            self.fail(exc)
-            return -1
+        self.iterator = iter(source)
+        self.stream = Stream(self.iterator, organization, self.fail)
+        self._new_reader(self.cfunc(_lib.READ_FN, self.stream.read))
 
     def _setup_reader(self, f: Any) -> None:
         readinto = getattr(f, "readinto", None)
@@ -498,7 +487,9 @@ class _Run:
         else:
             raise TypeError("a file source needs a readinto() or read() method")
 
-        fn = self.cfunc(_lib.READ_FN, read_cb)
+        self._new_reader(self.cfunc(_lib.READ_FN, read_cb))
+
+    def _new_reader(self, fn: Any) -> None:
         handle = ctypes.c_void_p()
         rc = lib.ohp_balance_reader_new(ctypes.byref(handle), fn, None, None)
         if rc < 0:
@@ -643,11 +634,15 @@ class _Run:
                         rule: Any = Rule(r.rule)
                     except ValueError:
                         rule = r.rule
-                    item = self.item if r.ordinal == self.ordinal else None
+                    item = None
+                    message = _lib.decode(r.message)
+                    if self.stream is not None:
+                        item, message, record = self.stream.rejection(
+                            int(r.ordinal), r.message or b"", record)
                     on_reject(Rejection(
                         ordinal=int(r.ordinal),
                         rule=rule,
-                        message=_lib.decode(r.message),
+                        message=message,
                         key={k: record.get(k) for k in _KEY_FIELDS},
                         record=record,
                         item=item,
@@ -682,8 +677,7 @@ class _Run:
     def cleanup(self) -> None:
         """Release what the run opened.  Never raises over a pending error."""
         errors: List[BaseException] = []
-        self.current = None
-        self.item = None
+        self.stream = None
         if self.iterator is not None:
             close = getattr(self.iterator, "close", None)
             self.iterator = None
@@ -709,8 +703,6 @@ class _Run:
         if errors and self.exc is None:
             self.exc = errors[0]
 
-
-_END = object()
 
 # --------------------------------------------------------------------------
 # The job
@@ -914,7 +906,7 @@ class Job:
                 if rc < 0:
                     raise error_for(rc, "could not set the registry")
                 registry._borrowed += 1
-            run.setup_source(source)
+            run.setup_source(source, organization)
             run.setup_sink(sink)
             run.setup_state(self.state)
             run.setup_authorizer(self.authorizer)
@@ -926,6 +918,11 @@ class Job:
             finally:
                 self._running = False
             summary = self._read_summary(run, sink is None)
+            if run.stream is not None and summary.error_ordinal:
+                fixed = run.stream.error_message(summary.error_ordinal,
+                                                 lib.ohp_job_errmsg(handle) or b"")
+                if fixed is not None:
+                    summary.message = fixed
             self.summary = summary
         finally:
             run.cleanup()
