@@ -582,7 +582,7 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     for (size_t i = 0; i < s->warning_count; i++)
         fprintf(e, "  warning: %s\n", ohp_job_warning(job, i));
     for (size_t i = 0; i < CLI_REJECT_NOTES && i < rj->count; i++)
-        fprintf(e, "  rejected: %s\n", rj->notes[i]);
+        fprintf(e, "  rejected: %s\n", rj->notes[i] ? rj->notes[i] : "");
     if (rj->count > CLI_REJECT_NOTES)
         fprintf(e, "  rejected: ... %" PRIu64 " more\n", rj->count - CLI_REJECT_NOTES);
     if (rejects_path)

@@ -556,7 +556,9 @@ int cli_rejects_finish(cli_rejects *r, int commit, char *err)
     if (r->dirfd >= 0)
         (void)close(r->dirfd);
     r->dirfd = -1;
-    for (size_t i = 0; i < CLI_REJECT_NOTES; i++) {
+    /* After a commit the notes are still printed in the summary; the final
+     * cleanup (commit = 0) frees them. */
+    for (size_t i = 0; !commit && i < CLI_REJECT_NOTES; i++) {
         free(r->notes[i]);
         r->notes[i] = NULL;
     }

@@ -654,6 +654,8 @@ class TestRejects(CliTest):
                          "--run-id", "1", "--full", inp=inp)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("rejected 5", r.stderr)
+        self.assertNotIn("(null)", r.stderr)
+        self.assertIn("  rejected: record 2 (", r.stderr)
         self.assertIn("skipped: other organization 1", r.stderr)
         got = read_zip(self, self.zip_path(r))
         items = [g[OUTPUT_COLUMNS.index("ITEM_NUMBER")] for g in got]
