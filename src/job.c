@@ -413,24 +413,6 @@ static int out_append(ohp_job *job, const char *p, size_t n)
     return OHP_OK;
 }
 
-/* Copy a field, quoted if the scan said so; returns the new end. */
-static char *put_field(char *o, const char *s, size_t len, bool quote)
-{
-    if (!quote) {
-        if (len) /* s is NULL for an absent field */
-            memcpy(o, s, len);
-        return o + len;
-    }
-    *o++ = '"';
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            *o++ = '"';
-        *o++ = s[i];
-    }
-    *o++ = '"';
-    return o;
-}
-
 /*
  * Encode the record's common parts into job->line:
  *   [0, p)       fields 5..15 and the '|' before SERIAL_NUMBER
@@ -449,7 +431,7 @@ static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size
     if (ohp_buf_reserve(b, &job->alloc, bound))
         return OHP_ENOMEM;
     char *o = b->data;
-#define T(idx, s) (o = put_field(o, (s), c->len[idx], c->quote[idx]))
+#define T(idx, s) (o = ohp_psv_put_field(o, (s), c->len[idx], c->quote[idx]))
     T(OHP_TF_ORGANIZATION_ID, r->organization_id);
     *o++ = '|';
     T(OHP_TF_ORGANIZATION_CODE, r->organization_code);
@@ -530,7 +512,7 @@ static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t
     memcpy(w, job->line.data, prefix_len);
     w += prefix_len;
     if (serial_len)
-        w = put_field(w, serial, serial_len, ohp_psv_needs_quote(serial, serial_len));
+        w = ohp_psv_put_field(w, serial, serial_len, ohp_psv_needs_quote(serial, serial_len));
     memcpy(w, suffix, suffix_len);
     w += suffix_len;
     o->len = (size_t)(w - o->data);

@@ -120,6 +120,9 @@ int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t da
 bool ohp_psv_needs_quote(const char *s, size_t len);
 /* Append the field, quoted if needed. */
 int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len);
+/* Write the field at o (room for 2 * len + 2 bytes), quoted if `quote`;
+ * returns the new end. */
+char *ohp_psv_put_field(char *o, const char *s, size_t len, bool quote);
 
 /* The 26 column names of layout v1, joined with '|' and ending in LF. */
 extern const char ohp_psv_header_v1[];

@@ -20,15 +20,13 @@ bool ohp_psv_needs_quote(const char *s, size_t len)
     return false;
 }
 
-int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len)
+char *ohp_psv_put_field(char *o, const char *s, size_t len, bool quote)
 {
-    if (!ohp_psv_needs_quote(s, len))
-        return ohp_buf_append(b, a, s, len);
-    /* Worst case every byte is a quote. */
-    int rc = ohp_buf_reserve(b, a, len * 2 + 2);
-    if (rc)
-        return rc;
-    char *o = b->data + b->len;
+    if (!quote) {
+        if (len) /* s is NULL for an absent field */
+            memcpy(o, s, len);
+        return o + len;
+    }
     *o++ = '"';
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '"')
@@ -36,6 +34,16 @@ int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t l
         *o++ = s[i];
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->data);
+    return o;
+}
+
+int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len)
+{
+    bool quote = ohp_psv_needs_quote(s, len);
+    /* Worst case every byte is a quote. */
+    int rc = ohp_buf_reserve(b, a, quote ? len * 2 + 2 : len);
+    if (rc)
+        return rc;
+    b->len = (size_t)(ohp_psv_put_field(b->data + b->len, s, len, quote) - b->data);
     return OHP_OK;
 }
