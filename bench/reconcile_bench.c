@@ -2,19 +2,26 @@
  * reconcile_bench - time and memory of a reconciliation against the time of
  * just reading and parsing both sides.
  *
- *   reconcile_bench [LINES]     (default 1000000 lines on each side)
+ *   reconcile_bench [--scrambled] [--reps R] [LINES]
  *
- * The ERP side is a published ZIP (deflate level 1) of LINES lines, one in
- * ten items serial-controlled; the external side is the same balances in
- * the connector's balances layout with one line in a hundred changed.  The
- * program prints the time to read and check both sides without comparing
+ * LINES defaults to 1,000,000 lines on each side, R to 5.  The ERP side is a
+ * published ZIP (deflate level 1) of LINES lines, one in ten items
+ * serial-controlled; the external side is the same balances in the
+ * connector's balances layout with one line in a hundred changed.  Items
+ * come in key order, as an ERP extract ordered by item writes them; with
+ * --scrambled their numbers are scattered so that neither side is in key
+ * order.
+ *
+ * Each repetition times reading and checking both sides without comparing
  * (the snapshot reader over the ZIP, the PSV reader over the external file
- * with its quantities parsed), the time of the reconciliation, their ratio,
- * the reconciler's peak heap (counted through the allocator) and the bytes
- * per key.
+ * with its quantities parsed) and then a whole reconciliation; the program
+ * prints the medians (CPU time of the process), their ratio, the
+ * reconciler's peak heap (counted through the allocator) and the bytes per
+ * key.
  */
 #include <onhandpub.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +81,8 @@ static void *c_realloc(void *op, void *p, size_t n)
 
 /* ---- the data ---- */
 
+static int scrambled;
+
 typedef struct gen {
     size_t lines, emitted, rec;
     char item[32], qty[32], lot[32], serials[64];
@@ -86,7 +95,9 @@ static int gen_next(void *ud, ohp_record *r)
     if (g->emitted >= g->lines)
         return 0;
     size_t i = g->rec++;
-    snprintf(g->item, sizeof g->item, "ITEM-%07zu", i / 3);
+    /* an odd multiplier prime to 5 permutes the item numbers below 10^8 */
+    size_t item = scrambled ? (size_t)((i / 3) * 2654435761ull % 100000000ull) : i / 3;
+    snprintf(g->item, sizeof g->item, "ITEM-%08zu", item);
     r->organization_code = "M1";
     r->item_number = g->item;
     r->subinventory_code = i % 3 == 0 ? "FGI" : i % 3 == 1 ? "RAW" : "STORES";
@@ -197,11 +208,117 @@ static int count_disc(void *ud, const ohp_discrepancy *d)
     return 0;
 }
 
+typedef struct times {
+    double read_erp, read_ext, erp, ext, cmp;
+    size_t peak;
+    long faults; /* minor page faults while reconciling */
+} times;
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const times *t, size_t n, size_t off)
+{
+    double v[64];
+    for (size_t i = 0; i < n; i++)
+        v[i] = *(const double *)((const char *)&t[i] + off);
+    qsort(v, n, sizeof v[0], by_value);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One repetition: read both sides, then reconcile them. */
+static int measure(const sink *zip, const char *ext, size_t ext_len, times *t,
+                   ohp_reconcile_summary *out, uint64_t *found, uint64_t *n1, uint64_t *n2)
+{
+    double t0 = now();
+    ohp_snapshot_reader *r;
+    ohp_snapshot_reader_open_memory(&r, zip->data, zip->len, NULL);
+    const ohp_snapshot_record *rec;
+    int rc;
+    *n1 = *n2 = 0;
+    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
+        ++*n1;
+    if (rc < 0) {
+        fprintf(stderr, "read: %s\n", ohp_snapshot_reader_errmsg(r));
+        return -1;
+    }
+    ohp_snapshot_reader_free(r);
+    t->read_erp = now() - t0;
+    mem_in in = {ext, ext_len, 0};
+    ohp_psv_reader *pr;
+    ohp_psv_reader_new(&pr, mem_read, &in, 0, NULL);
+    const char *const *f;
+    size_t nf;
+    char canon[128];
+    while (ohp_psv_reader_next(pr, &f, &nf) == 1) {
+        if (++*n2 > 1 && ohp_quantity_canonical(f[6], canon, sizeof canon) != OHP_OK)
+            return -1;
+    }
+    --*n2; /* the header */
+    ohp_psv_reader_free(pr);
+    t->read_ext = now() - t0 - t->read_erp;
+
+    counter c = {0, 0};
+    ohp_allocator a = {OHP_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, &c};
+    long f0 = minor_faults();
+    t0 = now();
+    ohp_reconcile *rcn;
+    ohp_reconcile_new(&rcn, NULL, &a);
+    ohp_snapshot_reader_open_memory(&r, zip->data, zip->len, &a);
+    if (ohp_reconcile_load_erp(rcn, &r, 1) != OHP_OK) {
+        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
+        return -1;
+    }
+    ohp_snapshot_reader_free(r);
+    t->erp = now() - t0;
+    in.pos = 0;
+    if (ohp_reconcile_load_external_psv(rcn, mem_read, &in) != OHP_OK) {
+        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
+        return -1;
+    }
+    t->ext = now() - t0 - t->erp;
+    *found = 0;
+    if (ohp_reconcile_run(rcn, count_disc, found) != OHP_OK) {
+        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
+        return -1;
+    }
+    t->cmp = now() - t0 - t->erp - t->ext;
+    t->faults = minor_faults() - f0;
+    *out = *ohp_reconcile_get_summary(rcn);
+    ohp_reconcile_free(rcn);
+    t->peak = c.peak;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    size_t lines = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
-    if (lines == 0)
-        lines = 1000000;
+    size_t lines = 1000000, reps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--scrambled") == 0)
+            scrambled = 1;
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = (size_t)strtoull(argv[++i], NULL, 10);
+        else if (argv[i][0] >= '1' && argv[i][0] <= '9')
+            lines = (size_t)strtoull(argv[i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: reconcile_bench [--scrambled] [--reps R] [LINES]\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || reps > 64 || lines == 0) {
+        fprintf(stderr, "reconcile_bench: --reps is 1 to 64, LINES at least 1\n");
+        return 2;
+    }
     /* ERP side: publish the ZIP */
     ohp_job *job;
     if (ohp_job_new(&job, NULL) != OHP_OK)
@@ -229,78 +346,45 @@ int main(int argc, char **argv)
     char *ext = external_text(lines, &ext_len);
     if (ext == NULL)
         return 1;
-    printf("ERP side: %llu lines, ZIP %zu bytes; external side: %zu bytes\n",
-           (unsigned long long)erp_lines, zip.len, ext_len);
+    printf("ERP side: %llu lines%s, ZIP %zu bytes; external side: %zu bytes; %zu repetitions\n",
+           (unsigned long long)erp_lines, scrambled ? " (items scrambled)" : "", zip.len, ext_len,
+           reps);
 
-    /* 1. read and parse both sides */
-    double t0 = now();
-    ohp_snapshot_reader *r;
-    ohp_snapshot_reader_open_memory(&r, zip.data, zip.len, NULL);
-    const ohp_snapshot_record *rec;
-    int rc;
-    uint64_t n1 = 0, n2 = 0;
-    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
-        n1++;
-    if (rc < 0) {
-        fprintf(stderr, "read: %s\n", ohp_snapshot_reader_errmsg(r));
-        return 1;
-    }
-    ohp_snapshot_reader_free(r);
-    double t_read_erp = now() - t0;
-    mem_in in = {ext, ext_len, 0};
-    ohp_psv_reader *pr;
-    ohp_psv_reader_new(&pr, mem_read, &in, 0, NULL);
-    const char *const *f;
-    size_t nf;
-    char canon[128];
-    while (ohp_psv_reader_next(pr, &f, &nf) == 1) {
-        if (n2++ > 0 && ohp_quantity_canonical(f[6], canon, sizeof canon) != OHP_OK)
+    times t[64];
+    ohp_reconcile_summary s;
+    uint64_t found = 0, n1 = 0, n2 = 0;
+    for (size_t i = 0; i < reps; i++) {
+        if (measure(&zip, ext, ext_len, &t[i], &s, &found, &n1, &n2) != 0)
             return 1;
+        printf("  repetition %zu: read %.3f + %.3f s, reconcile %.3f + %.3f + %.3f s, %ld page "
+               "faults\n",
+               i + 1, t[i].read_erp, t[i].read_ext, t[i].erp, t[i].ext, t[i].cmp, t[i].faults);
     }
-    ohp_psv_reader_free(pr);
-    double t_read = now() - t0;
-
-    /* 2. reconcile */
-    counter c = {0, 0};
-    ohp_allocator a = {OHP_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, &c};
-    t0 = now();
-    ohp_reconcile *rcn;
-    ohp_reconcile_new(&rcn, NULL, &a);
-    ohp_snapshot_reader_open_memory(&r, zip.data, zip.len, &a);
-    if (ohp_reconcile_load_erp(rcn, &r, 1) != OHP_OK) {
-        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
-        return 1;
-    }
-    ohp_snapshot_reader_free(r);
-    double t_erp = now() - t0;
-    in.pos = 0;
-    if (ohp_reconcile_load_external_psv(rcn, mem_read, &in) != OHP_OK) {
-        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
-        return 1;
-    }
-    double t_ext = now() - t0 - t_erp;
-    uint64_t found = 0;
-    if (ohp_reconcile_run(rcn, count_disc, &found) != OHP_OK) {
-        fprintf(stderr, "%s\n", ohp_reconcile_errmsg(rcn));
-        return 1;
-    }
-    double t_rec = now() - t0;
-    const ohp_reconcile_summary *s = ohp_reconcile_get_summary(rcn);
-    uint64_t keys = s->keys_compared, serials = s->erp_serials;
+    double read_erp = median(t, reps, offsetof(times, read_erp));
+    double read_ext = median(t, reps, offsetof(times, read_ext));
+    double erp = median(t, reps, offsetof(times, erp));
+    double extt = median(t, reps, offsetof(times, ext));
+    double cmp = median(t, reps, offsetof(times, cmp));
+    double ratio[64];
+    for (size_t i = 0; i < reps; i++)
+        ratio[i] = (t[i].erp + t[i].ext + t[i].cmp) / (t[i].read_erp + t[i].read_ext);
+    qsort(ratio, reps, sizeof ratio[0], by_value);
+    uint64_t keys = s.keys_compared, serials = s.erp_serials;
     printf("keys %llu, serials %llu, matched %llu, discrepancies %llu\n", (unsigned long long)keys,
-           (unsigned long long)serials, (unsigned long long)s->matched, (unsigned long long)found);
-    ohp_reconcile_free(rcn);
+           (unsigned long long)serials, (unsigned long long)s.matched, (unsigned long long)found);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("read+parse both sides: %.3f s (%llu + %llu lines): ERP side %.3f s, external side "
            "%.3f s\n",
-           t_read, (unsigned long long)n1, (unsigned long long)(n2 - 1), t_read_erp,
-           t_read - t_read_erp);
+           read_erp + read_ext, (unsigned long long)n1, (unsigned long long)n2, read_erp, read_ext);
     printf("reconcile:             %.3f s (%.2fx): ERP side %.3f s, external side %.3f s, "
            "compare %.3f s\n",
-           t_rec, t_rec / t_read, t_erp, t_ext, t_rec - t_erp - t_ext);
+           erp + extt + cmp, (erp + extt + cmp) / (read_erp + read_ext), erp, extt, cmp);
+    printf("ratio per repetition:  min %.2fx, median %.2fx, max %.2fx\n", ratio[0],
+           reps % 2 ? ratio[reps / 2] : (ratio[reps / 2 - 1] + ratio[reps / 2]) / 2,
+           ratio[reps - 1]);
     printf("reconciler peak heap:  %.1f MiB (%.0f bytes per key and serial)\n",
-           (double)c.peak / 1048576.0, (double)c.peak / (double)(keys + serials));
+           (double)t[0].peak / 1048576.0, (double)t[0].peak / (double)(keys + serials));
     printf("process max RSS:       %.1f MiB (includes both inputs in memory)\n",
            (double)ru.ru_maxrss / 1024.0);
     free(zip.data);

@@ -9,56 +9,104 @@
 enum { KF_ORG, KF_ITEM, KF_REV, KF_SUB, KF_LOC, KF_LOT, KF_OWNER };
 
 #define NONE UINT32_MAX
-#define ARENA_BLOCK (1u << 20)
 #define MAX_RANGE 1000000u
 
-/* ---- arena of strings ---- */
+/*
+ * ---- pools: records addressed by 32-bit references ----
+ *
+ * A reference is a block number and an offset in 8-byte units.  Blocks are
+ * never moved or freed before the pool, so a record's address is stable, and
+ * the hash tables below hold references (4 bytes) instead of pointers.
+ */
+#define POOL_SHIFT 17                                         /* 8-byte units per block */
+#define POOL_BLOCK ((size_t)8 << POOL_SHIFT)                  /* 1 MiB */
+#define POOL_MAXBLOCKS (((size_t)1 << (32 - POOL_SHIFT)) - 1) /* NONE stays free */
 
-typedef struct block {
-    struct block *next;
+typedef struct pblock {
     size_t used, cap;
-    char data[];
-} block;
+    uint64_t data[]; /* 8-byte aligned records */
+} pblock;
 
-typedef struct arena {
-    block *head;
-} arena;
+typedef struct pool {
+    pblock **b;
+    size_t n, cap;
+} pool;
 
-static char *arena_alloc(arena *ar, const ohp_alloc *a, size_t n)
+static inline void *pool_at(const pool *p, uint32_t ref)
 {
-    n = (n + 7) & ~(size_t)7;
-    if (ar->head == NULL || ar->head->cap - ar->head->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        block *b = ohp_malloc(a, sizeof *b + cap);
-        if (b == NULL)
-            return NULL;
-        b->next = ar->head;
-        b->used = 0;
-        b->cap = cap;
-        ar->head = b;
-    }
-    char *p = ar->head->data + ar->head->used;
-    ar->head->used += n;
-    return p;
+    return (char *)p->b[ref >> POOL_SHIFT]->data + ((size_t)(ref & ((1u << POOL_SHIFT) - 1)) << 3);
 }
 
-static void arena_free(arena *ar, const ohp_alloc *a)
+/* Room for size bytes; OHP_ENOMEM, or OHP_ELIMIT past 32 GiB of records. */
+static int pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint32_t *ref)
 {
-    for (block *b = ar->head; b != NULL;) {
-        block *n = b->next;
-        ohp_free(a, b);
-        b = n;
+    size = (size + 7) & ~(size_t)7;
+    pblock *last = p->n ? p->b[p->n - 1] : NULL;
+    if (last == NULL || last->cap - last->used < size) {
+        if (p->n >= POOL_MAXBLOCKS)
+            return OHP_ELIMIT;
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 16;
+            pblock **nb = ohp_realloc(a, p->b, cap * sizeof(void *));
+            if (nb == NULL)
+                return OHP_ENOMEM;
+            p->b = nb;
+            p->cap = cap;
+        }
+        size_t cap = size > POOL_BLOCK ? size : POOL_BLOCK;
+        if ((last = ohp_malloc(a, sizeof *last + cap)) == NULL)
+            return OHP_ENOMEM;
+        ohp_prefault(last, sizeof *last + cap);
+        last->used = 0;
+        last->cap = cap;
+        p->b[p->n++] = last;
     }
-    ar->head = NULL;
+    *ref = (uint32_t)((p->n - 1) << POOL_SHIFT | last->used >> 3);
+    *out = (char *)last->data + last->used;
+    last->used += size;
+    return OHP_OK;
 }
 
-/* ---- exact quantities: a 64-bit mantissa and a scale, or an accumulator ---- */
+static void pool_free(pool *p, const ohp_alloc *a)
+{
+    for (size_t i = 0; i < p->n; i++)
+        ohp_free(a, p->b[i]);
+    ohp_free(a, p->b);
+    memset(p, 0, sizeof *p);
+}
 
-typedef struct qty {
+/*
+ * ---- exact quantities ----
+ *
+ * A quantity is a 64-bit mantissa and a scale, 9 bytes so that a key's entry
+ * stays small.  A sum that leaves 18 digits moves to an accumulator: its
+ * scale becomes QBIG and the mantissa is the accumulator's index in the
+ * reconciler's table of big values.
+ */
+#define QBIG 0xff
+
+typedef struct __attribute__((packed)) qty {
     int64_t m;
     uint8_t scale;
-    ohp_acc *big; /* non-NULL: the value lives here */
 } qty;
+
+typedef struct bigs {
+    ohp_acc **v;
+    size_t n, cap;
+} bigs;
+
+static void bigs_free(bigs *b, const ohp_alloc *a)
+{
+    for (size_t i = 0; i < b->n; i++)
+        ohp_free(a, b->v[i]);
+    ohp_free(a, b->v);
+    memset(b, 0, sizeof *b);
+}
+
+static ohp_acc *qty_big(const bigs *b, const qty *q)
+{
+    return q->scale == QBIG ? b->v[q->m] : NULL;
+}
 
 static const int64_t pow10_tab[19] = {1,
                                       10,
@@ -128,87 +176,105 @@ static void small_text(int64_t m, unsigned scale, char *out)
         strcpy(out, "0");
 }
 
-static void qty_text(const qty *q, char out[OHP_ACC_BUFSIZE])
+static void qty_text(const bigs *b, const qty *q, char out[OHP_ACC_BUFSIZE])
 {
-    if (q->big)
-        ohp_acc_format(q->big, out);
+    const ohp_acc *big = qty_big(b, q);
+    if (big)
+        ohp_acc_format(big, out);
     else
         small_text(q->m, q->scale, out);
 }
 
-static int qty_add(qty *q, const ohp_decimal *d, const ohp_alloc *a)
+/* The quantity becomes an accumulator holding its current value. */
+static int qty_to_big(bigs *b, qty *q, const ohp_alloc *a)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        ohp_acc **v = ohp_realloc(a, b->v, cap * sizeof(void *));
+        if (v == NULL)
+            return OHP_ENOMEM;
+        b->v = v;
+        b->cap = cap;
+    }
+    ohp_acc *acc = ohp_calloc(a, 1, sizeof *acc);
+    if (acc == NULL)
+        return OHP_ENOMEM;
+    char t[48];
+    small_text(q->m, q->scale, t);
+    ohp_decimal cur;
+    ohp_decimal_parse(t, &cur);
+    ohp_acc_add(acc, &cur);
+    b->v[b->n] = acc;
+    q->m = (int64_t)b->n++;
+    q->scale = QBIG;
+    return OHP_OK;
+}
+
+/* q += m * 10^-s when q and the sum stay within 64 bits; false otherwise. */
+static bool small_add(qty *q, int64_t m, uint8_t s)
+{
+    if (q->scale == QBIG)
+        return false;
+    int64_t x = q->m, y = m;
+    uint8_t sc = q->scale > s ? q->scale : s;
+    if (__builtin_mul_overflow(x, pow10_tab[sc - q->scale], &x) ||
+        __builtin_mul_overflow(y, pow10_tab[sc - s], &y) || __builtin_add_overflow(x, y, &x))
+        return false;
+    q->m = x;
+    q->scale = sc;
+    return true;
+}
+
+static int qty_add(bigs *b, qty *q, const ohp_decimal *d, const ohp_alloc *a)
 {
     if (d->zero)
         return OHP_OK;
-    if (q->big == NULL) {
+    if (q->scale != QBIG) {
         int64_t m;
         uint8_t s;
-        if (dec_small(d, &m, &s)) {
-            int64_t x = q->m, y = m;
-            uint8_t sc = q->scale > s ? q->scale : s;
-            if (!__builtin_mul_overflow(x, pow10_tab[sc - q->scale], &x) &&
-                !__builtin_mul_overflow(y, pow10_tab[sc - s], &y) &&
-                !__builtin_add_overflow(x, y, &x)) {
-                q->m = x;
-                q->scale = sc;
-                return OHP_OK;
-            }
-        }
-        ohp_acc *acc = ohp_calloc(a, 1, sizeof *acc);
-        if (acc == NULL)
+        if (dec_small(d, &m, &s) && small_add(q, m, s))
+            return OHP_OK;
+        if (qty_to_big(b, q, a) != OHP_OK)
             return OHP_ENOMEM;
-        char t[48];
-        small_text(q->m, q->scale, t);
-        ohp_decimal cur;
-        ohp_decimal_parse(t, &cur);
-        ohp_acc_add(acc, &cur);
-        q->big = acc;
     }
-    ohp_acc_add(q->big, d);
+    ohp_acc_add(b->v[q->m], d);
     return OHP_OK;
 }
 
 /* Add a quantity to a UOM total. */
-static int qty_add_to(qty *total, const qty *q, const ohp_alloc *a)
+static int qty_add_to(bigs *b, qty *total, const qty *q, const ohp_alloc *a)
 {
-    if (q->big == NULL) {
-        ohp_decimal d;
+    ohp_decimal d;
+    if (q->scale != QBIG) {
         char t[48];
-        if (total->big == NULL) {
-            int64_t x = total->m, y = q->m;
-            uint8_t sc = total->scale > q->scale ? total->scale : q->scale;
-            if (!__builtin_mul_overflow(x, pow10_tab[sc - total->scale], &x) &&
-                !__builtin_mul_overflow(y, pow10_tab[sc - q->scale], &y) &&
-                !__builtin_add_overflow(x, y, &x)) {
-                total->m = x;
-                total->scale = sc;
-                return OHP_OK;
-            }
-        }
+        if (small_add(total, q->m, q->scale))
+            return OHP_OK;
         small_text(q->m, q->scale, t);
         ohp_decimal_parse(t, &d);
-        return qty_add(total, &d, a);
+        return qty_add(b, total, &d, a);
     }
     char t[OHP_ACC_BUFSIZE];
-    ohp_acc_format(q->big, t);
-    ohp_decimal d;
+    ohp_acc_format(b->v[q->m], t);
     ohp_decimal_parse(t, &d);
-    return qty_add(total, &d, a);
+    return qty_add(b, total, &d, a);
 }
 
-static bool qty_zero(const qty *q)
+static bool qty_zero(const bigs *b, const qty *q)
 {
-    if (q->big == NULL)
+    if (q->scale != QBIG)
         return q->m == 0;
     char t[OHP_ACC_BUFSIZE];
-    ohp_acc_format(q->big, t);
+    ohp_acc_format(b->v[q->m], t);
     return strcmp(t, "0") == 0;
 }
 
-static void qty_clear(qty *q, const ohp_alloc *a)
+/* Back to zero; an accumulator it held is released. */
+static void qty_clear(bigs *b, qty *q, const ohp_alloc *a)
 {
-    ohp_free(a, q->big);
-    q->big = NULL;
+    if (q->scale == QBIG) {
+        ohp_free(a, b->v[q->m]);
+        b->v[q->m] = NULL;
+    }
     q->m = 0;
     q->scale = 0;
 }
@@ -320,66 +386,54 @@ static uint32_t hash_bytes(const char *p, size_t n)
     return (uint32_t)(h >> 32);
 }
 
-/* ---- balance entries (one per key) ---- */
+/*
+ * ---- hash tables of records with their key inline ----
+ *
+ * A record is a fixed header (beginning with the key length) followed by
+ * the key and a NUL, in a pool; the slots hold the key's hash and the
+ * record's reference.  One record per key and nothing else: at a million
+ * keys the table's memory, and the page faults of first touching it, are
+ * most of a reconciliation's cost.
+ */
+typedef struct tab {
+    pool recs;
+    uint64_t *slots; /* hash << 32 | (reference + 1); 0: empty */
+    size_t nslots, n;
+    size_t hdr; /* header bytes before the key */
+} tab;
 
-typedef struct snode {
-    struct snode *next;
-    char s[];
-} snode;
-
-typedef struct entry {
-    const char *key; /* NUL-separated key fields, NUL-terminated */
-    uint32_t klen;
-    uint32_t hash;
-    qty q[2];
-    uint16_t uom[2]; /* UOM index + 1, 0: none */
-    uint8_t present[2];
-    uint8_t uom_conflict[2];
-    uint32_t gen;   /* folding: the snapshot that last replaced the key */
-    uint32_t moved; /* serials counted here on one side, at another key on the other */
-    snode *serials; /* folding: the key's serial numbers */
-} entry;
-
-#define CHUNK_BITS 16
-#define CHUNK (1u << CHUNK_BITS)
-
-/* Entries live in fixed chunks: growing never moves them. */
-typedef struct map {
-    entry **chunks;
-    size_t nchunks;
-    size_t n;
-    uint64_t *slots; /* hash << 32 | (entry index + 1), 0: empty */
-    size_t nslots;
-    arena keys;
-} map;
-
-static inline entry *E(const map *m, size_t i)
+static inline void *tab_at(const tab *t, uint32_t ref)
 {
-    return &m->chunks[i >> CHUNK_BITS][i & (CHUNK - 1)];
+    return pool_at(&t->recs, ref);
 }
 
-static void map_free(map *m, const ohp_alloc *a)
+static inline uint32_t rec_klen(const void *rec)
 {
-    for (size_t i = 0; i < m->n; i++) {
-        ohp_free(a, E(m, i)->q[0].big);
-        ohp_free(a, E(m, i)->q[1].big);
-    }
-    for (size_t i = 0; i < m->nchunks; i++)
-        ohp_free(a, m->chunks[i]);
-    ohp_free(a, m->chunks);
-    ohp_free(a, m->slots);
-    arena_free(&m->keys, a);
-    memset(m, 0, sizeof *m);
+    uint32_t k;
+    memcpy(&k, rec, sizeof k);
+    return k;
 }
 
-static int map_grow(map *m, const ohp_alloc *a)
+static void tab_free(tab *t, const ohp_alloc *a)
 {
-    size_t ns = m->nslots ? m->nslots * 2 : 1024;
-    uint64_t *s = ohp_calloc(a, ns, sizeof *s);
+    pool_free(&t->recs, a);
+    ohp_free(a, t->slots);
+    t->slots = NULL;
+    t->nslots = t->n = 0;
+}
+
+/* Re-slot into ns slots (a power of two). */
+static int tab_resize(tab *t, const ohp_alloc *a, size_t ns)
+{
+    if (ns > SIZE_MAX / sizeof(uint64_t))
+        return OHP_ENOMEM;
+    uint64_t *s = ohp_malloc(a, ns * sizeof *s);
     if (s == NULL)
         return OHP_ENOMEM;
-    for (size_t j = 0; j < m->nslots; j++) {
-        uint64_t v = m->slots[j];
+    ohp_prefault(s, ns * sizeof *s);
+    memset(s, 0, ns * sizeof *s);
+    for (size_t j = 0; j < t->nslots; j++) {
+        uint64_t v = t->slots[j];
         if (v == 0)
             continue;
         size_t k = (uint32_t)(v >> 32) & (ns - 1);
@@ -387,151 +441,146 @@ static int map_grow(map *m, const ohp_alloc *a)
             k = (k + 1) & (ns - 1);
         s[k] = v;
     }
-    ohp_free(a, m->slots);
-    m->slots = s;
-    m->nslots = ns;
+    ohp_free(a, t->slots);
+    t->slots = s;
+    t->nslots = ns;
     return OHP_OK;
 }
 
-/* Size the slots for about n keys (a hint: failure is harmless). */
-static void map_reserve(map *m, const ohp_alloc *a, size_t n)
+/* Size the slots for about n keys in one step (a hint: failure is harmless). */
+static void tab_reserve(tab *t, const ohp_alloc *a, size_t n)
 {
-    while (m->nslots < n * 2 && n < ((size_t)1 << 28))
-        if (map_grow(m, a) != OHP_OK)
-            return;
+    if (n > ((size_t)1 << 28))
+        n = (size_t)1 << 28;
+    size_t ns = 1024;
+    while (ns < n * 2)
+        ns *= 2;
+    if (ns > t->nslots)
+        (void)tab_resize(t, a, ns);
 }
 
-/* Find or add the key; *idx is its entry. */
-static int map_get_h(map *m, const ohp_alloc *a, const char *key, size_t klen, uint32_t h,
-                     uint32_t *idx)
+static inline void tab_prefetch(const tab *t, uint32_t h)
 {
-    if ((m->n + 1) * 2 > m->nslots && map_grow(m, a) != OHP_OK)
+    if (t->nslots)
+        __builtin_prefetch(&t->slots[h & (t->nslots - 1)]);
+}
+
+/* Prefetch the record the key's first slot names, when its hash matches. */
+static inline void tab_prefetch_rec(const tab *t, uint32_t h)
+{
+    if (t->nslots == 0)
+        return;
+    uint64_t v = t->slots[h & (t->nslots - 1)];
+    if (v != 0 && (uint32_t)(v >> 32) == h)
+        __builtin_prefetch(tab_at(t, (uint32_t)v - 1));
+}
+
+/*
+ * Find or add the key.  *ref is its record; *added tells whether it is new
+ * (its header is then zero but for the key length).
+ */
+static int tab_get(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t h,
+                   uint32_t *ref, bool *added)
+{
+    if ((t->n + 1) * 2 > t->nslots && tab_resize(t, a, t->nslots ? t->nslots * 2 : 1024) != OHP_OK)
         return OHP_ENOMEM;
-    size_t k = h & (m->nslots - 1);
-    while (m->slots[k]) {
-        if ((uint32_t)(m->slots[k] >> 32) == h) {
-            uint32_t i = (uint32_t)m->slots[k] - 1;
-            entry *e = E(m, i);
-            if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
-                *idx = i;
-                return OHP_OK;
-            }
+    size_t mask = t->nslots - 1, k = h & mask;
+    for (uint64_t v; (v = t->slots[k]) != 0; k = (k + 1) & mask) {
+        if ((uint32_t)(v >> 32) != h)
+            continue;
+        const char *rec = tab_at(t, (uint32_t)v - 1);
+        if (rec_klen(rec) == klen && memcmp(rec + t->hdr, key, klen) == 0) {
+            *ref = (uint32_t)v - 1;
+            *added = false;
+            return OHP_OK;
         }
-        k = (k + 1) & (m->nslots - 1);
     }
-    if (m->n >= NONE - 1)
+    if (klen > UINT32_MAX - t->hdr - 8)
         return OHP_ELIMIT;
-    if (m->n == m->nchunks * CHUNK) {
-        entry **nc = ohp_realloc(a, m->chunks, (m->nchunks + 1) * sizeof *nc);
-        if (nc == NULL)
-            return OHP_ENOMEM;
-        m->chunks = nc;
-        if ((nc[m->nchunks] = ohp_malloc(a, CHUNK * sizeof(entry))) == NULL)
-            return OHP_ENOMEM;
-        m->nchunks++;
-    }
-    char *kc = arena_alloc(&m->keys, a, klen + 1);
-    if (kc == NULL)
-        return OHP_ENOMEM;
-    memcpy(kc, key, klen);
-    kc[klen] = '\0';
-    entry *e = E(m, m->n);
-    memset(e, 0, sizeof *e);
-    e->key = kc;
-    e->klen = (uint32_t)klen;
-    e->hash = h;
-    m->slots[k] = (uint64_t)h << 32 | ((uint32_t)m->n + 1);
-    *idx = (uint32_t)m->n++;
+    char *rec;
+    uint32_t r;
+    int rc = pool_alloc(&t->recs, a, t->hdr + klen + 1, (void **)&rec, &r);
+    if (rc != OHP_OK)
+        return rc;
+    memset(rec, 0, t->hdr);
+    uint32_t k32 = (uint32_t)klen;
+    memcpy(rec, &k32, sizeof k32);
+    memcpy(rec + t->hdr, key, klen);
+    rec[t->hdr + klen] = '\0';
+    t->slots[k] = (uint64_t)h << 32 | ((uint64_t)r + 1);
+    t->n++;
+    *ref = r;
+    *added = true;
     return OHP_OK;
 }
 
-static int map_get(map *m, const ohp_alloc *a, const char *key, size_t klen, uint32_t *idx)
+/* Records in the order they were added: start with *it = {0, 0}; ref may be NULL. */
+typedef struct tab_iter {
+    size_t b, off;
+} tab_iter;
+
+static void *tab_next(const tab *t, tab_iter *it, uint32_t *ref)
 {
-    return map_get_h(m, a, key, klen, hash_bytes(key, klen), idx);
+    while (it->b < t->recs.n) {
+        const pblock *bl = t->recs.b[it->b];
+        if (it->off < bl->used) {
+            char *rec = (char *)bl->data + it->off;
+            if (ref != NULL)
+                *ref = (uint32_t)(it->b << POOL_SHIFT | it->off >> 3);
+            it->off += (t->hdr + rec_klen(rec) + 1 + 7) & ~(size_t)7;
+            return rec;
+        }
+        it->b++;
+        it->off = 0;
+    }
+    return NULL;
+}
+
+/* ---- balance entries (one per key) ---- */
+
+enum { F_PRESENT = 1, F_CONFLICT = 4 }; /* << side */
+
+typedef struct entry {
+    uint32_t klen;
+    union {
+        uint32_t
+            moved; /* comparison: serials counted here on one side, at another key on the other */
+        uint32_t gen; /* folding: the snapshot that last replaced the key */
+    };
+    union {
+        uint32_t rank;    /* comparison: the key's place in key order */
+        uint32_t serials; /* folding: the key's serial numbers (node reference + 1) */
+    };
+    uint16_t uom[2]; /* UOM index + 1, 0: none */
+    qty q[2];
+    uint8_t flags;
+    char key[]; /* NUL-separated key fields, NUL-terminated */
+} entry;
+
+/* Byte order of the keys. */
+static inline int key_cmp(const entry *x, const entry *y)
+{
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
 /* ---- serial numbers (identity: organization, item, serial) ---- */
 
 typedef struct serial {
-    const char *key;
     uint32_t klen;
-    uint32_t hash;
     uint32_t entry[2]; /* the key where each side has it first */
     uint32_t count[2];
+    char key[];
 } serial;
 
-typedef struct serials {
-    serial *s;
-    size_t n, cap;
-    uint64_t *slots;
-    size_t nslots;
-    arena keys;
-    uint64_t distinct[2];
-} serials;
-
-static void serials_free(serials *t, const ohp_alloc *a)
-{
-    ohp_free(a, t->s);
-    ohp_free(a, t->slots);
-    arena_free(&t->keys, a);
-    memset(t, 0, sizeof *t);
-}
-
-static int serials_get(serials *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t *idx)
-{
-    if ((t->n + 1) * 2 > t->nslots) {
-        size_t ns = t->nslots ? t->nslots * 2 : 1024;
-        uint64_t *sl = ohp_calloc(a, ns, sizeof *sl);
-        if (sl == NULL)
-            return OHP_ENOMEM;
-        for (size_t i = 0; i < t->n; i++) {
-            size_t k = t->s[i].hash & (ns - 1);
-            while (sl[k])
-                k = (k + 1) & (ns - 1);
-            sl[k] = (uint64_t)t->s[i].hash << 32 | ((uint32_t)i + 1);
-        }
-        ohp_free(a, t->slots);
-        t->slots = sl;
-        t->nslots = ns;
-    }
-    uint32_t h = hash_bytes(key, klen);
-    size_t k = h & (t->nslots - 1);
-    while (t->slots[k]) {
-        if ((uint32_t)(t->slots[k] >> 32) == h) {
-            uint32_t i = (uint32_t)t->slots[k] - 1;
-            serial *s = &t->s[i];
-            if (s->klen == klen && memcmp(s->key, key, klen) == 0) {
-                *idx = i;
-                return OHP_OK;
-            }
-        }
-        k = (k + 1) & (t->nslots - 1);
-    }
-    if (t->n >= NONE - 1)
-        return OHP_ELIMIT;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        serial *ns = ohp_realloc(a, t->s, cap * sizeof *ns);
-        if (ns == NULL)
-            return OHP_ENOMEM;
-        t->s = ns;
-        t->cap = cap;
-    }
-    char *kc = arena_alloc(&t->keys, a, klen + 1);
-    if (kc == NULL)
-        return OHP_ENOMEM;
-    memcpy(kc, key, klen);
-    kc[klen] = '\0';
-    serial *s = &t->s[t->n];
-    s->key = kc;
-    s->klen = (uint32_t)klen;
-    s->hash = h;
-    s->entry[0] = s->entry[1] = NONE;
-    s->count[0] = s->count[1] = 0;
-    t->slots[k] = (uint64_t)h << 32 | ((uint32_t)t->n + 1);
-    *idx = (uint32_t)t->n++;
-    return OHP_OK;
-}
+/* Fold: a key's serial numbers, newest first. */
+typedef struct snode {
+    uint32_t next; /* reference + 1, 0: none */
+    char s[];
+} snode;
 
 /* ---- the handle ---- */
 
@@ -541,28 +590,35 @@ typedef struct uom {
 } uom;
 
 typedef struct serial_disc {
-    uint32_t rank; /* the entry index, then its rank in key order */
-    uint32_t serial;
+    const char *key; /* the serial's identity, for sorting */
+    uint32_t rank;   /* the entry's reference, then its rank in key order */
+    uint32_t serial; /* the serial's reference */
+    uint32_t klen;
     uint8_t kind;
     uint8_t side;
-    const char *key; /* the serial's identity, for sorting */
-    uint32_t klen;
 } serial_disc;
 
 /*
- * Contributions wait in a small batch so that the hash slots of the next
- * keys are prefetched while earlier ones are applied: with a million keys
- * the slot array is far larger than the caches.
+ * Contributions wait in a small batch: the hash slots of the next keys are
+ * prefetched when a contribution is queued, and the records those slots
+ * name before the batch is applied.  With a million keys the tables are far
+ * larger than the caches.
  */
 #define BATCH 32
 
+enum { Q_NONE, Q_SMALL, Q_TEXT };
+
 typedef struct pend {
-    size_t key, klen, prefix; /* offsets into text; prefix: organization and item */
-    size_t uom, serial;       /* offsets; serial SIZE_MAX: none */
-    uint32_t hash;
-    int side;
-    bool has_q;
-    ohp_decimal q;
+    size_t key;   /* offset into text: the key */
+    size_t skey;  /* offset: the serial's identity; SIZE_MAX: no serial */
+    size_t qtext; /* offset: the quantity's canonical text (Q_TEXT) */
+    uint32_t klen, sklen;
+    uint32_t hash, shash;
+    int64_t m; /* Q_SMALL */
+    uint8_t scale;
+    uint8_t qkind;
+    uint8_t side;
+    uint16_t uom;
 } pend;
 
 struct ohp_reconcile {
@@ -573,9 +629,17 @@ struct ohp_reconcile {
     int ignore;
     char tol_abs[OHP_QTY_BUFSIZE];
     char tol_rel[OHP_QTY_BUFSIZE];
-    char *erp_org; /* the ERP side's organization, once known */
-    map cmp;
-    serials ser;
+    char *erp_org;              /* the ERP side's organization, once known */
+    size_t cur_key, cur_prefix; /* the current key: offset into text; organization and item */
+    uint32_t cur_klen, cur_hash;
+    tab cmp; /* entries */
+    /* for ordering: keys added out of key order; the prefix all keys share */
+    bool unordered;
+    uint32_t last_added;
+    size_t lcp;
+    tab ser;              /* serials */
+    uint64_t distinct[2]; /* distinct serials per side */
+    bigs big;
     uom *uoms;
     size_t nuoms, cap_uoms;
     size_t last_uom;
@@ -652,6 +716,8 @@ OHP_EXPORT int ohp_reconcile_new(ohp_reconcile **out, const ohp_reconcile_option
     r->ignore = opt ? opt->ignore : 0;
     strcpy(r->tol_abs, abs_t);
     strcpy(r->tol_rel, rel_t);
+    r->cmp.hdr = offsetof(entry, key);
+    r->ser.hdr = offsetof(serial, key);
     r->sum.version = OHP_RECONCILE_SUMMARY_VERSION;
     *out = r;
     return OHP_OK;
@@ -662,13 +728,11 @@ OHP_EXPORT void ohp_reconcile_free(ohp_reconcile *rc)
     if (rc == NULL)
         return;
     ohp_alloc a = rc->alloc;
-    map_free(&rc->cmp, &a);
-    serials_free(&rc->ser, &a);
-    for (size_t i = 0; i < rc->nuoms; i++) {
+    tab_free(&rc->cmp, &a);
+    tab_free(&rc->ser, &a);
+    bigs_free(&rc->big, &a);
+    for (size_t i = 0; i < rc->nuoms; i++)
         ohp_free(&a, rc->uoms[i].code);
-        ohp_free(&a, rc->uoms[i].total[0].big);
-        ohp_free(&a, rc->uoms[i].total[1].big);
-    }
     ohp_free(&a, rc->uoms);
     if (rc->uom_text != NULL) {
         for (size_t i = 0; i < rc->nuoms * 2; i++)
@@ -712,7 +776,7 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
         size_t cap = rc->cap_uoms ? rc->cap_uoms * 2 : 8;
         uom *u = ohp_realloc(&rc->alloc, rc->uoms, cap * sizeof *u);
         if (u == NULL)
-            return OHP_ENOMEM;
+            return rfail(rc, OHP_ENOMEM, "out of memory");
         rc->uoms = u;
         rc->cap_uoms = cap;
     }
@@ -720,14 +784,19 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
     memset(u, 0, sizeof *u);
     u->code = ohp_strdup(&rc->alloc, code);
     if (u->code == NULL)
-        return OHP_ENOMEM;
+        return rfail(rc, OHP_ENOMEM, "out of memory");
     rc->last_uom = rc->nuoms++;
     *out = (uint16_t)rc->nuoms;
     return OHP_OK;
 }
 
-/* Key text: the fields joined with NUL bytes. */
-static int build_key(ohp_reconcile *rc, const char *const f[NKEY], int ignore)
+/*
+ * Append the key to b: the fields joined with NUL bytes, NUL-terminated.
+ * *klen: its length without the last NUL; *prefix: the length of the
+ * organization and the item with their NULs.
+ */
+static int key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
+                      uint32_t *klen, size_t *prefix)
 {
     size_t len[NKEY], total = NKEY;
     const char *s[NKEY];
@@ -740,17 +809,19 @@ static int build_key(ohp_reconcile *rc, const char *const f[NKEY], int ignore)
         len[i] = strlen(s[i]);
         total += len[i];
     }
-    ohp_buf *b = &rc->scratch;
-    b->len = 0;
-    if (ohp_buf_reserve(b, &rc->alloc, total) != 0)
+    if (total > UINT32_MAX / 2)
+        return OHP_ELIMIT;
+    if (ohp_buf_reserve(b, a, total) != 0)
         return OHP_ENOMEM;
-    char *o = b->data;
+    char *o = b->data + b->len;
     for (int i = 0; i < NKEY; i++) {
         memcpy(o, s[i], len[i]);
         o += len[i];
         *o++ = '\0';
     }
-    b->len = total - 1; /* without the last NUL */
+    b->len += total;
+    *klen = (uint32_t)(total - 1);
+    *prefix = len[KF_ORG] + 1 + len[KF_ITEM] + 1;
     return OHP_OK;
 }
 
@@ -762,41 +833,71 @@ static void split_key(const char *key, const char *f[NKEY])
     }
 }
 
+/* Add m * 10^-scale to q. */
+static int qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a)
+{
+    if (small_add(q, m, s))
+        return OHP_OK;
+    char t[48];
+    ohp_decimal d;
+    small_text(m, s, t);
+    ohp_decimal_parse(t, &d);
+    return qty_add(b, q, &d, a);
+}
+
 /* Apply one waiting contribution. */
 static int apply(ohp_reconcile *rc, const pend *p)
 {
     int r;
-    uint32_t idx;
+    uint32_t ref;
+    bool added;
     const char *text = rc->text.data;
     int side = p->side;
-    if ((r = map_get_h(&rc->cmp, &rc->alloc, text + p->key, p->klen, p->hash, &idx)) != OHP_OK)
+    if ((r = tab_get(&rc->cmp, &rc->alloc, text + p->key, p->klen, p->hash, &ref, &added)) !=
+        OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
-    entry *e = E(&rc->cmp, idx);
-    uint16_t u;
-    if ((r = uom_index(rc, text + p->uom, &u)) != OHP_OK)
-        return r;
-    e->present[side] = 1;
+    entry *e = tab_at(&rc->cmp, ref);
+    if (added) {
+        /* the previous key and the first are in the cache: ordering facts come cheap here */
+        if (rc->cmp.n == 1) {
+            rc->lcp = e->klen;
+        } else {
+            const entry *first = tab_at(&rc->cmp, 0);
+            if (!rc->unordered && key_cmp(tab_at(&rc->cmp, rc->last_added), e) > 0)
+                rc->unordered = true;
+            size_t j = 0, n = e->klen < rc->lcp ? e->klen : rc->lcp;
+            while (j < n && e->key[j] == first->key[j])
+                j++;
+            rc->lcp = j;
+        }
+        rc->last_added = ref;
+    }
+    e->flags |= (uint8_t)(F_PRESENT << side);
     if (e->uom[side] == 0)
-        e->uom[side] = u;
-    else if (e->uom[side] != u)
-        e->uom_conflict[side] = 1;
-    if (p->has_q && qty_add(&e->q[side], &p->q, &rc->alloc) != OHP_OK)
-        return rfail(rc, OHP_ENOMEM, "out of memory");
-    if (p->serial != SIZE_MAX) {
-        ohp_buf *b = &rc->scratch;
-        const char *sn = text + p->serial;
-        b->len = 0;
-        if (ohp_buf_append(b, &rc->alloc, text + p->key, p->prefix) ||
-            ohp_buf_append(b, &rc->alloc, sn, strlen(sn)))
+        e->uom[side] = p->uom;
+    else if (e->uom[side] != p->uom)
+        e->flags |= (uint8_t)(F_CONFLICT << side);
+    if (p->qkind == Q_SMALL) {
+        if (p->m != 0 && qty_add_small(&rc->big, &e->q[side], p->m, p->scale, &rc->alloc) != OHP_OK)
             return rfail(rc, OHP_ENOMEM, "out of memory");
+    } else if (p->qkind == Q_TEXT) {
+        ohp_decimal d;
+        ohp_decimal_parse(text + p->qtext, &d);
+        if (qty_add(&rc->big, &e->q[side], &d, &rc->alloc) != OHP_OK)
+            return rfail(rc, OHP_ENOMEM, "out of memory");
+    }
+    if (p->skey != SIZE_MAX) {
         uint32_t si;
-        if ((r = serials_get(&rc->ser, &rc->alloc, b->data, b->len, &si)) != OHP_OK)
+        if ((r = tab_get(&rc->ser, &rc->alloc, text + p->skey, p->sklen, p->shash, &si, &added)) !=
+            OHP_OK)
             return r == OHP_ENOMEM ? rfail(rc, r, "out of memory")
                                    : rfail(rc, r, "too many serials");
-        serial *s = &rc->ser.s[si];
+        serial *s = tab_at(&rc->ser, si);
+        if (added)
+            s->entry[0] = s->entry[1] = NONE;
         if (s->count[side]++ == 0) {
-            s->entry[side] = idx;
-            rc->ser.distinct[side]++;
+            s->entry[side] = ref;
+            rc->distinct[side]++;
         }
     }
     return OHP_OK;
@@ -806,6 +907,12 @@ static int apply(ohp_reconcile *rc, const pend *p)
 static int flush(ohp_reconcile *rc)
 {
     int r = OHP_OK;
+    for (size_t i = 0; i < rc->npending; i++) {
+        const pend *p = &rc->pending[i];
+        tab_prefetch_rec(&rc->cmp, p->hash);
+        if (p->skey != SIZE_MAX)
+            tab_prefetch_rec(&rc->ser, p->shash);
+    }
     for (size_t i = 0; i < rc->npending && r == OHP_OK; i++)
         r = apply(rc, &rc->pending[i]);
     rc->npending = 0;
@@ -813,37 +920,116 @@ static int flush(ohp_reconcile *rc)
     return r;
 }
 
-static int text_add(ohp_reconcile *rc, const char *s, size_t *off)
+static const char *side_name(int side)
 {
-    *off = rc->text.len;
-    return ohp_buf_append(&rc->text, &rc->alloc, s, strlen(s) + 1);
+    return side == OHP_SIDE_ERP ? "ERP side" : "external side";
 }
 
-/* One contribution to the comparison: a quantity and optionally one serial. */
-static int cmp_add(ohp_reconcile *rc, int side, const char *const kf[NKEY], const ohp_decimal *q,
-                   const char *uom_code, const char *serial_no)
+/*
+ * The key of the contributions that follow (one line's worth): built once,
+ * into text, with its hash.
+ */
+static int cmp_key(ohp_reconcile *rc, const char *const kf[NKEY])
 {
     int r;
     if (rc->npending == BATCH && (r = flush(rc)) != OHP_OK)
         return r;
-    if ((r = build_key(rc, kf, rc->ignore)) != OHP_OK)
-        return rfail(rc, r, "out of memory");
+    rc->cur_key = rc->text.len;
+    if ((r = key_append(&rc->text, &rc->alloc, kf, rc->ignore, &rc->cur_klen, &rc->cur_prefix)) !=
+        OHP_OK)
+        return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "key too long");
+    rc->cur_hash = hash_bytes(rc->text.data + rc->cur_key, rc->cur_klen);
+    tab_prefetch(&rc->cmp, rc->cur_hash);
+    return OHP_OK;
+}
+
+/*
+ * Quantity text -> mantissa and scale (canonical: no trailing zeros after
+ * the point), for the decimals of at most 18 digits that
+ * ohp_decimal_parse() accepts; false for anything else.
+ */
+static bool small_parse(const char *s, int64_t *m, uint8_t *scale)
+{
+    const char *p = s + (s[0] == '-');
+    int64_t v = 0;
+    unsigned digits = 0, frac = 0, zeros = 0;
+    for (; *p >= '0' && *p <= '9' && digits <= 18; p++, digits++)
+        v = v * 10 + (*p - '0');
+    if (digits == 0 || digits > 18)
+        return false;
+    if (*p == '.') {
+        const char *f = ++p;
+        for (; *p >= '0' && *p <= '9' && digits <= 18; p++, digits++, frac++) {
+            v = v * 10 + (*p - '0');
+            zeros = *p == '0' ? zeros + 1 : 0;
+        }
+        if (p == f || digits > 18)
+            return false;
+    }
+    if (*p != '\0')
+        return false;
+    for (; zeros > 0; zeros--, frac--)
+        v /= 10;
+    *m = s[0] == '-' ? -v : v;
+    *scale = (uint8_t)frac;
+    return true;
+}
+
+/*
+ * One contribution at the current key: a quantity (checked text, or NULL)
+ * in UOM index uom_ix, and optionally one serial number of sl bytes.
+ */
+static int cmp_push(ohp_reconcile *rc, int side, const char *qtext, uint16_t uom_ix,
+                    const char *serial_no, size_t sl)
+{
+    int r;
+    if (rc->npending == BATCH) {
+        /* the current key survives the flush: it moves to the start of text */
+        size_t off = rc->cur_key, len = (size_t)rc->cur_klen + 1;
+        if ((r = flush(rc)) != OHP_OK)
+            return r;
+        memmove(rc->text.data, rc->text.data + off, len);
+        rc->text.len = len;
+        rc->cur_key = 0;
+    }
     pend *p = &rc->pending[rc->npending];
-    p->key = rc->text.len;
-    p->klen = rc->scratch.len;
-    p->prefix = strlen(kf[KF_ORG]) + 1 + strlen(kf[KF_ITEM]) + 1;
-    p->hash = hash_bytes(rc->scratch.data, rc->scratch.len);
-    p->side = side;
-    p->has_q = q != NULL;
-    if (q != NULL)
-        p->q = *q;
-    p->serial = SIZE_MAX;
-    if (ohp_buf_append(&rc->text, &rc->alloc, rc->scratch.data, rc->scratch.len + 1) ||
-        text_add(rc, uom_code, &p->uom) ||
-        (serial_no != NULL && serial_no[0] != '\0' && text_add(rc, serial_no, &p->serial)))
-        return rfail(rc, OHP_ENOMEM, "out of memory");
-    if (rc->cmp.nslots)
-        __builtin_prefetch(&rc->cmp.slots[p->hash & (rc->cmp.nslots - 1)]);
+    p->key = rc->cur_key;
+    p->klen = rc->cur_klen;
+    p->hash = rc->cur_hash;
+    p->side = (uint8_t)side;
+    p->uom = uom_ix;
+    p->qkind = Q_NONE;
+    if (qtext != NULL) {
+        if (small_parse(qtext, &p->m, &p->scale)) {
+            p->qkind = Q_SMALL;
+        } else {
+            ohp_decimal d;
+            if (ohp_decimal_parse(qtext, &d) != OHP_OK)
+                return rfail(rc, OHP_EPARSE, "%s: quantity '%.40s' is not an exact decimal",
+                             side_name(side), qtext);
+            p->qkind = Q_TEXT;
+            p->qtext = rc->text.len;
+            if (ohp_buf_append(&rc->text, &rc->alloc, d.text, strlen(d.text) + 1))
+                return rfail(rc, OHP_ENOMEM, "out of memory");
+        }
+    }
+    p->skey = SIZE_MAX;
+    if (serial_no != NULL && sl > 0) {
+        size_t prefix = rc->cur_prefix;
+        if (prefix + sl > UINT32_MAX / 2)
+            return rfail(rc, OHP_ELIMIT, "serial number too long");
+        if (ohp_buf_reserve(&rc->text, &rc->alloc, prefix + sl + 1))
+            return rfail(rc, OHP_ENOMEM, "out of memory");
+        p->skey = rc->text.len;
+        char *o = rc->text.data + p->skey;
+        memcpy(o, rc->text.data + p->key, prefix);
+        memcpy(o + prefix, serial_no, sl);
+        o[prefix + sl] = '\0';
+        rc->text.len += prefix + sl + 1;
+        p->sklen = (uint32_t)(prefix + sl);
+        p->shash = hash_bytes(o, p->sklen);
+        tab_prefetch(&rc->ser, p->shash);
+    }
     rc->npending++;
     return OHP_OK;
 }
@@ -857,11 +1043,6 @@ static void record_key(const ohp_snapshot_record *rec, const char *kf[NKEY])
     kf[KF_LOC] = rec->locator_name[0] ? rec->locator_name : rec->locator_id;
     kf[KF_LOT] = rec->lot_number;
     kf[KF_OWNER] = rec->owning_party_id;
-}
-
-static const char *side_name(int side)
-{
-    return side == OHP_SIDE_ERP ? "ERP side" : "external side";
 }
 
 /* ---- loading snapshots ---- */
@@ -901,117 +1082,130 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
     const ohp_snapshot_record *rec;
     int got;
     const char *kf[NKEY];
-    /* about 200 bytes per line in layout v1; both sides share the map */
-    map_reserve(&rc->cmp, &rc->alloc, (size_t)(ohp_snapshot_reader_size_hint(s->r) / 200));
+    /* lines of layout v1 are rarely shorter than 120 bytes; both sides share the table */
+    tab_reserve(&rc->cmp, &rc->alloc, (size_t)(ohp_snapshot_reader_size_hint(s->r) / 120));
     while ((got = ohp_snapshot_reader_next(s->r, &rec)) == 1) {
         (*lines_of(rc, side))++;
-        ohp_decimal d;
-        ohp_decimal_parse(rec->primary_quantity, &d);
         record_key(rec, kf);
-        int r = cmp_add(rc, side, kf, &d, rec->primary_uom_code, rec->serial_number);
-        if (r)
+        uint16_t u;
+        int r;
+        if ((r = cmp_key(rc, kf)) != OHP_OK ||
+            (r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK ||
+            (r = cmp_push(rc, side, rec->primary_quantity, u, rec->serial_number,
+                          strlen(rec->serial_number))) != OHP_OK)
             return r;
     }
     return got < 0 ? reader_error(rc, side, s, got) : flush(rc);
 }
 
-static void fold_reset(entry *e, const ohp_alloc *a)
+static void fold_reset(ohp_reconcile *rc, entry *e)
 {
-    qty_clear(&e->q[0], a);
-    e->serials = NULL;
-    e->present[0] = 0;
+    qty_clear(&rc->big, &e->q[0], &rc->alloc);
+    e->serials = 0;
+    e->flags = 0;
     e->uom[0] = 0;
-    e->uom_conflict[0] = 0;
 }
 
 static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
 {
-    map fm;
+    tab fm;
     memset(&fm, 0, sizeof fm);
-    arena nodes = {NULL};
+    fm.hdr = offsetof(entry, key);
+    pool nodes;
+    memset(&nodes, 0, sizeof nodes);
     int r = OHP_OK;
     const char *kf[NKEY];
     for (size_t k = 0; k < n && r == OHP_OK; k++) {
         uint32_t gen = (uint32_t)k + 1;
         bool full = v[k].info.mode == OHP_MODE_FULL || (k == 0 && v[k].info.mode < 0);
         if (full) {
-            for (size_t i = 0; i < fm.n; i++)
-                fold_reset(E(&fm, i), &rc->alloc);
+            tab_iter it = {0, 0};
+            for (entry *e; (e = tab_next(&fm, &it, NULL)) != NULL;)
+                fold_reset(rc, e);
         }
         const ohp_snapshot_record *rec;
         int got;
         while ((got = ohp_snapshot_reader_next(v[k].r, &rec)) == 1) {
             (*lines_of(rc, side))++;
             record_key(rec, kf);
-            uint32_t idx;
-            if ((r = build_key(rc, kf, 0)) != OHP_OK ||
-                (r = map_get(&fm, &rc->alloc, rc->scratch.data, rc->scratch.len, &idx)) != OHP_OK) {
-                r = rfail(rc, r, "out of memory");
+            uint32_t ref, klen;
+            size_t prefix;
+            bool added;
+            rc->scratch.len = 0;
+            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, &klen, &prefix)) != OHP_OK ||
+                (r = tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
+                             hash_bytes(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
+                r = r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
                 break;
             }
-            entry *e = E(&fm, idx);
+            entry *e = tab_at(&fm, ref);
             if (!full && e->gen != gen)
-                fold_reset(e, &rc->alloc); /* an incremental line replaces the key */
+                fold_reset(rc, e); /* an incremental line replaces the key */
             e->gen = gen;
             ohp_decimal d;
             ohp_decimal_parse(rec->primary_quantity, &d);
             if (d.zero && rec->serial_number[0] == '\0')
                 continue; /* quantity 0: the key is gone (or stays empty) */
-            uint16_t u;
+            uint16_t u = 0;
             if ((r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK)
                 break;
             if (e->uom[0] == 0)
                 e->uom[0] = u;
             else if (e->uom[0] != u)
-                e->uom_conflict[0] = 1;
-            e->present[0] = 1;
-            if (qty_add(&e->q[0], &d, &rc->alloc) != OHP_OK) {
+                e->flags |= F_CONFLICT;
+            e->flags |= F_PRESENT;
+            if (qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
                 r = rfail(rc, OHP_ENOMEM, "out of memory");
                 break;
             }
             if (rec->serial_number[0] != '\0') {
                 size_t sl = strlen(rec->serial_number);
-                snode *sn = (snode *)arena_alloc(&nodes, &rc->alloc, sizeof *sn + sl + 1);
-                if (sn == NULL) {
-                    r = rfail(rc, OHP_ENOMEM, "out of memory");
+                snode *sn;
+                uint32_t nref;
+                if ((r = pool_alloc(&nodes, &rc->alloc, sizeof *sn + sl + 1, (void **)&sn,
+                                    &nref)) != OHP_OK) {
+                    r = r == OHP_ENOMEM ? rfail(rc, r, "out of memory")
+                                        : rfail(rc, r, "too many serials");
                     break;
                 }
                 memcpy(sn->s, rec->serial_number, sl + 1);
                 sn->next = e->serials;
-                e->serials = sn;
+                e->serials = nref + 1;
             }
         }
         if (r == OHP_OK && got < 0)
             r = reader_error(rc, side, &v[k], got);
     }
     /* The folded state goes into the comparison. */
-    for (size_t i = 0; i < fm.n && r == OHP_OK; i++) {
-        entry *e = E(&fm, i);
-        if (!e->present[0])
+    tab_iter it = {0, 0};
+    for (entry *e; r == OHP_OK && (e = tab_next(&fm, &it, NULL)) != NULL;) {
+        if (!(e->flags & F_PRESENT))
             continue;
         split_key(e->key, kf);
         char t[OHP_ACC_BUFSIZE];
-        qty_text(&e->q[0], t);
-        ohp_decimal d;
-        ohp_decimal_parse(t, &d);
-        const char *code = rc->uoms[e->uom[0] - 1].code;
+        qty_text(&rc->big, &e->q[0], t);
         /* serial lines first reversed: restore the snapshot's order */
-        snode *rev = NULL;
-        for (snode *sn = e->serials; sn != NULL;) {
-            snode *nx = sn->next;
+        uint32_t rev = 0;
+        for (uint32_t x = e->serials; x != 0 && nodes.n > 0;) {
+            snode *sn = pool_at(&nodes, x - 1);
+            uint32_t nx = sn->next;
             sn->next = rev;
-            rev = sn;
-            sn = nx;
+            rev = x;
+            x = nx;
         }
-        if ((r = cmp_add(rc, side, kf, &d, code, NULL)) != OHP_OK)
+        if ((r = cmp_key(rc, kf)) != OHP_OK ||
+            (r = cmp_push(rc, side, t, e->uom[0], NULL, 0)) != OHP_OK)
             break;
-        for (snode *sn = rev; sn != NULL && r == OHP_OK; sn = sn->next)
-            r = cmp_add(rc, side, kf, NULL, code, sn->s);
+        for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
+            const snode *sn = pool_at(&nodes, x - 1);
+            r = cmp_push(rc, side, NULL, e->uom[0], sn->s, strlen(sn->s));
+            x = sn->next;
+        }
     }
     if (r == OHP_OK)
         r = flush(rc);
-    map_free(&fm, &rc->alloc);
-    arena_free(&nodes, &rc->alloc);
+    tab_free(&fm, &rc->alloc);
+    pool_free(&nodes, &rc->alloc);
     return r;
 }
 
@@ -1132,9 +1326,9 @@ static const char *const xcol_names[X_COUNT] = {
     "LOCATOR_NAME",      "LOCATOR_ID",       "LOT_NUMBER",    "OWNING_PARTY_ID",
     "PRIMARY_QUANTITY",  "PRIMARY_UOM_CODE", "SERIAL_NUMBER", "SERIAL_NUMBERS"};
 
-/* Serial list "A,B,P001..P005": calls cmp_add for each serial. */
-static int add_serial_list(ohp_reconcile *rc, const char *const kf[NKEY], const char *uom_code,
-                           const char *list, uint64_t line, long colno)
+/* Serial list "A,B,P001..P005": one contribution per serial at the current key. */
+static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list, uint64_t line,
+                           long colno)
 {
     char item[512];
     const char *p = list;
@@ -1160,7 +1354,7 @@ static int add_serial_list(ohp_reconcile *rc, const char *const kf[NKEY], const 
         char *dots = strstr(item, "..");
         int r;
         if (dots == NULL) {
-            if ((r = cmp_add(rc, OHP_SIDE_EXTERNAL, kf, NULL, uom_code, item)) != OHP_OK)
+            if ((r = cmp_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, item, n)) != OHP_OK)
                 return r;
             continue;
         }
@@ -1184,14 +1378,19 @@ static int add_serial_list(ohp_reconcile *rc, const char *const kf[NKEY], const 
                          "external side: line %llu, column %ld (SERIAL_NUMBERS): range "
                          "'%.40s..%.40s' is empty or longer than %u",
                          (unsigned long long)line, colno, from, to, MAX_RANGE);
-        char buf[512];
+        /* item holds "from": count its last w digits up to "to", in place */
         for (uint64_t x = lo;; x++) {
-            snprintf(buf, sizeof buf, "%.*s%0*llu", (int)(fl - w), from, (int)w,
-                     (unsigned long long)x);
-            if ((r = cmp_add(rc, OHP_SIDE_EXTERNAL, kf, NULL, uom_code, buf)) != OHP_OK)
+            if ((r = cmp_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, item, fl)) != OHP_OK)
                 return r;
             if (x == hi)
                 break;
+            for (size_t k = fl; k-- > fl - w;) {
+                if (item[k] != '9') {
+                    item[k]++;
+                    break;
+                }
+                item[k] = '0';
+            }
         }
     }
     return OHP_OK;
@@ -1272,8 +1471,10 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                           (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
                 goto out;
             }
+        int64_t qm;
+        uint8_t qs;
         ohp_decimal d;
-        if (ohp_decimal_parse(v[X_QTY], &d) != OHP_OK) {
+        if (!small_parse(v[X_QTY], &qm, &qs) && ohp_decimal_parse(v[X_QTY], &d) != OHP_OK) {
             r = rfail(rc, OHP_EPARSE,
                       "external side: line %llu, column %ld (PRIMARY_QUANTITY): expected an "
                       "exact decimal, found '%.40s'",
@@ -1284,11 +1485,13 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         const char *kf[NKEY] = {
             v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME][0] ? v[X_LOC_NAME] : v[X_LOC_ID],
             v[X_LOT], v[X_OWNER]};
-        /* a key with only a zero quantity and no serial is no balance */
-        if ((r = cmp_add(rc, OHP_SIDE_EXTERNAL, kf, &d, v[X_UOM], v[X_SERIAL])) != OHP_OK)
+        uint16_t u;
+        if ((r = cmp_key(rc, kf)) != OHP_OK || (r = uom_index(rc, v[X_UOM], &u)) != OHP_OK ||
+            (r = cmp_push(rc, OHP_SIDE_EXTERNAL, v[X_QTY], u, v[X_SERIAL], strlen(v[X_SERIAL]))) !=
+                OHP_OK)
             goto out;
-        if (v[X_SERIALS][0] && (r = add_serial_list(rc, kf, v[X_UOM], v[X_SERIALS], line,
-                                                    idx[X_SERIALS] + 1)) != OHP_OK)
+        if (v[X_SERIALS][0] &&
+            (r = add_serial_list(rc, u, v[X_SERIALS], line, idx[X_SERIALS] + 1)) != OHP_OK)
             goto out;
     }
     if (got < 0)
@@ -1306,14 +1509,131 @@ out:
 
 /* ---- comparing ---- */
 
-static int entry_cmp(const void *a, const void *b)
+/* Merge the ordered runs src[lo, mid) and src[mid, hi) into dst[lo, hi). */
+static void merge_refs(const tab *t, const uint32_t *src, uint32_t *dst, size_t lo, size_t mid,
+                       size_t hi)
 {
-    const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, n);
-    if (c)
-        return c;
-    return x->klen < y->klen ? -1 : x->klen > y->klen;
+    size_t i = lo, j = mid, o = lo;
+    while (i < mid && j < hi)
+        dst[o++] = key_cmp(tab_at(t, src[j]), tab_at(t, src[i])) < 0 ? src[j++] : src[i++];
+    while (i < mid)
+        dst[o++] = src[i++];
+    while (j < hi)
+        dst[o++] = src[j++];
+}
+
+/* Order refs v[0, n) by key: a natural merge sort through tmp (n entries). */
+static void merge_sort_refs(const tab *t, uint32_t *v, uint32_t *tmp, size_t n)
+{
+    uint32_t *src = v, *dst = tmp;
+    for (;;) {
+        size_t lo = 0, merged = 0;
+        while (lo < n) {
+            size_t mid = lo + 1;
+            while (mid < n && key_cmp(tab_at(t, src[mid - 1]), tab_at(t, src[mid])) <= 0)
+                mid++;
+            size_t hi = mid < n ? mid + 1 : n;
+            while (hi < n && key_cmp(tab_at(t, src[hi - 1]), tab_at(t, src[hi])) <= 0)
+                hi++;
+            merge_refs(t, src, dst, lo, mid, hi);
+            merged++;
+            lo = hi;
+        }
+        uint32_t *x = src;
+        src = dst;
+        dst = x;
+        if (merged <= 1)
+            break;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
+}
+
+/* A key's 8 bytes from offset skip, big-endian, zero-padded. */
+static uint64_t key_prefix(const entry *e, size_t skip)
+{
+    unsigned char b[8] = {0};
+    if (e->klen > skip) {
+        size_t n = e->klen - skip;
+        memcpy(b, e->key + skip, n < 8 ? n : 8);
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+typedef struct sortkey {
+    uint64_t prefix;
+    uint64_t ref;
+} sortkey;
+
+/*
+ * Order the entry references v[0, n) by key.  Keys given in key order
+ * (snapshots are usually written item by item) cost one sequential pass.
+ * Otherwise the 8 key bytes after the prefix all keys share are radix
+ * sorted with their references, so that most keys are placed without
+ * touching their records, and only the references whose 8 bytes tie are
+ * ordered by their whole keys.  spare (spare_size bytes, may be NULL) is
+ * memory the caller no longer needs: already mapped, it holds the first
+ * of the two arrays the radix sort takes when it is large enough.
+ */
+static int sort_refs(const tab *t, uint32_t *v, size_t n, bool unordered, size_t lcp, void *spare,
+                     size_t spare_size, const ohp_alloc *a)
+{
+    if (!unordered || n < 2)
+        return OHP_OK;
+    if (n > SIZE_MAX / (2 * sizeof(sortkey)))
+        return OHP_ENOMEM;
+    bool use_spare = spare != NULL && spare_size / sizeof(sortkey) >= n;
+    sortkey *mem = ohp_malloc(a, (use_spare ? 1 : 2) * n * sizeof *mem);
+    if (mem == NULL)
+        return OHP_ENOMEM;
+    sortkey *k = use_spare ? spare : mem, *tmp = use_spare ? mem : mem + n;
+    size_t count[8][256];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            __builtin_prefetch((const char *)tab_at(t, v[i + 16]) + offsetof(entry, key) + lcp);
+        k[i].prefix = key_prefix(tab_at(t, v[i]), lcp);
+        k[i].ref = v[i];
+        for (int d = 0; d < 8; d++)
+            count[d][(k[i].prefix >> (8 * d)) & 0xff]++;
+    }
+    /* least significant byte first; a byte that is the same in every key needs no pass */
+    sortkey *src = k, *dst = tmp;
+    for (int d = 0; d < 8; d++) {
+        size_t pos[256], sum = 0;
+        bool one = false;
+        for (int c = 0; c < 256; c++) {
+            one = one || count[d][c] == n;
+            pos[c] = sum;
+            sum += count[d][c];
+        }
+        if (one)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            dst[pos[(src[i].prefix >> (8 * d)) & 0xff]++] = src[i];
+        sortkey *x = src;
+        src = dst;
+        dst = x;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint32_t)src[i].ref;
+    /* ties on the 8 bytes: by the whole key (dst is free to hold refs) */
+    uint32_t *scratch = (uint32_t *)dst;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        if (i + 16 < n)
+            __builtin_prefetch(tab_at(t, v[i + 16]));
+        while (j < n && src[j].prefix == src[i].prefix)
+            j++;
+        if (j - i > 1)
+            merge_sort_refs(t, v + i, scratch, j - i);
+        i = j;
+    }
+    ohp_free(a, mem);
+    return OHP_OK;
 }
 
 static int sd_cmp(const void *a, const void *b)
@@ -1388,9 +1708,9 @@ static int emit(ohp_reconcile *rc, const ohp_discrepancy *d, ohp_discrepancy_fn 
 }
 
 /* Quantity of side s net of moved serials, as text. */
-static void net_text(const entry *e, int s, char out[OHP_ACC_BUFSIZE])
+static void net_text(const ohp_reconcile *rc, const entry *e, int s, char out[OHP_ACC_BUFSIZE])
 {
-    qty_text(&e->q[s], out);
+    qty_text(&rc->big, &e->q[s], out);
     if (s == OHP_SIDE_ERP && e->moved) {
         char m[24];
         snprintf(m, sizeof m, "%lu", (unsigned long)(e->moved & 0xffffu));
@@ -1434,8 +1754,9 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
     }
     bool has[2];
     for (int s = 0; s < 2; s++) {
-        has[s] = e->present[s] && !qty_zero(&e->q[s]);
-        if (has[s] && qty_add_to(&rc->uoms[e->uom[s] - 1].total[s], &e->q[s], &rc->alloc) != OHP_OK)
+        has[s] = (e->flags & (F_PRESENT << s)) && !qty_zero(&rc->big, &e->q[s]);
+        if (has[s] &&
+            qty_add_to(&rc->big, &rc->uoms[e->uom[s] - 1].total[s], &e->q[s], &rc->alloc) != OHP_OK)
             return rfail(rc, OHP_ENOMEM, "out of memory");
     }
     if (has[0])
@@ -1449,19 +1770,20 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
     const char *u0 = e->uom[0] ? rc->uoms[e->uom[0] - 1].code : "";
     const char *u1 = e->uom[1] ? rc->uoms[e->uom[1] - 1].code : "";
     ohp_discrepancy d;
-    if (has[0] && has[1] && !e->uom_conflict[0] && !e->uom_conflict[1] && e->uom[0] == e->uom[1] &&
-        e->moved == 0 && e->q[0].big == NULL && e->q[1].big == NULL && e->q[0].m == e->q[1].m &&
+    bool conflict = (e->flags & (F_CONFLICT | F_CONFLICT << 1)) != 0;
+    if (has[0] && has[1] && !conflict && e->uom[0] == e->uom[1] && e->moved == 0 &&
+        e->q[0].scale != QBIG && e->q[1].scale != QBIG && e->q[0].m == e->q[1].m &&
         e->q[0].scale == e->q[1].scale) {
         rc->sum.matched++; /* the common case, without formatting */
         return 0;
     }
-    qty_text(&e->q[0], q0);
-    qty_text(&e->q[1], q1);
-    net_text(e, 0, n0);
-    net_text(e, 1, n1);
+    qty_text(&rc->big, &e->q[0], q0);
+    qty_text(&rc->big, &e->q[1], q1);
+    net_text(rc, e, 0, n0);
+    net_text(rc, e, 1, n1);
     int kind = 0;
     if (has[0] && has[1]) {
-        if (e->uom[0] != e->uom[1] || e->uom_conflict[0] || e->uom_conflict[1]) {
+        if (e->uom[0] != e->uom[1] || conflict) {
             kind = OHP_DISC_UOM;
         } else if (strcmp(n0, n1) == 0) {
             rc->sum.matched++;
@@ -1501,7 +1823,7 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
 
 static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy_fn fn, void *ud)
 {
-    const serial *s = &rc->ser.s[sd->serial];
+    const serial *s = tab_at(&rc->ser, sd->serial);
     ohp_discrepancy d;
     disc_init(&d, sd->kind);
     const char *sn = s->key;
@@ -1512,7 +1834,7 @@ static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy
                        (sd->kind == OHP_DISC_SERIAL_DUPLICATE && sd->side == OHP_SIDE_EXTERNAL)
                    ? OHP_SIDE_EXTERNAL
                    : OHP_SIDE_ERP;
-    const entry *e = E(&rc->cmp, s->entry[side]);
+    const entry *e = tab_at(&rc->cmp, s->entry[side]);
     fill_key(&d, e);
     const char *u = e->uom[side] ? rc->uoms[e->uom[side] - 1].code : "";
     if (side == OHP_SIDE_ERP)
@@ -1524,7 +1846,7 @@ static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy
         d.count = s->count[sd->side];
     }
     if (sd->kind == OHP_DISC_SERIAL_MOVED) {
-        const entry *x = E(&rc->cmp, s->entry[OHP_SIDE_EXTERNAL]);
+        const entry *x = tab_at(&rc->cmp, s->entry[OHP_SIDE_EXTERNAL]);
         const char *f[NKEY];
         split_key(x->key, f);
         d.external_revision = f[KF_REV];
@@ -1553,7 +1875,7 @@ static int finish_totals(ohp_reconcile *rc)
     for (size_t i = 0; i < rc->nuoms; i++) {
         for (int s = 0; s < 2; s++) {
             char t[OHP_ACC_BUFSIZE];
-            qty_text(&rc->uoms[i].total[s], t);
+            qty_text(&rc->big, &rc->uoms[i].total[s], t);
             if ((rc->uom_text[i * 2 + (size_t)s] = ohp_strdup(&rc->alloc, t)) == NULL)
                 return OHP_ENOMEM;
         }
@@ -1574,36 +1896,47 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         return rfail(rc, OHP_ESTATE, "the %s is not loaded",
                      rc->loaded[0] ? side_name(1) : side_name(0));
     rc->ran = true;
+    /* nothing is looked up any more: the slots make room for ordering the keys */
+    void *spare = rc->cmp.slots;
+    size_t spare_size = rc->cmp.nslots * sizeof(uint64_t);
+    ohp_free(&rc->alloc, rc->ser.slots);
+    rc->cmp.slots = rc->ser.slots = NULL;
+    rc->cmp.nslots = rc->ser.nslots = 0;
     ohp_reconcile_summary *sum = &rc->sum;
-    sum->erp_serials = rc->ser.distinct[0];
-    sum->external_serials = rc->ser.distinct[1];
-    map *m = &rc->cmp;
+    sum->erp_serials = rc->distinct[0];
+    sum->external_serials = rc->distinct[1];
+    tab *m = &rc->cmp;
     int r = OHP_OK;
-    entry **order = NULL;
-    uint32_t *rank = NULL;
+    uint32_t *order = NULL;
     serial_disc *sd = NULL;
     size_t nsd = 0, cap_sd = 0;
     /* Serial classes, when both sides carry serial numbers. */
-    bool do_serials = rc->ser.distinct[0] > 0 && rc->ser.distinct[1] > 0;
-    for (size_t i = 0; do_serials && i < rc->ser.n; i++) {
-        serial *s = &rc->ser.s[i];
+    bool do_serials = rc->distinct[0] > 0 && rc->distinct[1] > 0;
+    tab_iter it = {0, 0};
+    uint32_t ref;
+    for (serial *s; do_serials && (s = tab_next(&rc->ser, &it, &ref)) != NULL;) {
         if (other_org(rc, s->key))
             continue;
         serial_disc add[4];
         size_t k = 0;
         for (int side = 0; side < 2; side++)
             if (s->count[side] > 1)
-                add[k++] = (serial_disc){s->entry[side], (uint32_t)i, OHP_DISC_SERIAL_DUPLICATE,
-                                         (uint8_t)side,  NULL,        0};
+                add[k++] = (serial_disc){.rank = s->entry[side],
+                                         .serial = ref,
+                                         .kind = OHP_DISC_SERIAL_DUPLICATE,
+                                         .side = (uint8_t)side};
         if (s->count[0] && !s->count[1])
-            add[k++] = (serial_disc){s->entry[0], (uint32_t)i, OHP_DISC_SERIAL_MISSING_EXTERNAL,
-                                     0,           NULL,        0};
+            add[k++] = (serial_disc){.rank = s->entry[0],
+                                     .serial = ref,
+                                     .kind = OHP_DISC_SERIAL_MISSING_EXTERNAL,
+                                     .side = 0};
         else if (!s->count[0] && s->count[1])
-            add[k++] =
-                (serial_disc){s->entry[1], (uint32_t)i, OHP_DISC_SERIAL_MISSING_ERP, 1, NULL, 0};
+            add[k++] = (serial_disc){
+                .rank = s->entry[1], .serial = ref, .kind = OHP_DISC_SERIAL_MISSING_ERP, .side = 1};
         else if (s->entry[0] != s->entry[1]) {
-            add[k++] = (serial_disc){s->entry[0], (uint32_t)i, OHP_DISC_SERIAL_MOVED, 0, NULL, 0};
-            entry *from = E(m, s->entry[0]), *to = E(m, s->entry[1]);
+            add[k++] = (serial_disc){
+                .rank = s->entry[0], .serial = ref, .kind = OHP_DISC_SERIAL_MOVED, .side = 0};
+            entry *from = tab_at(m, s->entry[0]), *to = tab_at(m, s->entry[1]);
             if ((from->moved & 0xffffu) < 0xffffu)
                 from->moved += 1;
             if ((to->moved >> 16) < 0xffffu)
@@ -1626,30 +1959,35 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     }
     /* Keys in order. */
     order = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof *order);
-    rank = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof *rank);
-    if (order == NULL || rank == NULL) {
+    if (order == NULL) {
         r = rfail(rc, OHP_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < m->n; i++) {
-        order[i] = E(m, i);
-        order[i]->gen = (uint32_t)i; /* gen is free in the comparison map: the index */
-    }
-    if (m->n > 0)
-        qsort(order, m->n, sizeof *order, entry_cmp);
+    it = (tab_iter){0, 0};
     for (size_t i = 0; i < m->n; i++)
-        rank[order[i]->gen] = (uint32_t)i;
-    for (size_t i = 0; i < nsd; i++)
-        sd[i].rank = rank[sd[i].rank];
+        tab_next(m, &it, &order[i]);
+    r = sort_refs(m, order, m->n, rc->unordered, rc->lcp, spare, spare_size, &rc->alloc);
+    ohp_free(&rc->alloc, spare);
+    spare = NULL;
+    if (r != OHP_OK) {
+        r = rfail(rc, OHP_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        ((entry *)tab_at(m, order[i]))->rank = (uint32_t)i;
     for (size_t i = 0; i < nsd; i++) {
-        sd[i].key = rc->ser.s[sd[i].serial].key;
-        sd[i].klen = rc->ser.s[sd[i].serial].klen;
+        const serial *s = tab_at(&rc->ser, sd[i].serial);
+        sd[i].rank = ((const entry *)tab_at(m, sd[i].rank))->rank;
+        sd[i].key = s->key;
+        sd[i].klen = s->klen;
     }
     if (nsd > 0)
         qsort(sd, nsd, sizeof *sd, sd_cmp);
     size_t j = 0;
     for (size_t i = 0; i < m->n && r == OHP_OK; i++) {
-        r = compare_key(rc, order[i], report, user_data);
+        if (i + 16 < m->n)
+            __builtin_prefetch(tab_at(m, order[i + 16]));
+        r = compare_key(rc, tab_at(m, order[i]), report, user_data);
         for (; r == OHP_OK && j < nsd && sd[j].rank == i; j++)
             r = emit_serial(rc, &sd[j], report, user_data);
     }
@@ -1658,8 +1996,8 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     if (r == OHP_OK && finish_totals(rc) != OHP_OK)
         r = rfail(rc, OHP_ENOMEM, "out of memory");
 out:
+    ohp_free(&rc->alloc, spare);
     ohp_free(&rc->alloc, order);
-    ohp_free(&rc->alloc, rank);
     ohp_free(&rc->alloc, sd);
     return r;
 }

@@ -773,6 +773,50 @@ START_TEST(t_fold_refused)
 }
 END_TEST
 
+/*
+ * Sums past 18 digits move to exact accumulators: they still match, differ
+ * and total exactly, and a fold that replaces such a key frees it.
+ */
+START_TEST(t_big_quantities)
+{
+    text v[2] = {snap(), snap()};
+    /* B: 900000000000000000 + 0.5 + 0.05 no longer fits 64 bits at scale 2 */
+    sline(&v[0], "FULL", D1, "B", "", "FGI", "", "", "", "900000000000000000", "Ea");
+    sline(&v[0], "FULL", D1, "B", "", "FGI", "", "", "", "0.5", "Ea");
+    sline(&v[0], "FULL", D1, "B", "", "FGI", "", "", "", "0.05", "Ea");
+    /* C: 19 digits from the start */
+    sline(&v[0], "FULL", D1, "C", "", "FGI", "", "", "", "9223372036854775807", "Ea");
+    /* F: 20 digits, replaced by the incremental */
+    sline(&v[0], "FULL", D1, "F", "", "FGI", "", "", "", "99999999999999999999", "Ea");
+    sline(&v[1], "INCREMENTAL", D2, "F", "", "FGI", "", "", "", "1", "Ea");
+    const char *ext = EXT_HEADER "M1|B||FGI|||N||900000000000000000.55|Ea|x\n"
+                                 "M1|C||FGI|||N||9223372036854775806|Ea|x\n"
+                                 "M1|F||FGI|||N||1|Ea|x\n";
+    for (int chain = 0; chain < 2; chain++) {
+        result *r = reconcile(v, chain ? 2 : 1, ext, 0, NULL, NULL);
+        ck_assert_int_eq(r->rc, OHP_OK);
+        ck_assert_uint_eq(r->n, chain ? 1 : 2);
+        ck_assert_int_eq(r->d[0].kind, OHP_DISC_QUANTITY);
+        ck_assert_str_eq(r->d[0].item, "C");
+        ck_assert_str_eq(r->d[0].erp_q, "9223372036854775807");
+        ck_assert_str_eq(r->d[0].ext_q, "9223372036854775806");
+        ck_assert_str_eq(r->d[0].diff, "-1");
+        if (!chain) {
+            ck_assert_str_eq(r->d[1].item, "F");
+            ck_assert_str_eq(r->d[1].erp_q, "99999999999999999999");
+            ck_assert_str_eq(r->d[1].diff, "-99999999999999999998");
+        }
+        ck_assert_uint_eq(r->sum.matched, chain ? 2 : 1);
+        ck_assert_uint_eq(r->nuoms, 1);
+        ck_assert_str_eq(r->uoms[0][1],
+                         chain ? "10123372036854775808.55" : "110123372036854775806.55");
+        ck_assert_str_eq(r->uoms[0][2], "10123372036854775807.55");
+        free(r);
+    }
+    free_texts(v, 2);
+}
+END_TEST
+
 /* ---- tolerance ---- */
 
 static const struct {
@@ -886,6 +930,69 @@ START_TEST(t_order)
     }
     free(r);
     free(s.s);
+}
+END_TEST
+
+/* Discrepancies must come out in strictly increasing item order. */
+typedef struct order_check {
+    char last[32];
+    size_t n;
+} order_check;
+
+static int check_order(void *ud, const ohp_discrepancy *d)
+{
+    order_check *o = ud;
+    if (o->n > 0)
+        ck_assert_msg(strcmp(o->last, d->item_number) < 0, "%s after %s", d->item_number, o->last);
+    snprintf(o->last, sizeof o->last, "%s", d->item_number);
+    o->n++;
+    return 0;
+}
+
+/*
+ * Many keys given in descending order, in a scattered order and as two
+ * interleaved ascending runs: the order of the report is the key order.
+ */
+START_TEST(t_order_many)
+{
+    size_t n = small_n(3000);
+    text s = snap();
+    text ext = {NULL, 0, 0};
+    add(&ext, "%s", EXT_HEADER);
+    size_t want_missing = 0, want_qty = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = _i == 0     ? n - 1 - i
+                   : _i == 1   ? (i * 7919) % n
+                   : i < n / 2 ? 2 * i
+                               : 2 * (i - n / 2) + 1;
+        char item[16];
+        snprintf(item, sizeof item, "I%06zu", k);
+        sline(&s, "FULL", D1, item, "", "FGI", "", "", "", "1", "Ea");
+        if (k % 5 == 0) {
+            want_missing++;
+            continue;
+        }
+        want_qty += k % 3 == 0;
+        add(&ext, "M1|%s||FGI|||N||%s|Ea|x\n", item, k % 3 == 0 ? "2" : "1");
+    }
+    ohp_reconcile *rc;
+    ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
+    ohp_snapshot_reader *r;
+    mem_in a = {s.s, s.len, 0}, b = {ext.s, ext.len, 0};
+    ck_assert_int_eq(ohp_snapshot_reader_open_psv(&r, mem_read_fn, &a, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_reconcile_load_erp(rc, &r, 1), OHP_OK);
+    ck_assert_int_eq(ohp_reconcile_load_external_psv(rc, mem_read_fn, &b), OHP_OK);
+    order_check o = {"", 0};
+    ck_assert_int_eq(ohp_reconcile_run(rc, check_order, &o), OHP_OK);
+    const ohp_reconcile_summary *sum = ohp_reconcile_get_summary(rc);
+    ck_assert_uint_eq(o.n, want_missing + want_qty);
+    ck_assert_uint_eq(sum->missing_external, want_missing);
+    ck_assert_uint_eq(sum->quantity_mismatch, want_qty);
+    ck_assert_uint_eq(sum->matched, n - want_missing - want_qty);
+    ohp_snapshot_reader_free(r);
+    ohp_reconcile_free(rc);
+    free(s.s);
+    free(ext.s);
 }
 END_TEST
 
@@ -1113,11 +1220,13 @@ static Suite *suite(void)
     tcase_add_test(tc, t_serials);
     tcase_add_test(tc, t_serial_move_only);
     tcase_add_test(tc, t_fold);
+    tcase_add_test(tc, t_big_quantities);
     tcase_add_test(tc, t_fold_refused);
     tcase_add_loop_test(tc, t_tolerance, 0, (int)(sizeof tol_cases / sizeof tol_cases[0]));
     tcase_add_test(tc, t_options);
     tcase_add_loop_test(tc, t_ignore, 0, 3);
     tcase_add_test(tc, t_order);
+    tcase_add_loop_test(tc, t_order_many, 0, 3);
     tcase_add_test(tc, t_external_malformed);
     tcase_add_test(tc, t_external_v1);
     tcase_add_test(tc, t_callback_stops);
