@@ -36,9 +36,10 @@ static uint64_t rnd(void)
     x ^= x << 17;
     return rng_state = x;
 }
+/* 0..n-1 from the high half of rnd(), by multiplication: no division per pick */
 static unsigned pick(unsigned n)
 {
-    return (unsigned)(rnd() % n);
+    return (unsigned)(((rnd() >> 32) * (uint64_t)n) >> 32);
 }
 
 #define NITEMS 5000
@@ -172,7 +173,7 @@ static int gen_next(void *ud, ohp_record *r)
         *put_uint(g->qty, k) = '\0';
         r->primary_quantity = g->qty;
     } else {
-        uint64_t whole = rnd() % 5000, quarter = rnd() % 4;
+        uint64_t whole = pick(5000), quarter = pick(4);
         char *q = put_uint(g->qty, quarter ? whole : whole + 1);
         if (quarter) {
             *q++ = '.';
@@ -464,7 +465,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: bench [--records N] [--level 1-9] [--threads T] [--reps R] "
                             "[--seed S] [--dump PSV_FILE] [--dump-input BALANCES_PSV] "
-                    "[--only publish|nocomp]\n");
+                            "[--only publish|nocomp]\n");
             return 2;
         }
     }
@@ -518,6 +519,13 @@ int main(int argc, char **argv)
             return 1;
         t_off[i] = ro.seconds;
     }
+    /* the same ratios within each repetition (before the medians sort the times): on a
+       machine whose speed drifts, the interleaved pairs are the steadier figure */
+    double pr[99], orr[99];
+    for (int i = 0; i < reps; i++) {
+        pr[i] = t_pub[i] / t_raw[i];
+        orr[i] = t_off[i] / t_raw[i];
+    }
     double pub = median(t_pub, reps), raw = median(t_raw, reps), off = median(t_off, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -535,6 +543,10 @@ int main(int argc, char **argv)
     printf("compression off    %.3f s  %.1f MB/s\n", off, mb / off);
     printf("publish / raw      %.3f\n", pub / raw);
     printf("nocomp / raw       %.3f\n", off / raw);
+    double pr_med = median(pr, reps), or_med = median(orr, reps); /* sorts */
+    printf("per repetition     publish / raw min %.3f median %.3f max %.3f; nocomp / raw min "
+           "%.3f median %.3f max %.3f\n",
+           pr[0], pr_med, pr[reps - 1], orr[0], or_med, orr[reps - 1]);
     printf("peak heap          %zu bytes (library, level %d, %u threads)\n", rp.peak_heap, level,
            threads);
     printf("peak RSS           %ld KiB (process, includes the captured PSV)\n", ru.ru_maxrss);

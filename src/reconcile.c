@@ -953,17 +953,22 @@ static bool small_parse(const char *s, int64_t *m, uint8_t *scale)
     const char *p = s + (s[0] == '-');
     int64_t v = 0;
     unsigned digits = 0, frac = 0, zeros = 0;
-    for (; *p >= '0' && *p <= '9' && digits <= 18; p++, digits++)
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (digits == 18)
+            return false; /* 19 digits may not fit */
         v = v * 10 + (*p - '0');
-    if (digits == 0 || digits > 18)
+    }
+    if (digits == 0)
         return false;
     if (*p == '.') {
         const char *f = ++p;
-        for (; *p >= '0' && *p <= '9' && digits <= 18; p++, digits++, frac++) {
+        for (; *p >= '0' && *p <= '9'; p++, digits++, frac++) {
+            if (digits == 18)
+                return false;
             v = v * 10 + (*p - '0');
             zeros = *p == '0' ? zeros + 1 : 0;
         }
-        if (p == f || digits > 18)
+        if (p == f)
             return false;
     }
     if (*p != '\0')

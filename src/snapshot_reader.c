@@ -297,7 +297,7 @@ static int entry_read(void *ud, void *buf, size_t cap, size_t *got)
         }
         return 0;
     }
-    r->crc = (uint32_t)crc32(r->crc, buf, (uInt)k);
+    r->crc = ohp_crc32(r->crc, buf, k);
     r->got_size += (uint64_t)k;
     if (r->got_size > r->want_size) {
         r->zip_failed = true;

@@ -324,7 +324,7 @@ int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len)
     const unsigned char *p = buf;
     while (len > 0) {
         unsigned n = len > (1u << 30) ? (1u << 30) : (unsigned)len;
-        zw->crc = (uint32_t)crc32(zw->crc, p, n);
+        zw->crc = ohp_crc32(zw->crc, p, n);
         zw->usize += n;
         if (pass_compressed(zw, p, n))
             return zw->err;

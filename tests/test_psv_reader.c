@@ -209,6 +209,53 @@ START_TEST(read_error)
 }
 END_TEST
 
+/*
+ * Random texts over the characters that matter (separators, quotes, CR, LF,
+ * UTF-8): a memory reader, where whole lines are usually in the buffer and
+ * take the one-step path, and one-byte reads, where every byte goes through
+ * the state machine, give the same rows, line numbers, errors and messages,
+ * also with a line limit.
+ */
+START_TEST(random_texts_agree)
+{
+    static const char *const alphabet[] = {"a",  "b",  "7",  " ",  "|",       "|",
+                                           "\"", "\r", "\n", "\n", "\xc3\xa9"};
+    uint32_t x = 12345u + (uint32_t)_i;
+    char text[1200];
+    static char got[2][64 * 1024], lines[2][16 * 1024];
+    for (int round = 0; round < 300; round++) {
+        size_t len = 0, target = 20 + (size_t)(round * 3 % 1000);
+        while (len < target) {
+            x = x * 1103515245u + 12345u;
+            const char *a = alphabet[(x >> 16) % (sizeof alphabet / sizeof alphabet[0])];
+            memcpy(text + len, a, strlen(a));
+            len += strlen(a);
+        }
+        text[len] = '\0';
+        size_t limit = round % 3 == 0 ? 16 : 0;
+        int rc[2];
+        char msg[2][512];
+        for (int v = 0; v < 2; v++) {
+            reader rd;
+            memset(&rd, 0, sizeof rd);
+            rd.ch.p = text;
+            rd.ch.len = len;
+            rd.ch.chunk = v == 0 ? 65536 : 1;
+            ck_assert_int_eq(ohp_psv_reader_new(&rd.r, chunked_read, &rd.ch, limit, NULL), OHP_OK);
+            rc[v] = read_all(rd.r, got[v], sizeof got[v], lines[v], sizeof lines[v]);
+            snprintf(msg[v], sizeof msg[v], "%s", ohp_psv_reader_errmsg(rd.r));
+            ohp_psv_reader_free(rd.r);
+        }
+        ck_assert_msg(rc[0] == rc[1], "round %d: %d vs %d", round, rc[0], rc[1]);
+        ck_assert_msg(strcmp(got[0], got[1]) == 0, "round %d: rows differ:\n%s\n--\n%s", round,
+                      got[0], got[1]);
+        ck_assert_msg(strcmp(lines[0], lines[1]) == 0, "round %d: lines %s vs %s", round, lines[0],
+                      lines[1]);
+        ck_assert_str_eq(msg[0], msg[1]);
+    }
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
     ohp_psv_reader *r = NULL;
@@ -424,6 +471,7 @@ static Suite *psv_reader_suite(void)
     tcase_add_test(tc, max_line);
     tcase_add_test(tc, read_error);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_loop_test(tc, random_texts_agree, 0, 4);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("balances");
     tcase_add_test(tb, balances_any_column_order);
