@@ -34,6 +34,11 @@ void *ohp_calloc(const ohp_alloc *a, size_t n, size_t size);
 void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size);
 void ohp_free(const ohp_alloc *a, void *ptr);
 char *ohp_strdup(const ohp_alloc *a, const char *s);
+/*
+ * True when the row ohp_psv_reader_next() returned last is known to be
+ * 7-bit ASCII (it then needs no UTF-8 check); false when unknown.
+ */
+bool ohp_psv_reader_row_ascii(const ohp_psv_reader *r);
 /* CRC-32 of the ZIP format, as zlib's crc32() (faster on x86-64 with PCLMULQDQ). */
 uint32_t ohp_crc32(uint32_t crc, const void *buf, size_t len);
 /*

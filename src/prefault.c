@@ -10,15 +10,12 @@
 void ohp_prefault(void *p, size_t n)
 {
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    static size_t page;
     if (n < OHP_PREFAULT_MIN || p == NULL)
         return;
-    if (page == 0) {
-        long ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (size_t)ps : 4096;
-    }
-    uintptr_t b = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t b = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
     /* a hint: kernels before 5.14 refuse it, and the pages then fault one by one as before */
     if (e > b)
         (void)madvise((void *)b, e - b, MADV_POPULATE_WRITE);

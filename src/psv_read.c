@@ -22,6 +22,7 @@ struct ohp_psv_reader {
     char *in;
     size_t in_pos, in_len;
     bool eof;
+    bool row_ascii; /* the current row is known to be 7-bit ASCII */
     size_t max_line;
     /* current row */
     ohp_buf row;
@@ -176,6 +177,7 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
         return OHP_ENOMEM;
     char *row = r->row.data;
     size_t k = 0, i = 0;
+    unsigned high = 0;
     int rc;
 #ifdef __SSE2__
     /* copy 16 bytes at a time, ending a field at each '|' they hold */
@@ -183,6 +185,7 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
         _mm_storeu_si128((__m128i *)(row + i), v);
+        high |= (unsigned)_mm_movemask_epi8(v);
         unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bar));
         for (; m != 0; m &= m - 1) {
             size_t at = i + (size_t)__builtin_ctz(m);
@@ -195,6 +198,7 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
 #endif
     for (; i < len; i++) {
         row[i] = p[i];
+        high |= (unsigned char)p[i] & 0x80u;
         if (p[i] == '|') {
             row[i] = '\0';
             r->row.len = i + 1;
@@ -203,10 +207,16 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
         }
     }
     r->row.len = len;
+    r->row_ascii = high == 0;
     r->in_pos += n + 1;
     r->line = r->next_line++;
     *nfields = k;
     return 1;
+}
+
+bool ohp_psv_reader_row_ascii(const ohp_psv_reader *r)
+{
+    return r->row_ascii;
 }
 
 OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count)
@@ -217,6 +227,7 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
     if (rc <= 0)
         return rc;
     r->row.len = 0;
+    r->row_ascii = false;
     size_t nfields = 0;
     if ((rc = push_field(r, nfields)) != 0)
         return rc;

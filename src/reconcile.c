@@ -1462,7 +1462,8 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         const char *v[X_COUNT];
         for (int c = 0; c < X_COUNT; c++)
             v[c] = idx[c] >= 0 ? f[idx[c]] : "";
-        for (int c = 0; c < X_COUNT; c++) {
+        bool ascii = ohp_psv_reader_row_ascii(psv);
+        for (int c = 0; c < X_COUNT && !ascii; c++) {
             if (!ohp_utf8_valid(v[c], strlen(v[c]))) {
                 r = rfail(rc, OHP_EPARSE,
                           "external side: line %llu, column %ld (%s): not valid UTF-8",

@@ -1012,6 +1012,11 @@ START_TEST(t_external_malformed)
         {"ORGANIZATION_CODE|ITEM_NUMBER\n", "required column SUBINVENTORY_CODE"},
         {"", "empty input"},
         {EXT_HEADER "M1|\"A||FGI|||N||1|Ea|x\n", "line 2"},
+        /* invalid UTF-8, on a plain line and on one with quotes */
+        {EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM1|A\xff||FGI|||N||1|Ea|x\n",
+         "line 3, column 2 (ITEM_NUMBER): not valid UTF-8"},
+        {EXT_HEADER "M1|\"B\xc3\"||FGI|||N||1|Ea|x\n",
+         "line 2, column 2 (ITEM_NUMBER): not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         result *r = reconcile(&s, 1, cases[i].ext, 0, NULL, NULL);
@@ -1019,6 +1024,21 @@ START_TEST(t_external_malformed)
         ck_assert_msg(strstr(r->err, cases[i].expect) != NULL, "case %zu: '%s'", i, r->err);
         free(r);
     }
+    free(s.s);
+}
+END_TEST
+
+/* UTF-8 in the external side's fields is accepted and matched byte for byte. */
+START_TEST(t_external_utf8)
+{
+    text s = snap();
+    sline(&s, "FULL", D1, "\xc3\xa9t\xc3\xa9", "", "FGI", "", "", "", "1", "Ea");
+    result *r =
+        reconcile(&s, 1, EXT_HEADER "M1|\xc3\xa9t\xc3\xa9||FGI|||N||1|Ea|x\n", 0, NULL, NULL);
+    ck_assert_int_eq(r->rc, OHP_OK);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.matched, 1);
+    free(r);
     free(s.s);
 }
 END_TEST
@@ -1228,6 +1248,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_order);
     tcase_add_loop_test(tc, t_order_many, 0, 3);
     tcase_add_test(tc, t_external_malformed);
+    tcase_add_test(tc, t_external_utf8);
     tcase_add_test(tc, t_external_v1);
     tcase_add_test(tc, t_callback_stops);
     tcase_add_test(tc, t_empty_snapshot);
