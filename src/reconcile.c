@@ -514,6 +514,24 @@ static int tab_get(tab *t, const ohp_alloc *a, const char *key, size_t klen, uin
     return OHP_OK;
 }
 
+/* Add a record for a key known to be new, without a slot (see tab_index). */
+static int tab_append(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t *ref)
+{
+    if (klen > UINT32_MAX - t->hdr - 8)
+        return OHP_ELIMIT;
+    char *rec;
+    int rc = pool_alloc(&t->recs, a, t->hdr + klen + 1, (void **)&rec, ref);
+    if (rc != OHP_OK)
+        return rc;
+    memset(rec, 0, t->hdr);
+    uint32_t k32 = (uint32_t)klen;
+    memcpy(rec, &k32, sizeof k32);
+    memcpy(rec + t->hdr, key, klen);
+    rec[t->hdr + klen] = '\0';
+    t->n++;
+    return OHP_OK;
+}
+
 /* Records in the order they were added: start with *it = {0, 0}; ref may be NULL. */
 typedef struct tab_iter {
     size_t b, off;
@@ -534,6 +552,51 @@ static void *tab_next(const tab *t, tab_iter *it, uint32_t *ref)
         it->off = 0;
     }
     return NULL;
+}
+
+/* The record after ref in the order they were added, or NONE. */
+static uint32_t tab_after(const tab *t, uint32_t ref)
+{
+    size_t b = ref >> POOL_SHIFT, off = (size_t)(ref & ((1u << POOL_SHIFT) - 1)) << 3;
+    const char *rec = (const char *)t->recs.b[b]->data + off;
+    off += (t->hdr + rec_klen(rec) + 1 + 7) & ~(size_t)7;
+    for (; b < t->recs.n; b++, off = 0)
+        if (off < t->recs.b[b]->used)
+            return (uint32_t)(b << POOL_SHIFT | off >> 3);
+    return NONE;
+}
+
+/*
+ * Give every record (added by tab_append) its slot, in one pass over the
+ * records; the slots are sized for at least expect keys.
+ */
+static int tab_index(tab *t, const ohp_alloc *a, size_t expect)
+{
+    size_t want = t->n > expect ? t->n : expect, ns = 1024;
+    if (want > ((size_t)1 << 28))
+        want = (size_t)1 << 28;
+    while (ns < want * 2)
+        ns *= 2;
+    if (ns > SIZE_MAX / sizeof(uint64_t))
+        return OHP_ENOMEM;
+    uint64_t *s = ohp_malloc(a, ns * sizeof *s);
+    if (s == NULL)
+        return OHP_ENOMEM;
+    ohp_prefault(s, ns * sizeof *s);
+    memset(s, 0, ns * sizeof *s);
+    tab_iter it = {0, 0};
+    uint32_t ref;
+    for (const char *rec; (rec = tab_next(t, &it, &ref)) != NULL;) {
+        uint32_t h = hash_bytes(rec + t->hdr, rec_klen(rec));
+        size_t k = h & (ns - 1);
+        while (s[k])
+            k = (k + 1) & (ns - 1);
+        s[k] = (uint64_t)h << 32 | ((uint64_t)ref + 1);
+    }
+    ohp_free(a, t->slots);
+    t->slots = s;
+    t->nslots = ns;
+    return OHP_OK;
 }
 
 /* ---- balance entries (one per key) ---- */
@@ -558,13 +621,17 @@ typedef struct entry {
 } entry;
 
 /* Byte order of the keys. */
-static inline int key_cmp(const entry *x, const entry *y)
+static inline int key_cmp_raw(const char *x, size_t xl, const char *y, size_t yl)
 {
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, n);
+    int c = memcmp(x, y, xl < yl ? xl : yl);
     if (c)
         return c;
-    return x->klen < y->klen ? -1 : x->klen > y->klen;
+    return xl < yl ? -1 : xl > yl;
+}
+
+static inline int key_cmp(const entry *x, const entry *y)
+{
+    return key_cmp_raw(x->key, x->klen, y->key, y->klen);
 }
 
 /* ---- serial numbers (identity: organization, item, serial) ---- */
@@ -635,6 +702,19 @@ struct ohp_reconcile {
     tab cmp; /* entries */
     /* for ordering: keys added out of key order; the prefix all keys share */
     bool unordered;
+    /*
+     * Merging instead of hashing.  While every side's lines arrive in key
+     * order, a line's key is the current line's key, a key of an earlier
+     * side found by a cursor moving forward through that side's entries
+     * (which are in key order), or new; the entries then need no hash slots.
+     * The first line out of order gives every entry its slot (tab_index) and
+     * the reconciler hashes from then on.
+     */
+    bool merging;
+    uint32_t cursor;      /* the earlier sides' entry the cursor is on, NONE: past them */
+    size_t cursor_left;   /* earlier sides' entries from the cursor on */
+    uint32_t stream_last; /* this side's last key, NONE: none yet */
+    size_t expect_keys;   /* estimate of the keys to come, for sizing the slots */
     uint32_t last_added;
     size_t lcp;
     tab ser;              /* serials */
@@ -717,6 +797,8 @@ OHP_EXPORT int ohp_reconcile_new(ohp_reconcile **out, const ohp_reconcile_option
     strcpy(r->tol_abs, abs_t);
     strcpy(r->tol_rel, rel_t);
     r->cmp.hdr = offsetof(entry, key);
+    r->merging = true;
+    r->cursor = r->stream_last = NONE;
     r->ser.hdr = offsetof(serial, key);
     r->sum.version = OHP_RECONCILE_SUMMARY_VERSION;
     *out = r;
@@ -845,6 +927,53 @@ static int qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc 
     return qty_add(b, q, &d, a);
 }
 
+/* A side's lines begin: the cursor goes back to the first entry. */
+static void stream_begin(ohp_reconcile *rc)
+{
+    rc->stream_last = NONE;
+    rc->cursor = rc->cmp.n ? 0 : NONE;
+    rc->cursor_left = rc->cmp.n;
+}
+
+/* Find or add the key while merging (see struct ohp_reconcile). */
+static int merge_get(ohp_reconcile *rc, const char *key, uint32_t klen, uint32_t hash,
+                     uint32_t *ref, bool *added)
+{
+    tab *t = &rc->cmp;
+    if (rc->stream_last != NONE) {
+        const entry *last = tab_at(t, rc->stream_last);
+        int c = key_cmp_raw(key, klen, last->key, last->klen);
+        if (c == 0) {
+            *ref = rc->stream_last;
+            *added = false;
+            return OHP_OK;
+        }
+        if (c < 0) { /* out of order: hash from now on */
+            rc->merging = false;
+            int r = tab_index(t, &rc->alloc, rc->expect_keys);
+            return r ? r : tab_get(t, &rc->alloc, key, klen, hash, ref, added);
+        }
+    }
+    int c = 1;
+    while (rc->cursor_left > 0) {
+        const entry *cur = tab_at(t, rc->cursor);
+        if ((c = key_cmp_raw(cur->key, cur->klen, key, klen)) >= 0)
+            break;
+        rc->cursor = --rc->cursor_left ? tab_after(t, rc->cursor) : NONE;
+    }
+    if (rc->cursor_left > 0 && c == 0) {
+        *ref = rc->cursor;
+        *added = false;
+    } else {
+        int r = tab_append(t, &rc->alloc, key, klen, ref);
+        if (r != OHP_OK)
+            return r;
+        *added = true;
+    }
+    rc->stream_last = *ref;
+    return OHP_OK;
+}
+
 /* Apply one waiting contribution. */
 static int apply(ohp_reconcile *rc, const pend *p)
 {
@@ -853,8 +982,9 @@ static int apply(ohp_reconcile *rc, const pend *p)
     bool added;
     const char *text = rc->text.data;
     int side = p->side;
-    if ((r = tab_get(&rc->cmp, &rc->alloc, text + p->key, p->klen, p->hash, &ref, &added)) !=
-        OHP_OK)
+    r = rc->merging ? merge_get(rc, text + p->key, p->klen, p->hash, &ref, &added)
+                    : tab_get(&rc->cmp, &rc->alloc, text + p->key, p->klen, p->hash, &ref, &added);
+    if (r != OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
     entry *e = tab_at(&rc->cmp, ref);
     if (added) {
@@ -1088,7 +1218,10 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
     int got;
     const char *kf[NKEY];
     /* lines of layout v1 are rarely shorter than 120 bytes; both sides share the table */
-    tab_reserve(&rc->cmp, &rc->alloc, (size_t)(ohp_snapshot_reader_size_hint(s->r) / 120));
+    rc->expect_keys = rc->cmp.n + (size_t)(ohp_snapshot_reader_size_hint(s->r) / 120);
+    if (!rc->merging)
+        tab_reserve(&rc->cmp, &rc->alloc, rc->expect_keys);
+    stream_begin(rc);
     while ((got = ohp_snapshot_reader_next(s->r, &rec)) == 1) {
         (*lines_of(rc, side))++;
         record_key(rec, kf);
@@ -1182,6 +1315,7 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             r = reader_error(rc, side, &v[k], got);
     }
     /* The folded state goes into the comparison. */
+    stream_begin(rc);
     tab_iter it = {0, 0};
     for (entry *e; r == OHP_OK && (e = tab_next(&fm, &it, NULL)) != NULL;) {
         if (!(e->flags & F_PRESENT))
@@ -1409,6 +1543,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         return rfail(rc, OHP_ESTATE, "the external side is already loaded");
     rc->loaded[OHP_SIDE_EXTERNAL] = true;
     rc->errmsg[0] = '\0';
+    stream_begin(rc);
     ohp_psv_reader *psv;
     int r = ohp_psv_reader_new(&psv, read, user_data, 0,
                                &(ohp_allocator){OHP_ALLOCATOR_VERSION, rc->alloc.malloc_fn,

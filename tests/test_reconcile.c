@@ -949,31 +949,50 @@ static int check_order(void *ud, const ohp_discrepancy *d)
     return 0;
 }
 
+/* Positions 0..n-1 in one of four orders: ascending, descending, scattered, two interleaved runs.
+ */
+static size_t order_at(int order, size_t i, size_t n)
+{
+    if (order == 3)
+        return i;
+    if (order == 0)
+        return n - 1 - i;
+    if (order == 1)
+        return (i * 7919) % n;
+    return i < n / 2 ? 2 * i : 2 * (i - n / 2) + 1;
+}
+
 /*
- * Many keys given in descending order, in a scattered order and as two
- * interleaved ascending runs: the order of the report is the key order.
+ * Many keys, the ERP side in ascending, descending, scattered or interleaved order,
+ * the external side in the same order or ascending, with keys missing on
+ * either side and differing quantities: the report comes in key order and
+ * the counts are exact whichever way the keys are found (merged in order
+ * or hashed).
  */
 START_TEST(t_order_many)
 {
     size_t n = small_n(3000);
+    int erp_order = _i % 4, ext_sorted = _i >= 4;
     text s = snap();
     text ext = {NULL, 0, 0};
     add(&ext, "%s", EXT_HEADER);
-    size_t want_missing = 0, want_qty = 0;
+    size_t want_missing = 0, want_qty = 0, want_extra = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t k = _i == 0     ? n - 1 - i
-                   : _i == 1   ? (i * 7919) % n
-                   : i < n / 2 ? 2 * i
-                               : 2 * (i - n / 2) + 1;
         char item[16];
-        snprintf(item, sizeof item, "I%06zu", k);
+        snprintf(item, sizeof item, "I%06zu", order_at(erp_order, i, n));
         sline(&s, "FULL", D1, item, "", "FGI", "", "", "", "1", "Ea");
-        if (k % 5 == 0) {
-            want_missing++;
-            continue;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ext_sorted ? i : order_at(erp_order, i, n);
+        want_missing += k % 5 == 0;
+        if (k % 5 != 0) {
+            want_qty += k % 3 == 0;
+            add(&ext, "M1|I%06zu||FGI|||N||%s|Ea|x\n", k, k % 3 == 0 ? "2" : "1");
         }
-        want_qty += k % 3 == 0;
-        add(&ext, "M1|%s||FGI|||N||%s|Ea|x\n", item, k % 3 == 0 ? "2" : "1");
+        if (k % 7 == 3) { /* only on the external side, between ERP keys */
+            want_extra++;
+            add(&ext, "M1|I%06zu-X||FGI|||N||1|Ea|x\n", k);
+        }
     }
     ohp_reconcile *rc;
     ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
@@ -985,14 +1004,49 @@ START_TEST(t_order_many)
     order_check o = {"", 0};
     ck_assert_int_eq(ohp_reconcile_run(rc, check_order, &o), OHP_OK);
     const ohp_reconcile_summary *sum = ohp_reconcile_get_summary(rc);
-    ck_assert_uint_eq(o.n, want_missing + want_qty);
+    ck_assert_uint_eq(o.n, want_missing + want_qty + want_extra);
     ck_assert_uint_eq(sum->missing_external, want_missing);
+    ck_assert_uint_eq(sum->missing_erp, want_extra);
     ck_assert_uint_eq(sum->quantity_mismatch, want_qty);
     ck_assert_uint_eq(sum->matched, n - want_missing - want_qty);
+    ck_assert_uint_eq(sum->keys_compared, n + want_extra);
     ohp_snapshot_reader_free(r);
     ohp_reconcile_free(rc);
     free(s.s);
     free(ext.s);
+}
+END_TEST
+
+/* Both sides in key order (merged without hashing), with repeats and gaps. */
+START_TEST(t_order_merged)
+{
+    text s = snap();
+    /* A twice (two lot-less lines sum), B, D; serial item S with two serials */
+    sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "1", "Ea");
+    sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "2", "Ea");
+    sline(&s, "FULL", D1, "B", "", "FGI", "", "", "", "5", "Ea");
+    sline(&s, "FULL", D1, "D", "", "FGI", "", "", "", "4", "Ea");
+    sline(&s, "FULL", D1, "S", "", "FGI", "", "", "S1", "1", "Ea");
+    sline(&s, "FULL", D1, "S", "", "FGI", "", "", "S2", "1", "Ea");
+    /* external: A (3, in two lines), C (new, between B and D), D, E (new, after all); no B */
+    result *r = reconcile(&s, 1,
+                          EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM1|A||FGI|||N||2|Ea|x\n"
+                                     "M1|C||FGI|||N||7|Ea|x\nM1|D||FGI|||N||4|Ea|x\n"
+                                     "M1|E||FGI|||N||1|Ea|x\nM1|S||FGI|||Y|S1,S2|2|Ea|x\n",
+                          0, NULL, NULL);
+    ck_assert_int_eq(r->rc, OHP_OK);
+    ck_assert_uint_eq(r->n, 3);
+    ck_assert_str_eq(r->d[0].item, "B");
+    ck_assert_int_eq(r->d[0].kind, OHP_DISC_MISSING_EXTERNAL);
+    ck_assert_str_eq(r->d[1].item, "C");
+    ck_assert_int_eq(r->d[1].kind, OHP_DISC_MISSING_ERP);
+    ck_assert_str_eq(r->d[2].item, "E");
+    ck_assert_int_eq(r->d[2].kind, OHP_DISC_MISSING_ERP);
+    ck_assert_uint_eq(r->sum.matched, 3); /* A, D, S */
+    ck_assert_uint_eq(r->sum.erp_serials, 2);
+    ck_assert_uint_eq(r->sum.external_serials, 2);
+    free(r);
+    free(s.s);
 }
 END_TEST
 
@@ -1246,7 +1300,8 @@ static Suite *suite(void)
     tcase_add_test(tc, t_options);
     tcase_add_loop_test(tc, t_ignore, 0, 3);
     tcase_add_test(tc, t_order);
-    tcase_add_loop_test(tc, t_order_many, 0, 3);
+    tcase_add_loop_test(tc, t_order_many, 0, 8);
+    tcase_add_test(tc, t_order_merged);
     tcase_add_test(tc, t_external_malformed);
     tcase_add_test(tc, t_external_utf8);
     tcase_add_test(tc, t_external_v1);
