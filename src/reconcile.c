@@ -53,7 +53,10 @@ static int pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint
             p->b = nb;
             p->cap = cap;
         }
-        size_t cap = size > POOL_BLOCK ? size : POOL_BLOCK;
+        /* 64 KiB first, doubling to POOL_BLOCK: small reconciliations stay small */
+        size_t cap = p->n < 4 ? (POOL_BLOCK >> (4 - p->n)) : POOL_BLOCK;
+        if (cap < size)
+            cap = size;
         if ((last = ohp_malloc(a, sizeof *last + cap)) == NULL)
             return OHP_ENOMEM;
         ohp_prefault(last, sizeof *last + cap);
