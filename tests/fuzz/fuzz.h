@@ -32,4 +32,24 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t size)
     return s;
 }
 
+/* Input handed to a reader at most `chunk` bytes per read call. */
+typedef struct chunked {
+    const uint8_t *p;
+    size_t left, chunk;
+} chunked;
+
+static inline int chunk_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    chunked *c = ud;
+    size_t n = c->left < cap ? c->left : cap;
+    if (n > c->chunk)
+        n = c->chunk;
+    if (n)
+        memcpy(buf, c->p, n);
+    c->p += n;
+    c->left -= n;
+    *got = n;
+    return 0;
+}
+
 #endif

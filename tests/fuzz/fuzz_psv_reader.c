@@ -11,25 +11,6 @@
 
 #include <onhandpub.h>
 
-typedef struct chunked {
-    const uint8_t *p;
-    size_t left, chunk;
-} chunked;
-
-static int chunk_read(void *ud, void *buf, size_t cap, size_t *got)
-{
-    chunked *c = ud;
-    size_t n = c->left < cap ? c->left : cap;
-    if (n > c->chunk)
-        n = c->chunk;
-    if (n)
-        memcpy(buf, c->p, n);
-    c->p += n;
-    c->left -= n;
-    *got = n;
-    return 0;
-}
-
 typedef struct outbuf {
     char *data;
     size_t len, cap;

@@ -35,25 +35,6 @@ static const char *const header[NCOLS] = {
     "OWNING_PARTY_ID",      "PROJECT_ID",          "TASK_ID",
     "MATERIAL_STATUS_CODE", "LAST_UPDATE_DATE"};
 
-typedef struct chunked {
-    const uint8_t *p;
-    size_t left, chunk;
-} chunked;
-
-static int chunk_read(void *ud, void *buf, size_t cap, size_t *got)
-{
-    chunked *c = ud;
-    size_t n = c->left < cap ? c->left : cap;
-    if (n > c->chunk)
-        n = c->chunk;
-    if (n)
-        memcpy(buf, c->p, n);
-    c->p += n;
-    c->left -= n;
-    *got = n;
-    return 0;
-}
-
 static int count_reject(void *ud, const ohp_rejection *rj)
 {
     FUZZ_CHECK(rj->version == OHP_REJECTION_VERSION);

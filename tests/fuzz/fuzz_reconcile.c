@@ -38,25 +38,6 @@ static const char *const erp_lines[] = {
 };
 #define NERP (sizeof erp_lines / sizeof erp_lines[0])
 
-typedef struct chunked {
-    const char *p;
-    size_t left, chunk;
-} chunked;
-
-static int chunk_read(void *ud, void *buf, size_t cap, size_t *got)
-{
-    chunked *c = ud;
-    size_t n = c->left < cap ? c->left : cap;
-    if (n > c->chunk)
-        n = c->chunk;
-    if (n)
-        memcpy(buf, c->p, n);
-    c->p += n;
-    c->left -= n;
-    *got = n;
-    return 0;
-}
-
 typedef struct outcome {
     int rc;
     ohp_reconcile_summary sum;
@@ -125,11 +106,11 @@ static void run(const char *erp, const char *ext, size_t ext_len, size_t chunk, 
     ohp_reconcile *rc;
     FUZZ_CHECK(ohp_reconcile_new(&rc, &ro, NULL) == OHP_OK);
     ohp_snapshot_reader *r;
-    chunked e = {erp, strlen(erp), 65536};
+    chunked e = {(const uint8_t *)erp, strlen(erp), 65536};
     FUZZ_CHECK(ohp_snapshot_reader_open_psv(&r, chunk_read, &e, NULL) == OHP_OK);
     o->rc = ohp_reconcile_load_erp(rc, &r, 1);
     FUZZ_CHECK(o->rc == OHP_OK);
-    chunked c = {ext, ext_len, chunk};
+    chunked c = {(const uint8_t *)ext, ext_len, chunk};
     o->rc = ohp_reconcile_load_external_psv(rc, chunk_read, &c);
     if (o->rc == OHP_OK)
         o->rc = ohp_reconcile_run(rc, on_disc, o);
