@@ -425,8 +425,28 @@ static void tab_free(tab *t, const ohp_alloc *a)
     t->nslots = t->n = 0;
 }
 
-/* Re-slot into ns slots (a power of two). */
-static int tab_resize(tab *t, const ohp_alloc *a, size_t ns)
+/* Slots for about n keys: a power of two at least 2n (at least 1024). */
+static size_t slots_for(size_t n)
+{
+    if (n > ((size_t)1 << 28))
+        n = (size_t)1 << 28;
+    size_t ns = 1024;
+    while (ns < n * 2)
+        ns *= 2;
+    return ns;
+}
+
+/* Put slot value v (hash << 32 | reference + 1) into s (ns slots). */
+static inline void slot_put(uint64_t *s, size_t ns, uint64_t v)
+{
+    size_t k = (uint32_t)(v >> 32) & (ns - 1);
+    while (s[k])
+        k = (k + 1) & (ns - 1);
+    s[k] = v;
+}
+
+/* Replace the slots with ns empty ones (a power of two); the old ones are returned in *old. */
+static int slots_replace(tab *t, const ohp_alloc *a, size_t ns, uint64_t **old, size_t *old_n)
 {
     if (ns > SIZE_MAX / sizeof(uint64_t))
         return OHP_ENOMEM;
@@ -435,29 +455,31 @@ static int tab_resize(tab *t, const ohp_alloc *a, size_t ns)
         return OHP_ENOMEM;
     ohp_prefault(s, ns * sizeof *s);
     memset(s, 0, ns * sizeof *s);
-    for (size_t j = 0; j < t->nslots; j++) {
-        uint64_t v = t->slots[j];
-        if (v == 0)
-            continue;
-        size_t k = (uint32_t)(v >> 32) & (ns - 1);
-        while (s[k])
-            k = (k + 1) & (ns - 1);
-        s[k] = v;
-    }
-    ohp_free(a, t->slots);
+    *old = t->slots;
+    *old_n = t->nslots;
     t->slots = s;
     t->nslots = ns;
+    return OHP_OK;
+}
+
+/* Re-slot into ns slots (a power of two). */
+static int tab_resize(tab *t, const ohp_alloc *a, size_t ns)
+{
+    uint64_t *old;
+    size_t old_n;
+    if (slots_replace(t, a, ns, &old, &old_n) != OHP_OK)
+        return OHP_ENOMEM;
+    for (size_t j = 0; j < old_n; j++)
+        if (old[j] != 0)
+            slot_put(t->slots, ns, old[j]);
+    ohp_free(a, old);
     return OHP_OK;
 }
 
 /* Size the slots for about n keys in one step (a hint: failure is harmless). */
 static void tab_reserve(tab *t, const ohp_alloc *a, size_t n)
 {
-    if (n > ((size_t)1 << 28))
-        n = (size_t)1 << 28;
-    size_t ns = 1024;
-    while (ns < n * 2)
-        ns *= 2;
+    size_t ns = slots_for(n);
     if (ns > t->nslots)
         (void)tab_resize(t, a, ns);
 }
@@ -476,6 +498,24 @@ static inline void tab_prefetch_rec(const tab *t, uint32_t h)
     uint64_t v = t->slots[h & (t->nslots - 1)];
     if (v != 0 && (uint32_t)(v >> 32) == h)
         __builtin_prefetch(tab_at(t, (uint32_t)v - 1));
+}
+
+/* Add a record for a key known to be new, without a slot (see tab_index). */
+static int tab_append(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t *ref)
+{
+    if (klen > UINT32_MAX - t->hdr - 8)
+        return OHP_ELIMIT;
+    char *rec;
+    int rc = pool_alloc(&t->recs, a, t->hdr + klen + 1, (void **)&rec, ref);
+    if (rc != OHP_OK)
+        return rc;
+    memset(rec, 0, t->hdr);
+    uint32_t k32 = (uint32_t)klen;
+    memcpy(rec, &k32, sizeof k32);
+    memcpy(rec + t->hdr, key, klen);
+    rec[t->hdr + klen] = '\0';
+    t->n++;
+    return OHP_OK;
 }
 
 /*
@@ -498,40 +538,11 @@ static int tab_get(tab *t, const ohp_alloc *a, const char *key, size_t klen, uin
             return OHP_OK;
         }
     }
-    if (klen > UINT32_MAX - t->hdr - 8)
-        return OHP_ELIMIT;
-    char *rec;
-    uint32_t r;
-    int rc = pool_alloc(&t->recs, a, t->hdr + klen + 1, (void **)&rec, &r);
+    int rc = tab_append(t, a, key, klen, ref);
     if (rc != OHP_OK)
         return rc;
-    memset(rec, 0, t->hdr);
-    uint32_t k32 = (uint32_t)klen;
-    memcpy(rec, &k32, sizeof k32);
-    memcpy(rec + t->hdr, key, klen);
-    rec[t->hdr + klen] = '\0';
-    t->slots[k] = (uint64_t)h << 32 | ((uint64_t)r + 1);
-    t->n++;
-    *ref = r;
+    t->slots[k] = (uint64_t)h << 32 | ((uint64_t)*ref + 1);
     *added = true;
-    return OHP_OK;
-}
-
-/* Add a record for a key known to be new, without a slot (see tab_index). */
-static int tab_append(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t *ref)
-{
-    if (klen > UINT32_MAX - t->hdr - 8)
-        return OHP_ELIMIT;
-    char *rec;
-    int rc = pool_alloc(&t->recs, a, t->hdr + klen + 1, (void **)&rec, ref);
-    if (rc != OHP_OK)
-        return rc;
-    memset(rec, 0, t->hdr);
-    uint32_t k32 = (uint32_t)klen;
-    memcpy(rec, &k32, sizeof k32);
-    memcpy(rec + t->hdr, key, klen);
-    rec[t->hdr + klen] = '\0';
-    t->n++;
     return OHP_OK;
 }
 
@@ -575,30 +586,16 @@ static uint32_t tab_after(const tab *t, uint32_t ref)
  */
 static int tab_index(tab *t, const ohp_alloc *a, size_t expect)
 {
-    size_t want = t->n > expect ? t->n : expect, ns = 1024;
-    if (want > ((size_t)1 << 28))
-        want = (size_t)1 << 28;
-    while (ns < want * 2)
-        ns *= 2;
-    if (ns > SIZE_MAX / sizeof(uint64_t))
+    uint64_t *old;
+    size_t old_n, ns = slots_for(t->n > expect ? t->n : expect);
+    if (slots_replace(t, a, ns, &old, &old_n) != OHP_OK)
         return OHP_ENOMEM;
-    uint64_t *s = ohp_malloc(a, ns * sizeof *s);
-    if (s == NULL)
-        return OHP_ENOMEM;
-    ohp_prefault(s, ns * sizeof *s);
-    memset(s, 0, ns * sizeof *s);
+    ohp_free(a, old); /* no record had a slot */
     tab_iter it = {0, 0};
     uint32_t ref;
-    for (const char *rec; (rec = tab_next(t, &it, &ref)) != NULL;) {
-        uint32_t h = hash_bytes(rec + t->hdr, rec_klen(rec));
-        size_t k = h & (ns - 1);
-        while (s[k])
-            k = (k + 1) & (ns - 1);
-        s[k] = (uint64_t)h << 32 | ((uint64_t)ref + 1);
-    }
-    ohp_free(a, t->slots);
-    t->slots = s;
-    t->nslots = ns;
+    for (const char *rec; (rec = tab_next(t, &it, &ref)) != NULL;)
+        slot_put(t->slots, ns,
+                 (uint64_t)hash_bytes(rec + t->hdr, rec_klen(rec)) << 32 | ((uint64_t)ref + 1));
     return OHP_OK;
 }
 
@@ -1114,10 +1111,28 @@ static bool small_parse(const char *s, int64_t *m, uint8_t *scale)
 }
 
 /*
- * One contribution at the current key: a quantity (checked text, or NULL)
+ * A quantity as a contribution carries it: a mantissa and a scale, or (past
+ * 18 digits) the canonical text in d.
+ */
+typedef struct qin {
+    bool small;
+    int64_t m;
+    uint8_t scale;
+    ohp_decimal d;
+} qin;
+
+/* Parse a quantity once; OHP_EPARSE or OHP_ELIMIT when it is no exact decimal. */
+static int qin_parse(const char *text, qin *q)
+{
+    q->small = small_parse(text, &q->m, &q->scale);
+    return q->small ? OHP_OK : ohp_decimal_parse(text, &q->d);
+}
+
+/*
+ * One contribution at the current key: a parsed quantity (or NULL)
  * in UOM index uom_ix, and optionally one serial number of sl bytes.
  */
-static int cmp_push(ohp_reconcile *rc, int side, const char *qtext, uint16_t uom_ix,
+static int cmp_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix,
                     const char *serial_no, size_t sl)
 {
     int r;
@@ -1137,19 +1152,15 @@ static int cmp_push(ohp_reconcile *rc, int side, const char *qtext, uint16_t uom
     p->side = (uint8_t)side;
     p->uom = uom_ix;
     p->qkind = Q_NONE;
-    if (qtext != NULL) {
-        if (small_parse(qtext, &p->m, &p->scale)) {
-            p->qkind = Q_SMALL;
-        } else {
-            ohp_decimal d;
-            if (ohp_decimal_parse(qtext, &d) != OHP_OK)
-                return rfail(rc, OHP_EPARSE, "%s: quantity '%.40s' is not an exact decimal",
-                             side_name(side), qtext);
-            p->qkind = Q_TEXT;
-            p->qtext = rc->text.len;
-            if (ohp_buf_append(&rc->text, &rc->alloc, d.text, strlen(d.text) + 1))
-                return rfail(rc, OHP_ENOMEM, "out of memory");
-        }
+    if (q != NULL && q->small) {
+        p->qkind = Q_SMALL;
+        p->m = q->m;
+        p->scale = q->scale;
+    } else if (q != NULL) {
+        p->qkind = Q_TEXT;
+        p->qtext = rc->text.len;
+        if (ohp_buf_append(&rc->text, &rc->alloc, q->d.text, strlen(q->d.text) + 1))
+            return rfail(rc, OHP_ENOMEM, "out of memory");
     }
     p->skey = SIZE_MAX;
     if (serial_no != NULL && sl > 0) {
@@ -1229,11 +1240,15 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
         (*lines_of(rc, side))++;
         record_key(rec, kf);
         uint16_t u;
+        qin q;
         int r;
+        if (qin_parse(rec->primary_quantity, &q) != OHP_OK) /* the reader checked it */
+            return rfail(rc, OHP_EPARSE, "%s: quantity '%.40s' is not an exact decimal",
+                         side_name(side), rec->primary_quantity);
         if ((r = cmp_key(rc, kf)) != OHP_OK ||
             (r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK ||
-            (r = cmp_push(rc, side, rec->primary_quantity, u, rec->serial_number,
-                          strlen(rec->serial_number))) != OHP_OK)
+            (r = cmp_push(rc, side, &q, u, rec->serial_number, strlen(rec->serial_number))) !=
+                OHP_OK)
             return r;
     }
     return got < 0 ? reader_error(rc, side, s, got) : flush(rc);
@@ -1325,6 +1340,7 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             continue;
         split_key(e->key, kf);
         char t[OHP_ACC_BUFSIZE];
+        qin q;
         qty_text(&rc->big, &e->q[0], t);
         /* serial lines first reversed: restore the snapshot's order */
         uint32_t rev = 0;
@@ -1335,8 +1351,8 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             rev = x;
             x = nx;
         }
-        if ((r = cmp_key(rc, kf)) != OHP_OK ||
-            (r = cmp_push(rc, side, t, e->uom[0], NULL, 0)) != OHP_OK)
+        if ((r = cmp_key(rc, kf)) != OHP_OK || (r = qin_parse(t, &q)) != OHP_OK ||
+            (r = cmp_push(rc, side, &q, e->uom[0], NULL, 0)) != OHP_OK)
             break;
         for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
             const snode *sn = pool_at(&nodes, x - 1);
@@ -1615,10 +1631,8 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                           (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
                 goto out;
             }
-        int64_t qm;
-        uint8_t qs;
-        ohp_decimal d;
-        if (!small_parse(v[X_QTY], &qm, &qs) && ohp_decimal_parse(v[X_QTY], &d) != OHP_OK) {
+        qin q;
+        if (qin_parse(v[X_QTY], &q) != OHP_OK) {
             r = rfail(rc, OHP_EPARSE,
                       "external side: line %llu, column %ld (PRIMARY_QUANTITY): expected an "
                       "exact decimal, found '%.40s'",
@@ -1631,7 +1645,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
             v[X_LOT], v[X_OWNER]};
         uint16_t u;
         if ((r = cmp_key(rc, kf)) != OHP_OK || (r = uom_index(rc, v[X_UOM], &u)) != OHP_OK ||
-            (r = cmp_push(rc, OHP_SIDE_EXTERNAL, v[X_QTY], u, v[X_SERIAL], strlen(v[X_SERIAL]))) !=
+            (r = cmp_push(rc, OHP_SIDE_EXTERNAL, &q, u, v[X_SERIAL], strlen(v[X_SERIAL]))) !=
                 OHP_OK)
             goto out;
         if (v[X_SERIALS][0] &&
