@@ -3,8 +3,9 @@
  *
  * Generates a deterministic synthetic workload in memory (several
  * organizations, ~20% serial-controlled items with 1-20 serials as lists and
- * ranges, lots, dual-UOM items, ~1% of fields needing quotes) and measures,
- * in one process and on the very same PSV bytes:
+ * ranges, lots, dual-UOM items, ~1% of fields needing quotes), once, before
+ * anything is timed; the source callback replays it.  It measures, in one
+ * process and on the very same PSV bytes:
  *
  *   publish   the library end to end, source callback to a discarding sink
  *   raw       zlib's raw deflate of the PSV at the same level (the limit)
@@ -82,13 +83,44 @@ static void gen_pools(uint64_t seed)
     }
 }
 
-typedef struct gen {
-    uint64_t n, count;
-    uint64_t serial_seq;
-    char qty[32], qty2[32], serial_list[20 * 24];
-    ohp_serial ranges[4];
-    char range_text[4][2][24];
-} gen;
+/*
+ * The workload is generated once, before anything is timed, into compact
+ * records (indices into the pools above plus an arena of quantity and serial
+ * text), and replayed by the source callback.  Replaying costs a few
+ * nanoseconds per record, so the publish time is the library's, not the
+ * random number generator's.
+ */
+enum { W_LOT = 1, W_CONSIGNED = 2, W_SERIAL = 4, W_RANGES = 8, W_DUAL = 16 };
+#define SN_LEN 10 /* "SN" and 8 digits */
+typedef struct wrec {
+    uint32_t text; /* arena offset: quantity, secondary quantity, serials */
+    uint16_t item, loc, lot;
+    uint8_t org, sub, exp, date, status, flags, nranges, qlen, q2len;
+} wrec;
+typedef struct workload {
+    wrec *recs;
+    char *arena;
+    size_t count, arena_len, arena_cap;
+} workload;
+
+static uint64_t serial_seq;
+
+static char *arena_room(workload *w, size_t n)
+{
+    if (w->arena_len + n > w->arena_cap) {
+        size_t cap = w->arena_cap ? w->arena_cap * 2 : 1 << 20;
+        while (cap < w->arena_len + n)
+            cap *= 2;
+        char *a = realloc(w->arena, cap);
+        if (a == NULL) {
+            fprintf(stderr, "bench: out of memory\n");
+            exit(1);
+        }
+        w->arena = a;
+        w->arena_cap = cap;
+    }
+    return w->arena + w->arena_len;
+}
 
 /* Zero-padded decimal of `width` digits at p; returns the end. */
 static char *put_padded(char *p, uint64_t v, int width)
@@ -114,80 +146,163 @@ static char *put_uint(char *p, uint64_t v)
     return p;
 }
 
-static int gen_next(void *ud, ohp_record *r)
+/* Draw one record: x gets the indices, the arena its text. */
+static void gen_one(workload *w, wrec *x)
 {
-    gen *g = ud;
-    if (g->n >= g->count)
-        return 0;
-    g->n++;
-    unsigned o = pick(3), it = pick(NITEMS);
-    r->organization_id = org_ids[o];
-    r->organization_code = orgs[o];
-    r->inventory_item_id = item_ids[it];
-    r->item_number = items[it];
-    r->subinventory_code = subs[pick(5)];
-    unsigned l = pick(NLOCS);
-    r->locator_id = loc_ids[l];
-    r->locator_name = locs[l];
+    memset(x, 0, sizeof *x);
+    x->org = (uint8_t)pick(3);
+    unsigned it = pick(NITEMS);
+    x->item = (uint16_t)it;
+    x->sub = (uint8_t)pick(5);
+    x->loc = (uint16_t)pick(NLOCS);
     if (pick(2)) {
-        r->lot_number = lots[pick(NLOTS)];
-        r->lot_expiration_date = exps[pick(64)];
+        x->flags |= W_LOT;
+        x->lot = (uint16_t)pick(NLOTS);
+        x->exp = (uint8_t)pick(64);
     }
-    r->primary_uom_code = uoms[it % 5];
-    r->material_status_code = statuses[pick(4)];
-    r->last_update_date = dates[pick(64)];
-    if (pick(50) == 0) {
-        r->consigned = 1;
-        r->owning_party_id = "7001";
-    }
+    x->status = (uint8_t)pick(4);
+    x->date = (uint8_t)pick(64);
+    if (pick(50) == 0)
+        x->flags |= W_CONSIGNED;
+    /* quantity, secondary quantity and serials, each NUL-terminated */
+    char *t = arena_room(w, 32 + 32 + 20 * (SN_LEN + 1) * 2);
+    x->text = (uint32_t)w->arena_len;
+    char *q = t;
     if (item_serial[it]) {
-        r->serial_controlled = 1;
+        x->flags |= W_SERIAL;
         unsigned k = 1 + pick(20);
+        q = put_uint(q, k);
+        x->qlen = (uint8_t)(q - t);
+        *q++ = '\0';
+        x->q2len = 0;
+        *q++ = '\0';
         if (pick(2)) { /* a list */
-            char *p = g->serial_list;
             for (unsigned i = 0; i < k; i++) {
                 if (i)
-                    *p++ = ',';
-                *p++ = 'S';
-                *p++ = 'N';
-                p = put_padded(p, ++g->serial_seq, 8);
+                    *q++ = ',';
+                *q++ = 'S';
+                *q++ = 'N';
+                q = put_padded(q, ++serial_seq, 8);
             }
-            *p = '\0';
-            r->serial_list = g->serial_list;
-        } else { /* ranges */
+            *q++ = '\0';
+        } else { /* ranges: "from\0to\0" pairs */
+            x->flags |= W_RANGES;
             unsigned parts = k >= 2 ? 1 + pick(2) : 1, left = k;
+            x->nranges = (uint8_t)parts;
             for (unsigned i = 0; i < parts; i++) {
                 unsigned len = i + 1 == parts ? left : 1 + pick(left - (parts - i - 1));
                 left -= len;
-                memcpy(g->range_text[i][0], "SN", 2);
-                *put_padded(g->range_text[i][0] + 2, g->serial_seq + 1, 8) = '\0';
-                memcpy(g->range_text[i][1], "SN", 2);
-                *put_padded(g->range_text[i][1] + 2, g->serial_seq + len, 8) = '\0';
-                g->serial_seq += len + pick(3);
-                g->ranges[i].from = g->range_text[i][0];
-                g->ranges[i].to = g->range_text[i][1];
+                *q++ = 'S';
+                *q++ = 'N';
+                q = put_padded(q, serial_seq + 1, 8);
+                *q++ = '\0';
+                *q++ = 'S';
+                *q++ = 'N';
+                q = put_padded(q, serial_seq + len, 8);
+                *q++ = '\0';
+                serial_seq += len + pick(3);
             }
-            r->serials = g->ranges;
-            r->serial_count = parts;
         }
-        *put_uint(g->qty, k) = '\0';
-        r->primary_quantity = g->qty;
     } else {
         uint64_t whole = pick(5000), quarter = pick(4);
-        char *q = put_uint(g->qty, quarter ? whole : whole + 1);
+        q = put_uint(q, quarter ? whole : whole + 1);
         if (quarter) {
             *q++ = '.';
             q = put_padded(q, quarter * 25, 2);
         }
-        *q = '\0';
-        r->primary_quantity = g->qty;
+        x->qlen = (uint8_t)(q - t);
+        *q++ = '\0';
+        char *q2 = q;
         if (item_dual[it]) {
-            char *q2 = put_uint(g->qty2, whole * 2);
-            memcpy(q2, ".5", 3);
-            r->secondary_quantity = g->qty2;
-            r->secondary_uom_code = "Kg";
+            x->flags |= W_DUAL;
+            q = put_uint(q, whole * 2);
+            memcpy(q, ".5", 2);
+            q += 2;
+        }
+        x->q2len = (uint8_t)(q - q2);
+        *q++ = '\0';
+    }
+    w->arena_len += (size_t)(q - t);
+}
+
+static void workload_make(workload *w, uint64_t count, uint64_t seed)
+{
+    memset(w, 0, sizeof *w);
+    gen_pools(seed);
+    serial_seq = 0;
+    w->recs = malloc((count ? count : 1) * sizeof *w->recs);
+    if (w->recs == NULL) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (uint64_t i = 0; i < count; i++)
+        gen_one(w, &w->recs[i]);
+    w->count = count;
+}
+
+static void workload_free(workload *w)
+{
+    free(w->recs);
+    free(w->arena);
+    memset(w, 0, sizeof *w);
+}
+
+/* Replay position, and room for one record's serial ranges. */
+typedef struct replay {
+    const workload *w;
+    size_t n;
+    ohp_serial ranges[4];
+} replay;
+
+static void fill(const workload *w, const wrec *x, ohp_serial *ranges, ohp_record *r)
+{
+    r->organization_id = org_ids[x->org];
+    r->organization_code = orgs[x->org];
+    r->inventory_item_id = item_ids[x->item];
+    r->item_number = items[x->item];
+    r->subinventory_code = subs[x->sub];
+    r->locator_id = loc_ids[x->loc];
+    r->locator_name = locs[x->loc];
+    if (x->flags & W_LOT) {
+        r->lot_number = lots[x->lot];
+        r->lot_expiration_date = exps[x->exp];
+    }
+    r->primary_uom_code = uoms[x->item % 5];
+    r->material_status_code = statuses[x->status];
+    r->last_update_date = dates[x->date];
+    if (x->flags & W_CONSIGNED) {
+        r->consigned = 1;
+        r->owning_party_id = "7001";
+    }
+    const char *t = w->arena + x->text;
+    r->primary_quantity = t;
+    t += x->qlen + 1;
+    if (x->flags & W_DUAL) {
+        r->secondary_quantity = t;
+        r->secondary_uom_code = "Kg";
+    }
+    t += x->q2len + 1;
+    if (x->flags & W_SERIAL) {
+        r->serial_controlled = 1;
+        if (x->flags & W_RANGES) {
+            for (unsigned i = 0; i < x->nranges; i++) {
+                ranges[i].from = t + (2 * i) * (SN_LEN + 1);
+                ranges[i].to = t + (2 * i + 1) * (SN_LEN + 1);
+            }
+            r->serials = ranges;
+            r->serial_count = x->nranges;
+        } else {
+            r->serial_list = t;
         }
     }
+}
+
+static int replay_next(void *ud, ohp_record *r)
+{
+    replay *p = ud;
+    if (p->n >= p->w->count)
+        return 0;
+    fill(p->w, &p->w->recs[p->n++], p->ranges, r);
     return 1;
 }
 
@@ -280,19 +395,15 @@ typedef struct result {
     size_t peak_heap;
 } result;
 
-static int publish(uint64_t records, uint64_t seed, int level, unsigned threads, capture *cap,
-                   result *res)
+static int publish(const workload *w, int level, unsigned threads, capture *cap, result *res)
 {
     counting cnt = {0, 0};
     ohp_allocator al = {OHP_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, &cnt};
     ohp_job *job = NULL;
     if (ohp_job_new(&job, &al) != OHP_OK)
         return -1;
-    gen_pools(seed);
-    gen g;
-    memset(&g, 0, sizeof g);
-    g.count = records;
-    ohp_job_set_source(job, NULL, gen_next, NULL, &g);
+    replay rp = {w, 0, {{0}}};
+    ohp_job_set_source(job, NULL, replay_next, NULL, &rp);
     ohp_job_set_sink(job, NULL, sink_write, sink_close, cap);
     ohp_params p;
     ohp_params_init(&p, OHP_PARAMS_VERSION);
@@ -351,16 +462,14 @@ static int write_input(const char *path, uint64_t records, uint64_t seed)
           "SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|OWNING_PARTY_ID|PROJECT_ID|"
           "TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n",
           f);
-    gen_pools(seed);
-    gen g;
-    memset(&g, 0, sizeof g);
-    g.count = records;
+    workload w;
+    workload_make(&w, records, seed);
     ohp_record r;
+    ohp_serial ranges[4];
     char serials[20 * 48];
-    for (;;) {
+    for (size_t n = 0; n < w.count; n++) {
         memset(&r, 0, sizeof r);
-        if (gen_next(&g, &r) != 1)
-            break;
+        fill(&w, &w.recs[n], ranges, &r);
         const char *sl = r.serial_list;
         if (r.serials) {
             char *p = serials;
@@ -391,6 +500,7 @@ static int write_input(const char *path, uint64_t records, uint64_t seed)
         put_field(f, r.material_status_code, 0);
         put_field(f, r.last_update_date, 1);
     }
+    workload_free(&w);
     return fclose(f) == 0 ? 0 : 1;
 }
 
@@ -476,12 +586,14 @@ int main(int argc, char **argv)
 
     if (dump_input)
         return write_input(dump_input, records, seed);
+    workload w;
+    workload_make(&w, records, seed);
     if (only) { /* one phase alone, for profilers */
         result r;
         capture discard = {NULL, 0, 0, 0};
         int lv = strcmp(only, "nocomp") == 0 ? 0 : level;
         for (int i = 0; i < reps; i++)
-            if (publish(records, seed, lv, threads, &discard, &r))
+            if (publish(&w, lv, threads, &discard, &r))
                 return 1;
         printf("%s: %.3f s (last of %d)\n", only, r.seconds, reps);
         return 0;
@@ -490,7 +602,7 @@ int main(int argc, char **argv)
     /* The PSV itself, for the raw-deflate limit. */
     capture cap = {NULL, 0, 0, 1};
     result r0;
-    if (publish(records, seed, 0, 1, &cap, &r0))
+    if (publish(&w, 0, 1, &cap, &r0))
         return 1;
     const unsigned char *psv = stored_entry(&cap, r0.psv_bytes);
     if (psv == NULL) {
@@ -510,12 +622,12 @@ int main(int argc, char **argv)
     size_t raw_len = 0;
     for (int i = 0; i < reps; i++) {
         capture discard = {NULL, 0, 0, 0};
-        if (publish(records, seed, level, threads, &discard, &rp))
+        if (publish(&w, level, threads, &discard, &rp))
             return 1;
         t_pub[i] = rp.seconds;
         t_raw[i] = raw_deflate(psv, r0.psv_bytes, level, &raw_len);
         capture discard0 = {NULL, 0, 0, 0};
-        if (publish(records, seed, 0, 1, &discard0, &ro))
+        if (publish(&w, 0, 1, &discard0, &ro))
             return 1;
         t_off[i] = ro.seconds;
     }
@@ -551,5 +663,6 @@ int main(int argc, char **argv)
            threads);
     printf("peak RSS           %ld KiB (process, includes the captured PSV)\n", ru.ru_maxrss);
     free(cap.data);
+    workload_free(&w);
     return 0;
 }
