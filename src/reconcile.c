@@ -685,6 +685,7 @@ typedef struct pend {
     uint8_t scale;
     uint8_t qkind;
     uint8_t side;
+    uint8_t hashed; /* hash is set: keys seen while merging are hashed only if needed */
     uint16_t uom;
 } pend;
 
@@ -936,8 +937,7 @@ static void stream_begin(ohp_reconcile *rc)
 }
 
 /* Find or add the key while merging (see struct ohp_reconcile). */
-static int merge_get(ohp_reconcile *rc, const char *key, uint32_t klen, uint32_t hash,
-                     uint32_t *ref, bool *added)
+static int merge_get(ohp_reconcile *rc, const char *key, uint32_t klen, uint32_t *ref, bool *added)
 {
     tab *t = &rc->cmp;
     if (rc->stream_last != NONE) {
@@ -951,7 +951,7 @@ static int merge_get(ohp_reconcile *rc, const char *key, uint32_t klen, uint32_t
         if (c < 0) { /* out of order: hash from now on */
             rc->merging = false;
             int r = tab_index(t, &rc->alloc, rc->expect_keys);
-            return r ? r : tab_get(t, &rc->alloc, key, klen, hash, ref, added);
+            return r ? r : tab_get(t, &rc->alloc, key, klen, hash_bytes(key, klen), ref, added);
         }
     }
     int c = 1;
@@ -982,8 +982,12 @@ static int apply(ohp_reconcile *rc, const pend *p)
     bool added;
     const char *text = rc->text.data;
     int side = p->side;
-    r = rc->merging ? merge_get(rc, text + p->key, p->klen, p->hash, &ref, &added)
-                    : tab_get(&rc->cmp, &rc->alloc, text + p->key, p->klen, p->hash, &ref, &added);
+    if (rc->merging) {
+        r = merge_get(rc, text + p->key, p->klen, &ref, &added);
+    } else {
+        uint32_t h = p->hashed ? p->hash : hash_bytes(text + p->key, p->klen);
+        r = tab_get(&rc->cmp, &rc->alloc, text + p->key, p->klen, h, &ref, &added);
+    }
     if (r != OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
     entry *e = tab_at(&rc->cmp, ref);
@@ -1039,7 +1043,8 @@ static int flush(ohp_reconcile *rc)
     int r = OHP_OK;
     for (size_t i = 0; i < rc->npending; i++) {
         const pend *p = &rc->pending[i];
-        tab_prefetch_rec(&rc->cmp, p->hash);
+        if (p->hashed)
+            tab_prefetch_rec(&rc->cmp, p->hash);
         if (p->skey != SIZE_MAX)
             tab_prefetch_rec(&rc->ser, p->shash);
     }
@@ -1068,8 +1073,10 @@ static int cmp_key(ohp_reconcile *rc, const char *const kf[NKEY])
     if ((r = key_append(&rc->text, &rc->alloc, kf, rc->ignore, &rc->cur_klen, &rc->cur_prefix)) !=
         OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "key too long");
-    rc->cur_hash = hash_bytes(rc->text.data + rc->cur_key, rc->cur_klen);
-    tab_prefetch(&rc->cmp, rc->cur_hash);
+    if (!rc->merging) { /* merging finds keys by a cursor, not by their hash */
+        rc->cur_hash = hash_bytes(rc->text.data + rc->cur_key, rc->cur_klen);
+        tab_prefetch(&rc->cmp, rc->cur_hash);
+    }
     return OHP_OK;
 }
 
@@ -1149,6 +1156,7 @@ static int cmp_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix,
     p->key = rc->cur_key;
     p->klen = rc->cur_klen;
     p->hash = rc->cur_hash;
+    p->hashed = !rc->merging;
     p->side = (uint8_t)side;
     p->uom = uom_ix;
     p->qkind = Q_NONE;
