@@ -140,13 +140,18 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
     add_limbs(d->negative ? acc->neg : acc->pos, v);
 }
 
-void ohp_acc_add_one(ohp_acc *acc)
+void ohp_acc_add_count(ohp_acc *acc, uint64_t n)
 {
     uint32_t *p = acc->pos + OHP_ACC_FRAC_LIMBS;
-    for (size_t i = 0; i < OHP_ACC_INT_LIMBS; i++) {
-        if (++p[i] < BASE)
-            return;
-        p[i] = 0;
+    uint64_t carry = n;
+    for (size_t i = 0; i < OHP_ACC_INT_LIMBS && carry; i++) {
+        uint64_t s = (uint64_t)p[i] + carry % BASE;
+        carry /= BASE;
+        if (s >= BASE) {
+            s -= BASE;
+            carry++;
+        }
+        p[i] = (uint32_t)s;
     }
 }
 

@@ -354,7 +354,8 @@ static int add_warning(ohp_job *job, const char *text)
 
 /* ---- control totals ---- */
 
-static int uom_add(ohp_job *job, const char *uom, const ohp_decimal *qty)
+/* Add qty, or when it is NULL the count of serial lines, to the UOM's total. */
+static int uom_add(ohp_job *job, const char *uom, const ohp_decimal *qty, uint64_t count)
 {
     uom_total *u = NULL;
     if (job->nuoms && strcmp(job->uoms[job->last_uom].code, uom) == 0) {
@@ -390,7 +391,7 @@ static int uom_add(ohp_job *job, const char *uom, const ohp_decimal *qty)
     if (qty)
         ohp_acc_add(&u->acc, qty);
     else
-        ohp_acc_add_one(&u->acc);
+        ohp_acc_add_count(&u->acc, count);
     return OHP_OK;
 }
 
@@ -533,7 +534,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
         /* One line: a non-serial balance, or a serial item at zero (a removal). */
         if ((rc = emit_line(job, p, NULL, 0, line + p, q - p)) != 0)
             return rc;
-        if ((rc = uom_add(job, r->primary_uom_code, &c->primary)) != 0)
+        if ((rc = uom_add(job, r->primary_uom_code, &c->primary, 0)) != 0)
             return rc;
         return OHP_OK;
     }
@@ -546,8 +547,6 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
             if (rc)
                 return rc;
             job->sum.serial_lines++;
-            if ((rc = uom_add(job, r->primary_uom_code, NULL)) != 0)
-                return rc;
             continue;
         }
         char *buf = small;
@@ -559,10 +558,8 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
         for (uint64_t v = it->lo;; v++) {
             ohp_serial_item_format(it, v, buf);
             rc = emit_line(job, p, buf, it->from_len, line + q, job->line.len - q);
-            if (rc == OHP_OK) {
+            if (rc == OHP_OK)
                 job->sum.serial_lines++;
-                rc = uom_add(job, r->primary_uom_code, NULL);
-            }
             if (rc || v == it->hi)
                 break;
         }
@@ -571,7 +568,8 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
         if (rc)
             return rc;
     }
-    return OHP_OK;
+    /* one line of quantity 1 per serial number */
+    return uom_add(job, r->primary_uom_code, NULL, plan->total);
 }
 
 /* ---- the run ---- */

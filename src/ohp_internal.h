@@ -117,7 +117,8 @@ typedef struct ohp_acc {
 } ohp_acc;
 
 void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d);
-void ohp_acc_add_one(ohp_acc *acc);
+/* Add the whole number n. */
+void ohp_acc_add_count(ohp_acc *acc, uint64_t n);
 /* Format the exact total (canonical) into out (OHP_ACC_BUFSIZE bytes). */
 #define OHP_ACC_BUFSIZE 112
 void ohp_acc_format(const ohp_acc *acc, char *out);
