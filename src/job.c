@@ -451,7 +451,10 @@ static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size
     *o++ = '|';
     T(OHP_TF_LOT_NUMBER, r->lot_number);
     *o++ = '|';
-    if (c->lot_expiration != OHP_TIME_NONE) {
+    if (c->lot_expiration_text != NULL) {
+        memcpy(o, c->lot_expiration_text, 10);
+        o += 10;
+    } else if (c->lot_expiration != OHP_TIME_NONE) {
         ohp_date_format(c->lot_expiration, 1, o);
         o += 10;
     }

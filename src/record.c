@@ -366,7 +366,11 @@ int ohp_checked_date(ohp_checked *chk, const char *text, int64_t *out)
     if (rc == OHP_OK && n < sizeof chk->cache_text) {
         memcpy(chk->cache_text, text, n + 1);
         chk->cache_value = *out;
-        ohp_date_format(*out, 0, chk->cache_formatted);
+        /* a valid YYYY/MM/DD HH:MM:SS is already layout v1's text */
+        if (n == OHP_DATE_BUFSIZE - 1 && text[4] == '/')
+            memcpy(chk->cache_formatted, text, n + 1);
+        else
+            ohp_date_format(*out, 0, chk->cache_formatted);
     }
     return rc;
 }
@@ -480,10 +484,15 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         return fail(rule, OHP_RULE_DATE, msg, "LAST_UPDATE_DATE '%.40s' is not a valid date",
                     rec->last_update_date);
     chk->lot_expiration = OHP_TIME_NONE;
-    if (ohp_present(rec->lot_expiration_date) &&
-        ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
-        return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
-                    rec->lot_expiration_date);
+    chk->lot_expiration_text = NULL;
+    if (ohp_present(rec->lot_expiration_date)) {
+        if (ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
+            return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
+                        rec->lot_expiration_date);
+        /* the '/' forms carry no zone: their date is the text's first 10 bytes */
+        if (rec->lot_expiration_date[4] == '/')
+            chk->lot_expiration_text = rec->lot_expiration_date;
+    }
 
     bool has_serials = (rec->serials && rec->serial_count) || ohp_present(rec->serial_list);
     if (!rec->serial_controlled) {
