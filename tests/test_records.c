@@ -257,6 +257,31 @@ START_TEST(dates_in_utc)
 }
 END_TEST
 
+/* Dates in layout v1's own form go out as given; others are converted. */
+START_TEST(dates_in_layout_form)
+{
+    ohp_record recs[4];
+    recs[0] = tu_record("M1", "I1", "1");
+    recs[0].last_update_date = "2026/03/04 05:06:07";
+    recs[0].lot_expiration_date = "2028/02/29";
+    recs[1] = tu_record("M1", "I2", "1");
+    recs[1].last_update_date = "2026/03/04 05:06:07";
+    recs[1].lot_expiration_date = "2028-02-29";
+    recs[2] = tu_record("M1", "I3", "1");
+    recs[2].last_update_date = "2026-03-04T05:06:07Z";
+    recs[2].lot_expiration_date = "2028/02/29 00:00:00";
+    recs[3] = tu_record("M1", "I4", "1");
+    recs[3].last_update_date = "2026/03/04";
+    recs[3].lot_expiration_date = "2028/02/30";
+    ohp_params p = params();
+    p.on_error = OHP_ON_ERROR_REJECT;
+    expect_psv(recs, 4, &p,
+               HEADER PFULL "|M1||I1||FGI||||2028/02/29|N||1|Ea|||N|||||2026/03/04 05:06:07\n" PFULL
+                            "|M1||I2||FGI||||2028/02/29|N||1|Ea|||N|||||2026/03/04 05:06:07\n" PFULL
+                            "|M1||I3||FGI||||2028/02/29|N||1|Ea|||N|||||2026/03/04 05:06:07\n");
+}
+END_TEST
+
 START_TEST(source_order_kept)
 {
     ohp_record recs[3] = {tu_record("M1", "Z9", "1"), tu_record("M1", "A1", "2"),
@@ -736,6 +761,7 @@ static Suite *records_suite(void)
     tcase_add_test(tc, quoting_serials);
     tcase_add_test(tc, canonical_quantities);
     tcase_add_test(tc, dates_in_utc);
+    tcase_add_test(tc, dates_in_layout_form);
     tcase_add_test(tc, source_order_kept);
     suite_add_tcase(s, tc);
 
