@@ -242,6 +242,7 @@ enum ohp_text_field {
 typedef struct ohp_checked {
     size_t len[OHP_TF_COUNT]; /* byte length (0 when absent) */
     bool quote[OHP_TF_COUNT]; /* needs quoting in layout v1 */
+    size_t text_total;        /* the sum of len[] */
     ohp_decimal primary;
     ohp_decimal secondary;
     bool has_secondary;

@@ -94,11 +94,10 @@ static int check_id(const char *name, const char *s, int *rule, char *msg)
 {
     if (!ohp_present(s))
         return OHP_OK;
-    size_t n = strlen(s);
-    bool ok = n <= 18;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = s[i] >= '0' && s[i] <= '9';
-    if (!ok)
+    size_t n = 0;
+    while (n <= 18 && s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (s[n] != '\0' || n > 18)
         return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
                     name, s);
     return OHP_OK;
@@ -436,10 +435,12 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code)},
         {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
     };
+    chk->text_total = 0;
     for (size_t i = 0; i < OHP_TF_COUNT; i++) {
         const char *v = *(const char *const *)((const char *)rec + texts[i].off);
         if ((rc = scan_text(texts[i].name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
             return rc;
+        chk->text_total += chk->len[i];
     }
     if (rec->serial_list) {
         size_t n = strlen(rec->serial_list);
