@@ -99,13 +99,20 @@ static uint32_t limb_of(const char *digits, size_t len)
     return v;
 }
 
-static void add_limbs(uint32_t *acc, const uint32_t *v)
+/* acc += v, where v's limbs outside [lo, hi) are zero */
+static void add_limbs(uint32_t *acc, const uint32_t *v, size_t lo, size_t hi)
 {
     uint32_t carry = 0;
-    for (size_t i = 0; i < LIMBS; i++) {
+    size_t i = lo;
+    for (; i < hi; i++) {
         uint32_t s = acc[i] + v[i] + carry;
         carry = s >= BASE;
         acc[i] = carry ? s - BASE : s;
+    }
+    for (; carry && i < LIMBS; i++) {
+        uint32_t s = acc[i] + 1;
+        carry = s >= BASE;
+        acc[i] = carry ? 0 : s;
     }
 }
 
@@ -114,7 +121,6 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
     if (d->zero)
         return;
     uint32_t v[LIMBS];
-    memset(v, 0, sizeof v);
     const char *digits = d->text + (d->negative ? 1 : 0);
     /* Integer digits, right-aligned from limb FRAC_LIMBS upwards. */
     size_t n = d->int_digits;
@@ -124,6 +130,7 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
         v[limb++] = limb_of(digits + n - take, take);
         n -= take;
     }
+    size_t hi = limb;
     /* Fraction digits, left-aligned from limb FRAC_LIMBS-1 downwards. */
     const char *f = digits + d->int_digits + 1;
     size_t fl = d->frac_digits;
@@ -137,7 +144,9 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
         f += take;
         fl -= take;
     }
-    add_limbs(d->negative ? acc->neg : acc->pos, v);
+    if (hi == OHP_ACC_FRAC_LIMBS && limb == OHP_ACC_FRAC_LIMBS)
+        return; /* no digit (zero is handled above) */
+    add_limbs(d->negative ? acc->neg : acc->pos, v, limb, hi);
 }
 
 void ohp_acc_add_count(ohp_acc *acc, uint64_t n)
