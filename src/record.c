@@ -259,24 +259,54 @@ void ohp_serial_item_format(const ohp_serial_item *it, uint64_t value, char *buf
     d[it->width] = '\0';
 }
 
+/* Stable insertion sort: serial lists are short and usually in order already. */
+static void sort_items(ohp_serial_item *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (item_cmp(&v[i - 1], &v[i]) <= 0)
+            continue;
+        ohp_serial_item x = v[i];
+        size_t j = i;
+        do {
+            v[j] = v[j - 1];
+            j--;
+        } while (j > 0 && item_cmp(&v[j - 1], &x) > 0);
+        v[j] = x;
+    }
+}
+
 static int find_duplicates(ohp_serial_plan *p, const ohp_alloc *a, int *rule, char *msg)
 {
     if (p->count < 2)
         return OHP_OK;
-    if (p->sorted_cap < p->count) {
-        ohp_serial_item *n = ohp_realloc(a, p->sorted, p->count * sizeof *n);
-        if (n == NULL)
-            return OHP_ENOMEM;
-        p->sorted = n;
-        p->sorted_cap = p->count;
-    }
-    memcpy(p->sorted, p->items, p->count * sizeof *p->items);
-    qsort(p->sorted, p->count, sizeof *p->sorted, item_cmp);
-    size_t run = 0; /* first item of the current key */
-    uint64_t max_hi = p->sorted[0].hi;
+    /* In order already (the usual case): the items are their own sorted copy. */
+    const ohp_serial_item *sorted = p->items;
     for (size_t i = 1; i < p->count; i++) {
-        const ohp_serial_item *cur = &p->sorted[i];
-        if (!same_key(&p->sorted[run], cur)) {
+        if (item_cmp(&p->items[i - 1], &p->items[i]) > 0) {
+            sorted = NULL;
+            break;
+        }
+    }
+    if (sorted == NULL) {
+        if (p->sorted_cap < p->count) {
+            ohp_serial_item *n = ohp_realloc(a, p->sorted, p->count * sizeof *n);
+            if (n == NULL)
+                return OHP_ENOMEM;
+            p->sorted = n;
+            p->sorted_cap = p->count;
+        }
+        memcpy(p->sorted, p->items, p->count * sizeof *p->items);
+        if (p->count <= 32)
+            sort_items(p->sorted, p->count);
+        else
+            qsort(p->sorted, p->count, sizeof *p->sorted, item_cmp);
+        sorted = p->sorted;
+    }
+    size_t run = 0; /* first item of the current key */
+    uint64_t max_hi = sorted[0].hi;
+    for (size_t i = 1; i < p->count; i++) {
+        const ohp_serial_item *cur = &sorted[i];
+        if (!same_key(&sorted[run], cur)) {
             run = i;
             max_hi = cur->hi;
             continue;

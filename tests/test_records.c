@@ -462,6 +462,24 @@ START_TEST(rule_serial_duplicate)
     rec.serials = sn;
     rec.serial_count = 2;
     expect_rule(rec, NULL, OHP_RULE_SERIAL_DUPLICATE, "X1");
+    /* Longer lists, out of order (sorted apart) and in order (checked in place). */
+    char down[512] = "", up[512] = "";
+    for (int i = 40; i >= 1; i--)
+        snprintf(down + strlen(down), sizeof down - strlen(down), "S%02d,", i);
+    strcat(down, "S17");
+    expect_rule(serial_record("SER3", "41", down), NULL, OHP_RULE_SERIAL_DUPLICATE, "S17");
+    for (int i = 1; i <= 40; i++)
+        snprintf(up + strlen(up), sizeof up - strlen(up), "%sS%02d", i > 1 ? "," : "", i);
+    strcat(up, ",S40");
+    expect_rule(serial_record("SER3", "41", up), NULL, OHP_RULE_SERIAL_DUPLICATE, "S40");
+    up[strlen(up) - 4] = '\0'; /* drop the repeated S40 */
+    ohp_record ok = serial_record("SER3", "40", up);
+    ohp_params p = params();
+    run r;
+    do_run(&r, &ok, 1, &p);
+    ck_assert_int_eq(r.rc, OHP_OK);
+    ck_assert_uint_eq(r.sum.serial_lines, 40);
+    run_free(&r);
 }
 END_TEST
 
