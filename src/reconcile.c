@@ -881,30 +881,40 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
 static int key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
                       uint32_t *klen, size_t *prefix)
 {
-    size_t len[NKEY], total = NKEY;
-    const char *s[NKEY];
+    /* Room for the usual key; a longer one is measured and the room grown. */
+    if (ohp_buf_reserve(b, a, 256) != 0)
+        return OHP_ENOMEM;
+    size_t start = b->len, o = start;
     for (int i = 0; i < NKEY; i++) {
-        s[i] = f[i] ? f[i] : "";
+        const char *s = f[i] ? f[i] : "";
         if ((i == KF_REV && (ignore & OHP_IGNORE_REVISION)) ||
             (i == KF_LOC && (ignore & OHP_IGNORE_LOCATOR)) ||
             (i == KF_LOT && (ignore & OHP_IGNORE_LOT)))
-            s[i] = "";
-        len[i] = strlen(s[i]);
-        total += len[i];
+            s = "";
+        /* copy up to the NUL, which becomes the separator; the fields are short */
+        char *d = b->data + o;
+        size_t room = b->cap - o, j = 0;
+        while (j < room && (d[j] = s[j]) != '\0')
+            j++;
+        if (j == room) {
+            size_t n = strlen(s);
+            if (o - start + n + NKEY > UINT32_MAX / 2)
+                return OHP_ELIMIT;
+            b->len = o;
+            if (ohp_buf_reserve(b, a, n + 1 + 256) != 0)
+                return OHP_ENOMEM;
+            memcpy(b->data + o, s, n + 1);
+            j = n;
+        }
+        o += j + 1;
+        if (i == KF_ITEM)
+            *prefix = o - start;
     }
+    size_t total = o - start;
     if (total > UINT32_MAX / 2)
         return OHP_ELIMIT;
-    if (ohp_buf_reserve(b, a, total) != 0)
-        return OHP_ENOMEM;
-    char *o = b->data + b->len;
-    for (int i = 0; i < NKEY; i++) {
-        memcpy(o, s[i], len[i]);
-        o += len[i];
-        *o++ = '\0';
-    }
-    b->len += total;
+    b->len = o;
     *klen = (uint32_t)(total - 1);
-    *prefix = len[KF_ORG] + 1 + len[KF_ITEM] + 1;
     return OHP_OK;
 }
 
