@@ -354,21 +354,11 @@ static int add_warning(ohp_job *job, const char *text)
 
 /* ---- control totals ---- */
 
-/* s == t for the short codes compared per record (organization, unit) */
-static inline bool same_code(const char *s, const char *t)
-{
-    while (*s && *s == *t) {
-        s++;
-        t++;
-    }
-    return *s == *t;
-}
-
 /* Add qty, or when it is NULL the count of serial lines, to the UOM's total. */
 static int uom_add(ohp_job *job, const char *uom, const ohp_decimal *qty, uint64_t count)
 {
     uom_total *u = NULL;
-    if (job->nuoms && same_code(job->uoms[job->last_uom].code, uom)) {
+    if (job->nuoms && ohp_short_eq(job->uoms[job->last_uom].code, uom)) {
         u = &job->uoms[job->last_uom];
     } else {
         for (size_t i = 0; i < job->nuoms; i++) {
@@ -763,7 +753,7 @@ static int pump(ohp_job *job, run_ctx *c)
         uint64_t ordinal = ++job->sum.records_read;
 
         bool skip = false;
-        if (ohp_present(rec.organization_code) && !same_code(rec.organization_code, c->org)) {
+        if (ohp_present(rec.organization_code) && !ohp_short_eq(rec.organization_code, c->org)) {
             job->sum.skipped_organization++;
             skip = true;
         } else if ((c->items == OHP_ITEMS_SERIAL && !rec.serial_controlled) ||

@@ -52,6 +52,20 @@ uint32_t ohp_crc32(uint32_t crc, const void *buf, size_t len);
 #define OHP_PREFAULT_MIN ((size_t)256 * 1024)
 void ohp_prefault(void *p, size_t n);
 
+/*
+ * strcmp(s, t) == 0 inline, for the short codes compared once per record or
+ * line (organizations, units of measure), where calling strcmp costs more
+ * than the comparison.
+ */
+static inline bool ohp_short_eq(const char *s, const char *t)
+{
+    while (*s != '\0' && *s == *t) {
+        s++;
+        t++;
+    }
+    return *s == *t;
+}
+
 /* ---- growable byte buffer ---- */
 
 typedef struct ohp_buf {

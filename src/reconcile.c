@@ -842,7 +842,7 @@ OHP_EXPORT const ohp_reconcile_summary *ohp_reconcile_get_summary(const ohp_reco
 
 static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
 {
-    if (rc->last_uom < rc->nuoms && strcmp(rc->uoms[rc->last_uom].code, code) == 0) {
+    if (rc->last_uom < rc->nuoms && ohp_short_eq(rc->uoms[rc->last_uom].code, code)) {
         *out = (uint16_t)(rc->last_uom + 1);
         return OHP_OK;
     }
@@ -882,7 +882,7 @@ static int key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY],
                       uint32_t *klen, size_t *prefix)
 {
     /* Room for the usual key; a longer one is measured and the room grown. */
-    if (ohp_buf_reserve(b, a, 256) != 0)
+    if (b->cap - b->len < 257 && ohp_buf_reserve(b, a, 256) != 0)
         return OHP_ENOMEM;
     size_t start = b->len, o = start;
     for (int i = 0; i < NKEY; i++) {
