@@ -444,30 +444,45 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
     static const struct {
         const char *name;
         size_t off;
+        bool id; /* a whole number: checked by check_id() below */
     } texts[OHP_TF_COUNT] = {
-        {"ORGANIZATION_ID", offsetof(ohp_record, organization_id)},
-        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code)},
-        {"INVENTORY_ITEM_ID", offsetof(ohp_record, inventory_item_id)},
-        {"ITEM_NUMBER", offsetof(ohp_record, item_number)},
-        {"REVISION", offsetof(ohp_record, revision)},
-        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code)},
-        {"LOCATOR_ID", offsetof(ohp_record, locator_id)},
-        {"LOCATOR_NAME", offsetof(ohp_record, locator_name)},
-        {"LOT_NUMBER", offsetof(ohp_record, lot_number)},
-        {"LOT_EXPIRATION_DATE", offsetof(ohp_record, lot_expiration_date)},
-        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity)},
-        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code)},
-        {"SECONDARY_QUANTITY", offsetof(ohp_record, secondary_quantity)},
-        {"SECONDARY_UOM_CODE", offsetof(ohp_record, secondary_uom_code)},
-        {"OWNING_PARTY_ID", offsetof(ohp_record, owning_party_id)},
-        {"PROJECT_ID", offsetof(ohp_record, project_id)},
-        {"TASK_ID", offsetof(ohp_record, task_id)},
-        {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code)},
-        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
+        {"ORGANIZATION_ID", offsetof(ohp_record, organization_id), true},
+        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code), false},
+        {"INVENTORY_ITEM_ID", offsetof(ohp_record, inventory_item_id), true},
+        {"ITEM_NUMBER", offsetof(ohp_record, item_number), false},
+        {"REVISION", offsetof(ohp_record, revision), false},
+        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code), false},
+        {"LOCATOR_ID", offsetof(ohp_record, locator_id), true},
+        {"LOCATOR_NAME", offsetof(ohp_record, locator_name), false},
+        {"LOT_NUMBER", offsetof(ohp_record, lot_number), false},
+        {"LOT_EXPIRATION_DATE", offsetof(ohp_record, lot_expiration_date), false},
+        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity), false},
+        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code), false},
+        {"SECONDARY_QUANTITY", offsetof(ohp_record, secondary_quantity), false},
+        {"SECONDARY_UOM_CODE", offsetof(ohp_record, secondary_uom_code), false},
+        {"OWNING_PARTY_ID", offsetof(ohp_record, owning_party_id), true},
+        {"PROJECT_ID", offsetof(ohp_record, project_id), true},
+        {"TASK_ID", offsetof(ohp_record, task_id), true},
+        {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code), false},
+        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date), false},
     };
     chk->text_total = 0;
     for (size_t i = 0; i < OHP_TF_COUNT; i++) {
         const char *v = *(const char *const *)((const char *)rec + texts[i].off);
+        chk->len[i] = 0;
+        chk->quote[i] = false;
+        if (v == NULL)
+            continue;
+        if (texts[i].id) { /* the usual id, digits only: no quoting, ASCII, short */
+            size_t n = 0;
+            while (n <= 18 && v[n] >= '0' && v[n] <= '9')
+                n++;
+            if (v[n] == '\0' && n <= 18 && n <= lim->max_field_length) {
+                chk->len[i] = n;
+                chk->text_total += n;
+                continue;
+            }
+        }
         if ((rc = scan_text(texts[i].name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
             return rc;
         chk->text_total += chk->len[i];

@@ -643,6 +643,30 @@ START_TEST(rule_limit)
     p.max_field_length = 20;
     ohp_record rec = tu_record("M1", "ITEM-1234567890123456", "1");
     expect_rule(rec, &p, OHP_RULE_LIMIT, "ITEM_NUMBER");
+    /* ids obey the limit too, even ones short enough to be ids */
+    p.max_field_length = 10;
+    p.on_error = OHP_ON_ERROR_REJECT;
+    ohp_record two[2] = {tu_record("M1", "I1", "1"), tu_record("M1", "I2", "1")};
+    two[0].last_update_date = two[1].last_update_date = "2026-11-01";
+    two[0].inventory_item_id = "1234567890";
+    two[1].inventory_item_id = "12345678901";
+    run r;
+    do_run(&r, two, 2, &p);
+    ck_assert_int_eq(r.rc, OHP_OK);
+    ck_assert_uint_eq(r.nrej, 1);
+    ck_assert_int_eq(r.rej[0].rule, OHP_RULE_LIMIT);
+    ck_assert_uint_eq(r.rej[0].ordinal, 2);
+    ck_assert_ptr_nonnull(strstr(r.rej[0].msg, "INVENTORY_ITEM_ID"));
+    run_free(&r);
+    /* the limit comes before the id rule, which comes after UTF-8 */
+    p = params();
+    rec = tu_record("M1", "I1", "1");
+    rec.locator_id = "12\xff";
+    expect_rule(rec, &p, OHP_RULE_UTF8, "LOCATOR_ID");
+    rec.locator_id = "12a";
+    expect_rule(rec, &p, OHP_RULE_ID, "LOCATOR_ID");
+    rec.locator_id = "1234567890123456789";
+    expect_rule(rec, &p, OHP_RULE_ID, "LOCATOR_ID");
     p = params();
     p.max_serials_per_record = 3;
     expect_rule(serial_record("SER1", "5", "A1..A5"), &p, OHP_RULE_LIMIT, "3");
