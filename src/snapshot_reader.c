@@ -83,6 +83,12 @@ struct ohp_snapshot_reader {
     int mode;
     int64_t snapshot;
     char *org;
+    /* the first line's identity fields as text, NUL-separated (ident_len 0: too long to keep) */
+    char ident[96];
+    size_t ident_len;
+    /* the last LAST_UPDATE_DATE checked, as text and value (lud_text[0] 0: none) */
+    char lud_text[24];
+    int64_t lud_value;
     char errmsg[OHP_ERRMSG_SIZE];
 };
 
@@ -552,6 +558,39 @@ static bool is_canonical(const char *s)
     return ohp_decimal_parse(s, &d) == OHP_OK && strcmp(d.text, s) == 0;
 }
 
+/* The identity fields of every line: equal on every line of a snapshot. */
+static const int ident_cols[] = {K_SYSTEM, K_RUN_ID, K_MODE, K_SNAPSHOT, K_ORG_CODE};
+#define NIDENT (sizeof ident_cols / sizeof ident_cols[0])
+
+/* Keep the first line's identity text, when it fits. */
+static void ident_keep(ohp_snapshot_reader *r, const char *const *f)
+{
+    size_t o = 0;
+    r->ident_len = 0;
+    for (size_t i = 0; i < NIDENT; i++) {
+        size_t n = strlen(f[ident_cols[i]]);
+        if (o + n + 1 > sizeof r->ident)
+            return;
+        memcpy(r->ident + o, f[ident_cols[i]], n + 1);
+        o += n + 1;
+    }
+    r->ident_len = o;
+}
+
+/* Whether the line's identity fields are the first line's, byte for byte. */
+static bool ident_same(const ohp_snapshot_reader *r, const char *const *f)
+{
+    if (r->ident_len == 0)
+        return false;
+    const char *t = r->ident;
+    for (size_t i = 0; i < NIDENT; i++) {
+        if (!ohp_short_eq(t, f[ident_cols[i]]))
+            return false;
+        t += strlen(t) + 1;
+    }
+    return true;
+}
+
 static int field_error(ohp_snapshot_reader *r, int col, const char *what, const char *value)
 {
     return fail(r, OHP_EPARSE, "line %llu, column %d (%s): %s, found '%.60s'",
@@ -569,45 +608,53 @@ static int check_line(ohp_snapshot_reader *r, const char *const *f, size_t nf)
         for (int c = 0; c < NCOLS; c++)
             if (!ohp_utf8_valid(f[c], strlen(f[c])))
                 return field_error(r, c, "not valid UTF-8", "");
-    /* the run's identity, equal on every line */
+    /* the run's identity, equal on every line: text identical to the first line's needs no
+       second look */
     uint64_t run_id;
     int mode;
     int64_t snap;
-    if (!(strcmp(f[K_SYSTEM], "0") == 0 || is_run_id(f[K_SYSTEM], &run_id)))
-        return field_error(r, K_SYSTEM, "expected 0 or a positive integer", f[K_SYSTEM]);
-    if (!is_run_id(f[K_RUN_ID], &run_id))
-        return field_error(r, K_RUN_ID, "expected a decimal run id", f[K_RUN_ID]);
-    if (strcmp(f[K_MODE], "FULL") == 0)
-        mode = OHP_MODE_FULL;
-    else if (strcmp(f[K_MODE], "INCREMENTAL") == 0)
-        mode = OHP_MODE_INCREMENTAL;
-    else
-        return field_error(r, K_MODE, "expected FULL or INCREMENTAL", f[K_MODE]);
-    if (!is_datetime(f[K_SNAPSHOT], &snap))
-        return field_error(r, K_SNAPSHOT, "expected a date-time YYYY/MM/DD HH:MM:SS",
-                           f[K_SNAPSHOT]);
-    if (f[K_ORG_CODE][0] == '\0')
-        return field_error(r, K_ORG_CODE, "required", "");
-    if (!r->have_first) {
-        snprintf(r->system, sizeof r->system, "%s", f[K_SYSTEM]);
-        r->run_id = run_id;
-        r->mode = mode;
-        r->snapshot = snap;
-        r->org = ohp_strdup(&r->alloc, f[K_ORG_CODE]);
-        if (r->org == NULL)
-            return fail(r, OHP_ENOMEM, "out of memory");
-        r->have_first = true;
+    if (r->have_first && ident_same(r, f)) {
+        run_id = r->run_id;
+        mode = r->mode;
+        snap = r->snapshot;
     } else {
-        if (strcmp(r->system, f[K_SYSTEM]) != 0)
-            return field_error(r, K_SYSTEM, "differs from the first line", f[K_SYSTEM]);
-        if (run_id != r->run_id)
-            return field_error(r, K_RUN_ID, "differs from the first line", f[K_RUN_ID]);
-        if (mode != r->mode)
-            return field_error(r, K_MODE, "differs from the first line", f[K_MODE]);
-        if (snap != r->snapshot)
-            return field_error(r, K_SNAPSHOT, "differs from the first line", f[K_SNAPSHOT]);
-        if (strcmp(r->org, f[K_ORG_CODE]) != 0)
-            return field_error(r, K_ORG_CODE, "differs from the first line", f[K_ORG_CODE]);
+        if (!(strcmp(f[K_SYSTEM], "0") == 0 || is_run_id(f[K_SYSTEM], &run_id)))
+            return field_error(r, K_SYSTEM, "expected 0 or a positive integer", f[K_SYSTEM]);
+        if (!is_run_id(f[K_RUN_ID], &run_id))
+            return field_error(r, K_RUN_ID, "expected a decimal run id", f[K_RUN_ID]);
+        if (strcmp(f[K_MODE], "FULL") == 0)
+            mode = OHP_MODE_FULL;
+        else if (strcmp(f[K_MODE], "INCREMENTAL") == 0)
+            mode = OHP_MODE_INCREMENTAL;
+        else
+            return field_error(r, K_MODE, "expected FULL or INCREMENTAL", f[K_MODE]);
+        if (!is_datetime(f[K_SNAPSHOT], &snap))
+            return field_error(r, K_SNAPSHOT, "expected a date-time YYYY/MM/DD HH:MM:SS",
+                               f[K_SNAPSHOT]);
+        if (f[K_ORG_CODE][0] == '\0')
+            return field_error(r, K_ORG_CODE, "required", "");
+        if (!r->have_first) {
+            snprintf(r->system, sizeof r->system, "%s", f[K_SYSTEM]);
+            r->run_id = run_id;
+            r->mode = mode;
+            r->snapshot = snap;
+            r->org = ohp_strdup(&r->alloc, f[K_ORG_CODE]);
+            if (r->org == NULL)
+                return fail(r, OHP_ENOMEM, "out of memory");
+            r->have_first = true;
+            ident_keep(r, f);
+        } else {
+            if (strcmp(r->system, f[K_SYSTEM]) != 0)
+                return field_error(r, K_SYSTEM, "differs from the first line", f[K_SYSTEM]);
+            if (run_id != r->run_id)
+                return field_error(r, K_RUN_ID, "differs from the first line", f[K_RUN_ID]);
+            if (mode != r->mode)
+                return field_error(r, K_MODE, "differs from the first line", f[K_MODE]);
+            if (snap != r->snapshot)
+                return field_error(r, K_SNAPSHOT, "differs from the first line", f[K_SNAPSHOT]);
+            if (strcmp(r->org, f[K_ORG_CODE]) != 0)
+                return field_error(r, K_ORG_CODE, "differs from the first line", f[K_ORG_CODE]);
+        }
     }
     static const int ids[] = {K_ORG_ID, K_ITEM_ID, K_LOCATOR_ID, K_OWNER, K_PROJECT, K_TASK};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
@@ -620,9 +667,15 @@ static int check_line(ohp_snapshot_reader *r, const char *const *f, size_t nf)
     int64_t lot_exp = OHP_TIME_NONE, last_update;
     if (f[K_LOT_EXP][0] != '\0' && !is_date(f[K_LOT_EXP], &lot_exp))
         return field_error(r, K_LOT_EXP, "expected a date YYYY/MM/DD", f[K_LOT_EXP]);
-    if (!is_datetime(f[K_LAST_UPDATE], &last_update))
-        return field_error(r, K_LAST_UPDATE, "expected a date-time YYYY/MM/DD HH:MM:SS",
-                           f[K_LAST_UPDATE]);
+    if (r->lud_text[0] != '\0' && ohp_short_eq(r->lud_text, f[K_LAST_UPDATE])) {
+        last_update = r->lud_value; /* lines often share their timestamp */
+    } else {
+        if (!is_datetime(f[K_LAST_UPDATE], &last_update))
+            return field_error(r, K_LAST_UPDATE, "expected a date-time YYYY/MM/DD HH:MM:SS",
+                               f[K_LAST_UPDATE]);
+        memcpy(r->lud_text, f[K_LAST_UPDATE], 20); /* the pattern made it 19 bytes */
+        r->lud_value = last_update;
+    }
     int serial, consigned;
     if (strcmp(f[K_SERIAL_CONTROLLED], "Y") == 0)
         serial = 1;
