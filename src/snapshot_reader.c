@@ -72,6 +72,16 @@ struct ohp_snapshot_reader {
     uint64_t want_size, got_size, comp_size, data_pos;
     bool zip_failed; /* the entry's data failed a check: message in errmsg */
     char entry_name[256];
+    /*
+     * The entry's data is read here, past minizip (which would copy it byte
+     * by byte and compute a CRC of its own): stored (method 0) or inflated
+     * by zs from inbuf, or straight from the caller's memory.
+     */
+    int method;
+    uint64_t comp_left; /* compressed bytes not yet read */
+    z_stream zs;
+    bool zs_init, zs_end;
+    unsigned char *inbuf;
     /* lines */
     ohp_psv_reader *psv;
     bool pending; /* rec holds a line read ahead by info */
@@ -278,6 +288,85 @@ static int check_entry_end(ohp_snapshot_reader *r)
     return 0;
 }
 
+#define INBUF ((size_t)64 * 1024)
+
+static voidpf zalloc_fn(voidpf opaque, uInt items, uInt size)
+{
+    return ohp_calloc((const ohp_alloc *)opaque, items, size);
+}
+
+static void zfree_fn(voidpf opaque, voidpf ptr)
+{
+    ohp_free((const ohp_alloc *)opaque, ptr);
+}
+
+/* Up to cap bytes of the entry's compressed (or stored) data at *p; 0 at its end. */
+static int comp_next(ohp_snapshot_reader *r, unsigned char *buf, size_t cap,
+                     const unsigned char **p, size_t *n)
+{
+    *n = 0;
+    size_t want = r->comp_left < cap ? (size_t)r->comp_left : cap;
+    if (want == 0)
+        return 0;
+    if (r->mem != NULL) { /* in memory: no copy */
+        uint64_t left = r->size - r->pos;
+        *n = left < want ? (size_t)left : want;
+        *p = r->mem + r->pos;
+        r->pos += *n;
+    } else if (raw_read(r, buf, want, n) != 0) {
+        return -1;
+    } else {
+        *p = buf;
+    }
+    r->comp_left -= *n;
+    if (*n == 0) { /* the archive ends inside the entry */
+        ohp_errmsg_set(r->errmsg, "damaged archive: the entry's data ends early");
+        return -1;
+    }
+    return 0;
+}
+
+/* The entry's next bytes into buf: *n of them, 0 at its end. */
+static int entry_data(ohp_snapshot_reader *r, unsigned char *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (cap > (1u << 30))
+        cap = 1u << 30;
+    if (r->method == 0) {
+        const unsigned char *p;
+        if (comp_next(r, buf, cap, &p, n) != 0)
+            return -1;
+        if (*n && p != buf)
+            memcpy(buf, p, *n);
+        return 0;
+    }
+    while (*n == 0 && !r->zs_end) {
+        if (r->zs.avail_in == 0) {
+            const unsigned char *p;
+            size_t k;
+            if (comp_next(r, r->inbuf, INBUF, &p, &k) != 0)
+                return -1;
+            r->zs.next_in = (unsigned char *)(uintptr_t)p;
+            r->zs.avail_in = (uInt)k;
+        }
+        r->zs.next_out = buf;
+        r->zs.avail_out = (uInt)cap;
+        int zrc = inflate(&r->zs, Z_NO_FLUSH);
+        *n = cap - r->zs.avail_out;
+        if (zrc == Z_STREAM_END) {
+            r->zs_end = true;
+        } else if (zrc == Z_BUF_ERROR && r->zs.avail_in == 0 && r->comp_left == 0) {
+            ohp_errmsg_set(r->errmsg, "damaged archive: the compressed data ends early");
+            return -1;
+        } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+            ohp_errmsg_set(r->errmsg, "damaged archive: invalid compressed data (zlib error %d)",
+                           zrc);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Read callback of the PSV reader in ZIP mode: the entry's inflated bytes. */
 static int entry_read(void *ud, void *buf, size_t cap, size_t *got)
 {
@@ -285,15 +374,11 @@ static int entry_read(void *ud, void *buf, size_t cap, size_t *got)
     *got = 0;
     if (!r->entry_open)
         return 0;
-    unsigned n = cap > (1u << 30) ? (1u << 30) : (unsigned)cap;
-    int k = unzReadCurrentFile(r->uf, buf, n);
-    if (k < 0) {
+    size_t k;
+    if (entry_data(r, buf, cap, &k) != 0) {
         r->zip_failed = true;
         if (r->io_failed)
             ohp_errmsg_set(r->errmsg, "read error");
-        else
-            ohp_errmsg_set(r->errmsg, "damaged archive: invalid compressed data (minizip error %d)",
-                           k);
         return -1;
     }
     if (k == 0) {
@@ -311,7 +396,7 @@ static int entry_read(void *ud, void *buf, size_t cap, size_t *got)
                        (unsigned long long)r->want_size);
         return -1;
     }
-    *got = (size_t)k;
+    *got = k;
     return 0;
 }
 
@@ -396,6 +481,9 @@ OHP_EXPORT void ohp_snapshot_reader_free(ohp_snapshot_reader *r)
             unzCloseCurrentFile(r->uf);
         unzClose(r->uf);
     }
+    if (r->zs_init)
+        inflateEnd(&r->zs);
+    ohp_free(&a, r->inbuf);
     ohp_psv_reader_free(r->psv);
     ohp_free(&a, r->org);
     ohp_free(&a, r);
@@ -443,7 +531,9 @@ static int open_zip(ohp_snapshot_reader *r)
     if (fi.compression_method != 0 && fi.compression_method != Z_DEFLATED)
         return fail(r, OHP_EPARSE, "unsupported compression method %lu",
                     (unsigned long)fi.compression_method);
-    if (unzOpenCurrentFile(r->uf) != UNZ_OK) {
+    int method, level;
+    if (unzOpenCurrentFile2(r->uf, &method, &level, 1 /* raw: the data is read below */) !=
+        UNZ_OK) {
         if (r->io_failed)
             return fail(r, OHP_EIO, "read error while opening the entry");
         return fail(r, OHP_EPARSE, "damaged archive: the entry's local header is invalid");
@@ -455,6 +545,23 @@ static int open_zip(ohp_snapshot_reader *r)
     r->has_descriptor = (fi.flag & 8u) != 0;
     r->data_pos = unzGetCurrentFileZStreamPos64(r->uf);
     r->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    r->method = (int)fi.compression_method;
+    r->comp_left = fi.compressed_size;
+    if (raw_seek(r, r->data_pos) != 0)
+        return fail(r, r->io_failed ? OHP_EIO : OHP_EPARSE,
+                    "damaged archive: the entry's data lies outside the archive");
+    if (r->method == Z_DEFLATED) {
+        r->zs.zalloc = zalloc_fn;
+        r->zs.zfree = zfree_fn;
+        r->zs.opaque = &r->alloc;
+        int zrc = inflateInit2(&r->zs, -MAX_WBITS);
+        if (zrc != Z_OK)
+            return fail(r, zrc == Z_MEM_ERROR ? OHP_ENOMEM : OHP_EPARSE, "cannot inflate: %s",
+                        zrc == Z_MEM_ERROR ? "out of memory" : "zlib error");
+        r->zs_init = true;
+        if (r->mem == NULL && (r->inbuf = ohp_malloc(&r->alloc, INBUF)) == NULL)
+            return fail(r, OHP_ENOMEM, "out of memory");
+    }
     int rc = ohp_psv_reader_new(&r->psv, entry_read, r, 0,
                                 &(ohp_allocator){OHP_ALLOCATOR_VERSION, r->alloc.malloc_fn,
                                                  r->alloc.realloc_fn, r->alloc.free_fn,

@@ -486,6 +486,22 @@ static int read_all(const unsigned char *zip, size_t len, char *msg, size_t msiz
     return rc;
 }
 
+/* The same through read/seek callbacks (the entry's data then goes through a buffer). */
+static int read_all_cb(const unsigned char *zip, size_t len, char *msg, size_t msize)
+{
+    mem_in in = {(const char *)zip, len, 0};
+    ohp_snapshot_reader *r;
+    ck_assert_int_eq(ohp_snapshot_reader_open_zip(&r, mem_read_fn, mem_seek_fn, &in, len, NULL),
+                     OHP_OK);
+    const ohp_snapshot_record *rec;
+    int rc;
+    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
+        ;
+    snprintf(msg, msize, "%s", ohp_snapshot_reader_errmsg(r));
+    ohp_snapshot_reader_free(r);
+    return rc;
+}
+
 /* A flipped byte anywhere that matters is an error, never different data. */
 START_TEST(t_corrupt_zip)
 {
@@ -517,6 +533,9 @@ START_TEST(t_corrupt_zip)
             int rc = read_all(c, len, msg, sizeof msg);
             ck_assert_msg(rc < 0, "flip at %zu bit %d read back without error", targets[t], bit);
             ck_assert_msg(rc == OHP_EPARSE, "rc %d: %s", rc, msg);
+            rc = read_all_cb(c, len, msg, sizeof msg);
+            ck_assert_msg(rc == OHP_EPARSE, "callbacks, flip at %zu bit %d: rc %d: %s", targets[t],
+                          bit, rc, msg);
             free(c);
         }
     }
@@ -531,6 +550,20 @@ START_TEST(t_corrupt_zip)
     zip[desc + 4] ^= 1;
     /* truncated */
     ck_assert_int_eq(read_all(zip, len - 10, msg, sizeof msg), OHP_EPARSE);
+    /* a central directory that gives the data fewer bytes than it has */
+    uint32_t csize = rd32(zip + cd + 20);
+    for (int cb = 0; cb < 2; cb++) {
+        unsigned char *c = malloc(len);
+        memcpy(c, zip, len);
+        uint32_t half = csize / 2;
+        for (int i = 0; i < 4; i++)
+            c[cd + 20 + i] = (unsigned char)(half >> (8 * i));
+        int rc = cb ? read_all_cb(c, len, msg, sizeof msg) : read_all(c, len, msg, sizeof msg);
+        ck_assert_msg(rc == OHP_EPARSE, "short entry, callbacks %d: rc %d: %s", cb, rc, msg);
+        ck_assert_msg(strstr(msg, level ? "ends early" : "its size is") != NULL, "message: %s",
+                      msg);
+        free(c);
+    }
     /* the reconciler refuses the damaged side */
     zip[data + (desc - data) / 2] ^= 0x10;
     ohp_reconcile *rc;
