@@ -16,8 +16,8 @@ static int fail(int *rule, int r, char *msg, const char *fmt, ...)
     return OHP_ERECORD;
 }
 
-/* Byte classes for the one scan every field gets. */
-enum { C_PLAIN = 0, C_QUOTE = 1, C_HIGH = 2, C_END = 3 };
+/* Byte classes for the one scan every field gets (bits, but for C_END). */
+enum { C_PLAIN = 0, C_QUOTE = 1, C_HIGH = 2, C_END = 4 };
 static const unsigned char byte_class[256] = {
     [0] = C_END,     ['|'] = C_QUOTE, ['"'] = C_QUOTE, ['\r'] = C_QUOTE, ['\n'] = C_QUOTE,
     [0x80] = C_HIGH, [0x81] = C_HIGH, [0x82] = C_HIGH, [0x83] = C_HIGH,  [0x84] = C_HIGH,
@@ -48,38 +48,36 @@ static const unsigned char byte_class[256] = {
     [0xfd] = C_HIGH, [0xfe] = C_HIGH, [0xff] = C_HIGH,
 };
 
+/* The bytes of a field up to its NUL: their classes or'ed into *classes; returns the length. */
+static inline size_t scan_bytes(const unsigned char *p, unsigned *classes)
+{
+    unsigned acc = 0, c;
+    size_t i = 0;
+    while ((c = byte_class[p[i]]) != C_END) {
+        acc |= c;
+        i++;
+    }
+    *classes = acc;
+    return i;
+}
+
 /* One pass over a field: its length, whether it needs quoting, UTF-8 check. */
-static int scan_text(const char *name, const char *s, const ohp_limits *lim, size_t *len,
-                     bool *quote, int *rule, char *msg)
+static inline int scan_text(const char *name, const char *s, const ohp_limits *lim, size_t *len,
+                            bool *quote, int *rule, char *msg)
 {
     *len = 0;
     *quote = false;
     if (s == NULL)
         return OHP_OK;
-    const unsigned char *p = (const unsigned char *)s;
-    bool high = false, q = false;
-    size_t i = 0;
-    for (;;) {
-        unsigned c = byte_class[p[i]];
-        if (c == C_PLAIN) {
-            i++;
-            continue;
-        }
-        if (c == C_END)
-            break;
-        if (c == C_QUOTE)
-            q = true;
-        else
-            high = true;
-        i++;
-    }
-    if (i > lim->max_field_length)
+    unsigned classes;
+    size_t n = scan_bytes((const unsigned char *)s, &classes);
+    if (n > lim->max_field_length)
         return fail(rule, OHP_RULE_LIMIT, msg, "%s is longer than %zu bytes", name,
                     lim->max_field_length);
-    if (high && !ohp_utf8_valid(s, i))
+    if ((classes & C_HIGH) && !ohp_utf8_valid(s, n))
         return fail(rule, OHP_RULE_UTF8, msg, "%s is not valid UTF-8", name);
-    *len = i;
-    *quote = q;
+    *len = n;
+    *quote = (classes & C_QUOTE) != 0;
     return OHP_OK;
 }
 
