@@ -472,11 +472,21 @@ static uint32_t rd32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Read the whole snapshot; returns the final code. */
-static int read_all(const unsigned char *zip, size_t len, char *msg, size_t msize)
+/*
+ * Read the whole snapshot from memory, or with callbacks through read/seek
+ * callbacks (the entry's data then goes through the reader's buffer);
+ * returns the final code.
+ */
+static int read_snapshot(const unsigned char *zip, size_t len, int callbacks, char *msg,
+                         size_t msize)
 {
+    mem_in in = {(const char *)zip, len, 0};
     ohp_snapshot_reader *r;
-    ck_assert_int_eq(ohp_snapshot_reader_open_memory(&r, zip, len, NULL), OHP_OK);
+    if (callbacks)
+        ck_assert_int_eq(ohp_snapshot_reader_open_zip(&r, mem_read_fn, mem_seek_fn, &in, len, NULL),
+                         OHP_OK);
+    else
+        ck_assert_int_eq(ohp_snapshot_reader_open_memory(&r, zip, len, NULL), OHP_OK);
     const ohp_snapshot_record *rec;
     int rc;
     while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
@@ -486,20 +496,14 @@ static int read_all(const unsigned char *zip, size_t len, char *msg, size_t msiz
     return rc;
 }
 
-/* The same through read/seek callbacks (the entry's data then goes through a buffer). */
+static int read_all(const unsigned char *zip, size_t len, char *msg, size_t msize)
+{
+    return read_snapshot(zip, len, 0, msg, msize);
+}
+
 static int read_all_cb(const unsigned char *zip, size_t len, char *msg, size_t msize)
 {
-    mem_in in = {(const char *)zip, len, 0};
-    ohp_snapshot_reader *r;
-    ck_assert_int_eq(ohp_snapshot_reader_open_zip(&r, mem_read_fn, mem_seek_fn, &in, len, NULL),
-                     OHP_OK);
-    const ohp_snapshot_record *rec;
-    int rc;
-    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
-        ;
-    snprintf(msg, msize, "%s", ohp_snapshot_reader_errmsg(r));
-    ohp_snapshot_reader_free(r);
-    return rc;
+    return read_snapshot(zip, len, 1, msg, msize);
 }
 
 /* A flipped byte anywhere that matters is an error, never different data. */
