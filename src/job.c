@@ -423,7 +423,7 @@ static int out_append(ohp_job *job, const char *p, size_t n)
 static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size_t *p, size_t *q)
 {
     /* Every field at most doubles when quoted; dates and flags are short. */
-    size_t bound = 256 + 2 * c->text_total + 2 * OHP_TF_COUNT;
+    size_t bound = 256 + 2 * c->text_total + 2 * (size_t)OHP_TF_COUNT;
     bound += 2 * bound; /* the suffix appears twice */
     ohp_buf *b = &job->line;
     b->len = 0;

@@ -1257,7 +1257,7 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
     while ((got = ohp_snapshot_reader_next(s->r, &rec)) == 1) {
         (*lines_of(rc, side))++;
         record_key(rec, kf);
-        uint16_t u;
+        uint16_t u = 0;
         qin q;
         int r;
         if (qin_parse(rec->primary_quantity, &q) != OHP_OK) /* the reader checked it */

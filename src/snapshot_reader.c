@@ -304,6 +304,7 @@ static void zfree_fn(voidpf opaque, voidpf ptr)
 static int comp_next(ohp_snapshot_reader *r, unsigned char *buf, size_t cap,
                      const unsigned char **p, size_t *n)
 {
+    *p = buf;
     *n = 0;
     size_t want = r->comp_left < cap ? (size_t)r->comp_left : cap;
     if (want == 0)
