@@ -60,30 +60,38 @@ static char items[NITEMS][24], item_ids[NITEMS][12], locs[NLOCS][24], loc_ids[NL
     lots[NLOTS][16], dates[64][24], exps[64][16];
 static int item_serial[NITEMS], item_dual[NITEMS];
 
+/*
+ * The picks are sequenced one statement each (the order in which a
+ * function's arguments are evaluated is unspecified), last argument first.
+ */
 static void gen_pools(uint64_t seed)
 {
     rng_state = seed ? seed : 88172645463325252ULL;
     for (int i = 0; i < NITEMS; i++) {
         /* About 1% of item numbers need quoting. */
-        if (pick(100) == 0)
-            snprintf(items[i], sizeof items[i], "AS%05d|\"%d\"", i, pick(90));
-        else
-            snprintf(items[i], sizeof items[i], "AS%05d-%c", i, 'A' + pick(26));
+        if (pick(100) == 0) {
+            unsigned q = pick(90);
+            snprintf(items[i], sizeof items[i], "AS%05d|\"%u\"", i, q);
+        } else {
+            unsigned c = pick(26);
+            snprintf(items[i], sizeof items[i], "AS%05d-%c", i, (char)('A' + c));
+        }
         snprintf(item_ids[i], sizeof item_ids[i], "%d", 100000 + i);
         item_serial[i] = pick(5) == 0;
         item_dual[i] = !item_serial[i] && pick(10) == 0;
     }
     for (int i = 0; i < NLOCS; i++) {
-        snprintf(locs[i], sizeof locs[i], "%c%d.%02d.%02d", 'A' + pick(8), pick(40), pick(60),
-                 pick(10));
+        unsigned d = pick(10), c = pick(60), b = pick(40), a = pick(8);
+        snprintf(locs[i], sizeof locs[i], "%c%u.%02u.%02u", (char)('A' + a), b, c, d);
         snprintf(loc_ids[i], sizeof loc_ids[i], "%d", 3000 + i);
     }
     for (int i = 0; i < NLOTS; i++)
         snprintf(lots[i], sizeof lots[i], "L%06u", (unsigned)(rnd() % 1000000));
     for (int i = 0; i < 64; i++) {
-        snprintf(dates[i], sizeof dates[i], "2026/%02d/%02d %02d:%02d:%02d", 1 + pick(10),
-                 1 + pick(28), pick(24), pick(60), pick(60));
-        snprintf(exps[i], sizeof exps[i], "2027/%02d/%02d", 1 + pick(12), 1 + pick(28));
+        unsigned s = pick(60), mi = pick(60), h = pick(24), d = 1 + pick(28), m = 1 + pick(10);
+        snprintf(dates[i], sizeof dates[i], "2026/%02u/%02u %02u:%02u:%02u", m, d, h, mi, s);
+        unsigned ed = 1 + pick(28), em = 1 + pick(12);
+        snprintf(exps[i], sizeof exps[i], "2027/%02u/%02u", em, ed);
     }
 }
 
@@ -707,7 +715,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double t_pub[99], t_raw[99], t_off[99], t_st[99];
+    double t_pub[99] = {0}, t_raw[99] = {0}, t_off[99] = {0}, t_st[99] = {0};
     result rp = {0}, ro = {0};
     size_t raw_len = 0;
     for (int i = 0; i < reps; i++) {
