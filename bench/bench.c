@@ -736,7 +736,7 @@ int main(int argc, char **argv)
     }
     /* the same ratios within each repetition (before the medians sort the times): on a
        machine whose speed drifts, the interleaved pairs are the steadier figure */
-    double pr[99], orr[99], sr[99];
+    double pr[99] = {0}, orr[99] = {0}, sr[99] = {0};
     for (int i = 0; i < reps; i++) {
         pr[i] = t_pub[i] / t_raw[i];
         orr[i] = t_off[i] / t_raw[i];
