@@ -265,9 +265,9 @@ static int by_value(const void *a, const void *b)
 
 static double median(const times *t, size_t n, size_t off)
 {
-    double v[64];
+    double v[64] = {0};
     for (size_t i = 0; i < n; i++)
-        v[i] = *(const double *)((const char *)&t[i] + off);
+        memcpy(&v[i], (const char *)&t[i] + off, sizeof v[i]);
     qsort(v, n, sizeof v[0], by_value);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
