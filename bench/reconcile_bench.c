@@ -424,7 +424,7 @@ int main(int argc, char **argv)
     double erp = median(t, reps, offsetof(times, erp));
     double extt = median(t, reps, offsetof(times, ext));
     double cmp = median(t, reps, offsetof(times, cmp));
-    double ratio[64];
+    double ratio[64] = {0};
     for (size_t i = 0; i < reps; i++)
         ratio[i] = (t[i].erp + t[i].ext + t[i].cmp) / (t[i].read_erp + t[i].read_ext);
     qsort(ratio, reps, sizeof ratio[0], by_value);
