@@ -88,17 +88,14 @@ static int check_text(const char *name, const char *s, const ohp_limits *lim, in
     return scan_text(name, s, lim, &len, &quote, rule, msg);
 }
 
-static int check_id(const char *name, const char *s, int *rule, char *msg)
+/* Whether s is an id (a whole number of at most 18 digits, or empty); *len: its length. */
+static bool is_id(const char *s, size_t *len)
 {
-    if (!ohp_present(s))
-        return OHP_OK;
     size_t n = 0;
     while (n <= 18 && s[n] >= '0' && s[n] <= '9')
         n++;
-    if (s[n] != '\0' || n > 18)
-        return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
-                    name, s);
-    return OHP_OK;
+    *len = n;
+    return s[n] == '\0' && n <= 18;
 }
 
 void ohp_serial_plan_free(ohp_serial_plan *p, const ohp_alloc *a)
@@ -442,7 +439,7 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
     static const struct {
         const char *name;
         size_t off;
-        bool id; /* a whole number: checked by check_id() below */
+        bool id; /* a whole number of at most 18 digits */
     } texts[OHP_TF_COUNT] = {
         {"ORGANIZATION_ID", offsetof(ohp_record, organization_id), true},
         {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code), false},
@@ -465,21 +462,25 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date), false},
     };
     chk->text_total = 0;
+    /* the first field that is not an id: its rule comes after every field's scan */
+    int bad_id = -1;
     for (size_t i = 0; i < OHP_TF_COUNT; i++) {
         const char *v = *(const char *const *)((const char *)rec + texts[i].off);
         chk->len[i] = 0;
         chk->quote[i] = false;
         if (v == NULL)
             continue;
-        if (texts[i].id) { /* the usual id, digits only: no quoting, ASCII, short */
-            size_t n = 0;
-            while (n <= 18 && v[n] >= '0' && v[n] <= '9')
-                n++;
-            if (v[n] == '\0' && n <= 18 && n <= lim->max_field_length) {
+        if (texts[i].id) {
+            size_t n;
+            bool ok = is_id(v, &n);
+            if (ok && n <= lim->max_field_length) {
+                /* digits only: no quoting, ASCII, no scan needed */
                 chk->len[i] = n;
                 chk->text_total += n;
                 continue;
             }
+            if (!ok && bad_id < 0)
+                bad_id = (int)i;
         }
         if ((rc = scan_text(texts[i].name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
             return rc;
@@ -490,14 +491,10 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         if (!ohp_utf8_valid(rec->serial_list, n))
             return fail(rule, OHP_RULE_UTF8, msg, "SERIAL_NUMBERS is not valid UTF-8");
     }
-
-    if ((rc = check_id("ORGANIZATION_ID", rec->organization_id, rule, msg)) ||
-        (rc = check_id("INVENTORY_ITEM_ID", rec->inventory_item_id, rule, msg)) ||
-        (rc = check_id("LOCATOR_ID", rec->locator_id, rule, msg)) ||
-        (rc = check_id("OWNING_PARTY_ID", rec->owning_party_id, rule, msg)) ||
-        (rc = check_id("PROJECT_ID", rec->project_id, rule, msg)) ||
-        (rc = check_id("TASK_ID", rec->task_id, rule, msg)))
-        return rc;
+    if (bad_id >= 0)
+        return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
+                    texts[bad_id].name,
+                    *(const char *const *)((const char *)rec + texts[bad_id].off));
 
     rc = ohp_decimal_parse(rec->primary_quantity, &chk->primary);
     if (rc == OHP_ELIMIT)
