@@ -144,8 +144,6 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
         f += take;
         fl -= take;
     }
-    if (hi == OHP_ACC_FRAC_LIMBS && limb == OHP_ACC_FRAC_LIMBS)
-        return; /* no digit (zero is handled above) */
     add_limbs(d->negative ? acc->neg : acc->pos, v, limb, hi);
 }
 

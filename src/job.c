@@ -449,11 +449,12 @@ static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size
     *o++ = '|';
     T(OHP_TF_LOT_NUMBER, r->lot_number);
     *o++ = '|';
-    if (c->lot_expiration_text != NULL) {
-        memcpy(o, c->lot_expiration_text, 10);
-        o += 10;
-    } else if (c->lot_expiration != OHP_TIME_NONE) {
-        ohp_date_format(c->lot_expiration, 1, o);
+    if (c->lot_expiration != OHP_TIME_NONE) {
+        /* a valid date in a '/' form carries no zone: its first 10 bytes are the date */
+        if (r->lot_expiration_date[4] == '/')
+            memcpy(o, r->lot_expiration_date, 10);
+        else
+            ohp_date_format(c->lot_expiration, 1, o);
         o += 10;
     }
     *o++ = '|';
@@ -729,9 +730,10 @@ static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, si
 #undef K
 }
 
-/* Stream the records; returns OHP_OK or a failure with errmsg set. */
+/* A record with every field absent: the start of each record read. */
 static const ohp_record zero_record;
 
+/* Stream the records; returns OHP_OK or a failure with errmsg set. */
 static int pump(ohp_job *job, run_ctx *c)
 {
     ohp_record rec;
@@ -740,7 +742,7 @@ static int pump(ohp_job *job, run_ctx *c)
     char msg[OHP_ERRMSG_SIZE], who[OHP_ERRMSG_SIZE], det[OHP_ERRMSG_SIZE];
     int rc;
     for (;;) {
-        rec = zero_record; /* a copy the compiler makes with vector moves, unlike memset */
+        rec = zero_record; /* compilers copy it with vector moves, cheaper than memset here */
         rec.version = OHP_RECORD_VERSION;
         job->cbmsg[0] = '\0';
         int got = job->src_next(job->src_ud, &rec);

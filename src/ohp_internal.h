@@ -262,8 +262,6 @@ typedef struct ohp_checked {
     bool has_secondary;
     int64_t last_update;
     int64_t lot_expiration;
-    /* LOT_EXPIRATION_DATE's text when its first 10 bytes are layout v1's date, else NULL */
-    const char *lot_expiration_text;
     /* Sources often repeat timestamps: the last one parsed and formatted. */
     char cache_text[32];
     int64_t cache_value;

@@ -525,15 +525,10 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
         return fail(rule, OHP_RULE_DATE, msg, "LAST_UPDATE_DATE '%.40s' is not a valid date",
                     rec->last_update_date);
     chk->lot_expiration = OHP_TIME_NONE;
-    chk->lot_expiration_text = NULL;
-    if (ohp_present(rec->lot_expiration_date)) {
-        if (ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
-            return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
-                        rec->lot_expiration_date);
-        /* the '/' forms carry no zone: their date is the text's first 10 bytes */
-        if (rec->lot_expiration_date[4] == '/')
-            chk->lot_expiration_text = rec->lot_expiration_date;
-    }
+    if (ohp_present(rec->lot_expiration_date) &&
+        ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
+        return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
+                    rec->lot_expiration_date);
 
     bool has_serials = (rec->serials && rec->serial_count) || ohp_present(rec->serial_list);
     if (!rec->serial_controlled) {
