@@ -80,21 +80,11 @@ struct ohp_deflater {
     uint64_t in_total, out_total;
 };
 
-static voidpf zalloc_fn(voidpf opaque, uInt items, uInt size)
-{
-    return ohp_calloc((const ohp_alloc *)opaque, items, size);
-}
-
-static void zfree_fn(voidpf opaque, voidpf ptr)
-{
-    ohp_free((const ohp_alloc *)opaque, ptr);
-}
-
 static int stream_init(ohp_deflater *d, z_stream *s)
 {
     memset(s, 0, sizeof *s);
-    s->zalloc = zalloc_fn;
-    s->zfree = zfree_fn;
+    s->zalloc = ohp_zalloc;
+    s->zfree = ohp_zfree;
     s->opaque = &d->alloc;
     int zrc = deflateInit2(s, d->level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
     if (zrc == Z_OK)

@@ -35,6 +35,12 @@ void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size);
 void ohp_free(const ohp_alloc *a, void *ptr);
 char *ohp_strdup(const ohp_alloc *a, const char *s);
 /*
+ * zlib's allocation callbacks over an ohp_alloc (the z_stream's opaque):
+ * set zalloc = ohp_zalloc, zfree = ohp_zfree, opaque = the ohp_alloc.
+ */
+void *ohp_zalloc(void *opaque, unsigned items, unsigned size);
+void ohp_zfree(void *opaque, void *ptr);
+/*
  * True when the row ohp_psv_reader_next() returned last is known to be
  * 7-bit ASCII (it then needs no UTF-8 check); false when unknown.
  */

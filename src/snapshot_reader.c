@@ -290,16 +290,6 @@ static int check_entry_end(ohp_snapshot_reader *r)
 
 #define INBUF ((size_t)64 * 1024)
 
-static voidpf zalloc_fn(voidpf opaque, uInt items, uInt size)
-{
-    return ohp_calloc((const ohp_alloc *)opaque, items, size);
-}
-
-static void zfree_fn(voidpf opaque, voidpf ptr)
-{
-    ohp_free((const ohp_alloc *)opaque, ptr);
-}
-
 /* Up to cap bytes of the entry's compressed (or stored) data at *p; 0 at its end. */
 static int comp_next(ohp_snapshot_reader *r, unsigned char *buf, size_t cap,
                      const unsigned char **p, size_t *n)
@@ -532,9 +522,7 @@ static int open_zip(ohp_snapshot_reader *r)
     if (fi.compression_method != 0 && fi.compression_method != Z_DEFLATED)
         return fail(r, OHP_EPARSE, "unsupported compression method %lu",
                     (unsigned long)fi.compression_method);
-    int method, level;
-    if (unzOpenCurrentFile2(r->uf, &method, &level, 1 /* raw: the data is read below */) !=
-        UNZ_OK) {
+    if (unzOpenCurrentFile2(r->uf, NULL, NULL, 1 /* raw: the data is read below */) != UNZ_OK) {
         if (r->io_failed)
             return fail(r, OHP_EIO, "read error while opening the entry");
         return fail(r, OHP_EPARSE, "damaged archive: the entry's local header is invalid");
@@ -552,8 +540,8 @@ static int open_zip(ohp_snapshot_reader *r)
         return fail(r, r->io_failed ? OHP_EIO : OHP_EPARSE,
                     "damaged archive: the entry's data lies outside the archive");
     if (r->method == Z_DEFLATED) {
-        r->zs.zalloc = zalloc_fn;
-        r->zs.zfree = zfree_fn;
+        r->zs.zalloc = ohp_zalloc;
+        r->zs.zfree = ohp_zfree;
         r->zs.opaque = &r->alloc;
         int zrc = inflateInit2(&r->zs, -MAX_WBITS);
         if (zrc != Z_OK)

@@ -148,6 +148,16 @@ void ohp_free(const ohp_alloc *a, void *ptr)
     pthread_mutex_unlock(a->lock);
 }
 
+void *ohp_zalloc(void *opaque, unsigned items, unsigned size)
+{
+    return ohp_calloc((const ohp_alloc *)opaque, items, size);
+}
+
+void ohp_zfree(void *opaque, void *ptr)
+{
+    ohp_free((const ohp_alloc *)opaque, ptr);
+}
+
 char *ohp_strdup(const ohp_alloc *a, const char *s)
 {
     if (s == NULL)
