@@ -198,12 +198,7 @@ static const char *data_field(const fx *f, size_t k, int col)
     return field(line, col, out, sizeof out);
 }
 
-static const char HEADER[] =
-    "EXTERNAL_SYSTEM_CODE|PUBLISH_RUN_ID|PUBLISH_MODE|SNAPSHOT_DATE|ORGANIZATION_ID|"
-    "ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_ID|"
-    "LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|SERIAL_CONTROLLED|SERIAL_NUMBER|PRIMARY_QUANTITY|"
-    "PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|OWNING_PARTY_ID|"
-    "PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n";
+static const char HEADER[] = TU_HEADER_V1;
 
 /* The expected line of a tu_record() record. */
 static void expect_line(char *buf, size_t size, const char *sys, unsigned long long run,

@@ -11,15 +11,11 @@
  * come in key order and the summary's counts add up.
  */
 #include "fuzz.h"
+#include "../testutil.h" /* TU_HEADER_V1 */
 
 #include <onhandpub.h>
 
-#define HEADER                                                                                     \
-    "EXTERNAL_SYSTEM_CODE|PUBLISH_RUN_ID|PUBLISH_MODE|SNAPSHOT_DATE|ORGANIZATION_ID|"              \
-    "ORGANIZATION_CODE|INVENTORY_ITEM_ID|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_ID|"       \
-    "LOCATOR_NAME|LOT_NUMBER|LOT_EXPIRATION_DATE|SERIAL_CONTROLLED|SERIAL_NUMBER|"                 \
-    "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|"      \
-    "OWNING_PARTY_ID|PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n"
+#define HEADER TU_HEADER_V1
 #define LINE(item, rev, sub, loc, lot, ser, serial, qty, uom)                                      \
     "0|7|FULL|2026/11/01 06:00:00|204|M1|1|" item "|" rev "|" sub "||" loc "|" lot "||" ser        \
     "|" serial "|" qty "|" uom "|||N||||Active|2026/11/20 14:03:11\n"
