@@ -503,7 +503,7 @@ static int encode_record(ohp_job *job, const ohp_record *r, ohp_checked *c, size
 }
 
 static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t serial_len,
-                     const char *suffix, size_t suffix_len)
+                     bool quote, const char *suffix, size_t suffix_len)
 {
     ohp_buf *o = &job->out;
     size_t need = job->prefix.len + prefix_len + 2 * serial_len + 2 + suffix_len;
@@ -515,7 +515,7 @@ static int emit_line(ohp_job *job, size_t prefix_len, const char *serial, size_t
     memcpy(w, job->line.data, prefix_len);
     w += prefix_len;
     if (serial_len)
-        w = ohp_psv_put_field(w, serial, serial_len, ohp_psv_needs_quote(serial, serial_len));
+        w = ohp_psv_put_field(w, serial, serial_len, quote);
     memcpy(w, suffix, suffix_len);
     w += suffix_len;
     o->len = (size_t)(w - o->data);
@@ -534,7 +534,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
     const char *line = job->line.data;
     if (!r->serial_controlled || job->plan.total == 0) {
         /* One line: a non-serial balance, or a serial item at zero (a removal). */
-        if ((rc = emit_line(job, p, NULL, 0, line + p, q - p)) != 0)
+        if ((rc = emit_line(job, p, NULL, 0, false, line + p, q - p)) != 0)
             return rc;
         if ((rc = uom_add(job, r->primary_uom_code, &c->primary, 0)) != 0)
             return rc;
@@ -545,7 +545,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
     for (size_t i = 0; i < plan->count; i++) {
         const ohp_serial_item *it = &plan->items[i];
         if (!it->range) {
-            rc = emit_line(job, p, it->from, it->from_len, line + q, job->line.len - q);
+            rc = emit_line(job, p, it->from, it->from_len, it->quote, line + q, job->line.len - q);
             if (rc)
                 return rc;
             job->sum.serial_lines++;
@@ -559,7 +559,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
         }
         for (uint64_t v = it->lo;; v++) {
             ohp_serial_item_format(it, v, buf);
-            rc = emit_line(job, p, buf, it->from_len, line + q, job->line.len - q);
+            rc = emit_line(job, p, buf, it->from_len, it->quote, line + q, job->line.len - q);
             if (rc == OHP_OK)
                 job->sum.serial_lines++;
             if (rc || v == it->hi)

@@ -219,6 +219,7 @@ typedef struct ohp_serial_item {
     uint64_t lo, hi; /* low 18 digits of the numeric suffix */
     bool numeric;    /* has a numeric suffix (singles) or is a range */
     bool range;
+    bool quote;   /* needs quoting in layout v1 (a range's members: as from, digits never do) */
     size_t order; /* position in the record */
 } ohp_serial_item;
 

@@ -81,13 +81,6 @@ static inline int scan_text(const char *name, const char *s, const ohp_limits *l
     return OHP_OK;
 }
 
-static int check_text(const char *name, const char *s, const ohp_limits *lim, int *rule, char *msg)
-{
-    size_t len;
-    bool quote;
-    return scan_text(name, s, lim, &len, &quote, rule, msg);
-}
-
 /* Whether s is an id (a whole number of at most 18 digits, or empty); *len: its length. */
 static bool is_id(const char *s, size_t *len)
 {
@@ -154,9 +147,11 @@ static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, co
 {
     if (from == NULL || from[0] == '\0' || (to != NULL && to[0] == '\0'))
         return fail(rule, OHP_RULE_SERIAL_RANGE, msg, "serial number %zu is empty", pos + 1);
-    int rc = check_text("SERIAL_NUMBER", from, lim, rule, msg);
+    size_t from_len, to_len = 0;
+    bool from_quote, to_quote;
+    int rc = scan_text("SERIAL_NUMBER", from, lim, &from_len, &from_quote, rule, msg);
     if (rc == OHP_OK && to)
-        rc = check_text("SERIAL_NUMBER", to, lim, rule, msg);
+        rc = scan_text("SERIAL_NUMBER", to, lim, &to_len, &to_quote, rule, msg);
     if (rc)
         return rc;
     if (to == NULL && p->total >= lim->max_serials_per_record) /* singles count too */
@@ -166,7 +161,8 @@ static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, co
     if ((rc = plan_push(p, a, &it)) != 0)
         return rc;
     it->from = from;
-    it->from_len = strlen(from);
+    it->from_len = from_len;
+    it->quote = from_quote;
     it->order = pos;
     split_numeric(from, it->from_len, &it->prefix_len, &it->width, &it->lo, &it->numeric);
     it->hi = it->lo;
@@ -174,7 +170,6 @@ static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, co
         p->total++;
         return OHP_OK;
     }
-    size_t to_len = strlen(to);
     size_t tp, tw;
     uint64_t tn;
     bool tnum;

@@ -201,15 +201,17 @@ END_TEST
 
 START_TEST(quoting_serials)
 {
-    ohp_record rec = tu_record("M1", "SER1", "3");
+    ohp_record rec = tu_record("M1", "SER1", "5");
     rec.serial_controlled = 1;
-    ohp_serial sn[] = {{"S|1", NULL}, {"S\"2", NULL}, {"S 3", NULL}};
+    /* singles, and a range whose every member is quoted for its prefix */
+    ohp_serial sn[] = {{"S|1", NULL}, {"S\"2", NULL}, {"S 3", NULL}, {"R|08", "R|09"}};
     rec.serials = sn;
-    rec.serial_count = 3;
+    rec.serial_count = 4;
     ohp_params p = params();
     expect_psv(&rec, 1, &p,
                HEADER SERIAL(PFULL, "SER1", "\"S|1\"") SERIAL(PFULL, "SER1", "\"S\"\"2\"")
-                   SERIAL(PFULL, "SER1", "S 3"));
+                   SERIAL(PFULL, "SER1", "S 3") SERIAL(PFULL, "SER1", "\"R|08\"")
+                       SERIAL(PFULL, "SER1", "\"R|09\""));
 }
 END_TEST
 
