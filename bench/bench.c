@@ -20,6 +20,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <onhandpub.h>
 
+#include "ohp_internal.h" /* the block layout, OHP_DF_* */
+
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,7 +406,7 @@ static double now(void)
 
 typedef struct result {
     double seconds;
-    uint64_t lines, psv_bytes, zip_bytes;
+    uint64_t lines, psv_bytes, zip_bytes, entry_bytes;
     size_t peak_heap;
 } result;
 
@@ -456,6 +459,7 @@ static int publish(const workload *w, int level, unsigned threads, capture *cap,
     res->lines = s->lines_written;
     res->psv_bytes = s->psv_bytes;
     res->zip_bytes = s->zip_bytes;
+    res->entry_bytes = s->compressed_bytes;
     ohp_job_free(job);
     res->peak_heap = cnt.peak;
     return 0;
@@ -568,6 +572,46 @@ static double raw_deflate(const unsigned char *buf, size_t len, int level, size_
     } while (rc == Z_OK || rc == Z_BUF_ERROR);
     double t1 = now();
     *out_len = s.total_out;
+    deflateEnd(&s);
+    return rc == Z_STREAM_END ? t1 - t0 : -1;
+}
+
+/*
+ * The same deflate in the library's blocks (OHP_DF_BLOCK bytes, each primed
+ * with the OHP_DF_DICT_SIZE bytes before it and ended by a sync flush): the
+ * limit for output that is the same whatever the number of threads.
+ */
+static double block_deflate(const unsigned char *buf, size_t len, int level, size_t *out_len)
+{
+    static unsigned char out[1 << 20];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (deflateInit2(&s, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    memset(out, 0, sizeof out);
+    touch(buf, len);
+    size_t dict = OHP_DF_DICT_SIZE(level), total = 0;
+    int rc = Z_OK;
+    double t0 = now();
+    for (size_t off = 0; off < len && rc != Z_STREAM_ERROR; off += OHP_DF_BLOCK) {
+        size_t n = len - off < OHP_DF_BLOCK ? len - off : OHP_DF_BLOCK;
+        bool last = off + n == len;
+        rc = deflateReset(&s);
+        if (rc == Z_OK && off > 0)
+            rc = deflateSetDictionary(&s, buf + off - dict, (uInt)dict);
+        if (rc != Z_OK)
+            break;
+        s.next_in = (unsigned char *)(uintptr_t)(buf + off);
+        s.avail_in = (uInt)n;
+        do {
+            s.next_out = out;
+            s.avail_out = sizeof out;
+            rc = deflate(&s, last ? Z_FINISH : Z_SYNC_FLUSH);
+            total += sizeof out - s.avail_out;
+        } while (rc == Z_OK && (s.avail_out == 0 || (last && s.avail_in == 0)));
+    }
+    double t1 = now();
+    *out_len = total;
     deflateEnd(&s);
     return rc == Z_STREAM_END ? t1 - t0 : -1;
 }
@@ -715,15 +759,20 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double t_pub[99] = {0}, t_raw[99] = {0}, t_off[99] = {0}, t_st[99] = {0};
+    double t_pub[99] = {0}, t_raw[99] = {0}, t_off[99] = {0}, t_st[99] = {0}, t_blk[99] = {0};
     result rp = {0}, ro = {0};
-    size_t raw_len = 0;
+    size_t raw_len = 0, blk_len = 0;
     for (int i = 0; i < reps; i++) {
         capture discard = {NULL, 0, 0, 0};
         if (publish(&w, level, threads, &discard, &rp))
             return 1;
         t_pub[i] = rp.seconds;
         t_raw[i] = raw_deflate(psv, r0.psv_bytes, level, &raw_len);
+        t_blk[i] = block_deflate(psv, r0.psv_bytes, level, &blk_len);
+        if (t_raw[i] < 0 || t_blk[i] < 0) {
+            fprintf(stderr, "bench: deflate failed\n");
+            return 1;
+        }
         capture discard0 = {NULL, 0, 0, 0};
         if (publish(&w, 0, 1, &discard0, &ro))
             return 1;
@@ -736,14 +785,16 @@ int main(int argc, char **argv)
     }
     /* the same ratios within each repetition (before the medians sort the times): on a
        machine whose speed drifts, the interleaved pairs are the steadier figure */
-    double pr[99] = {0}, orr[99] = {0}, sr[99] = {0};
+    double pr[99] = {0}, orr[99] = {0}, sr[99] = {0}, br[99] = {0}, pbr[99] = {0};
     for (int i = 0; i < reps; i++) {
         pr[i] = t_pub[i] / t_raw[i];
+        br[i] = t_blk[i] / t_raw[i];
+        pbr[i] = t_pub[i] / t_blk[i];
         orr[i] = t_off[i] / t_raw[i];
         sr[i] = (t_off[i] - t_st[i]) / t_raw[i];
     }
     double pub = median(t_pub, reps), raw = median(t_raw, reps), off = median(t_off, reps),
-           st = median(t_st, reps);
+           st = median(t_st, reps), blk = median(t_blk, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double mb = (double)rp.psv_bytes / 1e6;
@@ -757,8 +808,14 @@ int main(int argc, char **argv)
     printf("publish            %.3f s  %.0f lines/s  %.1f MB/s\n", pub, (double)rp.lines / pub,
            mb / pub);
     printf("raw deflate        %.3f s  %.1f MB/s\n", raw, mb / raw);
+    printf("deflate in blocks  %.3f s  %.1f MB/s (raw deflate in the library's blocks: %zu bytes, "
+           "%s)\n",
+           blk, mb / blk, blk_len,
+           blk_len == rp.entry_bytes ? "the entry's size" : "NOT the entry's size");
     printf("compression off    %.3f s  %.1f MB/s\n", off, mb / off);
     printf("publish / raw      %.3f\n", pub / raw);
+    printf("blocks / raw       %.3f (per repetition median %.3f)\n", blk / raw, median(br, reps));
+    printf("publish / blocks   %.3f (per repetition median %.3f)\n", pub / blk, median(pbr, reps));
     printf("nocomp / raw       %.3f\n", off / raw);
     printf("minizip storing    %.3f s (%.3f of raw deflate); nocomp without it / raw %.3f\n", st,
            st / raw, (off - st) / raw);

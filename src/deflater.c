@@ -25,9 +25,8 @@
 
 #include <zlib.h>
 
-#define BLOCK ((size_t)128 * 1024)
-#define DICT ((size_t)32 * 1024)
-#define DICT_FAST ((size_t)16 * 1024) /* levels 1-3 */
+#define BLOCK OHP_DF_BLOCK
+#define DICT OHP_DF_DICT
 #define OUT_INITIAL ((size_t)32 * 1024)
 #define OUT_INLINE ((size_t)64 * 1024)
 
@@ -60,7 +59,7 @@ struct ohp_deflater {
     ohp_alloc alloc;
     int level;
     unsigned nworkers; /* 0: inline */
-    size_t dict_size;  /* DICT, or DICT_FAST at the fast levels */
+    size_t dict_size;  /* OHP_DF_DICT_SIZE(level) */
     df_worker *workers;
     z_stream strm; /* inline stream */
     bool strm_init;
@@ -234,7 +233,7 @@ int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned
         return OHP_ENOMEM;
     d->alloc = *a;
     d->level = level;
-    d->dict_size = level <= 3 ? DICT_FAST : DICT;
+    d->dict_size = OHP_DF_DICT_SIZE(level);
     d->output = output;
     d->ctx = ctx;
     d->nworkers = threads > 1 ? threads : 0;

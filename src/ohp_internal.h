@@ -189,6 +189,17 @@ int ohp_zipwriter_output_failed(const ohp_zipwriter *zw);
 
 /* ---- block deflate, inline or on worker threads ---- */
 
+/*
+ * The block layout (src/deflater.c): blocks of OHP_DF_BLOCK bytes, each
+ * primed with the last OHP_DF_DICT bytes before it (OHP_DF_DICT_FAST at
+ * levels 1 to 3).  It fixes the output bytes, so it is part of the format
+ * the library produces; the benchmark reads it for its block-deflate limit.
+ */
+#define OHP_DF_BLOCK ((size_t)128 * 1024)
+#define OHP_DF_DICT ((size_t)32 * 1024)
+#define OHP_DF_DICT_FAST ((size_t)16 * 1024)
+#define OHP_DF_DICT_SIZE(level) ((level) <= 3 ? OHP_DF_DICT_FAST : OHP_DF_DICT)
+
 typedef struct ohp_deflater ohp_deflater;
 typedef int (*ohp_df_output_fn)(void *ctx, const void *buf, size_t len);
 
