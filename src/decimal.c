@@ -116,14 +116,13 @@ static void add_limbs(uint32_t *acc, const uint32_t *v, size_t lo, size_t hi)
     }
 }
 
-void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
+/* acc += (or -=) the digits: int_digits before the point, frac_digits after it */
+static void add_digits(ohp_acc *acc, const char *digits, size_t int_digits, size_t frac_digits,
+                       bool negative)
 {
-    if (d->zero)
-        return;
     uint32_t v[LIMBS];
-    const char *digits = d->text + (d->negative ? 1 : 0);
     /* Integer digits, right-aligned from limb FRAC_LIMBS upwards. */
-    size_t n = d->int_digits;
+    size_t n = int_digits;
     size_t limb = OHP_ACC_FRAC_LIMBS;
     while (n > 0) {
         size_t take = n >= 9 ? 9 : n;
@@ -132,8 +131,8 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
     }
     size_t hi = limb;
     /* Fraction digits, left-aligned from limb FRAC_LIMBS-1 downwards. */
-    const char *f = digits + d->int_digits + 1;
-    size_t fl = d->frac_digits;
+    const char *f = digits + int_digits + 1;
+    size_t fl = frac_digits;
     limb = OHP_ACC_FRAC_LIMBS;
     while (fl > 0) {
         size_t take = fl >= 9 ? 9 : fl;
@@ -144,7 +143,41 @@ void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
         f += take;
         fl -= take;
     }
-    add_limbs(d->negative ? acc->neg : acc->pos, v, limb, hi);
+    add_limbs(negative ? acc->neg : acc->pos, v, limb, hi);
+}
+
+void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d)
+{
+    if (d->zero)
+        return;
+    add_digits(acc, d->text + (d->negative ? 1 : 0), d->int_digits, d->frac_digits, d->negative);
+}
+
+int ohp_acc_add_text(ohp_acc *acc, const char *text, bool negate)
+{
+    bool neg = text[0] == '-';
+    const char *digits = text + neg;
+    size_t i = 0, f = 0;
+    while (digits[i] >= '0' && digits[i] <= '9')
+        i++;
+    if (digits[i] == '.') {
+        while (digits[i + 1 + f] >= '0' && digits[i + 1 + f] <= '9')
+            f++;
+        if (f == 0)
+            return OHP_EPARSE;
+    }
+    if (i == 0 || digits[i + (f ? 1 + f : 0)] != '\0')
+        return OHP_EPARSE;
+    if (i > (size_t)OHP_ACC_INT_LIMBS * 9 || f > (size_t)OHP_ACC_FRAC_LIMBS * 9)
+        return OHP_ELIMIT;
+    add_digits(acc, digits, i, f, neg != negate);
+    return OHP_OK;
+}
+
+void ohp_acc_merge(ohp_acc *acc, const ohp_acc *v, bool negate)
+{
+    add_limbs(acc->pos, negate ? v->neg : v->pos, 0, LIMBS);
+    add_limbs(acc->neg, negate ? v->pos : v->neg, 0, LIMBS);
 }
 
 void ohp_acc_add_count(ohp_acc *acc, uint64_t n)

@@ -137,6 +137,14 @@ typedef struct ohp_acc {
 } ohp_acc;
 
 void ohp_acc_add(ohp_acc *acc, const ohp_decimal *d);
+/*
+ * Add (or, with negate, subtract) a decimal text "-?digits[.digits]" of at
+ * most 63 integer and 36 fraction digits, such as ohp_acc_format() gives;
+ * OHP_EPARSE or OHP_ELIMIT (acc unchanged) otherwise.
+ */
+int ohp_acc_add_text(ohp_acc *acc, const char *text, bool negate);
+/* acc += v (acc -= v with negate). */
+void ohp_acc_merge(ohp_acc *acc, const ohp_acc *v, bool negate);
 /* Add the whole number n. */
 void ohp_acc_add_count(ohp_acc *acc, uint64_t n);
 /* Format the exact total (canonical) into out (OHP_ACC_BUFSIZE bytes). */

@@ -244,22 +244,41 @@ static int qty_add(bigs *b, qty *q, const ohp_decimal *d, const ohp_alloc *a)
     return OHP_OK;
 }
 
-/* Add a quantity to a UOM total. */
-static int qty_add_to(bigs *b, qty *total, const qty *q, const ohp_alloc *a)
+/* Add m * 10^-scale to q. */
+static int qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a)
+{
+    if (small_add(q, m, s))
+        return OHP_OK;
+    char t[48];
+    ohp_decimal d;
+    small_text(m, s, t);
+    ohp_decimal_parse(t, &d); /* at most 19 digits */
+    return qty_add(b, q, &d, a);
+}
+
+/*
+ * Add a canonical decimal text to q: one the parser takes, or a sum beyond
+ * its limits (up to the accumulator's 63 integer digits).
+ */
+static int qty_add_text(bigs *b, qty *q, const char *text, const ohp_alloc *a)
 {
     ohp_decimal d;
-    if (q->scale != QBIG) {
-        char t[48];
-        if (small_add(total, q->m, q->scale))
-            return OHP_OK;
-        small_text(q->m, q->scale, t);
-        ohp_decimal_parse(t, &d);
-        return qty_add(b, total, &d, a);
-    }
-    char t[OHP_ACC_BUFSIZE];
-    ohp_acc_format(b->v[q->m], t);
-    ohp_decimal_parse(t, &d);
-    return qty_add(b, total, &d, a);
+    if (ohp_decimal_parse(text, &d) == OHP_OK)
+        return qty_add(b, q, &d, a);
+    if (q->scale != QBIG && qty_to_big(b, q, a) != OHP_OK)
+        return OHP_ENOMEM;
+    return ohp_acc_add_text(b->v[q->m], text, false);
+}
+
+/* Add a quantity to a UOM total (sums of any size). */
+static int qty_add_to(bigs *b, qty *total, const qty *q, const ohp_alloc *a)
+{
+    if (q->scale != QBIG)
+        return qty_add_small(b, total, q->m, q->scale, a);
+    if (total->scale != QBIG && qty_to_big(b, total, a) != OHP_OK)
+        return OHP_ENOMEM;
+    ohp_acc_merge(b->v[total->m], b->v[q->m], false);
+    return OHP_OK;
 }
 
 static bool qty_zero(const bigs *b, const qty *q)
@@ -282,21 +301,14 @@ static void qty_clear(bigs *b, qty *q, const ohp_alloc *a)
     q->scale = 0;
 }
 
-/* a - b exactly, both canonical texts. */
+/* x - y exactly, both canonical texts as ohp_acc_format() gives them. */
 static void text_sub(const char *x, const char *y, char out[OHP_ACC_BUFSIZE])
 {
     ohp_acc acc;
     memset(&acc, 0, sizeof acc);
-    ohp_decimal d;
-    if (ohp_decimal_parse(x, &d) == OHP_OK)
-        ohp_acc_add(&acc, &d);
-    char neg[OHP_ACC_BUFSIZE + 1];
-    if (y[0] == '-')
-        snprintf(neg, sizeof neg, "%s", y + 1);
-    else
-        snprintf(neg, sizeof neg, "-%s", y);
-    if (ohp_decimal_parse(neg, &d) == OHP_OK)
-        ohp_acc_add(&acc, &d);
+    int rx = ohp_acc_add_text(&acc, x, false), ry = ohp_acc_add_text(&acc, y, true);
+    (void)rx; /* both are sums the accumulators formatted: they always fit */
+    (void)ry;
     ohp_acc_format(&acc, out);
 }
 
@@ -317,7 +329,7 @@ static int cmp_nonneg(const char *a, const char *b)
 /* Product of non-negative canonical decimals, canonical, into out (size n). */
 static void mul_nonneg(const char *a, const char *b, char *out, size_t n)
 {
-    char da[80], db[80];
+    char da[OHP_ACC_BUFSIZE], db[OHP_ACC_BUFSIZE];
     size_t la = 0, lb = 0, fa = 0, fb = 0;
     bool seen = false;
     for (const char *p = a; *p && la < sizeof da; p++) {
@@ -337,7 +349,7 @@ static void mul_nonneg(const char *a, const char *b, char *out, size_t n)
             fb += seen;
         }
     }
-    unsigned prod[160];
+    unsigned prod[2 * OHP_ACC_BUFSIZE];
     size_t lp = la + lb;
     memset(prod, 0, sizeof prod);
     for (size_t i = 0; i < la; i++)
@@ -349,7 +361,7 @@ static void mul_nonneg(const char *a, const char *b, char *out, size_t n)
     }
     size_t frac = fa + fb;
     size_t ilen = lp - frac;
-    char tmp[200];
+    char tmp[2 * OHP_ACC_BUFSIZE + 2];
     size_t o = 0;
     size_t start = 0;
     while (start + 1 < ilen && prod[start] == 0)
@@ -926,18 +938,6 @@ static void split_key(const char *key, const char *f[NKEY])
     }
 }
 
-/* Add m * 10^-scale to q. */
-static int qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a)
-{
-    if (small_add(q, m, s))
-        return OHP_OK;
-    char t[48];
-    ohp_decimal d;
-    small_text(m, s, t);
-    ohp_decimal_parse(t, &d);
-    return qty_add(b, q, &d, a);
-}
-
 /* A side's lines begin: the cursor goes back to the first entry. */
 static void stream_begin(ohp_reconcile *rc)
 {
@@ -1025,10 +1025,10 @@ static int apply(ohp_reconcile *rc, const pend *p)
         if (p->m != 0 && qty_add_small(&rc->big, &e->q[side], p->m, p->scale, &rc->alloc) != OHP_OK)
             return rfail(rc, OHP_ENOMEM, "out of memory");
     } else if (p->qkind == Q_TEXT) {
-        ohp_decimal d;
-        ohp_decimal_parse(text + p->qtext, &d);
-        if (qty_add(&rc->big, &e->q[side], &d, &rc->alloc) != OHP_OK)
-            return rfail(rc, OHP_ENOMEM, "out of memory");
+        if ((r = qty_add_text(&rc->big, &e->q[side], text + p->qtext, &rc->alloc)) != OHP_OK)
+            return r == OHP_ENOMEM ? rfail(rc, r, "out of memory")
+                                   : rfail(rc, r, "a quantity sum exceeds %d integer digits",
+                                           OHP_ACC_INT_LIMBS * 9);
     }
     if (p->skey != SIZE_MAX) {
         uint32_t si;
@@ -1136,11 +1136,13 @@ typedef struct qin {
     int64_t m;
     uint8_t scale;
     ohp_decimal d;
+    const char *sum; /* instead of d: a folded sum past the parser's limits */
 } qin;
 
 /* Parse a quantity once; OHP_EPARSE or OHP_ELIMIT when it is no exact decimal. */
 static int qin_parse(const char *text, qin *q)
 {
+    q->sum = NULL;
     q->small = small_parse(text, &q->m, &q->scale);
     return q->small ? OHP_OK : ohp_decimal_parse(text, &q->d);
 }
@@ -1177,7 +1179,8 @@ static int cmp_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix,
     } else if (q != NULL) {
         p->qkind = Q_TEXT;
         p->qtext = rc->text.len;
-        if (ohp_buf_append(&rc->text, &rc->alloc, q->d.text, strlen(q->d.text) + 1))
+        const char *t = q->sum ? q->sum : q->d.text;
+        if (ohp_buf_append(&rc->text, &rc->alloc, t, strlen(t) + 1))
             return rfail(rc, OHP_ENOMEM, "out of memory");
     }
     p->skey = SIZE_MAX;
@@ -1369,7 +1372,11 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             rev = x;
             x = nx;
         }
-        if ((r = cmp_key(rc, kf)) != OHP_OK || (r = qin_parse(t, &q)) != OHP_OK ||
+        if (qin_parse(t, &q) != OHP_OK) {
+            q.small = false;
+            q.sum = t; /* a sum past the parser's limits */
+        }
+        if ((r = cmp_key(rc, kf)) != OHP_OK ||
             (r = cmp_push(rc, side, &q, e->uom[0], NULL, 0)) != OHP_OK)
             break;
         for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
@@ -1910,7 +1917,7 @@ static bool within_tolerance(const ohp_reconcile *rc, const char *diff, const ch
     if (strcmp(rc->tol_rel, "0") == 0)
         return false;
     /* |d| * 100 <= rel * |erp| */
-    char lhs[200], rhs[200];
+    char lhs[2 * OHP_ACC_BUFSIZE + 2], rhs[2 * OHP_ACC_BUFSIZE + 2];
     mul_nonneg(ad, "100", lhs, sizeof lhs);
     mul_nonneg(rc->tol_rel, erp[0] == '-' ? erp + 1 : erp, rhs, sizeof rhs);
     return cmp_nonneg(lhs, rhs) <= 0;

@@ -96,7 +96,7 @@ static int mem_seek_fn(void *ud, uint64_t off)
 typedef struct disc {
     int kind;
     char item[32], rev[16], sub[16], loc[16], lot[16];
-    char erp_q[48], ext_q[48], diff[48], erp_uom[8], ext_uom[8], serial[32], to_sub[16];
+    char erp_q[112], ext_q[112], diff[112], erp_uom[8], ext_uom[8], serial[32], to_sub[16];
     int side;
     unsigned long long count;
 } disc;
@@ -107,7 +107,7 @@ typedef struct result {
     size_t n;
     ohp_reconcile_summary sum;
     char err[512];
-    char uoms[4][3][48];
+    char uoms[4][3][112];
     size_t nuoms;
 } result;
 
@@ -167,9 +167,9 @@ static result *reconcile(const text *erp, size_t n, const char *ext, int ignore,
         for (size_t i = 0; i < res->nuoms && i < 4; i++) {
             const char *u, *a, *b;
             ck_assert_int_eq(ohp_reconcile_uom_total(rc, i, &u, &a, &b), OHP_OK);
-            snprintf(res->uoms[i][0], 48, "%s", u);
-            snprintf(res->uoms[i][1], 48, "%s", a);
-            snprintf(res->uoms[i][2], 48, "%s", b);
+            snprintf(res->uoms[i][0], sizeof res->uoms[i][0], "%s", u);
+            snprintf(res->uoms[i][1], sizeof res->uoms[i][1], "%s", a);
+            snprintf(res->uoms[i][2], sizeof res->uoms[i][2], "%s", b);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -854,6 +854,52 @@ START_TEST(t_big_quantities)
 }
 END_TEST
 
+/* Sums past the 40 integer digits a single quantity may have. */
+#define N40 "9999999999999999999999999999999999999999"   /* N = 10^40 - 1 */
+#define N2 "19999999999999999999999999999999999999998"   /* 2N */
+#define N3 "29999999999999999999999999999999999999997"   /* 3N */
+#define N3P1 "29999999999999999999999999999999999999998" /* 3N + 1 */
+START_TEST(t_sums_past_quantity_limit)
+{
+    text v[2] = {snap(), snap()};
+    sline(&v[0], "FULL", D1, "A", "", "FGI", "", "", "", N40, "Ea");
+    sline(&v[0], "FULL", D1, "A", "", "FGI", "", "", "", N40, "Ea");
+    sline(&v[0], "FULL", D1, "Z", "", "FGI", "", "", "", N40, "Ea");
+    /* the incremental keeps A and Z as they were: both sums go through the fold */
+    sline(&v[1], "INCREMENTAL", D2, "B", "", "FGI", "", "", "", "1", "Ea");
+    const char *ext = EXT_HEADER "M1|A||FGI|||N||" N40 "|Ea|x\n"
+                                 "M1|B||FGI|||N||1|Ea|x\n"
+                                 "M1|Z||FGI|||N||" N40 "|Ea|x\n"
+                                 "M1|Z||FGI|||N||" N40 "|Ea|x\n";
+    for (int chain = 0; chain < 2; chain++) {
+        result *r = reconcile(v, chain ? 2 : 1, ext, 0, NULL, NULL);
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        ck_assert_uint_eq(r->n, chain ? 2 : 3);
+        ck_assert_int_eq(r->d[0].kind, OHP_DISC_QUANTITY);
+        ck_assert_str_eq(r->d[0].item, "A");
+        ck_assert_str_eq(r->d[0].erp_q, "1"
+                                        "999999999999999999999999999999999999999"
+                                        "8");
+        ck_assert_str_eq(r->d[0].ext_q, N40);
+        ck_assert_str_eq(r->d[0].diff, "-" N40);
+        size_t z = chain ? 1 : 2;
+        ck_assert_str_eq(r->d[z].item, "Z");
+        ck_assert_str_eq(r->d[z].diff, N40);
+        ck_assert_uint_eq(r->nuoms, 1);
+        ck_assert_str_eq(r->uoms[0][1], chain ? N3P1 : N3);
+        ck_assert_str_eq(r->uoms[0][2], N3P1);
+        free(r);
+        /* |difference| * 100 = 50% of twice the value exactly: within a 50% tolerance */
+        r = reconcile(v, chain ? 2 : 1, ext, 0, NULL, "50");
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        ck_assert_uint_eq(r->sum.within_tolerance, 1);
+        ck_assert_uint_eq(r->n, chain ? 1 : 2); /* Z: the difference is all of the ERP's */
+        free(r);
+    }
+    free_texts(v, 2);
+}
+END_TEST
+
 /* ---- tolerance ---- */
 
 static const struct {
@@ -1332,6 +1378,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_serial_move_only);
     tcase_add_test(tc, t_fold);
     tcase_add_test(tc, t_big_quantities);
+    tcase_add_test(tc, t_sums_past_quantity_limit);
     tcase_add_test(tc, t_fold_refused);
     tcase_add_loop_test(tc, t_tolerance, 0, (int)(sizeof tol_cases / sizeof tol_cases[0]));
     tcase_add_test(tc, t_options);
