@@ -655,9 +655,10 @@ typedef struct serial {
     char key[];
 } serial;
 
-/* Fold: a key's serial numbers, newest first. */
+/* Fold: a key's serial numbers (and lines in another unit), newest first. */
 typedef struct snode {
     uint32_t next; /* reference + 1, 0: none */
+    uint16_t uom;  /* 0: s is a serial number; else s is a quantity in this unit (index + 1) */
     char s[];
 } snode;
 
@@ -667,6 +668,18 @@ typedef struct uom {
     char *code;
     qty total[2];
 } uom;
+
+/*
+ * A key with mixed units on one side: the entry keeps the quantity in the
+ * unit it had first, each line in another unit is kept here, so that the
+ * totals per unit stay exact.
+ */
+typedef struct extra {
+    uint32_t entry; /* the entry's reference */
+    uint16_t uom;   /* UOM index + 1 */
+    uint8_t side;
+    qty q;
+} extra;
 
 typedef struct serial_disc {
     const char *key; /* the serial's identity, for sorting */
@@ -735,6 +748,8 @@ struct ohp_reconcile {
     bigs big;
     uom *uoms;
     size_t nuoms, cap_uoms;
+    extra *extras; /* lines in a key's second (third...) unit, rare */
+    size_t nextras, cap_extras;
     size_t last_uom;
     bool loaded[2];
     bool failed; /* a side failed to load: the comparison would be wrong */
@@ -829,6 +844,7 @@ OHP_EXPORT void ohp_reconcile_free(ohp_reconcile *rc)
     for (size_t i = 0; i < rc->nuoms; i++)
         ohp_free(&a, rc->uoms[i].code);
     ohp_free(&a, rc->uoms);
+    ohp_free(&a, rc->extras);
     if (rc->uom_text != NULL) {
         for (size_t i = 0; i < rc->nuoms * 2; i++)
             ohp_free(&a, rc->uom_text[i]);
@@ -1017,15 +1033,30 @@ static int apply(ohp_reconcile *rc, const pend *p)
         rc->last_added = ref;
     }
     e->flags |= (uint8_t)(F_PRESENT << side);
-    if (e->uom[side] == 0)
+    qty *dst = &e->q[side];
+    if (e->uom[side] == 0) {
         e->uom[side] = p->uom;
-    else if (e->uom[side] != p->uom)
+    } else if (e->uom[side] != p->uom) {
         e->flags |= (uint8_t)(F_CONFLICT << side);
+        if (p->qkind != Q_NONE) {
+            if (rc->nextras == rc->cap_extras) {
+                size_t cap = rc->cap_extras ? rc->cap_extras * 2 : 16;
+                extra *x = ohp_realloc(&rc->alloc, rc->extras, cap * sizeof *x);
+                if (x == NULL)
+                    return rfail(rc, OHP_ENOMEM, "out of memory");
+                rc->extras = x;
+                rc->cap_extras = cap;
+            }
+            extra *x = &rc->extras[rc->nextras++];
+            *x = (extra){.entry = ref, .uom = p->uom, .side = (uint8_t)side};
+            dst = &x->q;
+        }
+    }
     if (p->qkind == Q_SMALL) {
-        if (p->m != 0 && qty_add_small(&rc->big, &e->q[side], p->m, p->scale, &rc->alloc) != OHP_OK)
+        if (p->m != 0 && qty_add_small(&rc->big, dst, p->m, p->scale, &rc->alloc) != OHP_OK)
             return rfail(rc, OHP_ENOMEM, "out of memory");
     } else if (p->qkind == Q_TEXT) {
-        if ((r = qty_add_text(&rc->big, &e->q[side], text + p->qtext, &rc->alloc)) != OHP_OK)
+        if ((r = qty_add_text(&rc->big, dst, text + p->qtext, &rc->alloc)) != OHP_OK)
             return r == OHP_ENOMEM ? rfail(rc, r, "out of memory")
                                    : rfail(rc, r, "a quantity sum exceeds %d integer digits",
                                            OHP_ACC_INT_LIMBS * 9);
@@ -1328,15 +1359,18 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
                 break;
             if (e->uom[0] == 0)
                 e->uom[0] = u;
-            else if (e->uom[0] != u)
-                e->flags |= F_CONFLICT;
             e->flags |= F_PRESENT;
-            if (qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
+            /* a line in another unit than the key's first is kept as it is */
+            bool other_unit = e->uom[0] != u;
+            if (!other_unit && qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
                 r = rfail(rc, OHP_ENOMEM, "out of memory");
                 break;
             }
-            if (rec->serial_number[0] != '\0') {
-                size_t sl = strlen(rec->serial_number);
+            for (int pass = 0; pass < 2 && r == OHP_OK; pass++) {
+                const char *t = pass == 0 ? (other_unit ? d.text : NULL) : rec->serial_number;
+                if (t == NULL || t[0] == '\0')
+                    continue;
+                size_t sl = strlen(t);
                 snode *sn;
                 uint32_t nref;
                 if ((r = pool_alloc(&nodes, &rc->alloc, sizeof *sn + sl + 1, (void **)&sn,
@@ -1345,10 +1379,13 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
                                         : rfail(rc, r, "too many serials");
                     break;
                 }
-                memcpy(sn->s, rec->serial_number, sl + 1);
+                sn->uom = pass == 0 ? u : 0;
+                memcpy(sn->s, t, sl + 1);
                 sn->next = e->serials;
                 e->serials = nref + 1;
             }
+            if (r != OHP_OK)
+                break;
         }
         if (r == OHP_OK && got < 0)
             r = reader_error(rc, side, &v[k], got);
@@ -1381,7 +1418,12 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             break;
         for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
             const snode *sn = pool_at(&nodes, x - 1);
-            r = cmp_push(rc, side, NULL, e->uom[0], sn->s, strlen(sn->s));
+            if (sn->uom == 0) {
+                r = cmp_push(rc, side, NULL, e->uom[0], sn->s, strlen(sn->s));
+            } else {
+                qin_parse(sn->s, &q); /* the reader checked it */
+                r = cmp_push(rc, side, &q, sn->uom, NULL, 0);
+            }
             x = sn->next;
         }
     }
@@ -1929,12 +1971,41 @@ static bool other_org(const ohp_reconcile *rc, const char *key)
     return rc->erp_org != NULL && strcmp(key, rc->erp_org) != 0;
 }
 
-static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void *ud)
+static int extra_cmp(const void *a, const void *b)
 {
+    uint32_t x = ((const extra *)a)->entry, y = ((const extra *)b)->entry;
+    return (x > y) - (x < y);
+}
+
+/* The lines of entry ref in other units (extras sorted by entry) count in their units' totals. */
+static int add_extras(ohp_reconcile *rc, uint32_t ref)
+{
+    size_t lo = 0, hi = rc->nextras;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rc->extras[mid].entry < ref)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < rc->nextras && rc->extras[i].entry == ref; i++) {
+        extra *x = &rc->extras[i];
+        if (qty_add_to(&rc->big, &rc->uoms[x->uom - 1].total[x->side], &x->q, &rc->alloc) != OHP_OK)
+            return rfail(rc, OHP_ENOMEM, "out of memory");
+    }
+    return OHP_OK;
+}
+
+static int compare_key(ohp_reconcile *rc, uint32_t ref, ohp_discrepancy_fn fn, void *ud)
+{
+    entry *e = tab_at(&rc->cmp, ref);
     if (other_org(rc, e->key)) {
         rc->sum.external_other_organization++;
         return 0;
     }
+    bool conflict = (e->flags & (F_CONFLICT | F_CONFLICT << 1)) != 0;
+    if (conflict && add_extras(rc, ref) != OHP_OK)
+        return OHP_ENOMEM;
     bool has[2];
     for (int s = 0; s < 2; s++) {
         has[s] = (e->flags & (F_PRESENT << s)) && !qty_zero(&rc->big, &e->q[s]);
@@ -1946,14 +2017,13 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
         rc->sum.erp_keys++;
     if (has[1])
         rc->sum.external_keys++;
-    if (!has[0] && !has[1])
+    if (!has[0] && !has[1] && !conflict)
         return 0;
     rc->sum.keys_compared++;
     char q0[OHP_ACC_BUFSIZE], q1[OHP_ACC_BUFSIZE], n0[OHP_ACC_BUFSIZE], n1[OHP_ACC_BUFSIZE];
     const char *u0 = e->uom[0] ? rc->uoms[e->uom[0] - 1].code : "";
     const char *u1 = e->uom[1] ? rc->uoms[e->uom[1] - 1].code : "";
     ohp_discrepancy d;
-    bool conflict = (e->flags & (F_CONFLICT | F_CONFLICT << 1)) != 0;
     if (has[0] && has[1] && !conflict && e->uom[0] == e->uom[1] && e->moved == 0 &&
         e->q[0].scale != QBIG && e->q[1].scale != QBIG && e->q[0].m == e->q[1].m &&
         e->q[0].scale == e->q[1].scale) {
@@ -1965,15 +2035,17 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
     net_text(rc, e, 0, n0);
     net_text(rc, e, 1, n1);
     int kind = 0;
-    if (has[0] && has[1]) {
-        if (e->uom[0] != e->uom[1] || conflict) {
+    char diff[OHP_ACC_BUFSIZE] = "";
+    if (conflict) {
+        kind = OHP_DISC_UOM; /* mixed units on a side: whether or not the other has the key */
+    } else if (has[0] && has[1]) {
+        if (e->uom[0] != e->uom[1]) {
             kind = OHP_DISC_UOM;
         } else if (strcmp(n0, n1) == 0) {
             rc->sum.matched++;
         } else {
-            char nd[OHP_ACC_BUFSIZE];
-            text_sub(n1, n0, nd);
-            if (within_tolerance(rc, nd, n0))
+            text_sub(n1, n0, diff); /* net of moved serials, as the class is decided */
+            if (within_tolerance(rc, diff, n0))
                 rc->sum.within_tolerance++;
             else
                 kind = OHP_DISC_QUANTITY;
@@ -1988,7 +2060,6 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
         return 0;
     disc_init(&d, kind);
     fill_key(&d, e);
-    char diff[OHP_ACC_BUFSIZE] = "";
     if (has[0]) {
         d.erp_quantity = q0;
         d.erp_uom_code = u0;
@@ -1997,10 +2068,8 @@ static int compare_key(ohp_reconcile *rc, entry *e, ohp_discrepancy_fn fn, void 
         d.external_quantity = q1;
         d.external_uom_code = u1;
     }
-    if (kind == OHP_DISC_QUANTITY) {
-        text_sub(q1, q0, diff);
+    if (kind == OHP_DISC_QUANTITY)
         d.difference = diff;
-    }
     return emit(rc, &d, fn, ud);
 }
 
@@ -2086,6 +2155,16 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     rc->cmp.slots = rc->ser.slots = NULL;
     rc->cmp.nslots = rc->ser.nslots = 0;
     ohp_reconcile_summary *sum = &rc->sum;
+    tab_iter it = {0, 0};
+    uint32_t ref;
+    if (rc->erp_org != NULL && rc->distinct[1] > 0) {
+        /* serials of other organizations are not compared, nor counted */
+        rc->distinct[0] = rc->distinct[1] = 0;
+        for (serial *s; (s = tab_next(&rc->ser, &it, &ref)) != NULL;)
+            for (int side = 0; side < 2; side++)
+                rc->distinct[side] += s->count[side] && !other_org(rc, s->key);
+        it = (tab_iter){0, 0};
+    }
     sum->erp_serials = rc->distinct[0];
     sum->external_serials = rc->distinct[1];
     tab *m = &rc->cmp;
@@ -2093,10 +2172,8 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     uint32_t *order = NULL;
     serial_disc *sd = NULL;
     size_t nsd = 0, cap_sd = 0;
-    /* Serial classes, when both sides carry serial numbers. */
+    /* Serial classes, when both sides carry serial numbers (of the ERP side's organization). */
     bool do_serials = rc->distinct[0] > 0 && rc->distinct[1] > 0;
-    tab_iter it = {0, 0};
-    uint32_t ref;
     for (serial *s; do_serials && (s = tab_next(&rc->ser, &it, &ref)) != NULL;) {
         if (other_org(rc, s->key))
             continue;
@@ -2140,6 +2217,8 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         memcpy(sd + nsd, add, k * sizeof *add);
         nsd += k;
     }
+    if (rc->nextras > 1)
+        qsort(rc->extras, rc->nextras, sizeof *rc->extras, extra_cmp);
     /* Keys in order. */
     order = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof *order);
     if (order == NULL) {
@@ -2170,7 +2249,7 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     for (size_t i = 0; i < m->n && r == OHP_OK; i++) {
         if (i + 16 < m->n)
             __builtin_prefetch(tab_at(m, order[i + 16]));
-        r = compare_key(rc, tab_at(m, order[i]), report, user_data);
+        r = compare_key(rc, order[i], report, user_data);
         for (; r == OHP_OK && j < nsd && sd[j].rank == i; j++)
             r = emit_serial(rc, &sd[j], report, user_data);
     }

@@ -107,7 +107,7 @@ typedef struct result {
     size_t n;
     ohp_reconcile_summary sum;
     char err[512];
-    char uoms[4][3][112];
+    char uoms[8][3][112];
     size_t nuoms;
 } result;
 
@@ -164,7 +164,7 @@ static result *reconcile(const text *erp, size_t n, const char *ext, int ignore,
     snprintf(res->err, sizeof res->err, "%s", ohp_reconcile_errmsg(rc));
     if (res->rc == OHP_OK) {
         res->nuoms = res->sum.uom_total_count;
-        for (size_t i = 0; i < res->nuoms && i < 4; i++) {
+        for (size_t i = 0; i < res->nuoms && i < 8; i++) {
             const char *u, *a, *b;
             ck_assert_int_eq(ohp_reconcile_uom_total(rc, i, &u, &a, &b), OHP_OK);
             snprintf(res->uoms[i][0], sizeof res->uoms[i][0], "%s", u);
@@ -682,7 +682,7 @@ START_TEST(t_serials)
     ck_assert_str_eq(r->d[k].sub, "RAW");
     ck_assert_str_eq(r->d[k].erp_q, "1");
     ck_assert_str_eq(r->d[k].ext_q, "3");
-    ck_assert_str_eq(r->d[k].diff, "2");
+    ck_assert_str_eq(r->d[k].diff, "1"); /* net of the serial moved in: 2 - 1 */
     k++;
     ck_assert_int_eq(r->d[k].kind, OHP_DISC_SERIAL_MISSING_ERP);
     ck_assert_str_eq(r->d[k].serial, "S5");
@@ -721,6 +721,43 @@ START_TEST(t_serial_move_only)
     /* an external side without serials: serials are not compared */
     r = reconcile(&s, 1, EXT_HEADER "M1|SRV||FGI|L1||Y||2|Ea|x\n", 0, NULL, NULL);
     ck_assert_uint_eq(r->n, 0);
+    free(r);
+    /* ... nor when only another organization's lines carry serials */
+    r = reconcile(&s, 1,
+                  EXT_HEADER "M1|SRV||FGI|L1||Y||2|Ea|x\n"
+                             "M2|SRV||FGI|L1||Y|Z9|1|Ea|x\n",
+                  0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.external_serials, 0);
+    ck_assert_uint_eq(r->sum.erp_serials, 2);
+    ck_assert_uint_eq(r->sum.external_other_organization, 1);
+    free(r);
+    /* a move and an extra serial at L1: equal quantities, but one more than the move explains */
+    r = reconcile(&s, 1,
+                  EXT_HEADER "M1|SRV||FGI|L1||Y|S1|1|Ea|x\n"
+                             "M1|SRV||FGI|L1||Y|S3|1|Ea|x\n"
+                             "M1|SRV||FGI|L2||Y|S2|1|Ea|x\n",
+                  0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 3);
+    ck_assert_int_eq(r->d[0].kind, OHP_DISC_QUANTITY);
+    ck_assert_str_eq(r->d[0].erp_q, "2");
+    ck_assert_str_eq(r->d[0].ext_q, "2");
+    ck_assert_str_eq(r->d[0].diff, "1"); /* net of the move: 1 on the ERP side, 2 outside */
+    ck_assert_int_eq(r->d[1].kind, OHP_DISC_SERIAL_MOVED);
+    ck_assert_str_eq(r->d[1].serial, "S2");
+    ck_assert_int_eq(r->d[2].kind, OHP_DISC_SERIAL_MISSING_ERP);
+    ck_assert_str_eq(r->d[2].serial, "S3");
+    free(r);
+    /* within an absolute tolerance of 1, the key's net difference is tolerated */
+    r = reconcile(&s, 1,
+                  EXT_HEADER "M1|SRV||FGI|L1||Y|S1|1|Ea|x\n"
+                             "M1|SRV||FGI|L1||Y|S3|1|Ea|x\n"
+                             "M1|SRV||FGI|L2||Y|S2|1|Ea|x\n",
+                  0, "1", NULL);
+    ck_assert_uint_eq(r->n, 2);
+    ck_assert_uint_eq(r->sum.within_tolerance, 1);
     free(r);
     free(s.s);
 }
@@ -894,6 +931,62 @@ START_TEST(t_sums_past_quantity_limit)
         ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
         ck_assert_uint_eq(r->sum.within_tolerance, 1);
         ck_assert_uint_eq(r->n, chain ? 1 : 2); /* Z: the difference is all of the ERP's */
+        free(r);
+    }
+    free_texts(v, 2);
+}
+END_TEST
+
+/* Mixed units at one key on one side: a UOM line, and every unit's total exact. */
+START_TEST(t_mixed_units)
+{
+    text v[2] = {snap(), snap()};
+    sline(&v[0], "FULL", D1, "PAINT", "", "FGI", "", "", "", "7", "GAL");
+    sline(&v[0], "FULL", D1, "PAINT", "", "FGI", "", "", "", "3", "L");
+    sline(&v[0], "FULL", D1, "PAINT", "", "FGI", "", "", "", "2.5", "L");
+    sline(&v[0], "FULL", D1, "X", "", "FGI", "", "", "", "1", "Ea");
+    sline(&v[0], "FULL", D1, "X", "", "FGI", "", "", "", "4", "Bx");
+    sline(&v[1], "INCREMENTAL", D2, "Y", "", "FGI", "", "", "", "1", "Ea");
+    const char *ext = EXT_HEADER "M1|PAINT||FGI|||N||10|GAL|x\n"
+                                 "M1|Y||FGI|||N||1|Ea|x\n"
+                                 "M1|Z||FGI|||N||2|Ea|x\n"
+                                 "M1|Z||FGI|||N||6|Kg|x\n";
+    for (int chain = 0; chain < 2; chain++) {
+        result *r = reconcile(v, chain ? 2 : 1, ext, 0, NULL, NULL);
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        /* PAINT and X (ERP mixed), Y missing on the ERP side unless chained, Z (external mixed) */
+        ck_assert_uint_eq(r->n, chain ? 3 : 4);
+        ck_assert_int_eq(r->d[0].kind, OHP_DISC_UOM);
+        ck_assert_str_eq(r->d[0].item, "PAINT");
+        ck_assert_str_eq(r->d[0].erp_q, "7");
+        ck_assert_str_eq(r->d[0].erp_uom, "GAL");
+        ck_assert_str_eq(r->d[0].ext_q, "10");
+        ck_assert_str_eq(r->d[0].diff, "");
+        ck_assert_int_eq(r->d[1].kind, OHP_DISC_UOM);
+        ck_assert_str_eq(r->d[1].item, "X");
+        ck_assert_str_eq(r->d[1].erp_q, "1");
+        ck_assert_str_eq(r->d[1].ext_q, "");
+        size_t z = chain ? 2 : 3;
+        ck_assert_int_eq(r->d[z].kind, OHP_DISC_UOM);
+        ck_assert_str_eq(r->d[z].item, "Z");
+        ck_assert_str_eq(r->d[z].ext_q, "2");
+        ck_assert_str_eq(r->d[z].ext_uom, "Ea");
+        ck_assert_uint_eq(r->sum.uom_mismatch, 3);
+        /* totals, by UOM code */
+        ck_assert_uint_eq(r->nuoms, 5);
+        static const char *want[2][5][3] = {{{"Bx", "4", "0"},
+                                             {"Ea", "1", "3"},
+                                             {"GAL", "7", "10"},
+                                             {"Kg", "0", "6"},
+                                             {"L", "5.5", "0"}},
+                                            {{"Bx", "4", "0"},
+                                             {"Ea", "2", "3"},
+                                             {"GAL", "7", "10"},
+                                             {"Kg", "0", "6"},
+                                             {"L", "5.5", "0"}}};
+        for (size_t i = 0; i < 5; i++)
+            for (size_t k = 0; k < 3; k++)
+                ck_assert_str_eq(r->uoms[i][k], want[chain][i][k]);
         free(r);
     }
     free_texts(v, 2);
@@ -1379,6 +1472,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_fold);
     tcase_add_test(tc, t_big_quantities);
     tcase_add_test(tc, t_sums_past_quantity_limit);
+    tcase_add_test(tc, t_mixed_units);
     tcase_add_test(tc, t_fold_refused);
     tcase_add_loop_test(tc, t_tolerance, 0, (int)(sizeof tol_cases / sizeof tol_cases[0]));
     tcase_add_test(tc, t_options);
