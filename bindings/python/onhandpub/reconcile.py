@@ -278,13 +278,16 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
     layout).  Sources are ``bytes`` or paths.
 
     ``ignore`` names key parts to leave out (``"revision"``, ``"locator"``,
-    ``"lot"``); ``tolerance_absolute`` is a decimal string and
+    ``"lot"``), as a sequence or a comma-separated string; ``tolerance_absolute`` is a decimal string and
     ``tolerance_relative`` a percentage of the ERP quantity (a decimal
     string, without ``%``).  Raises :class:`onhandpub.InvalidArgument` for
     bad options, a refused chain or malformed input (the message names the
     snapshot, line and column)."""
     if isinstance(snapshots, (bytes, bytearray, memoryview, str, os.PathLike)):
         snapshots = [snapshots]
+    if isinstance(ignore, str):
+        # "lot" or "revision,locator", as the connector's --ignore takes it
+        ignore = [part.strip() for part in ignore.split(",")]
     flags = 0
     for name in ignore:
         if name not in _IGNORE:
@@ -304,7 +307,8 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
         def fail(code: int) -> None:
             raise error_for(code, _lib.decode(lib.ohp_reconcile_errmsg(handle)))
 
-        readers = [_Reader(s) for s in snapshots]
+        for source in snapshots:
+            readers.append(_Reader(source))  # each one freed below, even if a later one fails
         if not readers:
             raise ValueError("at least one snapshot is required")
         arr = (ctypes.c_void_p * len(readers))(*[r.handle.value for r in readers])

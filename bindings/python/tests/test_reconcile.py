@@ -158,6 +158,40 @@ class ReconcileTest(TempDirTest):
         res = onhandpub.reconcile(s.path, ext, ignore=["lot"])
         self.assertEqual(res.summary.discrepancies, 0)
         self.assertEqual(res.summary.matched, 1)
+        # a string, as the connector takes it, is split at commas (not into letters)
+        self.assertEqual(onhandpub.reconcile(s.path, ext, ignore="lot").summary.matched, 1)
+        res = onhandpub.reconcile(s.path, ext, ignore="revision, lot")
+        self.assertEqual(res.summary.matched, 1)
+        with self.assertRaises(ValueError):
+            onhandpub.reconcile(s.path, ext, ignore="lots")
+
+    def test_readers_freed_when_a_later_source_fails(self) -> None:
+        import importlib
+        mod = importlib.import_module("onhandpub.reconcile")
+        opened, closed = [], []
+        real_init, real_close = mod._Reader.__init__, mod._Reader.close
+
+        def init(reader, source):
+            real_init(reader, source)
+            opened.append(reader)
+
+        def close(reader):
+            if reader.handle.value:
+                closed.append(reader)
+            real_close(reader)
+
+        full = snapshot("FULL", D1, [("A", "FGI", "", "10", "Ea")])
+        mod._Reader.__init__, mod._Reader.close = init, close
+        try:
+            with self.assertRaises((TypeError, ValueError, OSError)):
+                onhandpub.reconcile([full, 12345], external([("A", "FGI", "", "10", "Ea")]))
+            with self.assertRaises(OSError):
+                onhandpub.reconcile([full, os.path.join(self.dir, "missing.zip")],
+                                    external([("A", "FGI", "", "10", "Ea")]))
+        finally:
+            mod._Reader.__init__, mod._Reader.close = real_init, real_close
+        self.assertEqual(len(opened), 2)
+        self.assertEqual(closed, opened)
 
 
 if __name__ == "__main__":
