@@ -234,22 +234,23 @@ static int write_disc(void *ud, const ohp_discrepancy *d)
 
 static int parse_ignore(const char *v, int *flags)
 {
-    char buf[128];
-    if (strlen(v) >= sizeof buf)
-        return usage("option --ignore: value too long");
-    snprintf(buf, sizeof buf, "%s", v);
     *flags = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "revision") == 0)
+    const char *t = v;
+    for (;;) {
+        size_t n = strcspn(t, ",");
+        if (n == 8 && strncmp(t, "revision", 8) == 0)
             *flags |= OHP_IGNORE_REVISION;
-        else if (strcmp(t, "locator") == 0)
+        else if (n == 7 && strncmp(t, "locator", 7) == 0)
             *flags |= OHP_IGNORE_LOCATOR;
-        else if (strcmp(t, "lot") == 0)
+        else if (n == 3 && strncmp(t, "lot", 3) == 0)
             *flags |= OHP_IGNORE_LOT;
         else
-            return usage("option --ignore: expected revision, locator or lot, found '%s'", t);
+            return usage("option --ignore: expected revision, locator or lot, found '%.*s'",
+                         (int)(n > 40 ? 40 : n), t);
+        if (t[n] == '\0')
+            return 0;
+        t += n + 1;
     }
-    return 0;
 }
 
 static int parse_tolerance(const char *v, char *abs_t, char *rel_t, size_t n)
@@ -258,13 +259,15 @@ static int parse_tolerance(const char *v, char *abs_t, char *rel_t, size_t n)
     size_t al = comma ? (size_t)(comma - v) : strlen(v);
     if (al >= n)
         return usage("option --tolerance: value too long");
+    if (al == 0)
+        return usage("option --tolerance: the absolute part is missing (use 0 for none)");
     memcpy(abs_t, v, al);
     abs_t[al] = '\0';
     rel_t[0] = '\0';
     if (comma) {
         const char *r = comma + 1;
         size_t rl = strlen(r);
-        if (rl == 0 || r[rl - 1] != '%' || rl >= n)
+        if (rl < 2 || r[rl - 1] != '%' || rl >= n)
             return usage("option --tolerance: the relative part is a percentage such as 0.5%%, "
                          "found '%s'",
                          r);

@@ -1585,6 +1585,11 @@ static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list,
         }
         *dots = '\0';
         const char *from = item, *to = dots + 2;
+        /* blanks around ".." as publishing takes them: "S1 .. S3" */
+        while (*to == ' ' || *to == '\t')
+            to++;
+        for (char *fe = dots; fe > item && (fe[-1] == ' ' || fe[-1] == '\t');)
+            *--fe = '\0';
         size_t fl = strlen(from), tl = strlen(to);
         size_t w = 0;
         while (w < fl && from[fl - 1 - w] >= '0' && from[fl - 1 - w] <= '9')

@@ -647,7 +647,7 @@ START_TEST(t_serials)
     sline(&s, "FULL", D1, "SRV", "", "FGI", "", "", "S6", "1", "Ea");
     sline(&s, "FULL", D1, "SRV", "", "RAW", "", "", "S6", "1", "Ea"); /* duplicate on ERP */
     const char *ext = EXT_HEADER "M1|SRV||FGI|||Y|S1, S4,S6|3|Ea|x\n"
-                                 "M1|SRV||RAW|||Y|S2,S5..S5|2|Ea|x\n"
+                                 "M1|SRV||RAW|||Y|S2,S5 .. S5|2|Ea|x\n"
                                  "M1|SRV||RAW|||Y|S5|1|Ea|x\n";
     result *r = reconcile(&s, 1, ext, 0, NULL, NULL);
     ck_assert_msg(r->rc == OHP_OK, "%s", r->err);

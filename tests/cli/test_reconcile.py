@@ -149,6 +149,10 @@ class ReconcileCli(unittest.TestCase):
                      ["reconcile", "--snapshot", z, "--external", ext, "--ignore", "bin"],
                      ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", "x"],
                      ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", "1,2"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", "1,%"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--tolerance", ",1%"],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--ignore", ","],
+                     ["reconcile", "--snapshot", z, "--external", ext, "--ignore", "lot,"],
                      ["reconcile", "--snapshot", z, "--external", ext, "--bogus"],
                      ["reconcile", "--snapshot", z, "--external", ext, "--external", ext]):
             code, _, err = run(*args)
