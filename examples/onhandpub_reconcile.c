@@ -409,7 +409,19 @@ int cli_reconcile(int argc, char **argv)
     }
     int r = ohp_reconcile_load_erp(rc, readers, nsnap);
     if (r != OHP_OK) {
-        cli_err(err, "%s", ohp_reconcile_errmsg(rc));
+        /* an I/O error of our own says it best; else the library's message, and the file */
+        size_t failed = nsnap;
+        for (size_t i = 0; i < nsnap && failed == nsnap; i++)
+            if (files[i].err[0])
+                failed = i;
+        const char *msg = ohp_reconcile_errmsg(rc), *at = strstr(msg, "snapshot ");
+        unsigned long k = at ? strtoul(at + 9, NULL, 10) : 0;
+        if (failed < nsnap)
+            cli_err(err, "%s", files[failed].err);
+        else if (k >= 1 && k <= nsnap)
+            cli_err(err, "%s: %s", snapshots[k - 1], msg);
+        else
+            cli_err(err, "%s", msg);
         status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
         goto done;
     }
