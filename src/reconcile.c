@@ -329,7 +329,7 @@ static int cmp_nonneg(const char *a, const char *b)
 /* Product of non-negative canonical decimals, canonical, into out (size n). */
 static void mul_nonneg(const char *a, const char *b, char *out, size_t n)
 {
-    char da[OHP_ACC_BUFSIZE], db[OHP_ACC_BUFSIZE];
+    char da[OHP_ACC_BUFSIZE] = {0}, db[OHP_ACC_BUFSIZE] = {0};
     size_t la = 0, lb = 0, fa = 0, fb = 0;
     bool seen = false;
     for (const char *p = a; *p && la < sizeof da; p++) {
