@@ -37,6 +37,19 @@ static inline void *pool_at(const pool *p, uint32_t ref)
     return (char *)p->b[ref >> POOL_SHIFT]->data + ((size_t)(ref & ((1u << POOL_SHIFT) - 1)) << 3);
 }
 
+/*
+ * An array of elements of size bytes, doubled (or first made `first` long):
+ * the new array, *cap updated; NULL (array and *cap unchanged) without memory.
+ */
+static void *grown(const ohp_alloc *a, void *arr, size_t *cap, size_t size, size_t first)
+{
+    size_t n = *cap ? *cap * 2 : first;
+    void *p = ohp_realloc(a, arr, n * size);
+    if (p != NULL)
+        *cap = n;
+    return p;
+}
+
 /* Room for size bytes; OHP_ENOMEM, or OHP_ELIMIT past 32 GiB of records. */
 static int pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint32_t *ref)
 {
@@ -46,12 +59,10 @@ static int pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint
         if (p->n >= POOL_MAXBLOCKS)
             return OHP_ELIMIT;
         if (p->n == p->cap) {
-            size_t cap = p->cap ? p->cap * 2 : 16;
-            pblock **nb = ohp_realloc(a, p->b, cap * sizeof(void *));
+            pblock **nb = grown(a, p->b, &p->cap, sizeof *nb, 16);
             if (nb == NULL)
                 return OHP_ENOMEM;
             p->b = nb;
-            p->cap = cap;
         }
         /* 64 KiB first, doubling to POOL_BLOCK: small reconciliations stay small */
         size_t cap = p->n < 4 ? (POOL_BLOCK >> (4 - p->n)) : POOL_BLOCK;
@@ -192,12 +203,10 @@ static void qty_text(const bigs *b, const qty *q, char out[OHP_ACC_BUFSIZE])
 static int qty_to_big(bigs *b, qty *q, const ohp_alloc *a)
 {
     if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        ohp_acc **v = ohp_realloc(a, b->v, cap * sizeof(void *));
+        ohp_acc **v = grown(a, b->v, &b->cap, sizeof *v, 16);
         if (v == NULL)
             return OHP_ENOMEM;
         b->v = v;
-        b->cap = cap;
     }
     ohp_acc *acc = ohp_calloc(a, 1, sizeof *acc);
     if (acc == NULL)
@@ -884,12 +893,10 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
     if (rc->nuoms >= 65535)
         return rfail(rc, OHP_ELIMIT, "more than 65535 units of measure");
     if (rc->nuoms == rc->cap_uoms) {
-        size_t cap = rc->cap_uoms ? rc->cap_uoms * 2 : 8;
-        uom *u = ohp_realloc(&rc->alloc, rc->uoms, cap * sizeof *u);
+        uom *u = grown(&rc->alloc, rc->uoms, &rc->cap_uoms, sizeof *u, 8);
         if (u == NULL)
             return rfail(rc, OHP_ENOMEM, "out of memory");
         rc->uoms = u;
-        rc->cap_uoms = cap;
     }
     uom *u = &rc->uoms[rc->nuoms];
     memset(u, 0, sizeof *u);
@@ -1040,12 +1047,10 @@ static int apply(ohp_reconcile *rc, const pend *p)
         e->flags |= (uint8_t)(F_CONFLICT << side);
         if (p->qkind != Q_NONE) {
             if (rc->nextras == rc->cap_extras) {
-                size_t cap = rc->cap_extras ? rc->cap_extras * 2 : 16;
-                extra *x = ohp_realloc(&rc->alloc, rc->extras, cap * sizeof *x);
+                extra *x = grown(&rc->alloc, rc->extras, &rc->cap_extras, sizeof *x, 16);
                 if (x == NULL)
                     return rfail(rc, OHP_ENOMEM, "out of memory");
                 rc->extras = x;
-                rc->cap_extras = cap;
             }
             extra *x = &rc->extras[rc->nextras++];
             *x = (extra){.entry = ref, .uom = p->uom, .side = (uint8_t)side};
@@ -2210,14 +2215,12 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         if (k == 0)
             continue;
         if (nsd + k > cap_sd) {
-            size_t cap = cap_sd ? cap_sd * 2 : 256;
-            serial_disc *p = ohp_realloc(&rc->alloc, sd, cap * sizeof *p);
+            serial_disc *p = grown(&rc->alloc, sd, &cap_sd, sizeof *p, 256);
             if (p == NULL) {
                 r = rfail(rc, OHP_ENOMEM, "out of memory");
                 goto out;
             }
             sd = p;
-            cap_sd = cap;
         }
         memcpy(sd + nsd, add, k * sizeof *add);
         nsd += k;
