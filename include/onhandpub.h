@@ -743,6 +743,17 @@ int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *use
 void ohp_balance_reader_free(ohp_balance_reader *br);
 /** Make br the job's source (the job borrows it; one run per reader). */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
+/**
+ * The field of the balances column `column` (one of the column names
+ * above, e.g. "CONSIGNED_FLAG") in the row the reader gave the job last,
+ * exactly as read: quotes removed, nothing trimmed, defaulted or
+ * interpreted.  NULL when the header has no such column, the row has fewer
+ * fields, or no row is current.  Valid until the job reads the next row:
+ * call it from the rejection callback to echo a rejected row as the input
+ * gave it (a record's flags are interpreted values; a row that could not be
+ * made into a record has no fields at all).  Since 1.1 (OHP_1.1).
+ */
+const char *ohp_balance_reader_field(const ohp_balance_reader *br, const char *column);
 
 /* ------------------------------------------------------------------ */
 /* Reading published snapshots                                         */

@@ -468,6 +468,7 @@ FUNCTIONS = {
     ),
     "ohp_balance_reader_free": (None, [ohp_balance_reader_p]),
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
+    "ohp_balance_reader_field": (c_char_p, [ohp_balance_reader_p, c_char_p]),
     # reading snapshots
     "ohp_snapshot_reader_open_zip": (
         c_int,
