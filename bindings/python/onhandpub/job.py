@@ -5,10 +5,14 @@ from __future__ import annotations
 import collections.abc
 import ctypes
 import datetime as _dt
+import errno
+import fcntl
 import getpass
 import io
 import os
-import tempfile
+import re
+import secrets
+import stat
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
@@ -292,26 +296,159 @@ def _default_user() -> str:
 # --------------------------------------------------------------------------
 
 
+def _unnamed_file(directory: str) -> Optional[int]:
+    """An unnamed O_TMPFILE file in directory (reachable through /proc/self/fd for
+    linkat), or None where the file system or the platform says no."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or os.environ.get("ONHANDPUB_NO_TMPFILE"):
+        return None
+    try:
+        fd = os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
+        raise
+    try:
+        same = os.path.samestat(os.fstat(fd), os.stat("/proc/self/fd/%d" % fd))
+    except OSError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    return fd
+
+
+_AT_FDCWD = -100
+_AT_SYMLINK_FOLLOW = 0x400
+_libc: Any = None
+
+
+def _link_fd(fd: int, name: str) -> None:
+    """Give the unnamed file fd the name `name` (linkat of /proc/self/fd/N with
+    AT_SYMLINK_FOLLOW, which os.link does not do everywhere); FileExistsError if
+    the name exists: nothing is ever replaced."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_int]
+        _libc.linkat.restype = ctypes.c_int
+    src = ("/proc/self/fd/%d" % fd).encode()
+    if _libc.linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(name), _AT_SYMLINK_FOLLOW) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), name)
+
+
+_TEMP_NAME = re.compile(r"^\.(.+)\.tmp\.([0-9]{1,9})\.[0-9a-f]{16}$")
+
+
+def _clean_temporaries(directory: str, name: Optional[str]) -> None:
+    """Remove the named temporaries ".<name>.tmp.<pid>.<16 hex>" (any name when name is
+    None) that processes which no longer exist left in directory: the pid is not
+    running and nobody holds the file's lock (the onhandpub command's rule)."""
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        m = _TEMP_NAME.match(entry)
+        if m is None or (name is not None and m.group(1) != name):
+            continue
+        pid = int(m.group(2))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            if os.path.samestat(st, os.lstat(path)):
+                os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 class _PathSink:
-    """Writes the ZIP to a path atomically: a temporary file in the same
-    directory, fsync, rename; removed on abort.  A directory path receives
-    the proposed file name."""
+    """Writes the ZIP to a path.
+
+    A directory path receives the proposed file name and never replaces an
+    existing file (like the onhandpub command's --outdir).  A file path is
+    replaced atomically if it is a regular file (or a symbolic link, which is
+    replaced, not followed); a device or FIFO there is written straight into;
+    anything else is refused.  The file is made unnamed (O_TMPFILE) in its
+    directory and linked into place at commit, so that a killed process
+    leaves nothing; where O_TMPFILE is not available a named temporary
+    ".<name>.tmp.<pid>.<random>" is used, held under flock, and removed by a
+    later run once its process is gone.  On abort nothing is left."""
 
     def __init__(self, path: PathLike) -> None:
         self.target = os.fspath(path)
         self.final: Optional[str] = None
-        self.tmp: Optional[str] = None
+        self.tmp: Optional[str] = None  # the named temporary, if any
         self.f: Optional[io.BufferedWriter] = None
+        self.no_replace = False
+        self.direct = False
+        self.committed = False
 
     def open(self, file_name: str) -> None:
+        self.committed = False
         if os.path.isdir(self.target):
             final = os.path.join(self.target, file_name)
+            self.no_replace = True
         else:
             final = self.target
+            self.no_replace = False
+            try:
+                st = os.lstat(final)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                # a device or FIFO: written straight into, never replaced
+                fd = os.open(final, os.O_WRONLY | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                self.f = os.fdopen(fd, "wb")
+                self.final = final
+                self.direct = True
+                return
+        if self.no_replace and os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, "already exists; it is never replaced", final)
         directory = os.path.dirname(os.path.abspath(final))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp",
-                                   dir=directory)
-        self.tmp = tmp
+        _clean_temporaries(directory, None if self.no_replace else os.path.basename(final))
+        fd = _unnamed_file(directory)
+        if fd is None:
+            for _ in range(32):
+                tmp = os.path.join(directory, "." + os.path.basename(final) + ".tmp.%d.%s"
+                                   % (os.getpid(), secrets.token_hex(8)))
+                try:
+                    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o666)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+            self.tmp = tmp
+        try:
+            # held while this process lives: a later run removes the name only after
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass
         try:
             self.f = os.fdopen(fd, "wb")
         except BaseException:
@@ -324,19 +461,46 @@ class _PathSink:
         assert self.f is not None
         self.f.write((ctypes.c_char * size).from_address(buf))
 
+    def _link(self, name: str) -> None:
+        assert self.f is not None
+        _link_fd(self.f.fileno(), name)
+
     def close(self, commit: bool) -> None:
         if not commit:
             self.discard()
             return
         try:
-            assert self.f is not None and self.tmp is not None and self.final is not None
+            assert self.f is not None and self.final is not None
             self.f.flush()
+            if self.direct:
+                self.f.close()
+                self.f = None
+                self.committed = True
+                return
             os.fsync(self.f.fileno())
+            final = self.final
+            if self.no_replace:
+                # never replaces: the link fails with FileExistsError
+                if self.tmp is None:
+                    self._link(final)
+                else:
+                    os.link(self.tmp, final, follow_symlinks=False)
+                    os.unlink(self.tmp)
+                    self.tmp = None
+            else:
+                if self.tmp is None:
+                    # linkat cannot replace: a name for the moment of the rename
+                    tmp = os.path.join(os.path.dirname(os.path.abspath(final)),
+                                       "." + os.path.basename(final) + ".tmp.%d.%s"
+                                       % (os.getpid(), secrets.token_hex(8)))
+                    self._link(tmp)
+                    self.tmp = tmp
+                os.replace(self.tmp, final)
+                self.tmp = None
             self.f.close()
             self.f = None
-            os.replace(self.tmp, self.final)
-            self.tmp = None
-            _fsync_dir(os.path.dirname(os.path.abspath(self.final)))
+            self.committed = True
+            _fsync_dir(os.path.dirname(os.path.abspath(final)))
         except BaseException:
             self.discard()
             raise
@@ -349,11 +513,13 @@ class _PathSink:
                 pass
             self.f = None
         if self.tmp is not None:
-            tmp, self.tmp, self.final = self.tmp, None, None
+            tmp, self.tmp = self.tmp, None
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+        if not self.committed:
+            self.final = None
 
 
 class _FileSink:
@@ -959,7 +1125,7 @@ class Job:
                 return v
 
         path = None
-        if run.sink is not None and isinstance(run.sink, _PathSink) and run.sink.tmp is None:
+        if run.sink is not None and isinstance(run.sink, _PathSink) and run.sink.committed:
             path = run.sink.final
         return Summary(
             status=enum_or_int(Status, s.status),
