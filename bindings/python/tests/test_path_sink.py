@@ -13,7 +13,7 @@ import time
 
 import onhandpub
 
-from .support import SNAP1, TempDirTest, read_zip, row, sample_rows
+from .support import SNAP1, TempDirTest, read_zip, sample_rows
 
 NAME = "ONHAND_0_M1_1_20260110080000.zip"
 
