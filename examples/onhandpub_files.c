@@ -171,7 +171,7 @@ static const char *kind_of(mode_t m)
         return "a socket";
     if (S_ISLNK(m))
         return "a symbolic link";
-    return "not a regular file";
+    return "a special file";
 }
 
 /* The temporary name ".<name>.tmp.<pid>.<16 hex digits>" (tl bytes at tmp). */
@@ -751,8 +751,7 @@ int cli_check_regular(int dirfd, const char *name, const char *what, const char 
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        cli_err(err, "%s '%s' is not a regular file (it is %s)", what, path,
-                S_ISLNK(st.st_mode) ? "a symbolic link" : kind_of(st.st_mode));
+        cli_err(err, "%s '%s' is not a regular file (it is %s)", what, path, kind_of(st.st_mode));
         return -1;
     }
     return 0;
