@@ -716,9 +716,11 @@ static int do_publish(const opts *o, publish_ctx *c)
         return usage_error("%s", err);
 
     /* The job. */
-    c->in.path = o->value[OPT_INPUT];
+    /* An incremental run reads the input twice (whole keys). */
+    cli_input_init(&c->in, o->value[OPT_INPUT], !p.full_publish);
     if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK ||
-        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK) {
+        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
+        (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
         fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
         return EXIT_FAILED;
     }
@@ -834,7 +836,7 @@ static int cmd_publish(int argc, char **argv)
     publish_ctx c;
     memset(&c, 0, sizeof c);
     c.outdir_fd = -1;
-    c.in.fd = -1;
+    cli_input_init(&c.in, "-", 0); /* set again from the options */
     c.grants.fd = -1;
     c.state.dirfd = c.state.lockfd = -1;
     c.rejects.dirfd = -1;
