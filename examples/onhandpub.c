@@ -555,8 +555,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (s->mode == OHP_MODE_FULL)
         fprintf(e, "  mode FULL, snapshot %s, run id %" PRIu64 "\n", snap, s->run_id);
     else
-        fprintf(e, "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64 "\n", win,
-                snap, s->run_id);
+        fprintf(e,
+                "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64
+                ", changed keys %" PRIu64 "\n",
+                win, snap, s->run_id, s->changed_keys);
     fprintf(e, "  system %s, organization %s, items %s, user %s\n", s->system_code,
             s->organization_code, items_name(s->items), user);
     fprintf(e, "  records read %" PRIu64 ", published %" PRIu64 ", rejected %" PRIu64 "\n",
