@@ -193,8 +193,14 @@ int main(int argc, char **argv)
     g.serial_controlled = calloc(n, 1);
     size_t keys = n / 2;
     unsigned char *key_changed = calloc(keys, 1);
-    if (!g.item || !g.serial || !g.changed || !g.serial_controlled || !key_changed)
+    if (!g.item || !g.serial || !g.changed || !g.serial_controlled || !key_changed) {
+        free(g.item);
+        free(g.serial);
+        free(g.changed);
+        free(g.serial_controlled);
+        free(key_changed);
         return 1;
+    }
     size_t want = (size_t)((double)keys * pct / 100.0 + 0.5), marked = 0;
     while (marked < want) {
         size_t k = rnd() % keys;

@@ -932,13 +932,12 @@ static int zip_failure(ohp_job *job, int rc)
 
 static int open_source(ohp_job *job, run_ctx *c, const ohp_source_query *q)
 {
-    char det[OHP_ERRMSG_SIZE];
-    if (job->src_open) {
-        job->cbmsg[0] = '\0';
-        if (job->src_open(job->src_ud, q) != 0)
-            return set_err(job, OHP_ESOURCE, "the data source could not be opened%s%s",
-                           q->pass == OHP_PASS_KEYS ? " for its second pass" : "",
-                           cb_detail(job, det, sizeof det));
+    job->cbmsg[0] = '\0';
+    if (job->src_open && job->src_open(job->src_ud, q) != 0) {
+        char det[OHP_ERRMSG_SIZE];
+        return set_err(job, OHP_ESOURCE, "the data source could not be opened%s%s",
+                       q->pass == OHP_PASS_KEYS ? " for its second pass" : "",
+                       cb_detail(job, det, sizeof det));
     }
     c->source_open = true;
     return OHP_OK;
@@ -959,7 +958,7 @@ static int run(ohp_job *job, const ohp_params *pp)
     int rc = check_params(job, pp, &c);
     if (rc)
         return rc;
-    pp = c.pp;
+    pp = &c.p; /* the parameters with every version's fields */
     ohp_summary *s = &job->sum;
     s->items = c.items;
     s->snapshot_date = pp->snapshot_date != OHP_TIME_NONE ? pp->snapshot_date : (int64_t)time(NULL);

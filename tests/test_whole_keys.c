@@ -424,7 +424,7 @@ END_TEST
 
 typedef struct grow {
     char org[4], item[8], sub[8], loc[8], lot[8], owner[8], serial[12], qty[12], date[24];
-    int serial_controlled, consigned, has_lot, has_owner;
+    int serial_controlled, consigned, has_lot;
 } grow;
 
 typedef struct world {
