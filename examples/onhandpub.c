@@ -60,6 +60,11 @@ static const char usage_text[] =
     "                        the ZIP is the same whatever the number)\n"
     "  --on-error POLICY     fail or reject (default fail)\n"
     "  --rejects FILE        write rejected records as PSV (only with --on-error reject)\n"
+    "  --max-rejects N|P%    with --on-error reject: fail the run when more than N records,\n"
+    "                        or more than P% of the records checked, are rejected\n"
+    "                        (default 50%: a run rejecting everything never succeeds)\n"
+    "  --allow-empty         a full publish may hold no line (the organization is empty);\n"
+    "                        without it such a run is refused, nothing published\n"
     "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
     "                        run succeeds, and the watermark advances, only once the\n"
     "                        service answered with a document id\n"
@@ -133,6 +138,8 @@ enum opt_id {
     OPT_THREADS,
     OPT_ON_ERROR,
     OPT_REJECTS,
+    OPT_MAX_REJECTS,
+    OPT_ALLOW_EMPTY,
     OPT_DATE,
     OPT_UCM,
     OPT_UCM_ACCOUNT,
@@ -172,6 +179,8 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_THREADS] = {"threads", 1},
     [OPT_ON_ERROR] = {"on-error", 1},
     [OPT_REJECTS] = {"rejects", 1},
+    [OPT_MAX_REJECTS] = {"max-rejects", 1},
+    [OPT_ALLOW_EMPTY] = {"allow-empty", 0},
     [OPT_DATE] = {"date", 1},
     [OPT_HELP] = {"help", 0},
     [OPT_VERSION] = {"version", 0},
@@ -525,7 +534,8 @@ static int exit_for(int rc, const ohp_summary *s)
     case OHP_EVERSION:
     case OHP_ENOTFOUND:
     case OHP_EINACTIVE:
-    case OHP_EAUTH: /* the grants file could not be read or parsed */
+    case OHP_EAUTH:  /* the grants file could not be read or parsed */
+    case OHP_EEMPTY: /* a FULL snapshot with no line, not allowed */
         return EXIT_USAGE;
     case OHP_EDENIED:
         return EXIT_DENIED;
@@ -696,6 +706,32 @@ static int do_publish(const opts *o, publish_ctx *c)
         else
             return usage_error("option --on-error: expected fail or reject, found '%s'", v);
     }
+    p.allow_empty = o->given[OPT_ALLOW_EMPTY];
+    if (o->given[OPT_MAX_REJECTS]) {
+        const char *v = o->value[OPT_MAX_REJECTS];
+        size_t len = strlen(v);
+        int percent = len > 0 && v[len - 1] == '%';
+        uint64_t n = 0;
+        int ok = len > (size_t)percent;
+        for (size_t i = 0; ok && i < len - (size_t)percent; i++) {
+            unsigned d = (unsigned)(v[i] - '0');
+            ok = v[i] >= '0' && v[i] <= '9' && n <= (UINT64_MAX - d) / 10;
+            n = n * 10 + d;
+        }
+        if (!ok || n < 1 || (percent && n > 100))
+            return usage_error("option --max-rejects: expected a count (1 or more) or a "
+                               "percentage of the records checked (1%% to 100%%), found '%s' "
+                               "(to reject nothing, use --on-error fail)",
+                               v);
+        if (percent) {
+            p.max_reject_percent = (unsigned)n;
+        } else {
+            p.max_rejects = n;
+            p.max_reject_percent = 100; /* the count alone */
+        }
+        if (p.on_error != OHP_ON_ERROR_REJECT)
+            return usage_error("option --max-rejects applies only with --on-error reject");
+    }
     if (o->given[OPT_REJECTS] && p.on_error != OHP_ON_ERROR_REJECT)
         return usage_error("option --rejects requires --on-error reject");
     if (o->given[OPT_NO_AUTH] && o->given[OPT_GRANTS])
@@ -762,8 +798,9 @@ static int do_publish(const opts *o, publish_ctx *c)
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
         }
-        ohp_job_set_state_store(c->job, cli_state_get, cli_state_next_run_id, cli_state_commit,
-                                &c->state);
+        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_state_get,
+                                       cli_state_reserve_run_id, cli_state_commit};
+        ohp_job_set_state_store2(c->job, &store, &c->state);
     }
 
     /* Run. */
@@ -815,6 +852,8 @@ static int cmd_publish(int argc, char **argv)
                                   OPT_THREADS,
                                   OPT_ON_ERROR,
                                   OPT_REJECTS,
+                                  OPT_MAX_REJECTS,
+                                  OPT_ALLOW_EMPTY,
                                   OPT_UCM,
                                   OPT_UCM_ACCOUNT,
                                   OPT_UCM_CREDENTIALS,

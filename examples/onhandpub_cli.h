@@ -111,8 +111,8 @@ void cli_sink_free(cli_sink *s);
 typedef struct cli_state_row {
     char *system;
     char *org;
-    int64_t snapshot;
-    uint64_t run_id;
+    ohp_class_state cls[2]; /* per ohp_item_class; OHP_TIME_NONE: never published */
+    uint64_t run_id;        /* the last successful run */
 } cli_state_row;
 
 typedef struct cli_state {
@@ -136,11 +136,12 @@ void cli_state_close(cli_state *st);
 /* Serialise the current content and replace the file atomically. */
 int cli_state_save(cli_state *st, char *err);
 
+/* The callbacks of an ohp_state_store (user_data: the cli_state). */
 int cli_state_get(void *ud, const char *system_code, const char *organization_code,
-                  int64_t *watermark);
-int cli_state_next_run_id(void *ud, uint64_t *run_id);
-int cli_state_commit(void *ud, const char *system_code, const char *organization_code,
-                     int64_t snapshot_date, uint64_t run_id);
+                  ohp_class_state state[2]);
+int cli_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
+int cli_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
+                     const ohp_class_state state[2], uint64_t run_id);
 
 /* ---- the grants file (authorizer) ---- */
 

@@ -95,7 +95,8 @@ typedef enum ohp_error {
     OHP_EVERSION = -16,  /**< a struct version this library does not know */
     OHP_ELIMIT = -17,    /**< a documented limit was exceeded */
     OHP_EAUTH = -18,     /**< the authorizer callback itself failed */
-    OHP_EIO = -19        /**< an I/O callback of a reader failed */
+    OHP_EIO = -19,       /**< an I/O callback of a reader failed */
+    OHP_EEMPTY = -20     /**< a full snapshot would hold no line (since 1.1) */
 } ohp_error;
 
 /** Static English text for an error code ("unknown error" for others). */
@@ -416,13 +417,34 @@ typedef struct ohp_params {
      * OHP_ELIMIT before anything is written.  Full runs keep nothing.
      */
     uint64_t max_changed_keys;
+    /**
+     * Non-zero: a FULL run that publishes no line is intended (the
+     * organization is empty).  Zero (the default): a FULL run whose source
+     * gave records but that publishes no line fails with OHP_EEMPTY (status
+     * refused, nothing published, state untouched), since an empty full
+     * snapshot tells the receiver the organization holds no stock.
+     */
+    int allow_empty;
+    /**
+     * OHP_ON_ERROR_REJECT: the most records that may be rejected (0: no
+     * count limit).  More fail the run with OHP_ELIMIT.
+     */
+    uint64_t max_rejects;
+    /**
+     * OHP_ON_ERROR_REJECT: the highest share of rejected records, in
+     * percent of the records checked (read and within the Organization,
+     * Items to Publish and window filters), 1 to 100; 0: 50.  A run whose
+     * rejections exceed it fails with OHP_ELIMIT: with any value below 100
+     * a run that rejects every record it checks never succeeds.
+     */
+    unsigned int max_reject_percent;
 } ohp_params;
 
 #define OHP_PARAMS_VERSION 2
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0                                              \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0                                     \
     }
 /**
  * Initialise p with the defaults of the given struct version, writing only
@@ -506,7 +528,11 @@ typedef int (*ohp_sink_write_fn)(void *user_data, const void *buf, size_t len);
 typedef int (*ohp_sink_close_fn)(void *user_data, int commit);
 
 /**
- * State store callbacks, keyed by (system code, organization code).
+ * State store callbacks of 1.0 (ohp_job_set_state_store()), keyed by
+ * (system code, organization code); see also ohp_state_store, which 1.1
+ * adds and new code should use.  With these callbacks a run keeps 1.0's
+ * behaviour: one watermark for both item classes (a run of one class moves
+ * it for the other too), and a run id taken only when commit records it.
  * get: set *watermark to the snapshot date of the last successful run, or
  *      OHP_TIME_NONE if there was none.
  * next_run_id: set *run_id to the next free run id (one more than the last
@@ -523,6 +549,62 @@ typedef int (*ohp_state_next_run_id_fn)(void *user_data, uint64_t *run_id);
 typedef int (*ohp_state_commit_fn)(void *user_data, const char *system_code,
                                    const char *organization_code, int64_t snapshot_date,
                                    uint64_t run_id);
+
+/** Item classes, each with its own watermark (since 1.1). */
+typedef enum ohp_item_class {
+    OHP_CLASS_SERIAL = 0,   /**< serial-controlled items */
+    OHP_CLASS_NONSERIAL = 1 /**< every other item */
+} ohp_item_class;
+
+/** The state of one item class of one (system, organization) (since 1.1). */
+typedef struct ohp_class_state {
+    /**
+     * Where the next incremental run of the class starts: the snapshot date
+     * of the last successful run that covered it, held back to the oldest
+     * LAST_UPDATE_DATE of a record that run rejected (so the next run
+     * retries it).  OHP_TIME_NONE: the class was never published.
+     */
+    int64_t watermark;
+    /** Snapshot date of the last successful run that covered the class, or OHP_TIME_NONE. */
+    int64_t last_snapshot;
+} ohp_class_state;
+
+/**
+ * A state store with a watermark per item class and run ids reserved before
+ * the archive is written (since 1.1; ohp_job_set_state_store2()).  The
+ * struct is caller-allocated and copied; the callbacks receive the
+ * user_data given with it.  A non-zero return fails the run with
+ * OHP_ESTORE (ohp_job_set_callback_error() may explain it).
+ *
+ * get: fill state[OHP_CLASS_SERIAL] and state[OHP_CLASS_NONSERIAL] for
+ *      (system_code, organization_code); a class never published has
+ *      OHP_TIME_NONE in both fields.  Called by every run, before anything
+ *      is opened.
+ * reserve_run_id: requested == 0: take the next free run id (one more than
+ *      the highest taken, from 1) and set *run_id; requested > 0: the caller
+ *      chose this id: record it as taken (the next free id becomes at least
+ *      requested + 1) and set *run_id = requested.  The reservation must be
+ *      durable before the callback returns: an id handed out is never
+ *      handed out again, whatever happens to the run (receivers deduplicate
+ *      snapshots by run id).  Called after the refusals, before the source
+ *      is opened; the library refuses ids of more than 18 digits.
+ * commit: record a successful run, after the sink committed: for each class
+ *      the run covered (items: OHP_ITEMS_BOTH covers both), store
+ *      state[class]; the states of classes it did not cover are passed as
+ *      get gave them and must be kept.
+ * get and commit are required; reserve_run_id may be NULL (a run that is
+ * not given a run id then uses 1).
+ */
+typedef struct ohp_state_store {
+    unsigned int version; /**< OHP_STATE_STORE_VERSION */
+    int (*get)(void *user_data, const char *system_code, const char *organization_code,
+               ohp_class_state state[2]);
+    int (*reserve_run_id)(void *user_data, uint64_t requested, uint64_t *run_id);
+    int (*commit)(void *user_data, const char *system_code, const char *organization_code,
+                  int items, const ohp_class_state state[2], uint64_t run_id);
+} ohp_state_store;
+
+#define OHP_STATE_STORE_VERSION 1
 
 /**
  * Authorizer: set *granted non-zero if `user` holds `privilege`.  A
@@ -640,10 +722,28 @@ int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_source_next_fn
 int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
                      ohp_sink_close_fn close, void *user_data);
 
-/** Set (or clear, all NULL) the state store. */
+/** Set (or clear, all NULL) a state store of 1.0's callbacks (see ohp_state_get_fn). */
 int ohp_job_set_state_store(ohp_job *job, ohp_state_get_fn get,
                             ohp_state_next_run_id_fn next_run_id, ohp_state_commit_fn commit,
                             void *user_data);
+
+/**
+ * Set (or clear, store NULL) a state store with a watermark per item class
+ * and reserved run ids (see ohp_state_store); it replaces any store set
+ * before, of either kind.  The struct is copied.  Since 1.1.  OHP_OK,
+ * OHP_EINVAL (get or commit NULL), OHP_EVERSION, OHP_ESTATE.
+ *
+ * With it a run:
+ * - covers the classes of its Items to Publish, and an incremental run
+ *   starts at the older watermark of the classes it covers (a class never
+ *   published makes it a full run);
+ * - is refused (OHP_EINVAL, before anything is opened) when its snapshot
+ *   date is not later than the last snapshot of a class it covers:
+ *   receivers order a chain by snapshot date;
+ * - reserves its run id before opening the source;
+ * - advances, on success, only the classes it covers.
+ */
+int ohp_job_set_state_store2(ohp_job *job, const ohp_state_store *store, void *user_data);
 
 /** Set (or clear, NULL) the authorizer. */
 int ohp_job_set_authorizer(ohp_job *job, ohp_authorize_fn authorize, void *user_data);

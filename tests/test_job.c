@@ -73,6 +73,12 @@ static void fx_init(fx *f, const ohp_record *recs, size_t n)
 /* Run; on a committed success, extract the PSV into f->psv. */
 static int fx_run(fx *f)
 {
+    /* A snapshot must be later than the last success's (receivers order a
+     * chain by date, and an equal date is refused): a run repeated on the
+     * fixture's state moves a day past it. */
+    if (f->st.watermark != OHP_TIME_NONE && f->st.commits > 0 &&
+        f->p.snapshot_date != OHP_TIME_NONE && f->p.snapshot_date <= f->st.watermark)
+        f->p.snapshot_date = f->st.watermark + 86400;
     free(f->psv);
     f->psv = NULL;
     f->psv_len = 0;
@@ -496,8 +502,17 @@ START_TEST(test_incremental_serial_removal)
     const char *uom, *total;
     ck_assert_int_eq(ohp_job_uom_total(f.job, 0, &uom, &total), OHP_OK);
     ck_assert_str_eq(total, "0");
-    /* The same record in a full publish is left out. */
+    /* The same record in a full publish is left out: the snapshot would be
+     * empty, which is refused unless an empty organization is intended. */
     f.p.full_publish = 1;
+    f.sink.opened = f.sink.closes = f.sink.aborted = 0;
+    int commits = f.st.commits;
+    ck_assert_int_eq(fx_run(&f), OHP_EEMPTY);
+    ck_assert_int_eq(ohp_job_summary(f.job)->status, OHP_STATUS_REFUSED);
+    ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(f.job), "zero quantity 1"));
+    ck_assert_int_eq(f.sink.aborted, 1);
+    ck_assert_int_eq(f.st.commits, commits);
+    f.p.allow_empty = 1;
     ck_assert_int_eq(fx_run(&f), OHP_OK);
     ck_assert_uint_eq(ohp_job_summary(f.job)->lines_written, 0);
     ck_assert_uint_eq(ohp_job_summary(f.job)->skipped_zero, 1);
@@ -593,7 +608,8 @@ START_TEST(test_run_id_from_store)
     f.st.last_run_id = 99;
     ck_assert_int_eq(fx_run(&f), OHP_OK);
     ck_assert_uint_eq(ohp_job_summary(f.job)->run_id, 100);
-    ck_assert_str_eq(ohp_job_summary(f.job)->file_name, "ONHAND_0_M1_100_20261102063000.zip");
+    /* the third run of the day-old state: two days after the first */
+    ck_assert_str_eq(ohp_job_summary(f.job)->file_name, "ONHAND_0_M1_100_20261104063000.zip");
     ck_assert_uint_eq(f.st.last_run_id, 100);
     fx_free(&f);
 }

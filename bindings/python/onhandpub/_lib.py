@@ -79,6 +79,7 @@ OHP_EVERSION = -16
 OHP_ELIMIT = -17
 OHP_EAUTH = -18
 OHP_EIO = -19
+OHP_EEMPTY = -20
 
 # --------------------------------------------------------------------------
 # Structures
@@ -179,6 +180,9 @@ class ohp_params(Structure):
         ("threads", c_uint),
         # version 2
         ("max_changed_keys", c_uint64),
+        ("allow_empty", c_int),
+        ("max_rejects", c_uint64),
+        ("max_reject_percent", c_uint),
     ]
 
 
@@ -382,6 +386,32 @@ SINK_CLOSE_FN = CFUNCTYPE(c_int, c_void_p, c_int)
 STATE_GET_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(c_int64))
 STATE_NEXT_RUN_ID_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint64))
 STATE_COMMIT_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_int64, c_uint64)
+OHP_STATE_STORE_VERSION = 1
+OHP_CLASS_SERIAL = 0
+OHP_CLASS_NONSERIAL = 1
+
+
+class ohp_class_state(Structure):
+    """struct ohp_class_state."""
+
+    _fields_ = [("watermark", c_int64), ("last_snapshot", c_int64)]
+
+
+STATE2_GET_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(ohp_class_state))
+STATE2_RESERVE_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, POINTER(c_uint64))
+STATE2_COMMIT_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_int,
+                             POINTER(ohp_class_state), c_uint64)
+
+
+class ohp_state_store(Structure):
+    """struct ohp_state_store."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("get", STATE2_GET_FN),
+        ("reserve_run_id", STATE2_RESERVE_FN),
+        ("commit", STATE2_COMMIT_FN),
+    ]
 AUTHORIZE_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(c_int))
 REJECT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_rejection))
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
@@ -440,6 +470,7 @@ FUNCTIONS = {
         c_int,
         [ohp_job_p, STATE_GET_FN, STATE_NEXT_RUN_ID_FN, STATE_COMMIT_FN, c_void_p],
     ),
+    "ohp_job_set_state_store2": (c_int, [ohp_job_p, POINTER(ohp_state_store), c_void_p]),
     "ohp_job_set_authorizer": (c_int, [ohp_job_p, AUTHORIZE_FN, c_void_p]),
     "ohp_job_set_reject_callback": (c_int, [ohp_job_p, REJECT_FN, c_void_p]),
     "ohp_job_set_progress_callback": (c_int, [ohp_job_p, PROGRESS_FN, c_void_p]),

@@ -631,6 +631,9 @@ class _Run:
     # -- state store, authorizer, rejection, progress ---------------------
 
     def setup_state(self, state: Any) -> None:
+        if state is not None and hasattr(state, "get_classes"):
+            self._setup_class_state(state)
+            return
         get = getattr(state, "get", None) if state is not None else None
         nxt = getattr(state, "next_run_id", None) if state is not None else None
         commit = getattr(state, "commit", None) if state is not None else None
@@ -671,6 +674,63 @@ class _Run:
             self.cfunc(_lib.STATE_COMMIT_FN, commit_cb) if commit else _lib.STATE_COMMIT_FN(),
             None,
         )
+        if rc < 0:
+            raise error_for(rc, "could not set the state store")
+
+    def _setup_class_state(self, state: Any) -> None:
+        """A store with a watermark per item class (ohp_state_store)."""
+        from .state import CLASSES, ClassState
+
+        reserve = getattr(state, "reserve_run_id", None)
+
+        def get_cb(_ud: Any, system: bytes, org: bytes, out: Any) -> int:
+            try:
+                got = state.get_classes(_lib.decode(system), _lib.decode(org)) or {}
+                for i, name in enumerate(CLASSES):
+                    cs = got.get(name)
+                    out[i].watermark = to_epoch(cs.watermark if cs else None)
+                    out[i].last_snapshot = to_epoch(cs.last_snapshot if cs else None)
+                return 0
+            except BaseException as exc:
+                self.fail(exc)
+                return -1
+
+        def reserve_cb(_ud: Any, requested: int, out: Any) -> int:
+            try:
+                n = reserve(int(requested))
+                if isinstance(n, bool) or not isinstance(n, int):
+                    raise TypeError(f"reserve_run_id() must return int, not {type(n).__name__}")
+                if n < 0 or n >= 2**64:
+                    raise ValueError(f"reserve_run_id() returned {n}; run ids are 1 .. 2**64-1")
+                out[0] = n
+                return 0
+            except BaseException as exc:
+                self.fail(exc)
+                return -1
+
+        def commit_cb(_ud: Any, system: bytes, org: bytes, items: int, states: Any,
+                      run_id: int) -> int:
+            try:
+                covered = {Items.BOTH: CLASSES, Items.SERIAL: ("serial",),
+                           Items.NONSERIAL: ("nonserial",)}[Items(items)]
+                new = {name: ClassState(from_epoch(states[i].watermark),
+                                        from_epoch(states[i].last_snapshot))
+                       for i, name in enumerate(CLASSES) if name in covered}
+                state.commit_classes(_lib.decode(system), _lib.decode(org),
+                                     Items(items).name.lower(), new, run_id)
+                return 0
+            except BaseException as exc:
+                self.fail(exc)
+                return -1
+
+        store = _lib.ohp_state_store(
+            _lib.OHP_STATE_STORE_VERSION,
+            self.cfunc(_lib.STATE2_GET_FN, get_cb),
+            self.cfunc(_lib.STATE2_RESERVE_FN, reserve_cb) if reserve else _lib.STATE2_RESERVE_FN(),
+            self.cfunc(_lib.STATE2_COMMIT_FN, commit_cb),
+        )
+        self.keep.append(store)
+        rc = lib.ohp_job_set_state_store2(self.handle, ctypes.byref(store), None)
         if rc < 0:
             raise error_for(rc, "could not set the state store")
 
@@ -903,6 +963,9 @@ class Job:
         max_serials_per_record: Optional[int] = None,
         threads: Optional[int] = None,
         max_changed_keys: Optional[int] = None,
+        allow_empty: bool = False,
+        max_rejects: Optional[int] = None,
+        max_reject_percent: Optional[int] = None,
     ) -> Summary:
         """Publish one snapshot and return its :class:`Summary`.
 
@@ -938,6 +1001,14 @@ class Job:
                 re-iterable is iterated again, a one-shot iterator's items
                 and a non-seekable file's bytes are kept in a temporary file
                 in between; a seekable file is read again from where it was.
+            allow_empty: a full run may publish no line (the organization is
+                empty); without it such a run raises EmptySnapshot, nothing
+                published.
+            max_rejects: on_error="reject": the most records that may be
+                rejected (default: no count limit); more raise LimitError.
+            max_reject_percent: on_error="reject": the highest share of
+                rejected records, in percent of the records checked
+                (1-100, default 50); more raise LimitError.
 
         Raises:
             OnhandpubError: a subclass for the library's error code, with the
@@ -973,11 +1044,14 @@ class Job:
         params.on_error = _enum(on_error, OnError, "on_error")
         params.user = _c_text(user if user is not None else _default_user(), "user")
         params.caller_authorized = 1 if caller_authorized else 0
+        params.allow_empty = 1 if allow_empty else 0
         for name, value in (("progress_interval", progress_interval),
                             ("max_field_length", max_field_length),
                             ("max_serials_per_record", max_serials_per_record),
                             ("threads", threads),
-                            ("max_changed_keys", max_changed_keys)):
+                            ("max_changed_keys", max_changed_keys),
+                            ("max_rejects", max_rejects),
+                            ("max_reject_percent", max_reject_percent)):
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise InvalidArgument(_lib.OHP_EINVAL, f"{name} must be an int >= 0")
@@ -1113,6 +1187,9 @@ def publish(
     max_serials_per_record: Optional[int] = None,
     threads: Optional[int] = None,
     max_changed_keys: Optional[int] = None,
+    allow_empty: bool = False,
+    max_rejects: Optional[int] = None,
+    max_reject_percent: Optional[int] = None,
 ) -> Summary:
     """Publish one snapshot with a one-off :class:`Job`; see :meth:`Job.run`
     for the arguments and what is raised."""
@@ -1137,6 +1214,9 @@ def publish(
             max_serials_per_record=max_serials_per_record,
             threads=threads,
             max_changed_keys=max_changed_keys,
+            allow_empty=allow_empty,
+            max_rejects=max_rejects,
+            max_reject_percent=max_reject_percent,
         )
 
 

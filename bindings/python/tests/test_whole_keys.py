@@ -123,7 +123,7 @@ class WholeKeysTest(TempDirTest):
             job.run(source, None, organization="M1", caller_authorized=True,
                     snapshot_date="2026-01-04T00:00:00Z")
         self.assertIn("reads the source twice", str(cm.exception))
-        self.assertEqual(len(state.watermarks), 1)
+        self.assertEqual(state.last_run("0", "M1"), 1)
 
     def test_limit(self):
         state = MemoryStateStore()
