@@ -891,7 +891,8 @@ typedef struct ohp_reconcile ohp_reconcile;
 typedef enum ohp_ignore {
     OHP_IGNORE_REVISION = 1,
     OHP_IGNORE_LOCATOR = 2, /**< LOCATOR_NAME and LOCATOR_ID */
-    OHP_IGNORE_LOT = 4
+    OHP_IGNORE_LOT = 4,
+    OHP_IGNORE_OWNER = 8 /**< OWNING_PARTY_ID */
 } ohp_ignore;
 
 /** Discrepancy classes.  Values are part of the ABI: never renumbered. */
@@ -1004,9 +1005,16 @@ typedef struct ohp_reconcile_summary {
      * side's: not compared (an external file may hold several).
      */
     uint64_t external_other_organization;
+    /**
+     * Key parts (OHP_IGNORE_* bits) the external side's PSV has no column
+     * for: both sides were compared without them, as if the options ignored
+     * them (a locator counts as present with LOCATOR_NAME or LOCATOR_ID).
+     * Since OHP_RECONCILE_SUMMARY_VERSION 2.
+     */
+    int external_missing_key_parts;
 } ohp_reconcile_summary;
 
-#define OHP_RECONCILE_SUMMARY_VERSION 1
+#define OHP_RECONCILE_SUMMARY_VERSION 2
 
 /**
  * Create a reconciliation.  opt may be NULL (full key, no tolerance).
