@@ -671,8 +671,8 @@ typedef struct serial {
 
 /* Fold: a key's serial numbers and lines in another unit, newest first. */
 typedef struct snode {
-    uint32_t next; /* reference + 1, 0: none */
-    uint16_t uom;  /* the line's unit (index + 1) */
+    uint32_t next;  /* reference + 1, 0: none */
+    uint16_t uom;   /* the line's unit (index + 1) */
     uint8_t serial; /* s is a serial number; else a quantity */
     char s[];
 } snode;
@@ -768,8 +768,8 @@ struct ohp_reconcile {
     size_t nuoms, cap_uoms;
     occ *occs; /* occurrences of serials a side has more than once */
     size_t nocc, cap_occ;
-    int missing;  /* OHP_IGNORE_* of the key parts the external PSV has no column for */
-    bool rekey;   /* entries were keyed before those parts were dropped */
+    int missing; /* OHP_IGNORE_* of the key parts the external PSV has no column for */
+    bool rekey;  /* entries were keyed before those parts were dropped */
     size_t last_uom;
     bool loaded[2];
     bool failed; /* a side failed to load: the comparison would be wrong */
@@ -884,8 +884,28 @@ OHP_EXPORT const char *ohp_reconcile_errmsg(const ohp_reconcile *rc)
 
 OHP_EXPORT const ohp_reconcile_summary *ohp_reconcile_get_summary(const ohp_reconcile *rc)
 {
-    static const ohp_reconcile_summary empty = {
-        OHP_RECONCILE_SUMMARY_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const ohp_reconcile_summary empty = {OHP_RECONCILE_SUMMARY_VERSION,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0,
+                                                0};
     return rc ? &rc->sum : &empty;
 }
 
@@ -1381,8 +1401,7 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             size_t prefix;
             bool added;
             rc->scratch.len = 0;
-            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix)) !=
-                    OHP_OK ||
+            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix)) != OHP_OK ||
                 (r = tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
                              hash_bytes(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
                 r = r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
@@ -1701,7 +1720,7 @@ static bool utf16_bom(const sniff *sn)
 
 #define UTF8_BOM "\xEF\xBB\xBF"
 #define EXPECTED_HEADER                                                                            \
-    "expected a PSV: UTF-8 text with '|' between the columns, its header naming them, such as "  \
+    "expected a PSV: UTF-8 text with '|' between the columns, its header naming them, such as "    \
     "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|PRIMARY_QUANTITY|PRIMARY_UOM_CODE"
 
 /*
@@ -1713,7 +1732,8 @@ static int header_not_psv(ohp_reconcile *rc, const char *h)
     static const struct {
         char c;
         const char *name;
-    } seps[] = {{',', "comma-separated (CSV)"}, {';', "semicolon-separated"}, {'\t', "tab-separated"}};
+    } seps[] = {
+        {',', "comma-separated (CSV)"}, {';', "semicolon-separated"}, {'\t', "tab-separated"}};
     size_t best = 0, nbest = 0;
     for (size_t k = 0; k < sizeof seps / sizeof seps[0]; k++) {
         size_t n = 1;
@@ -1776,8 +1796,8 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     for (size_t i = 0; i < nf; i++)
         for (int c = 0; c < X_COUNT; c++)
             /* a UTF-8 byte order mark before the first column name is skipped */
-            if (strcmp(f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0),
-                       xcol_names[c]) == 0) {
+            if (strcmp(f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0), xcol_names[c]) ==
+                0) {
                 if (idx[c] >= 0) {
                     r = rfail(rc, OHP_EPARSE,
                               "external side: line 1, column %zu: column %s "
