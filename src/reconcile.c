@@ -768,7 +768,7 @@ struct ohp_reconcile {
     size_t nuoms, cap_uoms;
     occ *occs; /* occurrences of serials a side has more than once */
     size_t nocc, cap_occ;
-    int missing; /* OHP_IGNORE_* of the key parts the external PSV has no column for */
+    int used;    /* OHP_IGNORE_* of the key parts that held a value in an entry's key */
     bool rekey;  /* entries were keyed before those parts were dropped */
     size_t last_uom;
     bool loaded[2];
@@ -947,8 +947,14 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
  * organization and the item with their NULs.
  */
 static int key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
-                      const char *unit, uint32_t *klen, size_t *prefix)
+                      const char *unit, uint32_t *klen, size_t *prefix, int *used)
 {
+    /* the optional parts that hold a value (OHP_IGNORE_* bits), or'ed into *used */
+    if (used != NULL)
+        *used |= (f[KF_REV] && f[KF_REV][0] ? OHP_IGNORE_REVISION : 0) |
+                 (f[KF_LOC] && f[KF_LOC][0] ? OHP_IGNORE_LOCATOR : 0) |
+                 (f[KF_LOT] && f[KF_LOT][0] ? OHP_IGNORE_LOT : 0) |
+                 (f[KF_OWNER] && f[KF_OWNER][0] ? OHP_IGNORE_OWNER : 0);
     /* Room for the usual key; a longer one is measured and the room grown. */
     if (b->cap - b->len < 257 && ohp_buf_reserve(b, a, 256) != 0)
         return OHP_ENOMEM;
@@ -1167,7 +1173,7 @@ static int cmp_key(ohp_reconcile *rc, const char *const kf[NKEY], uint16_t uom_i
         return r;
     rc->cur_key = rc->text.len;
     if ((r = key_append(&rc->text, &rc->alloc, kf, rc->ignore, rc->uoms[uom_ix - 1].code,
-                        &rc->cur_klen, &rc->cur_prefix)) != OHP_OK)
+                        &rc->cur_klen, &rc->cur_prefix, &rc->used)) != OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "key too long");
     rc->cur_hashed = !rc->merging; /* merging finds keys by a cursor, not by their hash */
     if (rc->cur_hashed) {
@@ -1401,7 +1407,8 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             size_t prefix;
             bool added;
             rc->scratch.len = 0;
-            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix)) != OHP_OK ||
+            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix, NULL)) !=
+                    OHP_OK ||
                 (r = tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
                              hash_bytes(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
                 r = r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
@@ -1823,12 +1830,12 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     int missing = (idx[X_REV] < 0 ? OHP_IGNORE_REVISION : 0) |
                   (idx[X_LOC_NAME] < 0 && idx[X_LOC_ID] < 0 ? OHP_IGNORE_LOCATOR : 0) |
                   (idx[X_LOT] < 0 ? OHP_IGNORE_LOT : 0) | (idx[X_OWNER] < 0 ? OHP_IGNORE_OWNER : 0);
-    rc->missing = missing;
     rc->sum.external_missing_key_parts = missing;
     if (missing & ~rc->ignore) {
+        /* entries whose keys hold a value in those parts are shortened before comparing */
+        if (missing & ~rc->ignore & rc->used)
+            rc->rekey = true;
         rc->ignore |= missing;
-        if (rc->cmp.n > 0)
-            rc->rekey = true; /* the ERP side's keys are shortened before comparing */
     }
     size_t ncols = nf;
     while ((got = ohp_psv_reader_next(psv, &f, &nf)) == 1) {
@@ -2366,7 +2373,8 @@ static int rekey(ohp_reconcile *rc)
         size_t prefix;
         bool added;
         rc->scratch.len = 0;
-        if ((r = key_append(&rc->scratch, a, kf, rc->ignore, unit, &klen, &prefix)) != OHP_OK ||
+        if ((r = key_append(&rc->scratch, a, kf, rc->ignore, unit, &klen, &prefix, NULL)) !=
+                OHP_OK ||
             (r = tab_get(&nt, a, rc->scratch.data, klen, hash_bytes(rc->scratch.data, klen), &nref,
                          &added)) != OHP_OK)
             break;
