@@ -768,8 +768,8 @@ struct ohp_reconcile {
     size_t nuoms, cap_uoms;
     occ *occs; /* occurrences of serials a side has more than once */
     size_t nocc, cap_occ;
-    int used;    /* OHP_IGNORE_* of the key parts that held a value in an entry's key */
-    bool rekey;  /* entries were keyed before those parts were dropped */
+    int used;   /* OHP_IGNORE_* of the key parts that held a value in an entry's key */
+    bool rekey; /* entries were keyed before those parts were dropped */
     size_t last_uom;
     bool loaded[2];
     bool failed; /* a side failed to load: the comparison would be wrong */
@@ -884,28 +884,7 @@ OHP_EXPORT const char *ohp_reconcile_errmsg(const ohp_reconcile *rc)
 
 OHP_EXPORT const ohp_reconcile_summary *ohp_reconcile_get_summary(const ohp_reconcile *rc)
 {
-    static const ohp_reconcile_summary empty = {OHP_RECONCILE_SUMMARY_VERSION,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0,
-                                                0};
+    static const ohp_reconcile_summary empty = {.version = OHP_RECONCILE_SUMMARY_VERSION};
     return rc ? &rc->sum : &empty;
 }
 
