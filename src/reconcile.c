@@ -1845,6 +1845,22 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                           (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
                 goto out;
             }
+        const char *kf[NKEY] = {
+            v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME][0] ? v[X_LOC_NAME] : v[X_LOC_ID],
+            v[X_LOT], v[X_OWNER]};
+        uint16_t u;
+        if (rc->erp_org != NULL && strcmp(v[X_ORG], rc->erp_org) != 0) {
+            /*
+             * Another organization than the ERP side's: never compared, its
+             * quantity and serials are not read (publishing skips such lines
+             * unchecked too); it counts as a key of another organization.
+             */
+            rc->sum.external_lines++;
+            if ((r = uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = cmp_key(rc, kf, u)) != OHP_OK ||
+                (r = cmp_push(rc, OHP_SIDE_EXTERNAL, NULL, u, NULL, 0)) != OHP_OK)
+                goto out;
+            continue;
+        }
         qin q;
         if (qin_parse(v[X_QTY], &q) != OHP_OK) {
             r = rfail(rc, OHP_EPARSE,
@@ -1854,10 +1870,6 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
             goto out;
         }
         rc->sum.external_lines++;
-        const char *kf[NKEY] = {
-            v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME][0] ? v[X_LOC_NAME] : v[X_LOC_ID],
-            v[X_LOT], v[X_OWNER]};
-        uint16_t u;
         if ((r = uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = cmp_key(rc, kf, u)) != OHP_OK ||
             (r = cmp_push(rc, OHP_SIDE_EXTERNAL, &q, u, v[X_SERIAL], strlen(v[X_SERIAL]))) !=
                 OHP_OK)

@@ -1662,6 +1662,17 @@ START_TEST(t_other_organization)
     ck_assert_str_eq(r->uoms[0][0], "Ea");
     ck_assert_str_eq(r->uoms[0][2], "1");
     free(r);
+    /* other organizations' lines are not read past their organization (publishing skips them) */
+    r = reconcile(&s, 1,
+                  EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM2|A||FGI|||N||5.|Ea|x\n"
+                             "M2|S||FGI|||Y|Z9..Z1|x|Ea|x\n",
+                  0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.external_lines, 3);
+    ck_assert_uint_eq(r->sum.external_other_organization, 2);
+    ck_assert_uint_eq(r->sum.external_serials, 0);
+    free(r);
     free(s.s);
 }
 END_TEST
