@@ -87,7 +87,8 @@ class SnapshotRecord:
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """One discrepancy; key parts the options ignore are ``""``."""
+    """One discrepancy; key parts the options ignore, or that the external
+    PSV has no column for, are ``""``."""
 
     kind: DiscrepancyKind
     organization_code: str
