@@ -1830,7 +1830,15 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         const char *v[X_COUNT];
         for (int c = 0; c < X_COUNT; c++)
             v[c] = idx[c] >= 0 ? f[idx[c]] : "";
-        bool ascii = ohp_psv_reader_row_ascii(psv);
+        /*
+         * Another organization than the ERP side's (once known): never
+         * compared, and read no further than its key (publishing skips
+         * such lines unchecked too); it counts as a key of another
+         * organization.
+         */
+        bool other =
+            rc->erp_org != NULL && v[X_ORG][0] != '\0' && strcmp(v[X_ORG], rc->erp_org) != 0;
+        bool ascii = other || ohp_psv_reader_row_ascii(psv);
         for (int c = 0; c < X_COUNT && !ascii; c++) {
             if (!ohp_utf8_valid(v[c], strlen(v[c]))) {
                 r = rfail(rc, OHP_EPARSE,
@@ -1839,7 +1847,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                 goto out;
             }
         }
-        for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
+        for (size_t k = 0; k < sizeof req / sizeof req[0] && !other; k++)
             if (v[req[k]][0] == '\0') {
                 r = rfail(rc, OHP_EPARSE, "external side: line %llu, column %ld (%s): required",
                           (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
@@ -1849,12 +1857,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
             v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME][0] ? v[X_LOC_NAME] : v[X_LOC_ID],
             v[X_LOT], v[X_OWNER]};
         uint16_t u;
-        if (rc->erp_org != NULL && strcmp(v[X_ORG], rc->erp_org) != 0) {
-            /*
-             * Another organization than the ERP side's: never compared, its
-             * quantity and serials are not read (publishing skips such lines
-             * unchecked too); it counts as a key of another organization.
-             */
+        if (other) {
             rc->sum.external_lines++;
             if ((r = uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = cmp_key(rc, kf, u)) != OHP_OK ||
                 (r = cmp_push(rc, OHP_SIDE_EXTERNAL, NULL, u, NULL, 0)) != OHP_OK)

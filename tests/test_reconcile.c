@@ -1665,12 +1665,12 @@ START_TEST(t_other_organization)
     /* other organizations' lines are not read past their organization (publishing skips them) */
     r = reconcile(&s, 1,
                   EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM2|A||FGI|||N||5.|Ea|x\n"
-                             "M2|S||FGI|||Y|Z9..Z1|x|Ea|x\n",
+                             "M2|S||FGI|||Y|Z9..Z1|x|Ea|x\nM2|||FGI|||N||\xff|Ea|x\n",
                   0, NULL, NULL);
     ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
     ck_assert_uint_eq(r->n, 0);
-    ck_assert_uint_eq(r->sum.external_lines, 3);
-    ck_assert_uint_eq(r->sum.external_other_organization, 2);
+    ck_assert_uint_eq(r->sum.external_lines, 4);
+    ck_assert_uint_eq(r->sum.external_other_organization, 3);
     ck_assert_uint_eq(r->sum.external_serials, 0);
     free(r);
     free(s.s);
