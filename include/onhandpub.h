@@ -1062,7 +1062,8 @@ typedef struct ohp_reconcile ohp_reconcile;
 typedef enum ohp_ignore {
     OHP_IGNORE_REVISION = 1,
     OHP_IGNORE_LOCATOR = 2, /**< LOCATOR_NAME and LOCATOR_ID */
-    OHP_IGNORE_LOT = 4
+    OHP_IGNORE_LOT = 4,
+    OHP_IGNORE_OWNER = 8 /**< OWNING_PARTY_ID */
 } ohp_ignore;
 
 /** Discrepancy classes.  Values are part of the ABI: never renumbered. */
@@ -1070,7 +1071,7 @@ typedef enum ohp_discrepancy_kind {
     OHP_DISC_QUANTITY = 1,                /**< both sides have the key, quantities differ */
     OHP_DISC_MISSING_EXTERNAL = 2,        /**< the key is only on the ERP side */
     OHP_DISC_MISSING_ERP = 3,             /**< the key is only on the external side */
-    OHP_DISC_UOM = 4,                     /**< same key, different units of measure */
+    OHP_DISC_UOM = 4,                     /**< same key, in units the sides do not share */
     OHP_DISC_SERIAL_MISSING_EXTERNAL = 5, /**< a serial only on the ERP side */
     OHP_DISC_SERIAL_MISSING_ERP = 6,      /**< a serial only on the external side */
     OHP_DISC_SERIAL_MOVED = 7,            /**< a serial at different keys on the two sides */
@@ -1175,9 +1176,16 @@ typedef struct ohp_reconcile_summary {
      * side's: not compared (an external file may hold several).
      */
     uint64_t external_other_organization;
+    /**
+     * Key parts (OHP_IGNORE_* bits) the external side's PSV has no column
+     * for: both sides were compared without them, as if the options ignored
+     * them (a locator counts as present with LOCATOR_NAME or LOCATOR_ID).
+     * Since OHP_RECONCILE_SUMMARY_VERSION 2.
+     */
+    int external_missing_key_parts;
 } ohp_reconcile_summary;
 
-#define OHP_RECONCILE_SUMMARY_VERSION 1
+#define OHP_RECONCILE_SUMMARY_VERSION 2
 
 /**
  * Create a reconciliation.  opt may be NULL (full key, no tolerance).
@@ -1206,12 +1214,17 @@ int ohp_reconcile_load_external(ohp_reconcile *rc, ohp_snapshot_reader *const *r
  * Load the external side from a PSV read through read: a header naming the
  * columns (any order, unknown ones ignored; layout v1 and the balances
  * input layout of ohp_balance_reader_new() both qualify), then one balance
- * per line, summed per key.  Required columns: ORGANIZATION_CODE,
+ * per line, summed per key and unit.  Required columns: ORGANIZATION_CODE,
  * ITEM_NUMBER, SUBINVENTORY_CODE, PRIMARY_QUANTITY, PRIMARY_UOM_CODE;
  * optional: REVISION, LOCATOR_NAME, LOCATOR_ID, LOT_NUMBER,
  * OWNING_PARTY_ID, SERIAL_NUMBER (one serial) or SERIAL_NUMBERS (serials
- * and FROM..TO ranges separated by commas).  Errors (OHP_EPARSE,
- * OHP_ELIMIT, OHP_EIO, OHP_ENOMEM) name the line and column.
+ * and FROM..TO ranges separated by commas).  Key parts without a column
+ * (REVISION, LOT_NUMBER, OWNING_PARTY_ID, or both locator columns) are left
+ * out of the comparison on both sides, as if ignored, and reported in the
+ * summary's external_missing_key_parts.  A UTF-8 byte order mark before the
+ * header is skipped.  Errors (OHP_EPARSE, OHP_ELIMIT, OHP_EIO, OHP_ENOMEM)
+ * name the line and column; a header separated by ',', ';' or tabs, or a
+ * UTF-16 file, is described as such.
  */
 int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data);
 

@@ -709,7 +709,9 @@ static void random_chain(uint64_t seed, int items)
         free(a);
         free(b);
         free(t.l);
-        (void)chain;
+        ck_assert_msg(reconcile_chain(chain, (size_t)day, &truth) == 0,
+                      "seed %" PRIu64 " items %d day %d: the reconciler finds differences", seed,
+                      items, day);
         if (getenv("WK_DEBUG"))
             fprintf(stderr,
                     "seed %" PRIu64 " items %d day %d: %zu rows, %" PRIu64

@@ -199,6 +199,102 @@ class ReconcileCli(unittest.TestCase):
         self.assertEqual(code, 2, err)
         self.assertIn("no FULL snapshot before it", err)
 
+    def balances_without(self, column):
+        """examples/data/balances.psv without one column, as an export that lacks it."""
+        with open(os.path.join(DATA, "balances.psv"), encoding="utf-8", newline="") as f:
+            table = list(csv.reader(f, delimiter="|"))
+        k = table[0].index(column)
+        out = io.StringIO()
+        w = csv.writer(out, delimiter="|", lineterminator="\n")
+        for r in table:
+            w.writerow(r[:k] + r[k + 1:])
+        return self.write("no-%s.psv" % column.lower(), out.getvalue())
+
+    def test_missing_key_column_and_ignore_owner(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        ext = self.balances_without("OWNING_PARTY_ID")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("external side has no OWNING_PARTY_ID: compared without owner", err)
+        self.assertIn("matched:             9", err)
+        ext = self.balances_without("REVISION")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 0, err)
+        self.assertIn("external side has no REVISION: compared without revision", err)
+        self.assertNotIn("compared without owner", err)
+        # the full file: nothing is left out unless asked
+        code, out, err = run("reconcile", "--snapshot", z, "--external",
+                             os.path.join(DATA, "balances.psv"), "--ignore", "owner,lot")
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("compared without", err)
+        # an owner that differs only matters without --ignore owner
+        with open(os.path.join(DATA, "balances.psv"), encoding="utf-8") as f:
+            text = f.read().replace("|88012|", "|88013|")
+        ext = self.write("owner.psv", text)
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(sorted(r["CLASS"] for r in rows(out)),
+                         ["MISSING_ERP", "MISSING_EXTERNAL"])
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--ignore", "owner")
+        self.assertEqual(code, 0, err)
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--ignore", "owners")
+        self.assertEqual(code, 2, err)
+        self.assertIn("expected revision, locator, lot or owner", err)
+
+    def test_identical_with_units_and_other_organizations(self):
+        header = ("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|"
+                  "SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|LAST_UPDATE_DATE\n")
+        src = self.write("units.psv", header +
+                         "M1|PAINT|FGI|N||7|GAL|2026/01/10 08:00:00\n"
+                         "M1|PAINT|FGI|N||3|L|2026/01/10 08:00:00\n"
+                         "M1|RESIN|FGI|N||0|KG|2026/01/10 08:00:00\n"
+                         "M1|RESIN|FGI|N||3|BX|2026/01/10 08:00:00\n"
+                         "M1|BOLT-3/2\"|FGI|N||5|EA|2026/01/10 08:00:00\n"
+                         "M2|PAINT|FGI|N||4|QT|2026/01/10 08:00:00\n")
+        z = self.publish(src, "2026/01/15 18:00:00")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", src)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("matched:             3", err)
+        self.assertIn("total GAL           ERP 7, external 7", err)
+        self.assertIn("total L             ERP 3, external 3", err)
+        self.assertNotIn("QT", err)  # only another organization's lines are in QT
+        # 7 GAL + 3 L against 10 GAL: a quantity line in GAL, a missing line in L
+        ext = self.write("wms.psv", header + "M1|PAINT|FGI|N||10|GAL|x\n"
+                                             "M1|RESIN|FGI|N||3|BX|x\n"
+                                             "M1|BOLT-3/2\"|FGI|N||5|EA|x\n")
+        target = os.path.join(self.dir, "d.psv")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target)
+        self.assertEqual(code, 1, err)
+        with open(target, encoding="utf-8") as f:
+            got = [(r["CLASS"], r["ERP_UOM_CODE"], r["DIFFERENCE"]) for r in rows(f.read())]
+        self.assertEqual(got, [("QUANTITY", "GAL", "3"), ("MISSING_EXTERNAL", "L", "")])
+
+    def test_external_format_errors(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        csv_file = self.write("wms.csv", "ORGANIZATION_CODE,ITEM_NUMBER,SUBINVENTORY_CODE,"
+                                         "PRIMARY_QUANTITY,PRIMARY_UOM_CODE\nM1,A,FGI,1,EA\n")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", csv_file)
+        self.assertEqual(code, 4, err)
+        self.assertIn("looks comma-separated (CSV)", err)
+        self.assertIn("expected a PSV: UTF-8 text with '|' between the columns", err)
+        self.assertNotIn("required column", err)
+        semi = self.write("wms.txt", "ORGANIZATION_CODE;ITEM_NUMBER;SUBINVENTORY_CODE;"
+                                     "PRIMARY_QUANTITY;PRIMARY_UOM_CODE\nM1;A;FGI;1;EA\n")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", semi)
+        self.assertEqual(code, 4, err)
+        self.assertIn("looks semicolon-separated", err)
+        # a byte order mark before the header is read past
+        with open(os.path.join(DATA, "balances.psv"), "rb") as f:
+            data = f.read()
+        bom = os.path.join(self.dir, "bom.psv")
+        with open(bom, "wb") as f:
+            f.write(b"\xef\xbb\xbf" + data)
+        code, out, err = run("reconcile", "--snapshot", z, "--external", bom)
+        self.assertEqual(code, 0, err)
+        self.assertIn("matched:             9", err)
+
     def test_usage_errors(self):
         z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
         ext = os.path.join(DATA, "balances.psv")

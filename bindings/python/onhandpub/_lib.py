@@ -51,10 +51,11 @@ OHP_SNAPSHOT_RECORD_VERSION = 1
 OHP_SNAPSHOT_INFO_VERSION = 1
 OHP_RECONCILE_OPTIONS_VERSION = 1
 OHP_DISCREPANCY_VERSION = 1
-OHP_RECONCILE_SUMMARY_VERSION = 1
+OHP_RECONCILE_SUMMARY_VERSION = 2
 OHP_IGNORE_REVISION = 1
 OHP_IGNORE_LOCATOR = 2
 OHP_IGNORE_LOT = 4
+OHP_IGNORE_OWNER = 8
 OHP_PRIVILEGE = "INV_PUBLISH_ONHAND_TO_EXT_SYSTEMS_PRIV"
 OHP_LOOKUP_TYPE = "ORA_INV_BALANCES_INV_EXTERNAL"
 OHP_SYSTEM_ORACLE_WMS = "0"
@@ -367,6 +368,7 @@ class ohp_reconcile_summary(Structure):
         ("discrepancies", c_uint64),
         ("uom_total_count", c_size_t),
         ("external_other_organization", c_uint64),
+        ("external_missing_key_parts", c_int),
     ]
 
 
