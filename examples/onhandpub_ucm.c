@@ -106,7 +106,8 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
 #else /* ONHANDPUB_HAVE_CURL */
 
 #include <curl/curl.h>
-#include <minizip/unzip.h>
+
+#include "zipread.h" /* the library's ZIP reader, compiled into the command */
 
 #define RESOURCE "/fscmRestApi/resources/11.13.18.05/erpintegrations"
 #define CRED_MAX 4096
@@ -1190,13 +1191,14 @@ static double backoff_for(const cli_ucm *u, unsigned attempt)
 
 typedef struct doc_entry {
     char *id, *name;
+    int nul; /* the id or the file name holds a NUL byte (kept up to it only) */
 } doc_entry;
 
 typedef struct listing {
     int in_items;
     char id[SMALL_MAX], name[SMALL_MAX];
     size_t idlen, namelen;
-    int have_id, have_name, id_long, name_long;
+    int have_id, have_name, id_long, name_long, nul;
     int field; /* 1 collecting DocumentId, 2 FileName */
     doc_entry *docs;
     size_t count, cap;
@@ -1215,8 +1217,10 @@ static void listing_free(listing *l)
     memset(l, 0, sizeof *l);
 }
 
-static void collect(char *buf, size_t *len, int *too_long, const char *data, size_t n)
+static void collect(char *buf, size_t *len, int *too_long, int *nul, const char *data, size_t n)
 {
+    if (memchr(data, '\0', n) != NULL)
+        *nul = 1;
     if (*len + n >= SMALL_MAX) {
         *too_long = 1;
         return;
@@ -1245,7 +1249,7 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
     if (depth == 2 && ev == JEV_OBJ_OPEN) {
         l->idlen = l->namelen = 0;
         l->id[0] = l->name[0] = '\0';
-        l->have_id = l->have_name = l->id_long = l->name_long = 0;
+        l->have_id = l->have_name = l->id_long = l->name_long = l->nul = 0;
         return 0;
     }
     if (depth == 2 && ev == JEV_OBJ_CLOSE) {
@@ -1270,6 +1274,7 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
         doc_entry *d = &l->docs[l->count];
         d->id = xstrdup(l->have_id && !l->id_long ? l->id : "");
         d->name = xstrdup(l->have_name && !l->name_long ? l->name : "");
+        d->nul = l->nul;
         if (d->id == NULL || d->name == NULL) {
             free(d->id);
             free(d->name);
@@ -1288,10 +1293,10 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
         if (ev == JEV_SCALAR && (strcmp(data, "null") == 0 || f == 2))
             return 0;
         if (f == 1) {
-            collect(l->id, &l->idlen, &l->id_long, data, len);
+            collect(l->id, &l->idlen, &l->id_long, &l->nul, data, len);
             l->have_id = 1;
         } else {
-            collect(l->name, &l->namelen, &l->name_long, data, len);
+            collect(l->name, &l->namelen, &l->name_long, &l->nul, data, len);
             l->have_name = 1;
         }
     } else if (ev == JEV_STR_END) {
@@ -1383,7 +1388,8 @@ static int on_upload_event(void *ud, int ev, int depth, const char *key, const c
     if (depth != 1 || key == NULL || strcmp(key, "DocumentId") != 0)
         return 0;
     if (ev == JEV_STR || (ev == JEV_SCALAR && strcmp(data, "null") != 0)) {
-        collect(r->id, &r->idlen, &r->too_long, data, len);
+        /* an id holding a NUL byte is as unusable as an over-long one */
+        collect(r->id, &r->idlen, &r->too_long, &r->too_long, data, len);
         r->have = 1;
     }
     return 0;
@@ -1810,69 +1816,62 @@ static int on_download_event(void *ud, int ev, int depth, const char *key, const
     return 0;
 }
 
-/* A valid ZIP with exactly one .psv entry whose data match its CRC-32. */
+/* zipread.c over a file descriptor (with fd_read above). */
+static int fd_seek(void *ud, uint64_t off)
+{
+    return off > (uint64_t)INT64_MAX || lseek(*(int *)ud, (off_t)off, SEEK_SET) < 0 ? -1 : 0;
+}
+
+/*
+ * A valid ZIP with exactly one .psv entry whose data inflate to its size and
+ * match its CRC-32, read as `reconcile` reads it (docs/psv-format.md, "Reading
+ * an archive back").
+ */
 static int zip_check(const char *path, char *err)
 {
-    unzFile z = unzOpen64(path);
-    if (z == NULL) {
-        cli_err(err, "not a ZIP archive");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cli_err(err, "cannot read it back: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
+    zr_io io = {0};
+    io.read = fd_read;
+    io.seek = fd_seek;
+    io.ud = &fd;
+    io.size = (uint64_t)st.st_size;
+    zipread z;
+    zr_init(&z, &io);
     int ret = -1;
-    unz_global_info64 gi;
-    unz_file_info64 fi;
-    char name[1024];
     unsigned char *buf = NULL;
-    if (unzGetGlobalInfo64(z, &gi) != UNZ_OK) {
-        cli_err(err, "not a ZIP archive (bad central directory)");
+    int rc = zr_open(&z);
+    if (rc != ZR_OK) {
+        cli_err(err, "%s", z.err);
         goto out;
     }
-    if (gi.number_entry != 1) {
-        cli_err(err, "the ZIP holds %llu entries, expected one .psv entry",
-                (unsigned long long)gi.number_entry);
+    if (z.name_len < 5 || strcmp(z.name + z.name_len - 4, ".psv") != 0 ||
+        strchr(z.name, '/') != NULL) {
+        cli_err(err, "the ZIP's entry '%.200s' is not a .psv file", z.name);
         goto out;
     }
-    if (unzGoToFirstFile(z) != UNZ_OK ||
-        unzGetCurrentFileInfo64(z, &fi, name, sizeof name, NULL, 0, NULL, 0) != UNZ_OK) {
-        cli_err(err, "the ZIP's entry cannot be read");
-        goto out;
-    }
-    size_t nl = strlen(name);
-    if (nl < 5 || strcmp(name + nl - 4, ".psv") != 0 || strchr(name, '/') != NULL) {
-        cli_err(err, "the ZIP's entry '%.200s' is not a .psv file", name);
-        goto out;
-    }
-    if (unzOpenCurrentFile(z) != UNZ_OK) {
-        cli_err(err, "the ZIP's entry '%s' cannot be opened", name);
-        goto out;
-    }
-    buf = malloc(65536);
-    if (buf == NULL) {
-        (void)unzCloseCurrentFile(z);
+    if ((buf = malloc(65536)) == NULL) {
         cli_err(err, "out of memory");
         goto out;
     }
-    uint64_t total = 0;
-    int r;
-    while ((r = unzReadCurrentFile(z, buf, 65536)) > 0)
-        total += (uint64_t)r;
-    int cr = unzCloseCurrentFile(z);
-    if (r < 0) {
-        cli_err(err, "the ZIP's entry '%s' is damaged (error %d)", name, r);
-        goto out;
-    }
-    if (cr == UNZ_CRCERROR) {
-        cli_err(err, "the ZIP's entry '%s' does not match its CRC-32", name);
-        goto out;
-    }
-    if (cr != UNZ_OK || total != fi.uncompressed_size) {
-        cli_err(err, "the ZIP's entry '%s' is damaged", name);
+    size_t got;
+    while ((rc = zr_read(&z, buf, 65536, &got)) == ZR_OK && got > 0)
+        ;
+    if (rc != ZR_OK) {
+        cli_err(err, "the ZIP's entry '%.200s': %s", z.name, z.err);
         goto out;
     }
     ret = 0;
 out:
     free(buf);
-    (void)unzClose(z);
+    zr_close(&z);
+    close(fd);
     return ret;
 }
 
@@ -2006,12 +2005,14 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
     size_t fetched = 0, skipped = 0, failed = 0;
     for (size_t i = 0; i < l.count; i++) {
         const doc_entry *doc = &l.docs[i];
-        if (!valid_id(doc->id) || !valid_name(doc->name)) {
+        if (doc->nul || !valid_id(doc->id) || !valid_name(doc->name)) {
             char idtxt[64], nametxt[128];
             excerpt(doc->id, strlen(doc->id), idtxt, sizeof idtxt);
             excerpt(doc->name, strlen(doc->name), nametxt, sizeof nametxt);
             fprintf(stderr, "onhandpub: document '%s' (%s) refused: unusable %s\n", idtxt, nametxt,
-                    !valid_id(doc->id) ? "document id" : "file name");
+                    doc->nul             ? "document id or file name (it holds a NUL byte)"
+                    : !valid_id(doc->id) ? "document id"
+                                         : "file name");
             failed++;
             continue;
         }

@@ -1335,8 +1335,8 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
     const ohp_snapshot_record *rec;
     int got;
     const char *kf[NKEY];
-    /* lines of layout v1 are rarely shorter than 120 bytes; both sides share the table */
-    rc->expect_keys = rc->cmp.n + (size_t)(ohp_snapshot_reader_size_hint(s->r) / 120);
+    /* the table grows with the keys read, never with a size the archive declares */
+    rc->expect_keys = rc->cmp.n;
     if (!rc->merging)
         tab_reserve(&rc->cmp, &rc->alloc, rc->expect_keys);
     stream_begin(rc);
