@@ -627,7 +627,7 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (ucm && ucm->document_id)
         fprintf(e, "  uploaded to the content server: document id %s, account %s%s\n",
                 ucm->document_id, ucm->account,
-                ucm->found_existing ? " (found by listing after a lost answer)" : "");
+                ucm->found_existing ? " (found by listing after a lost or unusable answer)" : "");
     fprintf(e, "  elapsed %.3f s\n", secs);
 }
 

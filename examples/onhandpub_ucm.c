@@ -1547,8 +1547,14 @@ static int on_upload_event(void *ud, int ev, int depth, const char *key, const c
     return 0;
 }
 
-static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, char *err)
+/*
+ * One upload.  *unsure is set when the service said 2xx but its answer
+ * could not be used: the document may have been stored all the same.
+ */
+static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, int *unsure,
+                       char *err)
 {
+    *unsure = 0;
     json_parser *jp = malloc(sizeof *jp);
     answer *a = calloc(1, sizeof *a);
     upload_answer r;
@@ -1565,13 +1571,17 @@ static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, c
     (void)on_seek(b, 0, SEEK_SET);
     b->failed = 0;
     int rc = request(u, "UCM upload", url, NULL, b, a, err);
+    int ok_status = a->status >= 200 && a->status < 300;
     free(jp);
     free(a);
-    if (rc != UR_OK)
+    if (rc != UR_OK) {
+        *unsure = rc == UR_FAILED && ok_status && !b->failed;
         return rc;
+    }
     if (!r.have || r.too_long || r.twice || !valid_id(r.id)) {
         cli_err(err, "UCM upload: the service answered %s",
                 r.twice ? "with more than one DocumentId" : "without a usable document id");
+        *unsure = 1;
         return UR_FAILED;
     }
     *id = xstrdup(r.id);
@@ -1585,6 +1595,31 @@ static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, c
 int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
 {
     return cli_ucm_upload(ud, dirfd, name, dev, ino, err);
+}
+
+/*
+ * Look the account up by the exact file name: UR_OK with *id the
+ * document's id (malloc'ed) or NULL when there is none, or the listing's
+ * failure.
+ */
+static int find_document(cli_ucm *u, const char *name, char **id, char *err)
+{
+    *id = NULL;
+    listing l;
+    int lr = list_prefix(u, name, &l, err);
+    if (lr != UR_OK)
+        return lr;
+    for (size_t i = 0; i < l.count && *id == NULL; i++)
+        if (strcmp(l.docs[i].name, name) == 0 && valid_id(l.docs[i].id)) {
+            *id = xstrdup(l.docs[i].id);
+            if (*id == NULL) {
+                cli_err(err, "out of memory");
+                lr = UR_FAILED;
+                break;
+            }
+        }
+    listing_free(&l);
+    return lr;
 }
 
 static int finish_failure(cli_ucm *u, int outcome)
@@ -1645,8 +1680,8 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
                     last, wait, how);
             sleep_seconds(wait);
             /* Did the document arrive after all?  Then take it; never upload twice. */
-            listing l;
-            int lr = list_prefix(u, name, &l, err);
+            char *found = NULL;
+            int lr = find_document(u, name, &found, err);
             if (lr == UR_RETRY) {
                 snprintf(last, sizeof last, "%s", err);
                 continue; /* not known: no upload on this attempt */
@@ -1655,28 +1690,39 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
                 outcome = lr;
                 break;
             }
-            const char *found = NULL;
-            for (size_t i = 0; i < l.count && found == NULL; i++)
-                if (strcmp(l.docs[i].name, name) == 0 && valid_id(l.docs[i].id))
-                    found = l.docs[i].id;
             if (found) {
-                u->document_id = xstrdup(found);
+                u->document_id = found;
                 u->found_existing = 1;
-                listing_free(&l);
-                if (u->document_id == NULL) {
-                    cli_err(err, "out of memory");
-                    outcome = UR_FAILED;
-                    break;
-                }
                 outcome = UR_OK;
                 break;
             }
-            listing_free(&l);
         }
         char *id = NULL;
-        outcome = upload_once(u, b, url, &id, err);
+        int unsure;
+        outcome = upload_once(u, b, url, &id, &unsure, err);
         if (outcome == UR_OK) {
             u->document_id = id;
+            break;
+        }
+        if (outcome == UR_FAILED && unsure) {
+            /* Accepted, but the answer is unusable: stored or not?  Never upload twice. */
+            char lerr[CLI_ERRSIZE], msg[CLI_ERRSIZE];
+            char *found = NULL;
+            int lr = find_document(u, name, &found, lerr);
+            if (lr == UR_OK && found) {
+                u->document_id = found;
+                u->found_existing = 1;
+                outcome = UR_OK;
+                break;
+            }
+            if (lr == UR_OK)
+                snprintf(msg, sizeof msg, "%s; the account holds no document of that name", err);
+            else
+                snprintf(msg, sizeof msg,
+                         "%s; whether the document was stored is unknown: the listing failed "
+                         "(%s)",
+                         err, lerr);
+            snprintf(err, CLI_ERRSIZE, "%s", msg);
             break;
         }
         if (outcome != UR_RETRY)

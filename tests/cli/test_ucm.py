@@ -796,27 +796,59 @@ class UcmTest(unittest.TestCase):
         (doc_id, doc), = self.stub.documents.items()
         self.assertIn("document id %s," % doc_id, err)
 
-    def test_upload_answer_with_two_document_ids_refused(self):
+    def answer_upload_with(self, body, keep=True):
+        """Publish while the stub stores each upload (or, keep=False, drops it) and
+        answers 200 with body (%s: the new id)."""
         import ucm_stub
         orig = ucm_stub._Handler._send_upload_answer
 
         def answer(handler, req, doc_id):
-            body = ('{"DocumentId":"%s","DocumentContent":null,"DocumentId":"9999"}'
-                    % doc_id).encode()
+            if not keep:
+                with handler.stub.lock:
+                    del handler.stub.documents[doc_id]
+            raw = (body % doc_id).encode()
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("Content-Length", str(len(raw)))
             handler.end_headers()
-            handler.wfile.write(body)
+            handler.wfile.write(raw)
 
         ucm_stub._Handler._send_upload_answer = answer
         try:
-            rc, out, err = self.publish("2026/01/15 18:00:00", ["--ucm-retries", "0"])
+            return self.publish("2026/01/15 18:00:00")
         finally:
             ucm_stub._Handler._send_upload_answer = orig
+
+    def test_unusable_answer_after_store_found_by_listing(self):
+        for body in ('{"DocumentId":"%s","DocumentContent":null,"DocumentId":"9999"}',
+                     '{"DocumentId":"%s","DocumentContent":"UEsDBBQ',  # cut short
+                     '{"DocumentContent":"UEsDBBQ=","x":"%s"}',  # no DocumentId
+                     '<html>%s</html>'):
+            self.stub.documents.clear()
+            del self.stub.log[:]
+            if os.path.exists(self.state):
+                os.remove(self.state)
+            for name in self.zips(self.out):
+                os.remove(os.path.join(self.out, name))
+            rc, out, err = self.answer_upload_with(body)
+            self.assertEqual(rc, 0, body + err)
+            (doc_id, doc), = self.stub.documents.items()
+            self.assertIn("document id %s," % doc_id, err)
+            self.assertIn("found by listing after a lost or unusable answer", err)
+            self.assertEqual(doc["content"], self.read(out.strip()))
+            self.assertEqual([e[1] for e in self.stub.log], ["uploadFileToUCM", "list"])
+            self.assertIn("|1\n", self.read(self.state).decode())
+
+    def test_unusable_answer_not_stored_fails_without_second_upload(self):
+        rc, out, err = self.answer_upload_with(
+            '{"DocumentId":"%s","DocumentContent":null,"DocumentId":"9999"}', keep=False)
         self.assertEqual(rc, 4, err)
         self.assertIn("more than one DocumentId", err)
+        self.assertIn("the account holds no document of that name", err)
+        self.assertEqual([e[1] for e in self.stub.log], ["uploadFileToUCM", "list"])
+        self.assertEqual(self.stub.documents, {})
         self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(self.zips(self.out), [])
 
     def test_upload_of_a_100_mb_archive(self):
         if VALGRIND:
