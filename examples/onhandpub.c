@@ -376,8 +376,8 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
               "verified; the credentials and the data may go to an impostor\n",
               stderr);
     else if (u->insecure)
-        fputs("onhandpub: warning: --ucm-insecure: certificates would not be verified, and "
-              "http:// would be allowed to any host\n",
+        fputs("onhandpub: warning: --ucm-insecure: the URL is http:// to a loopback address, "
+              "where it changes nothing\n",
               stderr);
     return 0;
 }
