@@ -81,16 +81,23 @@ static const char usage_text[] =
     "  --state FILE          document ids fetched so far, locked for the whole run\n"
     "\n"
     "Content server options (publish --ucm, fetch):\n"
-    "  --ucm URL             the service's base URL (https://host[:port])\n"
-    "  --ucm-account NAME    document account, e.g. inv$/onhand$/export$ (required)\n"
+    "  --ucm URL             the service's base URL (https://host[:port]); http:// only\n"
+    "                        to a loopback address, or with --ucm-insecure\n"
+    "  --ucm-account NAME    document account, site-specific: the one set up for this\n"
+    "                        interface (required)\n"
     "  --ucm-credentials FILE  a line user:password, mode 600; without it the\n"
     "                        environment variables " CLI_UCM_ENV_USER " and\n"
     "                        " CLI_UCM_ENV_PASSWORD "\n"
     "  --ucm-connect-timeout S  connect timeout in seconds (default 30)\n"
     "  --ucm-timeout S       time limit of each request in seconds (default 600)\n"
-    "  --ucm-retries N       retries after a network error or a 5xx answer (default 3)\n"
-    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1)\n"
-    "  --ucm-insecure        do not verify the server's TLS certificate (prints a warning)\n"
+    "  --ucm-retries N       retries after a network error, a 429 or a 5xx answer (default 3)\n"
+    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1);\n"
+    "                        a Retry-After of the service (429, 503) is waited instead\n"
+    "  --ucm-cacert FILE     verify the server's certificate against the CA certificates\n"
+    "                        in FILE (PEM) instead of the system's store\n"
+    "  --ucm-insecure        do not verify the server's TLS certificate, and allow http://\n"
+    "                        to any host (prints a warning)\n"
+    "  Proxies: libcurl's variables https_proxy, http_proxy, all_proxy, no_proxy\n"
     "\n"
     "Dates: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ,\n"
     "YYYY-MM-DDTHH:MM:SS+HH:MM.  Values may also be given as --option=VALUE.\n"
@@ -149,6 +156,7 @@ enum opt_id {
     OPT_UCM_TIMEOUT,
     OPT_UCM_RETRIES,
     OPT_UCM_BACKOFF,
+    OPT_UCM_CACERT,
     OPT_PREFIX,
     OPT_HELP,
     OPT_VERSION,
@@ -192,6 +200,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_UCM_TIMEOUT] = {"ucm-timeout", 1},
     [OPT_UCM_RETRIES] = {"ucm-retries", 1},
     [OPT_UCM_BACKOFF] = {"ucm-backoff", 1},
+    [OPT_UCM_CACERT] = {"ucm-cacert", 1},
     [OPT_PREFIX] = {"prefix", 1},
 };
 
@@ -307,12 +316,13 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
 {
     static const int deps[] = {OPT_UCM_ACCOUNT,         OPT_UCM_CREDENTIALS, OPT_UCM_INSECURE,
                                OPT_UCM_CONNECT_TIMEOUT, OPT_UCM_TIMEOUT,     OPT_UCM_RETRIES,
-                               OPT_UCM_BACKOFF};
+                               OPT_UCM_BACKOFF,         OPT_UCM_CACERT};
     char err[CLI_ERRSIZE];
     u->connect_timeout = 30;
     u->timeout = 600;
     u->retries = 3;
     u->backoff = 1.0;
+    u->retry_after = -1;
     if (!o->given[OPT_UCM]) {
         for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++)
             if (o->given[deps[i]])
@@ -325,6 +335,8 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
     if (!o->given[OPT_UCM_ACCOUNT])
         return usage_error("option --ucm requires --ucm-account");
     u->account = o->value[OPT_UCM_ACCOUNT];
+    if (cli_ucm_check_finder_value("option --ucm-account", u->account, err) != 0)
+        return usage_error("%s", err);
     long retries = 3;
     int rc;
     if ((rc = parse_count_opt(o, OPT_UCM_CONNECT_TIMEOUT, 1, 3600, &u->connect_timeout)) != 0 ||
@@ -342,14 +354,39 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
                                v);
         u->backoff = b;
     }
+    u->insecure = o->given[OPT_UCM_INSECURE];
     if (cli_ucm_set_url(u, o->value[OPT_UCM], err) != 0)
         return usage_error("%s", err);
+    if (o->given[OPT_UCM_CACERT]) {
+        const char *ca = o->value[OPT_UCM_CACERT];
+        if (u->insecure)
+            return usage_error("option --ucm-cacert: no certificate is verified with "
+                               "--ucm-insecure; give one or the other");
+        if (u->plain_http)
+            return usage_error("option --ucm-cacert: the URL is http://, not https://");
+        struct stat st;
+        int fd = open(ca, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int bad = fd < 0 ? errno : (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) ? -1 : 0;
+        if (fd >= 0)
+            (void)close(fd);
+        if (bad)
+            return usage_error("option --ucm-cacert: cannot use '%s': %s", ca,
+                               bad > 0 ? strerror(bad) : "not a regular file");
+        u->cacert = ca;
+    }
     if (cli_ucm_credentials(u, o->value[OPT_UCM_CREDENTIALS], err) != 0)
         return usage_error("%s", err);
-    u->insecure = o->given[OPT_UCM_INSECURE];
-    if (u->insecure)
+    if (u->insecure && u->plain_http && !u->loopback)
+        fputs("onhandpub: warning: --ucm-insecure: the URL is http://: the credentials and the "
+              "data cross the network unencrypted\n",
+              stderr);
+    else if (u->insecure && !u->plain_http)
         fputs("onhandpub: warning: --ucm-insecure: the content server's TLS certificate is not "
               "verified; the credentials and the data may go to an impostor\n",
+              stderr);
+    else if (u->insecure)
+        fputs("onhandpub: warning: --ucm-insecure: the URL is http:// to a loopback address, "
+              "where it changes nothing\n",
               stderr);
     return 0;
 }
@@ -602,7 +639,7 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (ucm && ucm->document_id)
         fprintf(e, "  uploaded to the content server: document id %s, account %s%s\n",
                 ucm->document_id, ucm->account,
-                ucm->found_existing ? " (found by listing after a lost answer)" : "");
+                ucm->found_existing ? " (found by listing after a lost or unusable answer)" : "");
     fprintf(e, "  elapsed %.3f s\n", secs);
 }
 
@@ -862,6 +899,7 @@ static int cmd_publish(int argc, char **argv)
                                   OPT_UCM_TIMEOUT,
                                   OPT_UCM_RETRIES,
                                   OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
                                   OPT_HELP};
     opts o;
     int rc = parse_options(argc, argv, allowed, sizeof allowed / sizeof allowed[0], &o);
@@ -902,6 +940,7 @@ static int cmd_fetch(int argc, char **argv)
                                   OPT_UCM_TIMEOUT,
                                   OPT_UCM_RETRIES,
                                   OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
                                   OPT_PREFIX,
                                   OPT_OUTDIR,
                                   OPT_STATE,
@@ -916,6 +955,9 @@ static int cmd_fetch(int argc, char **argv)
         return usage_error("option --ucm is required for fetch");
     if (!o.given[OPT_PREFIX])
         return usage_error("option --prefix is required for fetch");
+    char perr[CLI_ERRSIZE];
+    if (cli_ucm_check_finder_value("option --prefix", o.value[OPT_PREFIX], perr) != 0)
+        return usage_error("%s", perr);
     if (!cli_ucm_supported())
         return usage_error("fetch: this onhandpub was built without content-server (UCM) "
                            "support: rebuild with libcurl (meson option ucm)");

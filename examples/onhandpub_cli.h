@@ -212,11 +212,15 @@ typedef struct cli_ucm {
     char *url;             /* base URL without a trailing slash */
     const char *account;   /* document account (borrowed) */
     char *user, *password; /* wiped before they are freed */
-    int insecure;          /* no TLS verification */
+    int insecure;          /* no TLS verification; http:// to any host allowed */
+    int plain_http;        /* the URL is http:// (checked: loopback, or insecure) */
+    int loopback;          /* the URL's host is a loopback address or localhost */
+    const char *cacert;    /* CA bundle verifying the server instead of the system's (borrowed) */
     long connect_timeout;  /* seconds */
     long timeout;          /* seconds, the whole of one request */
-    unsigned retries;      /* network errors and 5xx answers */
+    unsigned retries;      /* network errors, 429 and 5xx answers */
     double backoff;        /* seconds before the first retry, doubled after each */
+    double retry_after;    /* the last answer's Retry-After in seconds, or -1 */
     char *document_id;     /* after a successful upload */
     int exit_status;       /* after a failure: 3 not authorized, 4 failed */
     int found_existing;    /* the document was found by listing after a lost answer */
@@ -228,8 +232,18 @@ int cli_ucm_supported(void);
 /* Once per process, around every other cli_ucm_* call. */
 int cli_ucm_global_init(char *err);
 void cli_ucm_global_cleanup(void);
-/* Check the base URL (http or https, no user information, no query) and keep a copy. */
+/*
+ * Check the base URL (http or https, no user information, no query) and
+ * keep a copy.  http:// is refused unless the host is a loopback address
+ * (127.0.0.0/8, ::1, localhost) or u->insecure is set (set it first).
+ */
 int cli_ucm_set_url(cli_ucm *u, const char *url, char *err);
+/*
+ * Check a value sent in the listing finder (the account, or the fetch
+ * prefix; what names it in messages): not empty, no ',' or ';' (the
+ * finder's separators), no control characters, not the null marker #NULL.
+ */
+int cli_ucm_check_finder_value(const char *what, const char *value, char *err);
 /*
  * Load "user:password" from file (refused unless no group or other
  * permission bits are set), or, with file NULL, from the environment
