@@ -655,7 +655,7 @@ class UcmTest(unittest.TestCase):
             self.assertIn("unencrypted", err)
         self.assertEqual(self.stub.log, [])
         self.assertEqual(self.zips(self.out), [])
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
 
     def test_http_allowed_to_loopback(self):
         port = self.stub.server.server_address[1]
@@ -763,7 +763,7 @@ class UcmTest(unittest.TestCase):
         self.assertIn("retrying in 0.4 s\n", err)
         self.assertIn("gave up after 3 attempts", err)
         self.assertEqual(self.stub.documents, {})
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
 
     def test_retry_after_is_bounded(self):
         self.stub.fail_uploads = [(429, {"Retry-After": "86400"})]
@@ -857,7 +857,7 @@ class UcmTest(unittest.TestCase):
         self.assertIn("the account holds no document of that name", err)
         self.assertEqual([e[1] for e in self.stub.log], ["uploadFileToUCM", "list"])
         self.assertEqual(self.stub.documents, {})
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
         self.assertEqual(self.zips(self.out), [])
 
     def test_upload_of_a_100_mb_archive(self):
