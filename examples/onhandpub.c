@@ -61,6 +61,11 @@ static const char usage_text[] =
     "                        the ZIP is the same whatever the number)\n"
     "  --on-error POLICY     fail or reject (default fail)\n"
     "  --rejects FILE        write rejected records as PSV (only with --on-error reject)\n"
+    "  --max-rejects N|P%    with --on-error reject: fail the run when more than N records,\n"
+    "                        or more than P% of the records checked, are rejected\n"
+    "                        (default 50%: a run rejecting everything never succeeds)\n"
+    "  --allow-empty         a full publish may hold no line (the organization is empty);\n"
+    "                        without it such a run is refused, nothing published\n"
     "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
     "                        run succeeds, and the watermark advances, only once the\n"
     "                        service answered with a document id\n"
@@ -77,16 +82,23 @@ static const char usage_text[] =
     "  --state FILE          document ids fetched so far, locked for the whole run\n"
     "\n"
     "Content server options (publish --ucm, fetch):\n"
-    "  --ucm URL             the service's base URL (https://host[:port])\n"
-    "  --ucm-account NAME    document account, e.g. inv$/onhand$/export$ (required)\n"
+    "  --ucm URL             the service's base URL (https://host[:port]); http:// only\n"
+    "                        to a loopback address, or with --ucm-insecure\n"
+    "  --ucm-account NAME    document account, site-specific: the one set up for this\n"
+    "                        interface (required)\n"
     "  --ucm-credentials FILE  a line user:password, mode 600; without it the\n"
     "                        environment variables " CLI_UCM_ENV_USER " and\n"
     "                        " CLI_UCM_ENV_PASSWORD "\n"
     "  --ucm-connect-timeout S  connect timeout in seconds (default 30)\n"
     "  --ucm-timeout S       time limit of each request in seconds (default 600)\n"
-    "  --ucm-retries N       retries after a network error or a 5xx answer (default 3)\n"
-    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1)\n"
-    "  --ucm-insecure        do not verify the server's TLS certificate (prints a warning)\n"
+    "  --ucm-retries N       retries after a network error, a 429 or a 5xx answer (default 3)\n"
+    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1);\n"
+    "                        a Retry-After of the service (429, 503) is waited instead\n"
+    "  --ucm-cacert FILE     verify the server's certificate against the CA certificates\n"
+    "                        in FILE (PEM) instead of the system's store\n"
+    "  --ucm-insecure        do not verify the server's TLS certificate, and allow http://\n"
+    "                        to any host (prints a warning)\n"
+    "  Proxies: libcurl's variables https_proxy, http_proxy, all_proxy, no_proxy\n"
     "\n"
     "Dates: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ,\n"
     "YYYY-MM-DDTHH:MM:SS+HH:MM.  Values may also be given as --option=VALUE.\n"
@@ -134,6 +146,8 @@ enum opt_id {
     OPT_THREADS,
     OPT_ON_ERROR,
     OPT_REJECTS,
+    OPT_MAX_REJECTS,
+    OPT_ALLOW_EMPTY,
     OPT_DATE,
     OPT_UCM,
     OPT_UCM_ACCOUNT,
@@ -143,6 +157,7 @@ enum opt_id {
     OPT_UCM_TIMEOUT,
     OPT_UCM_RETRIES,
     OPT_UCM_BACKOFF,
+    OPT_UCM_CACERT,
     OPT_PREFIX,
     OPT_HELP,
     OPT_VERSION,
@@ -173,6 +188,8 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_THREADS] = {"threads", 1},
     [OPT_ON_ERROR] = {"on-error", 1},
     [OPT_REJECTS] = {"rejects", 1},
+    [OPT_MAX_REJECTS] = {"max-rejects", 1},
+    [OPT_ALLOW_EMPTY] = {"allow-empty", 0},
     [OPT_DATE] = {"date", 1},
     [OPT_HELP] = {"help", 0},
     [OPT_VERSION] = {"version", 0},
@@ -184,6 +201,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_UCM_TIMEOUT] = {"ucm-timeout", 1},
     [OPT_UCM_RETRIES] = {"ucm-retries", 1},
     [OPT_UCM_BACKOFF] = {"ucm-backoff", 1},
+    [OPT_UCM_CACERT] = {"ucm-cacert", 1},
     [OPT_PREFIX] = {"prefix", 1},
 };
 
@@ -299,12 +317,13 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
 {
     static const int deps[] = {OPT_UCM_ACCOUNT,         OPT_UCM_CREDENTIALS, OPT_UCM_INSECURE,
                                OPT_UCM_CONNECT_TIMEOUT, OPT_UCM_TIMEOUT,     OPT_UCM_RETRIES,
-                               OPT_UCM_BACKOFF};
+                               OPT_UCM_BACKOFF,         OPT_UCM_CACERT};
     char err[CLI_ERRSIZE];
     u->connect_timeout = 30;
     u->timeout = 600;
     u->retries = 3;
     u->backoff = 1.0;
+    u->retry_after = -1;
     if (!o->given[OPT_UCM]) {
         for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++)
             if (o->given[deps[i]])
@@ -317,6 +336,8 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
     if (!o->given[OPT_UCM_ACCOUNT])
         return usage_error("option --ucm requires --ucm-account");
     u->account = o->value[OPT_UCM_ACCOUNT];
+    if (cli_ucm_check_finder_value("option --ucm-account", u->account, err) != 0)
+        return usage_error("%s", err);
     long retries = 3;
     int rc;
     if ((rc = parse_count_opt(o, OPT_UCM_CONNECT_TIMEOUT, 1, 3600, &u->connect_timeout)) != 0 ||
@@ -334,14 +355,39 @@ static int parse_ucm_options(const opts *o, cli_ucm *u)
                                v);
         u->backoff = b;
     }
+    u->insecure = o->given[OPT_UCM_INSECURE];
     if (cli_ucm_set_url(u, o->value[OPT_UCM], err) != 0)
         return usage_error("%s", err);
+    if (o->given[OPT_UCM_CACERT]) {
+        const char *ca = o->value[OPT_UCM_CACERT];
+        if (u->insecure)
+            return usage_error("option --ucm-cacert: no certificate is verified with "
+                               "--ucm-insecure; give one or the other");
+        if (u->plain_http)
+            return usage_error("option --ucm-cacert: the URL is http://, not https://");
+        struct stat st;
+        int fd = open(ca, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int bad = fd < 0 ? errno : (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) ? -1 : 0;
+        if (fd >= 0)
+            (void)close(fd);
+        if (bad)
+            return usage_error("option --ucm-cacert: cannot use '%s': %s", ca,
+                               bad > 0 ? strerror(bad) : "not a regular file");
+        u->cacert = ca;
+    }
     if (cli_ucm_credentials(u, o->value[OPT_UCM_CREDENTIALS], err) != 0)
         return usage_error("%s", err);
-    u->insecure = o->given[OPT_UCM_INSECURE];
-    if (u->insecure)
+    if (u->insecure && u->plain_http && !u->loopback)
+        fputs("onhandpub: warning: --ucm-insecure: the URL is http://: the credentials and the "
+              "data cross the network unencrypted\n",
+              stderr);
+    else if (u->insecure && !u->plain_http)
         fputs("onhandpub: warning: --ucm-insecure: the content server's TLS certificate is not "
               "verified; the credentials and the data may go to an impostor\n",
+              stderr);
+    else if (u->insecure)
+        fputs("onhandpub: warning: --ucm-insecure: the URL is http:// to a loopback address, "
+              "where it changes nothing\n",
               stderr);
     return 0;
 }
@@ -526,7 +572,8 @@ static int exit_for(int rc, const ohp_summary *s)
     case OHP_EVERSION:
     case OHP_ENOTFOUND:
     case OHP_EINACTIVE:
-    case OHP_EAUTH: /* the grants file could not be read or parsed */
+    case OHP_EAUTH:  /* the grants file could not be read or parsed */
+    case OHP_EEMPTY: /* a FULL snapshot with no line, not allowed */
         return EXIT_USAGE;
     case OHP_EDENIED:
         return EXIT_DENIED;
@@ -556,8 +603,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (s->mode == OHP_MODE_FULL)
         fprintf(e, "  mode FULL, snapshot %s, run id %" PRIu64 "\n", snap, s->run_id);
     else
-        fprintf(e, "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64 "\n", win,
-                snap, s->run_id);
+        fprintf(e,
+                "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64
+                ", changed keys %" PRIu64 "\n",
+                win, snap, s->run_id, s->changed_keys);
     fprintf(e, "  system %s, organization %s, items %s, user %s\n", s->system_code,
             s->organization_code, items_name(s->items), user);
     fprintf(e, "  records read %" PRIu64 ", published %" PRIu64 ", rejected %" PRIu64 "\n",
@@ -591,7 +640,7 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (ucm && ucm->document_id)
         fprintf(e, "  uploaded to the content server: document id %s, account %s%s\n",
                 ucm->document_id, ucm->account,
-                ucm->found_existing ? " (found by listing after a lost answer)" : "");
+                ucm->found_existing ? " (found by listing after a lost or unusable answer)" : "");
     fprintf(e, "  elapsed %.3f s\n", secs);
 }
 
@@ -695,6 +744,32 @@ static int do_publish(const opts *o, publish_ctx *c)
         else
             return usage_error("option --on-error: expected fail or reject, found '%s'", v);
     }
+    p.allow_empty = o->given[OPT_ALLOW_EMPTY];
+    if (o->given[OPT_MAX_REJECTS]) {
+        const char *v = o->value[OPT_MAX_REJECTS];
+        size_t len = strlen(v);
+        int percent = len > 0 && v[len - 1] == '%';
+        uint64_t n = 0;
+        int ok = len > (size_t)percent;
+        for (size_t i = 0; ok && i < len - (size_t)percent; i++) {
+            unsigned d = (unsigned)(v[i] - '0');
+            ok = v[i] >= '0' && v[i] <= '9' && n <= (UINT64_MAX - d) / 10;
+            n = n * 10 + d;
+        }
+        if (!ok || n < 1 || (percent && n > 100))
+            return usage_error("option --max-rejects: expected a count (1 or more) or a "
+                               "percentage of the records checked (1%% to 100%%), found '%s' "
+                               "(to reject nothing, use --on-error fail)",
+                               v);
+        if (percent) {
+            p.max_reject_percent = (unsigned)n;
+        } else {
+            p.max_rejects = n;
+            p.max_reject_percent = 100; /* the count alone */
+        }
+        if (p.on_error != OHP_ON_ERROR_REJECT)
+            return usage_error("option --max-rejects applies only with --on-error reject");
+    }
     if (o->given[OPT_REJECTS] && p.on_error != OHP_ON_ERROR_REJECT)
         return usage_error("option --rejects requires --on-error reject");
     if (o->given[OPT_NO_AUTH] && o->given[OPT_GRANTS])
@@ -717,9 +792,11 @@ static int do_publish(const opts *o, publish_ctx *c)
         return usage_error("%s", err);
 
     /* The job. */
-    c->in.path = o->value[OPT_INPUT];
+    /* An incremental run reads the input twice (whole keys). */
+    cli_input_init(&c->in, o->value[OPT_INPUT], !p.full_publish);
     if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK ||
-        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK) {
+        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
+        (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
         fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
         return EXIT_FAILED;
     }
@@ -750,8 +827,9 @@ static int do_publish(const opts *o, publish_ctx *c)
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
         }
-        ohp_job_set_state_store(c->job, cli_state_get, cli_state_next_run_id, cli_state_commit,
-                                &c->state);
+        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_state_get,
+                                       cli_state_reserve_run_id, cli_state_commit};
+        ohp_job_set_state_store2(c->job, &store, &c->state);
     }
 
     /* Run. */
@@ -803,6 +881,8 @@ static int cmd_publish(int argc, char **argv)
                                   OPT_THREADS,
                                   OPT_ON_ERROR,
                                   OPT_REJECTS,
+                                  OPT_MAX_REJECTS,
+                                  OPT_ALLOW_EMPTY,
                                   OPT_UCM,
                                   OPT_UCM_ACCOUNT,
                                   OPT_UCM_CREDENTIALS,
@@ -811,6 +891,7 @@ static int cmd_publish(int argc, char **argv)
                                   OPT_UCM_TIMEOUT,
                                   OPT_UCM_RETRIES,
                                   OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
                                   OPT_HELP};
     opts o;
     int rc = parse_options(argc, argv, allowed, sizeof allowed / sizeof allowed[0], &o);
@@ -826,7 +907,7 @@ static int cmd_publish(int argc, char **argv)
     publish_ctx c;
     memset(&c, 0, sizeof c);
     c.outdir_fd = -1;
-    c.in.fd = -1;
+    cli_input_init(&c.in, "-", 0); /* set again from the options */
     c.grants.fd = -1;
     c.state.dirfd = c.state.lockfd = -1;
     c.rejects.dirfd = -1;
@@ -851,6 +932,7 @@ static int cmd_fetch(int argc, char **argv)
                                   OPT_UCM_TIMEOUT,
                                   OPT_UCM_RETRIES,
                                   OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
                                   OPT_PREFIX,
                                   OPT_OUTDIR,
                                   OPT_STATE,
@@ -865,6 +947,9 @@ static int cmd_fetch(int argc, char **argv)
         return usage_error("option --ucm is required for fetch");
     if (!o.given[OPT_PREFIX])
         return usage_error("option --prefix is required for fetch");
+    char perr[CLI_ERRSIZE];
+    if (cli_ucm_check_finder_value("option --prefix", o.value[OPT_PREFIX], perr) != 0)
+        return usage_error("%s", perr);
     if (!cli_ucm_supported())
         return usage_error("fetch: this onhandpub was built without content-server (UCM) "
                            "support: rebuild with libcurl (meson option ucm)");

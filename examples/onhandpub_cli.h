@@ -172,8 +172,8 @@ void cli_sink_free(cli_sink *s);
 typedef struct cli_state_row {
     char *system;
     char *org;
-    int64_t snapshot;
-    uint64_t run_id;
+    ohp_class_state cls[2]; /* per ohp_item_class; OHP_TIME_NONE: never published */
+    uint64_t run_id;        /* the last successful run */
 } cli_state_row;
 
 typedef struct cli_state {
@@ -197,11 +197,12 @@ void cli_state_close(cli_state *st);
 /* Serialise the current content and replace the file atomically. */
 int cli_state_save(cli_state *st, char *err);
 
+/* The callbacks of an ohp_state_store (user_data: the cli_state). */
 int cli_state_get(void *ud, const char *system_code, const char *organization_code,
-                  int64_t *watermark);
-int cli_state_next_run_id(void *ud, uint64_t *run_id);
-int cli_state_commit(void *ud, const char *system_code, const char *organization_code,
-                     int64_t snapshot_date, uint64_t run_id);
+                  ohp_class_state state[2]);
+int cli_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
+int cli_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
+                     const ohp_class_state state[2], uint64_t run_id);
 
 /* ---- the grants file (authorizer) ---- */
 
@@ -246,10 +247,24 @@ typedef struct cli_input {
     const char *path; /* "-": standard input */
     int fd;           /* -1 until the first read */
     int failed;
+    /*
+     * An incremental run reads the input twice.  A seekable input goes back
+     * to where it started; a pipe is copied as it is first read into an
+     * unnamed temporary file (spool), replayed the second time.  Set
+     * may_rewind before the first read (a full run never rewinds).
+     */
+    int may_rewind;
+    long long start; /* offset of the first read, -1: not seekable */
+    int spool;       /* -1: none */
+    int replay;      /* reading the spool */
     char err[CLI_ERRSIZE];
 } cli_input;
 
+/* Before the first read: path, fd = -1, spool = -1, may_rewind. */
+void cli_input_init(cli_input *in, const char *path, int may_rewind);
 int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
+/* ohp_rewind_fn: back to the first byte read. */
+int cli_input_rewind(void *ud);
 void cli_input_close(cli_input *in);
 
 /* ---- the content server (UCM), onhandpub_ucm.c ---- */
@@ -262,11 +277,15 @@ typedef struct cli_ucm {
     char *url;             /* base URL without a trailing slash */
     const char *account;   /* document account (borrowed) */
     char *user, *password; /* wiped before they are freed */
-    int insecure;          /* no TLS verification */
+    int insecure;          /* no TLS verification; http:// to any host allowed */
+    int plain_http;        /* the URL is http:// (checked: loopback, or insecure) */
+    int loopback;          /* the URL's host is a loopback address or localhost */
+    const char *cacert;    /* CA bundle verifying the server instead of the system's (borrowed) */
     long connect_timeout;  /* seconds */
     long timeout;          /* seconds, the whole of one request */
-    unsigned retries;      /* network errors and 5xx answers */
+    unsigned retries;      /* network errors, 429 and 5xx answers */
     double backoff;        /* seconds before the first retry, doubled after each */
+    double retry_after;    /* the last answer's Retry-After in seconds, or -1 */
     char *document_id;     /* after a successful upload */
     int exit_status;       /* after a failure: 3 not authorized, 4 failed */
     int found_existing;    /* the document was found by listing after a lost answer */
@@ -278,8 +297,18 @@ int cli_ucm_supported(void);
 /* Once per process, around every other cli_ucm_* call. */
 int cli_ucm_global_init(char *err);
 void cli_ucm_global_cleanup(void);
-/* Check the base URL (http or https, no user information, no query) and keep a copy. */
+/*
+ * Check the base URL (http or https, no user information, no query) and
+ * keep a copy.  http:// is refused unless the host is a loopback address
+ * (127.0.0.0/8, ::1, localhost) or u->insecure is set (set it first).
+ */
 int cli_ucm_set_url(cli_ucm *u, const char *url, char *err);
+/*
+ * Check a value sent in the listing finder (the account, or the fetch
+ * prefix; what names it in messages): not empty, no ',' or ';' (the
+ * finder's separators), no control characters, not the null marker #NULL.
+ */
+int cli_ucm_check_finder_value(const char *what, const char *value, char *err);
 /*
  * Load "user:password" from file (refused unless no group or other
  * permission bits are set), or, with file NULL, from the environment

@@ -20,13 +20,15 @@ enum { R_OK_ = 0, R_FOUND = 1, R_USAGE = 2, R_FAILED = 4 };
 
 static const char reconcile_usage[] =
     "Usage: onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE\n"
-    "                           [--ignore revision,locator,lot] [--tolerance ABS[,REL%]]\n"
+    "                           [--ignore revision,locator,lot,owner] [--tolerance ABS[,REL%]]\n"
     "                           [--out FILE]\n"
     "  --snapshot ZIP        a published snapshot (the ERP side); several are folded:\n"
     "                        a FULL snapshot, then INCREMENTAL ones by snapshot date\n"
     "  --external FILE       the external system's balances: a snapshot ZIP, or a PSV\n"
     "                        with named columns (layout v1 or the balances layout)\n"
-    "  --ignore LIST         key parts to ignore: revision, locator, lot (comma-separated)\n"
+    "  --ignore LIST         key parts to ignore: revision, locator, lot, owner\n"
+    "                        (comma-separated); parts the external PSV has no column\n"
+    "                        for are ignored too, and the summary says so\n"
     "  --tolerance ABS[,REL%] differences up to ABS, or up to REL percent of the ERP\n"
     "                        quantity, count as matched within tolerance\n"
     "  --out FILE            write the discrepancies PSV to FILE (default: standard\n"
@@ -231,8 +233,10 @@ static int parse_ignore(const char *v, int *flags)
             *flags |= OHP_IGNORE_LOCATOR;
         else if (n == 3 && strncmp(t, "lot", 3) == 0)
             *flags |= OHP_IGNORE_LOT;
+        else if (n == 5 && strncmp(t, "owner", 5) == 0)
+            *flags |= OHP_IGNORE_OWNER;
         else
-            return usage("option --ignore: expected revision, locator or lot, found '%.*s'",
+            return usage("option --ignore: expected revision, locator, lot or owner, found '%.*s'",
                          (int)(n > 40 ? 40 : n), t);
         if (t[n] == '\0')
             return 0;
@@ -275,6 +279,18 @@ static void print_summary(FILE *f, const ohp_reconcile *rc, size_t nsnap, const 
 {
     const ohp_reconcile_summary *s = ohp_reconcile_get_summary(rc);
     fprintf(f, "reconciled %zu snapshot(s) against %s\n", nsnap, ext);
+    /* key parts the external file has no column for: compared without them on both sides */
+    static const struct {
+        int bit;
+        const char *column, *part;
+    } parts[] = {{OHP_IGNORE_REVISION, "REVISION", "revision"},
+                 {OHP_IGNORE_LOCATOR, "LOCATOR_NAME or LOCATOR_ID", "locator"},
+                 {OHP_IGNORE_LOT, "LOT_NUMBER", "lot"},
+                 {OHP_IGNORE_OWNER, "OWNING_PARTY_ID", "owner"}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (s->external_missing_key_parts & parts[i].bit)
+            fprintf(f, "  external side has no %s: compared without %s\n", parts[i].column,
+                    parts[i].part);
     fprintf(f, "  lines read:          ERP %llu, external %llu\n", (unsigned long long)s->erp_lines,
             (unsigned long long)s->external_lines);
     fprintf(f, "  keys:                ERP %llu, external %llu, compared %llu\n",

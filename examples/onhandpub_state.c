@@ -3,10 +3,13 @@
  * flock for the whole run) and the grants file of the onhandpub command.
  *
  * State file layout (PSV, layout v1 quoting), docs/cli.md:
- *   ONHANDPUB_STATE|1
- *   LAST_RUN_ID|<n>
- *   SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID
- *   <one row per system and organization>
+ *   ONHANDPUB_STATE|2
+ *   LAST_RUN_ID|<n>          the highest run id reserved
+ *   SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|LAST_RUN_ID
+ *   <one row per system, organization and item class published>
+ * Version 1 (one row per system and organization, columns
+ * SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID) is read as
+ * that date for both classes, and written back as version 2.
  */
 #define _DEFAULT_SOURCE /* flock */
 #include "onhandpub_cli.h"
@@ -22,12 +25,17 @@
 #include <unistd.h>
 
 #define STATE_MAGIC "ONHANDPUB_STATE"
-#define STATE_VERSION "1"
+#define STATE_VERSION "2"
 #define STATE_COUNTER "LAST_RUN_ID"
 #define STATE_MAX_LINE 65536
+/* PUBLISH_RUN_ID holds at most 18 digits. */
+#define STATE_MAX_RUN_ID 999999999999999999ull
 
-static const char *const state_columns[] = {"SYSTEM_CODE", "ORGANIZATION_CODE",
-                                            "LAST_SNAPSHOT_DATE", "LAST_RUN_ID"};
+static const char *const state_columns_v1[] = {"SYSTEM_CODE", "ORGANIZATION_CODE",
+                                               "LAST_SNAPSHOT_DATE", "LAST_RUN_ID"};
+static const char *const state_columns[] = {"SYSTEM_CODE", "ORGANIZATION_CODE",  "ITEM_CLASS",
+                                            "WATERMARK",   "LAST_SNAPSHOT_DATE", "LAST_RUN_ID"};
+static const char *const class_names[2] = {"SERIAL", "NONSERIAL"};
 
 static int fd_read(void *ud, void *buf, size_t cap, size_t *got)
 {
@@ -83,6 +91,8 @@ static cli_state_row *add_row(cli_state *st, const char *system, const char *org
         st->cap = cap;
     }
     cli_state_row *r = &st->rows[st->count];
+    for (int k = 0; k < 2; k++)
+        r->cls[k].watermark = r->cls[k].last_snapshot = OHP_TIME_NONE;
     r->system = strdup(system);
     r->org = strdup(org);
     if (r->system == NULL || r->org == NULL) {
@@ -90,13 +100,57 @@ static cli_state_row *add_row(cli_state *st, const char *system, const char *org
         free(r->org);
         return NULL;
     }
-    r->snapshot = OHP_TIME_NONE;
     r->run_id = 0;
     st->count++;
     return r;
 }
 
-/* Parse the state file on fd strictly; err names the line. */
+/* A data row of either version into st; NULL or the reason it is corrupt. */
+static const char *state_row(cli_state *st, int version, const char *const *f, size_t n)
+{
+    size_t want = version == 1 ? 4 : 6;
+    if (n != want)
+        return version == 1 ? "expected 4 fields" : "expected 6 fields";
+    if (f[0][0] == '\0' || f[1][0] == '\0')
+        return "empty system or organization code";
+    int cls = -1;
+    ohp_class_state cs;
+    const char *snap_text = f[version == 1 ? 2 : 4], *id_text = f[version == 1 ? 3 : 5];
+    if (version == 2) {
+        for (int k = 0; k < 2; k++)
+            if (strcmp(f[2], class_names[k]) == 0)
+                cls = k;
+        if (cls < 0)
+            return "ITEM_CLASS must be SERIAL or NONSERIAL";
+        if (ohp_date_parse(f[3], &cs.watermark) != OHP_OK)
+            return "bad WATERMARK";
+    }
+    uint64_t id;
+    if (ohp_date_parse(snap_text, &cs.last_snapshot) != OHP_OK)
+        return "bad LAST_SNAPSHOT_DATE";
+    if (version == 1)
+        cs.watermark = cs.last_snapshot;
+    else if (cs.watermark > cs.last_snapshot)
+        return "WATERMARK later than LAST_SNAPSHOT_DATE";
+    if (parse_u64(id_text, 0, &id) != 0)
+        return "bad LAST_RUN_ID";
+    if (id > st->last_run_id)
+        return "LAST_RUN_ID greater than the run-id counter";
+    cli_state_row *sr = find_row(st, f[0], f[1]);
+    if (sr != NULL && (version == 1 || sr->cls[cls].last_snapshot != OHP_TIME_NONE))
+        return version == 1 ? "system and organization repeated"
+                            : "system, organization and item class repeated";
+    if (sr == NULL && (sr = add_row(st, f[0], f[1])) == NULL)
+        return "out of memory";
+    for (int k = 0; k < 2; k++)
+        if (version == 1 || k == cls)
+            sr->cls[k] = cs;
+    if (id > sr->run_id)
+        sr->run_id = id;
+    return NULL;
+}
+
+/* Parse the state file on fd strictly (version 1 or 2); err names the line. */
 static int state_parse(cli_state *st, int fd, char *err)
 {
     ohp_psv_reader *r = NULL;
@@ -107,7 +161,7 @@ static int state_parse(cli_state *st, int fd, char *err)
     }
     const char *const *f;
     size_t n;
-    int ret = -1;
+    int ret = -1, version = 0;
     for (uint64_t row = 0;; row++) {
         int got = ohp_psv_reader_next(r, &f, &n);
         unsigned long long line = (unsigned long long)ohp_psv_reader_line(r);
@@ -124,10 +178,12 @@ static int state_parse(cli_state *st, int fd, char *err)
             break;
         }
         if (row == 0) {
-            if (n != 2 || strcmp(f[0], STATE_MAGIC) != 0 || strcmp(f[1], STATE_VERSION) != 0) {
+            if (n == 2 && strcmp(f[0], STATE_MAGIC) == 0)
+                version = strcmp(f[1], "1") == 0 ? 1 : strcmp(f[1], "2") == 0 ? 2 : 0;
+            if (version == 0) {
                 cli_err(err,
-                        "state file '%s' is corrupt: line 1 must be '" STATE_MAGIC "|" STATE_VERSION
-                        "'",
+                        "state file '%s' is corrupt: line 1 must be '" STATE_MAGIC
+                        "|2' (or '|1', read as version 2)",
                         st->path);
                 goto out;
             }
@@ -141,43 +197,26 @@ static int state_parse(cli_state *st, int fd, char *err)
                 goto out;
             }
         } else if (row == 2) {
-            int ok = n == 4;
-            for (size_t i = 0; ok && i < 4; i++)
-                ok = strcmp(f[i], state_columns[i]) == 0;
+            const char *const *cols = version == 1 ? state_columns_v1 : state_columns;
+            size_t ncols = version == 1 ? 4 : 6;
+            int ok = n == ncols;
+            for (size_t i = 0; ok && i < ncols; i++)
+                ok = strcmp(f[i], cols[i]) == 0;
             if (!ok) {
-                cli_err(err,
-                        "state file '%s' is corrupt: line %llu must be the header "
-                        "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID",
-                        st->path, line);
+                cli_err(err, "state file '%s' is corrupt: line %llu must be the header %s",
+                        st->path, line,
+                        version == 1 ? "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|"
+                                       "LAST_RUN_ID"
+                                     : "SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|"
+                                       "LAST_SNAPSHOT_DATE|LAST_RUN_ID");
                 goto out;
             }
         } else {
-            int64_t snap;
-            uint64_t id;
-            const char *why = NULL;
-            if (n != 4)
-                why = "expected 4 fields";
-            else if (f[0][0] == '\0' || f[1][0] == '\0')
-                why = "empty system or organization code";
-            else if (ohp_date_parse(f[2], &snap) != OHP_OK)
-                why = "bad LAST_SNAPSHOT_DATE";
-            else if (parse_u64(f[3], 0, &id) != 0)
-                why = "bad LAST_RUN_ID";
-            else if (id > st->last_run_id)
-                why = "LAST_RUN_ID greater than the run-id counter";
-            else if (find_row(st, f[0], f[1]) != NULL)
-                why = "system and organization repeated";
+            const char *why = state_row(st, version, f, n);
             if (why) {
                 cli_err(err, "state file '%s' is corrupt: line %llu: %s", st->path, line, why);
                 goto out;
             }
-            cli_state_row *sr = add_row(st, f[0], f[1]);
-            if (sr == NULL) {
-                cli_err(err, "out of memory");
-                goto out;
-            }
-            sr->snapshot = snap;
-            sr->run_id = id;
         }
     }
     ret = 0;
@@ -266,28 +305,35 @@ int cli_state_save(cli_state *st, char *err)
     cli_atomic a = CLI_ATOMIC_INIT;
     if (cli_atomic_open(&a, st->dirfd, st->dir, st->base, 0, err) != 0)
         return -1;
-    char line[128];
+    char line[160];
     snprintf(line, sizeof line,
              STATE_MAGIC "|" STATE_VERSION "\n" STATE_COUNTER "|%" PRIu64 "\n"
-                         "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID\n",
+                         "SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|"
+                         "LAST_RUN_ID\n",
              st->last_run_id);
     int rc = cli_atomic_write(&a, line, strlen(line), err);
     for (size_t i = 0; rc == 0 && i < st->count; i++) {
         const cli_state_row *r = &st->rows[i];
-        char date[OHP_DATE_BUFSIZE];
-        if (ohp_date_format(r->snapshot, 0, date) != OHP_OK) {
-            cli_err(err, "snapshot date out of range");
-            rc = -1;
-            break;
+        for (int k = 0; rc == 0 && k < 2; k++) {
+            if (r->cls[k].last_snapshot == OHP_TIME_NONE)
+                continue; /* the class was never published */
+            char w[OHP_DATE_BUFSIZE], snap[OHP_DATE_BUFSIZE];
+            if (ohp_date_format(r->cls[k].watermark, 0, w) != OHP_OK ||
+                ohp_date_format(r->cls[k].last_snapshot, 0, snap) != OHP_OK) {
+                cli_err(err, "snapshot date out of range");
+                rc = -1;
+                break;
+            }
+            snprintf(line, sizeof line, "|%s|%s|%s|%" PRIu64 "\n", class_names[k], w, snap,
+                     r->run_id);
+            rc = cli_atomic_field(&a, r->system, err);
+            if (rc == 0)
+                rc = cli_atomic_write(&a, "|", 1, err);
+            if (rc == 0)
+                rc = cli_atomic_field(&a, r->org, err);
+            if (rc == 0)
+                rc = cli_atomic_write(&a, line, strlen(line), err);
         }
-        snprintf(line, sizeof line, "|%s|%" PRIu64 "\n", date, r->run_id);
-        rc = cli_atomic_field(&a, r->system, err);
-        if (rc == 0)
-            rc = cli_atomic_write(&a, "|", 1, err);
-        if (rc == 0)
-            rc = cli_atomic_field(&a, r->org, err);
-        if (rc == 0)
-            rc = cli_atomic_write(&a, line, strlen(line), err);
     }
     if (rc != 0) {
         cli_atomic_abort(&a);
@@ -297,28 +343,55 @@ int cli_state_save(cli_state *st, char *err)
 }
 
 int cli_state_get(void *ud, const char *system_code, const char *organization_code,
-                  int64_t *watermark)
+                  ohp_class_state state[2])
 {
     cli_state *st = ud;
     const cli_state_row *r = find_row(st, system_code, organization_code);
-    *watermark = r ? r->snapshot : OHP_TIME_NONE;
+    for (int k = 0; k < 2; k++) {
+        if (r)
+            state[k] = r->cls[k];
+        else
+            state[k].watermark = state[k].last_snapshot = OHP_TIME_NONE;
+    }
     return 0;
 }
 
-int cli_state_next_run_id(void *ud, uint64_t *run_id)
+int cli_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
 {
     cli_state *st = ud;
-    if (st->last_run_id == UINT64_MAX) {
-        ohp_job_set_callback_error(st->job, "the run-id counter is exhausted");
+    char err[CLI_ERRSIZE];
+    uint64_t id = requested;
+    if (id == 0) {
+        if (st->last_run_id >= STATE_MAX_RUN_ID) {
+            cli_err(err,
+                    "the run-id counter of state file '%s' is at %" PRIu64
+                    ", the most a snapshot can carry (18 digits): no run id is left",
+                    st->path, st->last_run_id);
+            ohp_job_set_callback_error(st->job, err);
+            return -1;
+        }
+        id = st->last_run_id + 1;
+    }
+    if (id <= st->last_run_id) {
+        *run_id = id; /* given again: the counter does not move back */
+        return 0;
+    }
+    /* Recorded before the archive is written: never handed out again. */
+    uint64_t before = st->last_run_id;
+    st->last_run_id = id;
+    if (cli_state_save(st, err) != 0) {
+        st->last_run_id = before;
+        ohp_job_set_callback_error(st->job, err);
         return -1;
     }
-    *run_id = st->last_run_id + 1;
+    *run_id = id;
     return 0;
 }
 
-int cli_state_commit(void *ud, const char *system_code, const char *organization_code,
-                     int64_t snapshot_date, uint64_t run_id)
+int cli_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
+                     const ohp_class_state state[2], uint64_t run_id)
 {
+    (void)items; /* the classes it did not cover come back as get gave them */
     cli_state *st = ud;
     char err[CLI_ERRSIZE];
     cli_state_row *r = find_row(st, system_code, organization_code);
@@ -326,7 +399,8 @@ int cli_state_commit(void *ud, const char *system_code, const char *organization
         ohp_job_set_callback_error(st->job, "out of memory");
         return -1;
     }
-    r->snapshot = snapshot_date;
+    r->cls[0] = state[0];
+    r->cls[1] = state[1];
     r->run_id = run_id;
     if (run_id > st->last_run_id)
         st->last_run_id = run_id;

@@ -7,17 +7,23 @@
  *        {"OperationName":"uploadFileToUCM",...}          -> "DocumentId"
  *        {"OperationName":"getDocumentForDocumentId",...} -> "DocumentContent"
  *   GET  {base}/fscmRestApi/resources/11.13.18.05/erpintegrations
- *        ?finder=DocumentIdsByFilePrefixRF;filePrefix=P,docAccount=A,comment=
+ *        ?finder=DocumentIdsByFilePrefixRF;filePrefix=P,docAccount=A,comment=%23NULL
  *        -> {"items":[{"DocumentId":...,"FileName":...},...]}
+ *
+ * The finder's three variables are always given; the unused comment is
+ * the service's null marker #NULL (percent-encoded), never an empty value.
  *
  * Bodies are streamed both ways: the upload's base64 is produced while it
  * is sent, the download's base64 is decoded into the file while it
- * arrives, so memory stays flat whatever the file size.  Built only with
- * libcurl (ONHANDPUB_HAVE_CURL); without it every entry point says so.
+ * arrives, and the upload's answer, which echoes the whole DocumentContent,
+ * is parsed as it arrives keeping only DocumentId, so memory stays flat
+ * whatever the file size.  Built only with libcurl (ONHANDPUB_HAVE_CURL);
+ * without it every entry point says so.
  */
 #define _DEFAULT_SOURCE /* flock */
 #include "onhandpub_cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -49,6 +56,33 @@ static void free_common(cli_ucm *u)
     free(u->url);
     free(u->document_id);
     u->user = u->password = u->url = u->document_id = NULL;
+}
+
+int cli_ucm_check_finder_value(const char *what, const char *value, char *err)
+{
+    if (value[0] == '\0') {
+        cli_err(err, "%s: the value is empty", what);
+        return -1;
+    }
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f) {
+            cli_err(err, "%s: the value holds a control character", what);
+            return -1;
+        }
+        if (c == ',' || c == ';') {
+            cli_err(err,
+                    "%s: the value holds '%c', which separates the parameters of the content "
+                    "server's listing finder and cannot be sent in one",
+                    what, c);
+            return -1;
+        }
+    }
+    if (strcasecmp(value, "#NULL") == 0) {
+        cli_err(err, "%s: #NULL is the content server's marker for an absent value", what);
+        return -1;
+    }
+    return 0;
 }
 
 #ifndef ONHANDPUB_HAVE_CURL
@@ -106,13 +140,15 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
 #else /* ONHANDPUB_HAVE_CURL */
 
 #include <curl/curl.h>
-#include <minizip/unzip.h>
+
+#include "zipread.h" /* the library's ZIP reader, compiled into the command */
 
 #define RESOURCE "/fscmRestApi/resources/11.13.18.05/erpintegrations"
 #define CRED_MAX 4096
 #define ID_MAX 128
 #define SMALL_MAX 1024         /* names and ids kept from answers */
-#define ANSWER_MAX (64u << 20) /* bytes of a listing or upload answer */
+#define ANSWER_MAX (64u << 20) /* bytes of a listing answer (an upload's answer: any) */
+#define RETRY_AFTER_MAX 300.0  /* seconds: the longest Retry-After waited for */
 #define ERRBODY_MAX 2048       /* bytes of an error answer kept for the message */
 #define LIST_PAGE 500
 #define LIST_MAX 100000     /* documents in one listing */
@@ -307,14 +343,57 @@ void cli_ucm_free(cli_ucm *u)
     u->curl = NULL;
 }
 
+/*
+ * Is the authority's host (host[:port], [v6][:port]; n bytes) a loopback
+ * address: 127.0.0.0/8 in dotted-quad form, ::1 (or ::ffff:127.x.y.z), or
+ * the name localhost, which libcurl resolves to loopback itself?
+ */
+static int loopback_host(const char *auth, size_t n)
+{
+    char host[64];
+    size_t hl;
+    if (n > 0 && auth[0] == '[') {
+        const char *close = memchr(auth, ']', n);
+        if (close == NULL)
+            return 0;
+        hl = (size_t)(close - auth) - 1;
+        if (hl >= sizeof host)
+            return 0;
+        memcpy(host, auth + 1, hl);
+        host[hl] = '\0';
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+            return 0;
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a6.s6_addr, v4mapped, 12) == 0)
+            return a6.s6_addr[12] == 127;
+        static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        return memcmp(a6.s6_addr, one, 16) == 0;
+    }
+    const char *colon = memchr(auth, ':', n);
+    hl = colon ? (size_t)(colon - auth) : n;
+    if (hl == 0 || hl >= sizeof host)
+        return 0;
+    memcpy(host, auth, hl);
+    host[hl] = '\0';
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) != 1)
+        return 0;
+    return ((const unsigned char *)&a4.s_addr)[0] == 127;
+}
+
 int cli_ucm_set_url(cli_ucm *u, const char *url, char *err)
 {
     const char *rest;
+    int plain = 0;
     if (strncmp(url, "https://", 8) == 0)
         rest = url + 8;
-    else if (strncmp(url, "http://", 7) == 0)
+    else if (strncmp(url, "http://", 7) == 0) {
         rest = url + 7;
-    else {
+        plain = 1;
+    } else {
         cli_err(err, "option --ucm: expected an http:// or https:// URL");
         return -1;
     }
@@ -332,6 +411,15 @@ int cli_ucm_set_url(cli_ucm *u, const char *url, char *err)
     if (strpbrk(url, "?# \t\r\n") != NULL) {
         cli_err(err, "option --ucm: the URL must be the service's base, without query, fragment "
                      "or blanks");
+        return -1;
+    }
+    u->loopback = loopback_host(rest, hostlen);
+    u->plain_http = plain;
+    /* Basic authentication over http:// shows the password to the network. */
+    if (plain && !u->loopback && !u->insecure) {
+        cli_err(err, "option --ucm: an http:// URL would send the credentials unencrypted; use "
+                     "https://, or give --ucm-insecure to allow it (only a loopback address "
+                     "may be used over http:// without it)");
         return -1;
     }
     free(u->url);
@@ -552,17 +640,33 @@ static int json_flush_chunk(json_parser *j)
 
 static int json_put(json_parser *j, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (j->in_key) {
+    if (j->in_key) {
+        for (size_t i = 0; i < n; i++)
             if (j->keylen + 1 < sizeof j->key)
                 j->key[j->keylen++] = s[i];
-            continue;
-        }
+        return 0;
+    }
+    while (n > 0) {
         if (j->chunklen == sizeof j->chunk && json_flush_chunk(j) != 0)
             return -1;
-        j->chunk[j->chunklen++] = s[i];
+        size_t k = sizeof j->chunk - j->chunklen;
+        if (k > n)
+            k = n;
+        memcpy(j->chunk + j->chunklen, s, k);
+        j->chunklen += k;
+        s += k;
+        n -= k;
     }
     return 0;
+}
+
+/* Length of the plain run at p (no quote, backslash or control character). */
+static size_t json_plain_run(const char *p, size_t n)
+{
+    size_t k = 0;
+    while (k < n && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20)
+        k++;
+    return k;
 }
 
 static int json_put_code(json_parser *j, unsigned cp)
@@ -729,6 +833,14 @@ static int json_feed(json_parser *j, const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (j->state == JS_STRING) {
+            /* A long value (an echoed DocumentContent) is copied run by run. */
+            size_t run = j->esc == 0 && !j->hi ? json_plain_run(p + i, n - i) : 0;
+            if (run > 1) {
+                if (json_put(j, p + i, run) != 0)
+                    return -1;
+                i += run - 1;
+                continue;
+            }
             if (json_string_char(j, c) != 0)
                 return -1;
             continue;
@@ -1069,6 +1181,7 @@ static int request(cli_ucm *u, const char *what, const char *url, const char *po
         }
     }
     curl_easy_reset(h);
+    u->retry_after = -1;
     char cerr[CURL_ERROR_SIZE];
     cerr[0] = '\0';
     struct curl_slist *hdr = NULL, *t;
@@ -1104,6 +1217,14 @@ static int request(cli_ucm *u, const char *what, const char *url, const char *po
     SET(CURLOPT_TIMEOUT, u->timeout);
     SET(CURLOPT_SSL_VERIFYPEER, u->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, u->insecure ? 0L : 2L);
+    if (u->cacert) {
+        /* That bundle alone, not the system's store besides. */
+        SET(CURLOPT_CAINFO, u->cacert);
+        SET(CURLOPT_CAPATH, (char *)NULL);
+    }
+    /* A loopback service over http:// is reached directly: no proxy sees the password. */
+    if (u->plain_http && u->loopback)
+        SET(CURLOPT_NOPROXY, "*");
     SET(CURLOPT_USERAGENT, "onhandpub/" OHP_VERSION_STRING);
     SET(CURLOPT_ERRORBUFFER, cerr);
     SET(CURLOPT_HTTPHEADER, hdr);
@@ -1129,6 +1250,11 @@ static int request(cli_ucm *u, const char *what, const char *url, const char *po
         snprintf(cerr, sizeof cerr, "cannot set up the request: %s", curl_easy_strerror(cc));
     long status = 0;
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    /* Seconds, or an HTTP date made relative; 0 when absent or in the past. */
+    curl_off_t retry_after = 0;
+    if (cc == CURLE_OK && (status == 429 || status == 503) &&
+        curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        u->retry_after = (double)retry_after;
     /* Drop the references to our buffers and the credentials' copies. */
     curl_easy_reset(h);
     curl_slist_free_all(hdr);
@@ -1163,8 +1289,8 @@ static int request(cli_ucm *u, const char *what, const char *url, const char *po
         snprintf(msg, sizeof msg, "HTTP %ld%s%s", a->status, text[0] ? ": " : "", text);
         if (a->status == 401 || a->status == 403)
             outcome = UR_DENIED;
-        else if (a->status >= 500 && a->status < 600)
-            outcome = UR_RETRY;
+        else if (a->status == 429 || (a->status >= 500 && a->status < 600))
+            outcome = UR_RETRY; /* too many requests, or a server error */
         else
             outcome = UR_FAILED;
     }
@@ -1186,17 +1312,38 @@ static double backoff_for(const cli_ucm *u, unsigned attempt)
     return s;
 }
 
+/*
+ * The wait before retry number attempt: the last answer's Retry-After
+ * (429 or 503) when it gave one, at most RETRY_AFTER_MAX seconds, else the
+ * backoff.  how (size bytes) says which, for the message.
+ */
+static double retry_wait(const cli_ucm *u, unsigned attempt, char *how, size_t size)
+{
+    how[0] = '\0';
+    if (u->retry_after < 0)
+        return backoff_for(u, attempt);
+    if (u->retry_after > RETRY_AFTER_MAX) {
+        snprintf(how, size,
+                 " (the service asked for %.0f s with Retry-After; waiting at most %.0f s)",
+                 u->retry_after, RETRY_AFTER_MAX);
+        return RETRY_AFTER_MAX;
+    }
+    snprintf(how, size, " (as the service asked with Retry-After)");
+    return u->retry_after;
+}
+
 /* ---- listing ---- */
 
 typedef struct doc_entry {
     char *id, *name;
+    int nul; /* the id or the file name holds a NUL byte (kept up to it only) */
 } doc_entry;
 
 typedef struct listing {
     int in_items;
     char id[SMALL_MAX], name[SMALL_MAX];
     size_t idlen, namelen;
-    int have_id, have_name, id_long, name_long;
+    int have_id, have_name, id_long, name_long, nul;
     int field; /* 1 collecting DocumentId, 2 FileName */
     doc_entry *docs;
     size_t count, cap;
@@ -1215,8 +1362,10 @@ static void listing_free(listing *l)
     memset(l, 0, sizeof *l);
 }
 
-static void collect(char *buf, size_t *len, int *too_long, const char *data, size_t n)
+static void collect(char *buf, size_t *len, int *too_long, int *nul, const char *data, size_t n)
 {
+    if (memchr(data, '\0', n) != NULL)
+        *nul = 1;
     if (*len + n >= SMALL_MAX) {
         *too_long = 1;
         return;
@@ -1245,7 +1394,7 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
     if (depth == 2 && ev == JEV_OBJ_OPEN) {
         l->idlen = l->namelen = 0;
         l->id[0] = l->name[0] = '\0';
-        l->have_id = l->have_name = l->id_long = l->name_long = 0;
+        l->have_id = l->have_name = l->id_long = l->name_long = l->nul = 0;
         return 0;
     }
     if (depth == 2 && ev == JEV_OBJ_CLOSE) {
@@ -1270,6 +1419,7 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
         doc_entry *d = &l->docs[l->count];
         d->id = xstrdup(l->have_id && !l->id_long ? l->id : "");
         d->name = xstrdup(l->have_name && !l->name_long ? l->name : "");
+        d->nul = l->nul;
         if (d->id == NULL || d->name == NULL) {
             free(d->id);
             free(d->name);
@@ -1288,10 +1438,10 @@ static int on_list_event(void *ud, int ev, int depth, const char *key, const cha
         if (ev == JEV_SCALAR && (strcmp(data, "null") == 0 || f == 2))
             return 0;
         if (f == 1) {
-            collect(l->id, &l->idlen, &l->id_long, data, len);
+            collect(l->id, &l->idlen, &l->id_long, &l->nul, data, len);
             l->have_id = 1;
         } else {
-            collect(l->name, &l->namelen, &l->name_long, data, len);
+            collect(l->name, &l->namelen, &l->name_long, &l->nul, data, len);
             l->have_name = 1;
         }
     } else if (ev == JEV_STR_END) {
@@ -1336,7 +1486,7 @@ static int list_prefix(cli_ucm *u, const char *prefix, listing *l, char *err)
     for (size_t offset = 0;;) {
         snprintf(url, n,
                  "%s" RESOURCE "?finder=DocumentIdsByFilePrefixRF;filePrefix=%s,docAccount=%s,"
-                 "comment=&limit=%d&offset=%zu",
+                 "comment=%%23NULL&limit=%d&offset=%zu",
                  u->url, p, acc, LIST_PAGE, offset);
         size_t before = l->seen;
         l->has_more = 0;
@@ -1370,10 +1520,17 @@ out:
 
 /* ---- upload ---- */
 
+/*
+ * What is kept of the upload's answer: DocumentId only.  The rest, the
+ * echoed DocumentContent included (as large as the upload's base64), goes
+ * through the streaming parser and is dropped chunk by chunk.
+ */
 typedef struct upload_answer {
     char id[SMALL_MAX];
     size_t idlen;
     int have, too_long;
+    int ended; /* a DocumentId value was read whole */
+    int twice; /* ... and another one followed */
 } upload_answer;
 
 static int on_upload_event(void *ud, int ev, int depth, const char *key, const char *data,
@@ -1382,15 +1539,28 @@ static int on_upload_event(void *ud, int ev, int depth, const char *key, const c
     upload_answer *r = ud;
     if (depth != 1 || key == NULL || strcmp(key, "DocumentId") != 0)
         return 0;
+    if (r->ended && (ev == JEV_STR || ev == JEV_STR_END || ev == JEV_SCALAR)) {
+        r->twice = 1;
+        return 0;
+    }
     if (ev == JEV_STR || (ev == JEV_SCALAR && strcmp(data, "null") != 0)) {
-        collect(r->id, &r->idlen, &r->too_long, data, len);
+        /* an id holding a NUL byte is as unusable as an over-long one */
+        collect(r->id, &r->idlen, &r->too_long, &r->too_long, data, len);
         r->have = 1;
     }
+    if (ev == JEV_STR_END || ev == JEV_SCALAR)
+        r->ended = 1;
     return 0;
 }
 
-static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, char *err)
+/*
+ * One upload.  *unsure is set when the service said 2xx but its answer
+ * could not be used: the document may have been stored all the same.
+ */
+static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, int *unsure,
+                       char *err)
 {
+    *unsure = 0;
     json_parser *jp = malloc(sizeof *jp);
     answer *a = calloc(1, sizeof *a);
     upload_answer r;
@@ -1403,16 +1573,21 @@ static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, c
     }
     json_init(jp, on_upload_event, &r);
     a->jp = jp;
-    a->limit = ANSWER_MAX;
+    a->limit = 0; /* the echo of DocumentContent is as long as the upload: no limit */
     (void)on_seek(b, 0, SEEK_SET);
     b->failed = 0;
     int rc = request(u, "UCM upload", url, NULL, b, a, err);
+    int ok_status = a->status >= 200 && a->status < 300;
     free(jp);
     free(a);
-    if (rc != UR_OK)
+    if (rc != UR_OK) {
+        *unsure = rc == UR_FAILED && ok_status && !b->failed;
         return rc;
-    if (!r.have || r.too_long || !valid_id(r.id)) {
-        cli_err(err, "UCM upload: the service answered without a usable document id");
+    }
+    if (!r.have || r.too_long || r.twice || !valid_id(r.id)) {
+        cli_err(err, "UCM upload: the service answered %s",
+                r.twice ? "with more than one DocumentId" : "without a usable document id");
+        *unsure = 1;
         return UR_FAILED;
     }
     *id = xstrdup(r.id);
@@ -1426,6 +1601,31 @@ static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, c
 int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
 {
     return cli_ucm_upload(ud, dirfd, name, dev, ino, err);
+}
+
+/*
+ * Look the account up by the exact file name: UR_OK with *id the
+ * document's id (malloc'ed) or NULL when there is none, or the listing's
+ * failure.
+ */
+static int find_document(cli_ucm *u, const char *name, char **id, char *err)
+{
+    *id = NULL;
+    listing l;
+    int lr = list_prefix(u, name, &l, err);
+    if (lr != UR_OK)
+        return lr;
+    for (size_t i = 0; i < l.count && *id == NULL; i++)
+        if (strcmp(l.docs[i].name, name) == 0 && valid_id(l.docs[i].id)) {
+            *id = xstrdup(l.docs[i].id);
+            if (*id == NULL) {
+                cli_err(err, "out of memory");
+                lr = UR_FAILED;
+                break;
+            }
+        }
+    listing_free(&l);
+    return lr;
 }
 
 static int finish_failure(cli_ucm *u, int outcome)
@@ -1480,13 +1680,14 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
                 outcome = UR_FAILED;
                 break;
             }
-            double wait = backoff_for(u, attempt);
-            fprintf(stderr, "onhandpub: %s; checking the content server and retrying in %.1f s\n",
-                    last, wait);
+            char how[128];
+            double wait = retry_wait(u, attempt, how, sizeof how);
+            fprintf(stderr, "onhandpub: %s; checking the content server and retrying in %.1f s%s\n",
+                    last, wait, how);
             sleep_seconds(wait);
             /* Did the document arrive after all?  Then take it; never upload twice. */
-            listing l;
-            int lr = list_prefix(u, name, &l, err);
+            char *found = NULL;
+            int lr = find_document(u, name, &found, err);
             if (lr == UR_RETRY) {
                 snprintf(last, sizeof last, "%s", err);
                 continue; /* not known: no upload on this attempt */
@@ -1495,28 +1696,39 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
                 outcome = lr;
                 break;
             }
-            const char *found = NULL;
-            for (size_t i = 0; i < l.count && found == NULL; i++)
-                if (strcmp(l.docs[i].name, name) == 0 && valid_id(l.docs[i].id))
-                    found = l.docs[i].id;
             if (found) {
-                u->document_id = xstrdup(found);
+                u->document_id = found;
                 u->found_existing = 1;
-                listing_free(&l);
-                if (u->document_id == NULL) {
-                    cli_err(err, "out of memory");
-                    outcome = UR_FAILED;
-                    break;
-                }
                 outcome = UR_OK;
                 break;
             }
-            listing_free(&l);
         }
         char *id = NULL;
-        outcome = upload_once(u, b, url, &id, err);
+        int unsure;
+        outcome = upload_once(u, b, url, &id, &unsure, err);
         if (outcome == UR_OK) {
             u->document_id = id;
+            break;
+        }
+        if (outcome == UR_FAILED && unsure) {
+            /* Accepted, but the answer is unusable: stored or not?  Never upload twice. */
+            char lerr[CLI_ERRSIZE], msg[CLI_ERRSIZE];
+            char *found = NULL;
+            int lr = find_document(u, name, &found, lerr);
+            if (lr == UR_OK && found) {
+                u->document_id = found;
+                u->found_existing = 1;
+                outcome = UR_OK;
+                break;
+            }
+            if (lr == UR_OK)
+                snprintf(msg, sizeof msg, "%s; the account holds no document of that name", err);
+            else
+                snprintf(msg, sizeof msg,
+                         "%s; whether the document was stored is unknown: the listing failed "
+                         "(%s)",
+                         err, lerr);
+            snprintf(err, CLI_ERRSIZE, "%s", msg);
             break;
         }
         if (outcome != UR_RETRY)
@@ -1795,69 +2007,62 @@ static int on_download_event(void *ud, int ev, int depth, const char *key, const
     return 0;
 }
 
-/* A valid ZIP with exactly one .psv entry whose data match its CRC-32. */
+/* zipread.c over a file descriptor (with fd_read above). */
+static int fd_seek(void *ud, uint64_t off)
+{
+    return off > (uint64_t)INT64_MAX || lseek(*(int *)ud, (off_t)off, SEEK_SET) < 0 ? -1 : 0;
+}
+
+/*
+ * A valid ZIP with exactly one .psv entry whose data inflate to its size and
+ * match its CRC-32, read as `reconcile` reads it (docs/psv-format.md, "Reading
+ * an archive back").
+ */
 static int zip_check(const char *path, char *err)
 {
-    unzFile z = unzOpen64(path);
-    if (z == NULL) {
-        cli_err(err, "not a ZIP archive");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cli_err(err, "cannot read it back: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
+    zr_io io = {0};
+    io.read = fd_read;
+    io.seek = fd_seek;
+    io.ud = &fd;
+    io.size = (uint64_t)st.st_size;
+    zipread z;
+    zr_init(&z, &io);
     int ret = -1;
-    unz_global_info64 gi;
-    unz_file_info64 fi;
-    char name[1024];
     unsigned char *buf = NULL;
-    if (unzGetGlobalInfo64(z, &gi) != UNZ_OK) {
-        cli_err(err, "not a ZIP archive (bad central directory)");
+    int rc = zr_open(&z);
+    if (rc != ZR_OK) {
+        cli_err(err, "%s", z.err);
         goto out;
     }
-    if (gi.number_entry != 1) {
-        cli_err(err, "the ZIP holds %llu entries, expected one .psv entry",
-                (unsigned long long)gi.number_entry);
+    if (z.name_len < 5 || strcmp(z.name + z.name_len - 4, ".psv") != 0 ||
+        strchr(z.name, '/') != NULL) {
+        cli_err(err, "the ZIP's entry '%.200s' is not a .psv file", z.name);
         goto out;
     }
-    if (unzGoToFirstFile(z) != UNZ_OK ||
-        unzGetCurrentFileInfo64(z, &fi, name, sizeof name, NULL, 0, NULL, 0) != UNZ_OK) {
-        cli_err(err, "the ZIP's entry cannot be read");
-        goto out;
-    }
-    size_t nl = strlen(name);
-    if (nl < 5 || strcmp(name + nl - 4, ".psv") != 0 || strchr(name, '/') != NULL) {
-        cli_err(err, "the ZIP's entry '%.200s' is not a .psv file", name);
-        goto out;
-    }
-    if (unzOpenCurrentFile(z) != UNZ_OK) {
-        cli_err(err, "the ZIP's entry '%s' cannot be opened", name);
-        goto out;
-    }
-    buf = malloc(65536);
-    if (buf == NULL) {
-        (void)unzCloseCurrentFile(z);
+    if ((buf = malloc(65536)) == NULL) {
         cli_err(err, "out of memory");
         goto out;
     }
-    uint64_t total = 0;
-    int r;
-    while ((r = unzReadCurrentFile(z, buf, 65536)) > 0)
-        total += (uint64_t)r;
-    int cr = unzCloseCurrentFile(z);
-    if (r < 0) {
-        cli_err(err, "the ZIP's entry '%s' is damaged (error %d)", name, r);
-        goto out;
-    }
-    if (cr == UNZ_CRCERROR) {
-        cli_err(err, "the ZIP's entry '%s' does not match its CRC-32", name);
-        goto out;
-    }
-    if (cr != UNZ_OK || total != fi.uncompressed_size) {
-        cli_err(err, "the ZIP's entry '%s' is damaged", name);
+    size_t got;
+    while ((rc = zr_read(&z, buf, 65536, &got)) == ZR_OK && got > 0)
+        ;
+    if (rc != ZR_OK) {
+        cli_err(err, "the ZIP's entry '%.200s': %s", z.name, z.err);
         goto out;
     }
     ret = 0;
 out:
     free(buf);
-    (void)unzClose(z);
+    zr_close(&z);
+    close(fd);
     return ret;
 }
 
@@ -1882,8 +2087,9 @@ static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
     snprintf(body, bl, "{\"OperationName\":\"getDocumentForDocumentId\",\"DocumentId\":%s}", qid);
     for (unsigned attempt = 0;; attempt++) {
         if (attempt > 0) {
-            double wait = backoff_for(u, attempt);
-            fprintf(stderr, "onhandpub: %s; retrying in %.1f s\n", err, wait);
+            char how[128];
+            double wait = retry_wait(u, attempt, how, sizeof how);
+            fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
             sleep_seconds(wait);
         }
         if (cli_atomic_open(&file, dirfd, outdir, doc->name, 1, err) != 0) {
@@ -1974,8 +2180,9 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
         lr = list_prefix(u, prefix, &l, err);
         if (lr != UR_RETRY || attempt >= u->retries)
             break;
-        double wait = backoff_for(u, attempt + 1);
-        fprintf(stderr, "onhandpub: %s; retrying in %.1f s\n", err, wait);
+        char how[128];
+        double wait = retry_wait(u, attempt + 1, how, sizeof how);
+        fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
         sleep_seconds(wait);
     }
     if (lr != UR_OK) {
@@ -1987,12 +2194,14 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
     size_t fetched = 0, skipped = 0, failed = 0;
     for (size_t i = 0; i < l.count; i++) {
         const doc_entry *doc = &l.docs[i];
-        if (!valid_id(doc->id) || !valid_name(doc->name)) {
+        if (doc->nul || !valid_id(doc->id) || !valid_name(doc->name)) {
             char idtxt[64], nametxt[128];
             excerpt(doc->id, strlen(doc->id), idtxt, sizeof idtxt);
             excerpt(doc->name, strlen(doc->name), nametxt, sizeof nametxt);
             fprintf(stderr, "onhandpub: document '%s' (%s) refused: unusable %s\n", idtxt, nametxt,
-                    !valid_id(doc->id) ? "document id" : "file name");
+                    doc->nul             ? "document id or file name (it holds a NUL byte)"
+                    : !valid_id(doc->id) ? "document id"
+                                         : "file name");
             failed++;
             continue;
         }

@@ -59,9 +59,9 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 #define OHP_VERSION_MAJOR 1
-#define OHP_VERSION_MINOR 0
+#define OHP_VERSION_MINOR 1
 #define OHP_VERSION_PATCH 0
-#define OHP_VERSION_STRING "1.0.0"
+#define OHP_VERSION_STRING "1.1.0"
 /** Encoded as major * 10000 + minor * 100 + patch. */
 #define OHP_VERSION_NUMBER (OHP_VERSION_MAJOR * 10000 + OHP_VERSION_MINOR * 100 + OHP_VERSION_PATCH)
 
@@ -95,7 +95,8 @@ typedef enum ohp_error {
     OHP_EVERSION = -16,  /**< a struct version this library does not know */
     OHP_ELIMIT = -17,    /**< a documented limit was exceeded */
     OHP_EAUTH = -18,     /**< the authorizer callback itself failed */
-    OHP_EIO = -19        /**< an I/O callback of a reader failed */
+    OHP_EIO = -19,       /**< an I/O callback of a reader failed */
+    OHP_EEMPTY = -20     /**< a full snapshot would hold no line (since 1.1) */
 } ohp_error;
 
 /** Static English text for an error code ("unknown error" for others). */
@@ -405,13 +406,45 @@ typedef struct ohp_params {
      * on it), and no thread outlives ohp_job_run().  At most 64.
      */
     unsigned int threads;
+    /* ---- version 2 (1.1) ---- */
+    /**
+     * Incremental runs: the most balance keys that may have changed since
+     * the window start (0: 4,194,304).  The job keeps a 16-byte digest of
+     * each changed key between its two passes over the source (see
+     * ohp_source_pass), in a table kept at most half full: 32 to 64 bytes
+     * per changed key (at most 128 MiB, and 192 MiB while the table
+     * doubles, at the default).  More changed keys fail the run with
+     * OHP_ELIMIT before anything is written.  Full runs keep nothing.
+     */
+    uint64_t max_changed_keys;
+    /**
+     * Non-zero: a FULL run that publishes no line is intended (the
+     * organization is empty).  Zero (the default): a FULL run whose source
+     * gave records but that publishes no line fails with OHP_EEMPTY (status
+     * refused, nothing published, state untouched), since an empty full
+     * snapshot tells the receiver the organization holds no stock.
+     */
+    int allow_empty;
+    /**
+     * OHP_ON_ERROR_REJECT: the most records that may be rejected (0: no
+     * count limit).  More fail the run with OHP_ELIMIT.
+     */
+    uint64_t max_rejects;
+    /**
+     * OHP_ON_ERROR_REJECT: the highest share of rejected records, in
+     * percent of the records checked (read and within the Organization,
+     * Items to Publish and window filters), 1 to 100; 0: 50.  A run whose
+     * rejections exceed it fails with OHP_ELIMIT: with any value below 100
+     * a run that rejects every record it checks never succeeds.
+     */
+    unsigned int max_reject_percent;
 } ohp_params;
 
-#define OHP_PARAMS_VERSION 1
+#define OHP_PARAMS_VERSION 2
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0                                                 \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0                                     \
     }
 /**
  * Initialise p with the defaults of the given struct version, writing only
@@ -427,6 +460,28 @@ int ohp_params_init(ohp_params *p, unsigned int version);
 /* Callbacks                                                           */
 /* ------------------------------------------------------------------ */
 
+/**
+ * Which pass over the source a run is making (ohp_source_query.pass).
+ *
+ * A full run reads the source once (OHP_PASS_ONLY).  An incremental run
+ * publishes whole balance keys: every record of a key any of whose records
+ * changed at or after the window start, and nothing of the other keys
+ * (docs/job.md, "Whole keys").  It reads the source twice:
+ * OHP_PASS_CHANGES finds the changed keys (the job needs only the records
+ * with LAST_UPDATE_DATE >= window_start: a SQL source may return just
+ * those), then OHP_PASS_KEYS publishes them (the job needs every record of
+ * every changed key: a SQL source may narrow to those keys with a
+ * key-level EXISTS on the window, never to the changed rows).  Both passes
+ * should read the same data: a database source runs them in one
+ * read-only transaction.  A change that falls between the passes is
+ * published by the next run, whose window starts at this snapshot date.
+ */
+typedef enum ohp_source_pass {
+    OHP_PASS_ONLY = 0,    /**< the one pass of a full run */
+    OHP_PASS_CHANGES = 1, /**< incremental, first pass: finding the changed keys */
+    OHP_PASS_KEYS = 2     /**< incremental, second pass: publishing them whole */
+} ohp_source_pass;
+
 /** What the source's open callback is told, so it can narrow its query. */
 typedef struct ohp_source_query {
     unsigned int version; /**< OHP_SOURCE_QUERY_VERSION */
@@ -437,16 +492,23 @@ typedef struct ohp_source_query {
     int64_t window_start; /**< incremental: changes at or after; else NONE */
     int64_t snapshot_date;
     uint64_t run_id;
+    /* ---- version 2 (1.1) ---- */
+    int pass; /**< ohp_source_pass */
 } ohp_source_query;
 
-#define OHP_SOURCE_QUERY_VERSION 1
+#define OHP_SOURCE_QUERY_VERSION 2
 
 /**
- * Source callbacks.  open (may be NULL) is called once per run; non-zero
- * fails the run with OHP_ESOURCE and close is not called.  next fills *rec
- * and returns 1 for a record, 0 at the end, negative on failure
- * (OHP_ESOURCE).  close (may be NULL) is called once if open succeeded.
- * The library applies every filter itself whatever the source returns.
+ * Source callbacks.  open is called at the start of every pass over the
+ * source (once in a full run, twice in an incremental run: see
+ * ohp_source_pass) and must start the records from the beginning each
+ * time; non-zero fails the run with OHP_ESOURCE and close is not called
+ * for that pass.  An incremental run with no open callback is refused
+ * (OHP_EINVAL) before anything is read: such a source cannot be read
+ * again.  next fills *rec and returns 1 for a record, 0 at the end,
+ * negative on failure (OHP_ESOURCE).  close (may be NULL) is called at the
+ * end of every pass whose open succeeded.  The library applies every
+ * filter itself whatever the source returns.
  */
 typedef int (*ohp_source_open_fn)(void *user_data, const ohp_source_query *query);
 typedef int (*ohp_source_next_fn)(void *user_data, ohp_record *rec);
@@ -466,7 +528,11 @@ typedef int (*ohp_sink_write_fn)(void *user_data, const void *buf, size_t len);
 typedef int (*ohp_sink_close_fn)(void *user_data, int commit);
 
 /**
- * State store callbacks, keyed by (system code, organization code).
+ * State store callbacks of 1.0 (ohp_job_set_state_store()), keyed by
+ * (system code, organization code); see also ohp_state_store, which 1.1
+ * adds and new code should use.  With these callbacks a run keeps 1.0's
+ * behaviour: one watermark for both item classes (a run of one class moves
+ * it for the other too), and a run id taken only when commit records it.
  * get: set *watermark to the snapshot date of the last successful run, or
  *      OHP_TIME_NONE if there was none.
  * next_run_id: set *run_id to the next free run id (one more than the last
@@ -483,6 +549,62 @@ typedef int (*ohp_state_next_run_id_fn)(void *user_data, uint64_t *run_id);
 typedef int (*ohp_state_commit_fn)(void *user_data, const char *system_code,
                                    const char *organization_code, int64_t snapshot_date,
                                    uint64_t run_id);
+
+/** Item classes, each with its own watermark (since 1.1). */
+typedef enum ohp_item_class {
+    OHP_CLASS_SERIAL = 0,   /**< serial-controlled items */
+    OHP_CLASS_NONSERIAL = 1 /**< every other item */
+} ohp_item_class;
+
+/** The state of one item class of one (system, organization) (since 1.1). */
+typedef struct ohp_class_state {
+    /**
+     * Where the next incremental run of the class starts: the snapshot date
+     * of the last successful run that covered it, held back to the oldest
+     * LAST_UPDATE_DATE of a record that run rejected (so the next run
+     * retries it).  OHP_TIME_NONE: the class was never published.
+     */
+    int64_t watermark;
+    /** Snapshot date of the last successful run that covered the class, or OHP_TIME_NONE. */
+    int64_t last_snapshot;
+} ohp_class_state;
+
+/**
+ * A state store with a watermark per item class and run ids reserved before
+ * the archive is written (since 1.1; ohp_job_set_state_store2()).  The
+ * struct is caller-allocated and copied; the callbacks receive the
+ * user_data given with it.  A non-zero return fails the run with
+ * OHP_ESTORE (ohp_job_set_callback_error() may explain it).
+ *
+ * get: fill state[OHP_CLASS_SERIAL] and state[OHP_CLASS_NONSERIAL] for
+ *      (system_code, organization_code); a class never published has
+ *      OHP_TIME_NONE in both fields.  Called by every run, before anything
+ *      is opened.
+ * reserve_run_id: requested == 0: take the next free run id (one more than
+ *      the highest taken, from 1) and set *run_id; requested > 0: the caller
+ *      chose this id: record it as taken (the next free id becomes at least
+ *      requested + 1) and set *run_id = requested.  The reservation must be
+ *      durable before the callback returns: an id handed out is never
+ *      handed out again, whatever happens to the run (receivers deduplicate
+ *      snapshots by run id).  Called after the refusals, before the source
+ *      is opened; the library refuses ids of more than 18 digits.
+ * commit: record a successful run, after the sink committed: for each class
+ *      the run covered (items: OHP_ITEMS_BOTH covers both), store
+ *      state[class]; the states of classes it did not cover are passed as
+ *      get gave them and must be kept.
+ * get and commit are required; reserve_run_id may be NULL (a run that is
+ * not given a run id then uses 1).
+ */
+typedef struct ohp_state_store {
+    unsigned int version; /**< OHP_STATE_STORE_VERSION */
+    int (*get)(void *user_data, const char *system_code, const char *organization_code,
+               ohp_class_state state[2]);
+    int (*reserve_run_id)(void *user_data, uint64_t requested, uint64_t *run_id);
+    int (*commit)(void *user_data, const char *system_code, const char *organization_code,
+                  int items, const ohp_class_state state[2], uint64_t run_id);
+} ohp_state_store;
+
+#define OHP_STATE_STORE_VERSION 1
 
 /**
  * Authorizer: set *granted non-zero if `user` holds `privilege`.  A
@@ -510,7 +632,8 @@ typedef int (*ohp_reject_fn)(void *user_data, const ohp_rejection *rejection);
 
 /**
  * Progress callback: records read so far, every progress_interval records
- * and once at the end of the source.  Non-zero cancels the run
+ * and once at the end of each pass over the source (an incremental run
+ * counts the records of both its passes).  Non-zero cancels the run
  * (OHP_ECANCELED; a failure, the state store untouched).
  */
 typedef int (*ohp_progress_fn)(void *user_data, uint64_t records_read);
@@ -549,11 +672,11 @@ typedef struct ohp_summary {
     const char *file_name; /**< ZIP name ("" before it is known) */
     const char *entry_name;
     /* counts */
-    uint64_t records_read;
+    uint64_t records_read; /**< of the publishing pass (an incremental run's second) */
     uint64_t records_published;
     uint64_t skipped_organization; /**< other organizations */
     uint64_t skipped_item_type;    /**< excluded by Items to Publish */
-    uint64_t skipped_window;       /**< incremental: changed before the window */
+    uint64_t skipped_window;       /**< incremental: of keys with no change in the window */
     uint64_t skipped_zero;         /**< full mode: zero quantity */
     uint64_t records_rejected;
     uint64_t serial_lines;     /**< lines carrying a serial number */
@@ -567,9 +690,16 @@ typedef struct ohp_summary {
     /* the record error that failed the run (policy OHP_ON_ERROR_FAIL) */
     uint64_t error_ordinal; /**< 1-based position in the source, or 0 */
     int error_rule;         /**< ohp_rule, or OHP_RULE_NONE */
+    /* ---- version 2 (1.1) ---- */
+    /**
+     * Incremental runs: the balance keys found changed in the first pass,
+     * which the second pass publishes whole (0 in a full run).  Records of
+     * the other keys count in skipped_window.
+     */
+    uint64_t changed_keys;
 } ohp_summary;
 
-#define OHP_SUMMARY_VERSION 1
+#define OHP_SUMMARY_VERSION 2
 
 /**
  * Create a job.  alloc may be NULL.  The job starts with no registry
@@ -592,10 +722,28 @@ int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_source_next_fn
 int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
                      ohp_sink_close_fn close, void *user_data);
 
-/** Set (or clear, all NULL) the state store. */
+/** Set (or clear, all NULL) a state store of 1.0's callbacks (see ohp_state_get_fn). */
 int ohp_job_set_state_store(ohp_job *job, ohp_state_get_fn get,
                             ohp_state_next_run_id_fn next_run_id, ohp_state_commit_fn commit,
                             void *user_data);
+
+/**
+ * Set (or clear, store NULL) a state store with a watermark per item class
+ * and reserved run ids (see ohp_state_store); it replaces any store set
+ * before, of either kind.  The struct is copied.  Since 1.1.  OHP_OK,
+ * OHP_EINVAL (get or commit NULL), OHP_EVERSION, OHP_ESTATE.
+ *
+ * With it a run:
+ * - covers the classes of its Items to Publish, and an incremental run
+ *   starts at the older watermark of the classes it covers (a class never
+ *   published makes it a full run);
+ * - is refused (OHP_EINVAL, before anything is opened) when its snapshot
+ *   date is not later than the last snapshot of a class it covers:
+ *   receivers order a chain by snapshot date;
+ * - reserves its run id before opening the source;
+ * - advances, on success, only the classes it covers.
+ */
+int ohp_job_set_state_store2(ohp_job *job, const ohp_state_store *store, void *user_data);
 
 /** Set (or clear, NULL) the authorizer. */
 int ohp_job_set_authorizer(ohp_job *job, ohp_authorize_fn authorize, void *user_data);
@@ -741,7 +889,13 @@ int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *use
                            const ohp_allocator *alloc);
 /** Free a balance reader (NULL is a no-op); no job may still use it. */
 void ohp_balance_reader_free(ohp_balance_reader *br);
-/** Make br the job's source (the job borrows it; one run per reader). */
+/**
+ * Make br the job's source (the job borrows it; one run per reader).  A
+ * full run reads the input once; an incremental run reads it twice (see
+ * ohp_source_pass), which needs ohp_balance_reader_set_rewind(): without
+ * it the second pass fails with OHP_ESOURCE, a message saying so, and
+ * nothing published.
+ */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
 /**
  * The field of the balances column `column` (one of the column names
@@ -754,6 +908,23 @@ int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
  * made into a record has no fields at all).  Since 1.1 (OHP_1.1).
  */
 const char *ohp_balance_reader_field(const ohp_balance_reader *br, const char *column);
+
+/**
+ * Rewind callback: put the input back where the reader's first read
+ * started (for a file, seek to its starting offset), so that the next
+ * read returns the same bytes again.  Non-zero return: I/O error.
+ */
+typedef int (*ohp_rewind_fn)(void *user_data);
+
+/**
+ * Let br serve the second pass of an incremental run: at the start of that
+ * pass the reader calls rewind(user_data) (the read callback's user_data),
+ * forgets what it had buffered and reads the header line again.  A
+ * non-seekable input (a pipe) can be copied to a temporary file as it is
+ * first read and replayed from there (the onhandpub command and the Python
+ * binding do).  Since 1.1.  OHP_OK or OHP_EINVAL (br or rewind NULL).
+ */
+int ohp_balance_reader_set_rewind(ohp_balance_reader *br, ohp_rewind_fn rewind);
 
 /* ------------------------------------------------------------------ */
 /* Reading published snapshots                                         */
@@ -902,7 +1073,8 @@ typedef struct ohp_reconcile ohp_reconcile;
 typedef enum ohp_ignore {
     OHP_IGNORE_REVISION = 1,
     OHP_IGNORE_LOCATOR = 2, /**< LOCATOR_NAME and LOCATOR_ID */
-    OHP_IGNORE_LOT = 4
+    OHP_IGNORE_LOT = 4,
+    OHP_IGNORE_OWNER = 8 /**< OWNING_PARTY_ID */
 } ohp_ignore;
 
 /** Discrepancy classes.  Values are part of the ABI: never renumbered. */
@@ -910,7 +1082,7 @@ typedef enum ohp_discrepancy_kind {
     OHP_DISC_QUANTITY = 1,                /**< both sides have the key, quantities differ */
     OHP_DISC_MISSING_EXTERNAL = 2,        /**< the key is only on the ERP side */
     OHP_DISC_MISSING_ERP = 3,             /**< the key is only on the external side */
-    OHP_DISC_UOM = 4,                     /**< same key, different units of measure */
+    OHP_DISC_UOM = 4,                     /**< same key, in units the sides do not share */
     OHP_DISC_SERIAL_MISSING_EXTERNAL = 5, /**< a serial only on the ERP side */
     OHP_DISC_SERIAL_MISSING_ERP = 6,      /**< a serial only on the external side */
     OHP_DISC_SERIAL_MOVED = 7,            /**< a serial at different keys on the two sides */
@@ -1015,9 +1187,16 @@ typedef struct ohp_reconcile_summary {
      * side's: not compared (an external file may hold several).
      */
     uint64_t external_other_organization;
+    /**
+     * Key parts (OHP_IGNORE_* bits) the external side's PSV has no column
+     * for: both sides were compared without them, as if the options ignored
+     * them (a locator counts as present with LOCATOR_NAME or LOCATOR_ID).
+     * Since OHP_RECONCILE_SUMMARY_VERSION 2.
+     */
+    int external_missing_key_parts;
 } ohp_reconcile_summary;
 
-#define OHP_RECONCILE_SUMMARY_VERSION 1
+#define OHP_RECONCILE_SUMMARY_VERSION 2
 
 /**
  * Create a reconciliation.  opt may be NULL (full key, no tolerance).
@@ -1046,12 +1225,17 @@ int ohp_reconcile_load_external(ohp_reconcile *rc, ohp_snapshot_reader *const *r
  * Load the external side from a PSV read through read: a header naming the
  * columns (any order, unknown ones ignored; layout v1 and the balances
  * input layout of ohp_balance_reader_new() both qualify), then one balance
- * per line, summed per key.  Required columns: ORGANIZATION_CODE,
+ * per line, summed per key and unit.  Required columns: ORGANIZATION_CODE,
  * ITEM_NUMBER, SUBINVENTORY_CODE, PRIMARY_QUANTITY, PRIMARY_UOM_CODE;
  * optional: REVISION, LOCATOR_NAME, LOCATOR_ID, LOT_NUMBER,
  * OWNING_PARTY_ID, SERIAL_NUMBER (one serial) or SERIAL_NUMBERS (serials
- * and FROM..TO ranges separated by commas).  Errors (OHP_EPARSE,
- * OHP_ELIMIT, OHP_EIO, OHP_ENOMEM) name the line and column.
+ * and FROM..TO ranges separated by commas).  Key parts without a column
+ * (REVISION, LOT_NUMBER, OWNING_PARTY_ID, or both locator columns) are left
+ * out of the comparison on both sides, as if ignored, and reported in the
+ * summary's external_missing_key_parts.  A UTF-8 byte order mark before the
+ * header is skipped.  Errors (OHP_EPARSE, OHP_ELIMIT, OHP_EIO, OHP_ENOMEM)
+ * name the line and column; a header separated by ',', ';' or tabs, or a
+ * UTF-16 file, is described as such.
  */
 int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data);
 

@@ -2,10 +2,13 @@
  * The publish job: parameters, window, privilege, and the pipeline
  * source -> filter -> check -> expand -> encode -> zip -> sink.
  */
+#include "balance_key.h"
 #include "ohp_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define JOB_MAGIC 0x4f48504aU /* "OHPJ" */
@@ -16,6 +19,16 @@
 #define DEFAULT_MAX_SERIALS 1000000
 #define MAX_UOMS 4096
 #define MAX_THREADS 64
+#define DEFAULT_MAX_CHANGED_KEYS ((uint64_t)1 << 22)
+#define DEFAULT_MAX_REJECT_PERCENT 50
+/* PUBLISH_RUN_ID holds at most 18 digits (layout v1). */
+#define OHP_MAX_RUN_ID 999999999999999999ull
+/* Oracle's organization codes are at most 18 characters. */
+#define MAX_ORG_CHARS 18
+/* Organization codes remembered to name the closest one in an error. */
+#define MAX_ORGS_SEEN 32
+/* ohp_params as version 1 had it: everything before max_changed_keys. */
+#define PARAMS_V1_SIZE offsetof(ohp_params, max_changed_keys)
 
 typedef struct uom_total {
     char *code;
@@ -43,6 +56,9 @@ struct ohp_job {
     ohp_state_next_run_id_fn st_next;
     ohp_state_commit_fn st_commit;
     void *st_ud;
+    ohp_state_store st2; /* 1.1's store, when has_st2 */
+    void *st2_ud;
+    bool has_st2;
     ohp_authorize_fn authz;
     void *authz_ud;
     ohp_reject_fn reject;
@@ -72,6 +88,13 @@ struct ohp_job {
     ohp_buf prefix; /* run prefix: system|run id|mode|snapshot| */
     ohp_buf line;   /* current record: prefix part and suffix parts */
     ohp_zipwriter *zw;
+    ohp_keyset changed; /* incremental runs: digests of the changed keys */
+    /* rejected records, per item class: the oldest change date, or undated */
+    int64_t oldest_reject[2];
+    bool reject_undated[2];
+    /* organization codes of skipped records (the first MAX_ORGS_SEEN) */
+    char *orgs_seen[MAX_ORGS_SEEN];
+    size_t norgs_seen;
 };
 
 /* ---- small helpers ---- */
@@ -109,7 +132,7 @@ OHP_EXPORT int ohp_params_init(ohp_params *p, unsigned int version)
         return OHP_EVERSION;
     /* Version 1 is the whole struct of 1.0; later versions append fields
      * and this writes only the prefix the caller's version has. */
-    static const size_t size_of_version[] = {0, sizeof(ohp_params)};
+    static const size_t size_of_version[] = {0, PARAMS_V1_SIZE, sizeof(ohp_params)};
     ohp_params init = OHP_PARAMS_INIT;
     init.version = version;
     memcpy(p, &init, size_of_version[version]);
@@ -141,6 +164,10 @@ static void clear_results(ohp_job *job)
     job->sum.entry_name = "";
     job->sum.window_start = OHP_TIME_NONE;
     job->sum.snapshot_date = OHP_TIME_NONE;
+    for (int k = 0; k < 2; k++) {
+        job->oldest_reject[k] = OHP_TIME_NONE;
+        job->reject_undated[k] = false;
+    }
 }
 
 OHP_EXPORT int ohp_job_new(ohp_job **out, const ohp_allocator *alloc)
@@ -178,6 +205,7 @@ OHP_EXPORT void ohp_job_free(ohp_job *job)
     ohp_buf_free(&job->out, &a);
     ohp_buf_free(&job->prefix, &a);
     ohp_buf_free(&job->line, &a);
+    ohp_keyset_clear(&job->changed, &a, 0);
     job->magic = 0;
     pthread_mutex_destroy(&job->alloc_lock);
     ohp_free(&a, job);
@@ -233,6 +261,30 @@ OHP_EXPORT int ohp_job_set_state_store(ohp_job *job, ohp_state_get_fn get,
     job->st_next = next_run_id;
     job->st_commit = commit;
     job->st_ud = user_data;
+    job->has_st2 = false;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_job_set_state_store2(ohp_job *job, const ohp_state_store *store, void *user_data)
+{
+    CONFIG_GUARD(job);
+    if (store == NULL) {
+        job->has_st2 = false;
+        job->st_get = NULL;
+        job->st_next = NULL;
+        job->st_commit = NULL;
+        return OHP_OK;
+    }
+    if (store->version < 1 || store->version > OHP_STATE_STORE_VERSION)
+        return OHP_EVERSION;
+    if (store->get == NULL || store->commit == NULL)
+        return OHP_EINVAL;
+    job->st2 = *store;
+    job->st2_ud = user_data;
+    job->has_st2 = true;
+    job->st_get = NULL;
+    job->st_next = NULL;
+    job->st_commit = NULL;
     return OHP_OK;
 }
 
@@ -291,7 +343,8 @@ OHP_EXPORT const ohp_summary *ohp_job_summary(const ohp_job *job)
                                       0,
                                       0,
                                       0,
-                                      OHP_RULE_NONE};
+                                      OHP_RULE_NONE,
+                                      0};
     if (!job_ok(job))
         return &empty;
     return &job->sum;
@@ -577,6 +630,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
 /* ---- the run ---- */
 
 typedef struct run_ctx {
+    ohp_params p; /* the caller's parameters, fields of later versions at their defaults */
     const ohp_params *pp;
     const char *system;
     const char *org;
@@ -586,6 +640,11 @@ typedef struct run_ctx {
     ohp_limits lim;
     uint64_t progress_every;
     unsigned threads;
+    uint64_t max_changed_keys;
+    uint64_t max_rejects;
+    unsigned max_reject_percent;
+    uint64_t progress_base;   /* records read by an earlier pass */
+    ohp_class_state prior[2]; /* the state store's, per ohp_item_class */
     bool source_open;
     bool sink_open;
 } run_ctx;
@@ -660,6 +719,11 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
         return set_err(job, OHP_EVERSION,
                        "unsupported ohp_params version %u (this library knows 1 to %d)",
                        pp->version, OHP_PARAMS_VERSION);
+    /* Read only the fields the caller's version has; later ones keep their defaults. */
+    ohp_params_init(&c->p, OHP_PARAMS_VERSION);
+    memcpy(&c->p, pp, pp->version == 1 ? PARAMS_V1_SIZE : sizeof c->p);
+    c->p.version = OHP_PARAMS_VERSION;
+    pp = &c->p;
     c->pp = pp;
     c->system = pp->system_code ? pp->system_code : OHP_SYSTEM_ORACLE_WMS;
     c->org = pp->organization_code;
@@ -668,10 +732,21 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
         pp->max_serials_per_record ? pp->max_serials_per_record : DEFAULT_MAX_SERIALS;
     if (!ohp_present(c->org))
         return set_err(job, OHP_EINVAL, "the Organization parameter is required");
-    if (strlen(c->org) > c->lim.max_field_length || !ohp_utf8_valid(c->org, strlen(c->org)))
+    size_t org_bytes = strlen(c->org), org_chars = 0;
+    bool org_control = false;
+    for (const unsigned char *o = (const unsigned char *)c->org; *o; o++) {
+        org_chars += (*o & 0xC0) != 0x80;
+        org_control |= *o < 0x20 || *o == 0x7F;
+    }
+    if (org_bytes > c->lim.max_field_length || !ohp_utf8_valid(c->org, org_bytes))
         return set_err(job, OHP_EINVAL,
                        "the Organization parameter must be valid UTF-8 of at most %zu bytes",
                        c->lim.max_field_length);
+    if (org_chars > MAX_ORG_CHARS || org_control)
+        return set_err(job, OHP_EINVAL,
+                       "the Organization parameter must be an organization code: at most %d "
+                       "characters (it has %zu), none of them a control character",
+                       MAX_ORG_CHARS, org_chars);
     if (!ohp_present(c->system) || strlen(c->system) > 18)
         return set_err(job, OHP_EINVAL,
                        "the External System parameter '%.40s' is not a lookup code", c->system);
@@ -700,6 +775,17 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
     if (pp->threads > MAX_THREADS)
         return set_err(job, OHP_EINVAL, "threads must be 0 to %d", MAX_THREADS);
     c->threads = pp->threads;
+    c->max_changed_keys = pp->max_changed_keys ? pp->max_changed_keys : DEFAULT_MAX_CHANGED_KEYS;
+    c->max_rejects = pp->max_rejects;
+    if (pp->max_reject_percent > 100)
+        return set_err(job, OHP_EINVAL, "max_reject_percent must be 0 to 100, not %u",
+                       pp->max_reject_percent);
+    c->max_reject_percent =
+        pp->max_reject_percent ? pp->max_reject_percent : DEFAULT_MAX_REJECT_PERCENT;
+    if (pp->run_id > OHP_MAX_RUN_ID)
+        return set_err(job, OHP_EINVAL,
+                       "run id %llu has more than 18 digits, the most a snapshot can carry",
+                       (unsigned long long)pp->run_id);
     return OHP_OK;
 }
 
@@ -733,6 +819,117 @@ static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, si
 /* A record with every field absent: the start of each record read. */
 static const ohp_record zero_record;
 
+/* The digest of the record's balance key, as a receiver folds its lines. */
+static ohp_key_digest record_digest(const ohp_record *r)
+{
+    const char *kf[OHP_KEY_NFIELDS];
+    ohp_key_fields(kf, r->organization_code, r->item_number, r->revision, r->subinventory_code,
+                   r->locator_name, r->locator_id, r->lot_number, r->owning_party_id);
+    return ohp_key_digest_of(kf);
+}
+
+/* The Organization and Items to Publish filters: 0 (in scope) or the count to add to. */
+static uint64_t *out_of_scope(ohp_job *job, const run_ctx *c, const ohp_record *r)
+{
+    if (ohp_present(r->organization_code) && !ohp_short_eq(r->organization_code, c->org))
+        return &job->sum.skipped_organization;
+    if ((c->items == OHP_ITEMS_SERIAL && !r->serial_controlled) ||
+        (c->items == OHP_ITEMS_NONSERIAL && r->serial_controlled))
+        return &job->sum.skipped_item_type;
+    return NULL;
+}
+
+static int report_progress(ohp_job *job, uint64_t total, char *det, size_t size)
+{
+    job->cbmsg[0] = '\0';
+    if (job->progress(job->progress_ud, total) != 0)
+        return set_err(job, OHP_ECANCELED,
+                       "run cancelled by the progress callback after %llu records%s",
+                       (unsigned long long)total, cb_detail(job, det, size));
+    return OHP_OK;
+}
+
+/*
+ * An incremental run's first pass: the digests of the keys any of whose
+ * in-scope records changed at or after the window start.  A record whose
+ * change date cannot be read, or that the source flagged, marks its key
+ * too: the second pass then checks it and the bad-record policy applies.
+ */
+static int find_changed_keys(ohp_job *job, run_ctx *c)
+{
+    ohp_record rec;
+    ohp_checked chk;
+    ohp_checked_init(&chk);
+    char det[OHP_ERRMSG_SIZE], from[OHP_DATE_BUFSIZE];
+    uint64_t read = 0;
+    int rc;
+    for (;;) {
+        rec = zero_record;
+        rec.version = OHP_RECORD_VERSION;
+        job->cbmsg[0] = '\0';
+        int got = job->src_next(job->src_ud, &rec);
+        if (got < 0)
+            return set_err(job, OHP_ESOURCE,
+                           "data source failed after %llu records of the first pass%s",
+                           (unsigned long long)read, cb_detail(job, det, sizeof det));
+        if (got == 0)
+            break;
+        read++;
+        if (out_of_scope(job, c, &rec) == NULL) {
+            int64_t t;
+            bool changed = rec.source_error != NULL || !ohp_present(rec.last_update_date) ||
+                           ohp_checked_date(&chk, rec.last_update_date, &t) != OHP_OK ||
+                           t >= job->sum.window_start;
+            int added = 0;
+            if (changed &&
+                ohp_keyset_add(&job->changed, &job->alloc, record_digest(&rec), &added) != OHP_OK)
+                return set_err(job, OHP_ENOMEM, "out of memory");
+            if (added && job->changed.count > c->max_changed_keys) {
+                ohp_date_format(job->sum.window_start, 0, from);
+                return set_err(job, OHP_ELIMIT,
+                               "more than %llu balance keys changed since %s (max_changed_keys); "
+                               "publish in full, or raise the limit",
+                               (unsigned long long)c->max_changed_keys, from);
+            }
+        }
+        if (job->progress && read % c->progress_every == 0 &&
+            (rc = report_progress(job, read, det, sizeof det)) != 0)
+            return rc;
+    }
+    if (job->progress && (rc = report_progress(job, read, det, sizeof det)) != 0)
+        return rc;
+    c->progress_base = read;
+    job->sum.changed_keys = job->changed.count;
+    return OHP_OK;
+}
+
+/* Remember an organization code seen on a skipped record (the first few). */
+static int remember_org(ohp_job *job, const char *org)
+{
+    if (job->norgs_seen == MAX_ORGS_SEEN)
+        return OHP_OK;
+    for (size_t i = 0; i < job->norgs_seen; i++)
+        if (ohp_short_eq(job->orgs_seen[i], org))
+            return OHP_OK;
+    char *copy = ohp_strdup(&job->alloc, org);
+    if (copy == NULL)
+        return set_err(job, OHP_ENOMEM, "out of memory");
+    job->orgs_seen[job->norgs_seen++] = copy;
+    return OHP_OK;
+}
+
+/* A rejected record holds back the watermark of its class (see next_state). */
+static void note_rejected(ohp_job *job, const ohp_record *r, ohp_checked *chk)
+{
+    int cls = r->serial_controlled ? OHP_CLASS_SERIAL : OHP_CLASS_NONSERIAL;
+    int64_t t;
+    if (r->source_error != NULL || !ohp_present(r->last_update_date) ||
+        ohp_checked_date(chk, r->last_update_date, &t) != OHP_OK)
+        job->reject_undated[cls] = true;
+    else if (job->oldest_reject[cls] == OHP_TIME_NONE || t < job->oldest_reject[cls])
+        job->oldest_reject[cls] = t;
+}
+
 /* Stream the records; returns OHP_OK or a failure with errmsg set. */
 static int pump(ohp_job *job, run_ctx *c)
 {
@@ -755,25 +952,21 @@ static int pump(ohp_job *job, run_ctx *c)
         uint64_t ordinal = ++job->sum.records_read;
 
         bool skip = false;
-        if (ohp_present(rec.organization_code) && !ohp_short_eq(rec.organization_code, c->org)) {
-            job->sum.skipped_organization++;
+        uint64_t *skipped = out_of_scope(job, c, &rec);
+        if (skipped != NULL) {
+            (*skipped)++;
             skip = true;
-        } else if ((c->items == OHP_ITEMS_SERIAL && !rec.serial_controlled) ||
-                   (c->items == OHP_ITEMS_NONSERIAL && rec.serial_controlled)) {
-            job->sum.skipped_item_type++;
+            if (skipped == &job->sum.skipped_organization &&
+                (rc = remember_org(job, rec.organization_code)) != 0)
+                return rc;
+        } else if (job->sum.mode == OHP_MODE_INCREMENTAL &&
+                   !ohp_keyset_has(&job->changed, record_digest(&rec))) {
+            /* whole keys: a key none of whose records changed is left out whole */
+            job->sum.skipped_window++;
             skip = true;
         }
         int rule = OHP_RULE_NONE;
         int crc = OHP_OK;
-        if (!skip && job->sum.mode == OHP_MODE_INCREMENTAL && rec.source_error == NULL &&
-            ohp_present(rec.last_update_date)) {
-            int64_t t;
-            if (ohp_checked_date(&chk, rec.last_update_date, &t) == OHP_OK &&
-                t < job->sum.window_start) {
-                job->sum.skipped_window++;
-                skip = true;
-            }
-        }
         if (!skip) {
             crc = ohp_record_check(&rec, &c->lim, &chk, &job->plan, &job->alloc, &rule, msg);
             if (crc == OHP_ENOMEM)
@@ -787,6 +980,12 @@ static int pump(ohp_job *job, run_ctx *c)
                 return set_err(job, OHP_ERECORD, "%s: %s", who, msg);
             }
             job->sum.records_rejected++;
+            note_rejected(job, &rec, &chk);
+            if (c->max_rejects && job->sum.records_rejected > c->max_rejects)
+                return set_err(job, OHP_ELIMIT,
+                               "more than %llu records rejected (max_rejects), at %s: the run is "
+                               "not published",
+                               (unsigned long long)c->max_rejects, who);
             if (job->reject) {
                 char full[OHP_ERRMSG_SIZE * 2];
                 snprintf(full, sizeof full, "%s: %s", who, msg);
@@ -807,28 +1006,21 @@ static int pump(ohp_job *job, run_ctx *c)
                 return rc;
             job->sum.records_published++;
         }
-        if (job->progress && ordinal % c->progress_every == 0) {
-            job->cbmsg[0] = '\0';
-            if (job->progress(job->progress_ud, ordinal) != 0)
-                return set_err(job, OHP_ECANCELED,
-                               "run cancelled by the progress callback after %llu records%s",
-                               (unsigned long long)ordinal, cb_detail(job, det, sizeof det));
-        }
+        uint64_t total = c->progress_base + ordinal;
+        if (job->progress && total % c->progress_every == 0 &&
+            (rc = report_progress(job, total, det, sizeof det)) != 0)
+            return rc;
     }
-    if (job->progress) {
-        job->cbmsg[0] = '\0';
-        if (job->progress(job->progress_ud, job->sum.records_read) != 0)
-            return set_err(
-                job, OHP_ECANCELED, "run cancelled by the progress callback after %llu records%s",
-                (unsigned long long)job->sum.records_read, cb_detail(job, det, sizeof det));
-    }
+    if (job->progress &&
+        (rc = report_progress(job, c->progress_base + job->sum.records_read, det, sizeof det)) != 0)
+        return rc;
     return OHP_OK;
 }
 
 static bool is_refusal(int rc)
 {
     return rc == OHP_EINVAL || rc == OHP_EVERSION || rc == OHP_ENOTFOUND || rc == OHP_EINACTIVE ||
-           rc == OHP_EDENIED;
+           rc == OHP_EDENIED || rc == OHP_EEMPTY;
 }
 
 static int zip_failure(ohp_job *job, int rc)
@@ -843,6 +1035,361 @@ static int zip_failure(ohp_job *job, int rc)
     return set_err(job, rc, "archive writer failed");
 }
 
+static int open_source(ohp_job *job, run_ctx *c, const ohp_source_query *q)
+{
+    job->cbmsg[0] = '\0';
+    if (job->src_open && job->src_open(job->src_ud, q) != 0) {
+        char det[OHP_ERRMSG_SIZE];
+        return set_err(job, OHP_ESOURCE, "the data source could not be opened%s%s",
+                       q->pass == OHP_PASS_KEYS ? " for its second pass" : "",
+                       cb_detail(job, det, sizeof det));
+    }
+    c->source_open = true;
+    return OHP_OK;
+}
+
+static void close_source(ohp_job *job, run_ctx *c)
+{
+    if (c->source_open && job->src_close)
+        job->src_close(job->src_ud);
+    c->source_open = false;
+}
+
+/* The external system on the snapshot date, then the privilege. */
+static int check_system_and_user(ohp_job *job, const run_ctx *c)
+{
+    const ohp_params *pp = c->pp;
+    char det[OHP_ERRMSG_SIZE];
+    const ohp_registry *reg = job->reg;
+    if (reg == NULL) {
+        /* On the job's allocator, like every other allocation of the job. */
+        ohp_allocator pub = {OHP_ALLOCATOR_VERSION, job->alloc.malloc_fn, job->alloc.realloc_fn,
+                             job->alloc.free_fn, job->alloc.opaque};
+        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, &pub) != OHP_OK)
+            return set_err(job, OHP_ENOMEM, "out of memory");
+        reg = job->builtin_reg;
+    }
+    int rc = ohp_registry_check_msg(reg, c->system, job->sum.snapshot_date, job->errmsg);
+    if (rc)
+        return rc;
+    if (pp->caller_authorized)
+        return OHP_OK;
+    if (job->authz == NULL)
+        return set_err(job, OHP_EDENIED,
+                       "user %.100s is not authorized: no authorizer is configured to check "
+                       "privilege %s",
+                       pp->user, OHP_PRIVILEGE);
+    int granted = 0;
+    job->cbmsg[0] = '\0';
+    if (job->authz(job->authz_ud, pp->user, OHP_PRIVILEGE, &granted) != 0)
+        return set_err(job, OHP_EAUTH, "the authorizer failed for user %.100s%s", pp->user,
+                       cb_detail(job, det, sizeof det));
+    if (!granted)
+        return set_err(job, OHP_EDENIED, "user %.100s does not have privilege %s", pp->user,
+                       OHP_PRIVILEGE);
+    return OHP_OK;
+}
+
+/* Does the run cover item class cls? */
+static bool covers(int items, int cls)
+{
+    return items == OHP_ITEMS_BOTH || (items == OHP_ITEMS_SERIAL) == (cls == OHP_CLASS_SERIAL);
+}
+
+static const char *class_name(int cls)
+{
+    return cls == OHP_CLASS_SERIAL ? "serial-controlled" : "non-serial";
+}
+
+/*
+ * Read the state (every run), refuse a snapshot date that is not later than
+ * the last one of a covered class, and set *w: the older watermark of the
+ * covered classes, or OHP_TIME_NONE when one was never published.
+ */
+static int read_state(ohp_job *job, run_ctx *c, int64_t *w)
+{
+    char det[OHP_ERRMSG_SIZE], a[OHP_DATE_BUFSIZE], b[OHP_DATE_BUFSIZE];
+    ohp_summary *s = &job->sum;
+    *w = OHP_TIME_NONE;
+    for (int k = 0; k < 2; k++)
+        c->prior[k].watermark = c->prior[k].last_snapshot = OHP_TIME_NONE;
+    job->cbmsg[0] = '\0';
+    if (job->has_st2) {
+        if (job->st2.get(job->st2_ud, c->system, c->org, c->prior) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not read the watermarks%s",
+                           cb_detail(job, det, sizeof det));
+    } else if (job->st_get) {
+        int64_t one = OHP_TIME_NONE;
+        if (job->st_get(job->st_ud, c->system, c->org, &one) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not read the watermark%s",
+                           cb_detail(job, det, sizeof det));
+        /* 1.0's store: one watermark, the last snapshot date, for both classes */
+        for (int k = 0; k < 2; k++)
+            c->prior[k].watermark = c->prior[k].last_snapshot = one;
+    }
+    bool never = false;
+    for (int k = 0; k < 2; k++) {
+        if (!covers(c->items, k))
+            continue;
+        const ohp_class_state *st = &c->prior[k];
+        /* A clock-taken date in the second of the last snapshot: wait for the next one. */
+        for (int waits = 0;
+             c->pp->snapshot_date == OHP_TIME_NONE && waits < 30 &&
+             st->last_snapshot != OHP_TIME_NONE && s->snapshot_date <= st->last_snapshot &&
+             st->last_snapshot - s->snapshot_date < 2;
+             waits++) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            s->snapshot_date = (int64_t)time(NULL);
+        }
+        if (st->last_snapshot != OHP_TIME_NONE && s->snapshot_date <= st->last_snapshot) {
+            ohp_date_format(s->snapshot_date, 0, a);
+            ohp_date_format(st->last_snapshot, 0, b);
+            return set_err(job, OHP_EINVAL,
+                           "the snapshot date %s is not later than %s, the last snapshot of %s "
+                           "items of system %s, organization %.100s: receivers order snapshots "
+                           "by date",
+                           a, b, class_name(k), c->system, c->org);
+        }
+        if (st->watermark == OHP_TIME_NONE)
+            never = true;
+        else if (*w == OHP_TIME_NONE || st->watermark < *w)
+            *w = st->watermark;
+    }
+    if (never)
+        *w = OHP_TIME_NONE;
+    return OHP_OK;
+}
+
+/* Mode and window start from the watermark w and the Publish from Date. */
+static int choose_window(ohp_job *job, const run_ctx *c, int64_t w)
+{
+    ohp_summary *s = &job->sum;
+    int64_t f = c->pp->publish_from;
+    if (c->pp->full_publish || (w == OHP_TIME_NONE && f == OHP_TIME_NONE)) {
+        s->mode = OHP_MODE_FULL;
+        s->window_start = OHP_TIME_NONE;
+        return OHP_OK;
+    }
+    s->mode = OHP_MODE_INCREMENTAL;
+    if (w == OHP_TIME_NONE || f == OHP_TIME_NONE || f <= w) {
+        s->window_start = f == OHP_TIME_NONE ? w : f;
+        return OHP_OK;
+    }
+    char fs[OHP_DATE_BUFSIZE], ws[OHP_DATE_BUFSIZE], text[256];
+    ohp_date_format(f, 0, fs);
+    ohp_date_format(w, 0, ws);
+    snprintf(text, sizeof text,
+             "Publish from Date %s is later than the last successful publication %s; "
+             "publishing from %s so that no change is missed",
+             fs, ws, ws);
+    s->window_start = w;
+    return add_warning(job, text) ? set_err(job, OHP_ENOMEM, "out of memory") : OHP_OK;
+}
+
+/* The run id: given (and, with a 1.1 store, recorded), reserved or proposed. */
+static int take_run_id(ohp_job *job, const run_ctx *c)
+{
+    char det[OHP_ERRMSG_SIZE];
+    uint64_t id = c->pp->run_id;
+    job->cbmsg[0] = '\0';
+    if (job->has_st2 && job->st2.reserve_run_id) {
+        if (job->st2.reserve_run_id(job->st2_ud, c->pp->run_id, &id) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not reserve a run id%s",
+                           cb_detail(job, det, sizeof det));
+        if (c->pp->run_id != 0 && id != c->pp->run_id)
+            return set_err(job, OHP_ESTORE,
+                           "the state store reserved run id %llu instead of the %llu given",
+                           (unsigned long long)id, (unsigned long long)c->pp->run_id);
+    } else if (id == 0 && !job->has_st2 && job->st_next) {
+        if (job->st_next(job->st_ud, &id) != 0)
+            return set_err(job, OHP_ESTORE, "the state store could not allocate a run id%s",
+                           cb_detail(job, det, sizeof det));
+    } else if (id == 0) {
+        id = 1;
+    }
+    if (id == 0)
+        return set_err(job, OHP_ESTORE, "the state store allocated run id 0");
+    if (id > OHP_MAX_RUN_ID)
+        return set_err(job, OHP_ESTORE,
+                       "the state store's run id %llu has more than 18 digits, the most a "
+                       "snapshot can carry: the run ids of this store are used up",
+                       (unsigned long long)id);
+    job->sum.run_id = id;
+    return OHP_OK;
+}
+
+/* Levenshtein distance of two short codes (at most 64 bytes each are compared). */
+static size_t distance(const char *x, const char *y)
+{
+    size_t n = strlen(x), m = strlen(y);
+    if (n > 64)
+        n = 64;
+    if (m > 64)
+        m = 64;
+    size_t row[65];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j];
+            size_t best = diag + (x[i - 1] != y[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+/* The organization code seen in the source that is closest to org, or NULL. */
+static const char *closest_org(const ohp_job *job, const char *org)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < job->norgs_seen; i++) {
+        const char *o = job->orgs_seen[i];
+        size_t d = strcasecmp(o, org) == 0 ? 0 : 1 + distance(o, org);
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+        }
+    }
+    return best;
+}
+
+/*
+ * After the records: the reject thresholds, and a FULL run that would
+ * publish no line (it would tell the receiver the organization is empty).
+ */
+static int check_outcome(ohp_job *job, const run_ctx *c)
+{
+    const ohp_summary *s = &job->sum;
+    uint64_t checked =
+        s->records_read - s->skipped_organization - s->skipped_item_type - s->skipped_window;
+    if (s->records_rejected > 0 &&
+        s->records_rejected * 100 > (uint64_t)c->max_reject_percent * checked)
+        return set_err(job, OHP_ELIMIT,
+                       "%llu of the %llu records checked were rejected, more than %u%% "
+                       "(max_reject_percent): the run is not published",
+                       (unsigned long long)s->records_rejected, (unsigned long long)checked,
+                       c->max_reject_percent);
+    if (s->mode != OHP_MODE_FULL || s->lines_written > 0 || s->records_read == 0 ||
+        c->pp->allow_empty)
+        return OHP_OK;
+    const char *near = closest_org(job, c->org);
+    if (s->skipped_organization == s->records_read && near != NULL)
+        return set_err(job, OHP_EEMPTY,
+                       "no record of organization '%.100s' among the %llu records read (the "
+                       "closest organization code seen is '%.100s'): a FULL snapshot with no "
+                       "line would tell the receiver that the organization holds no stock; "
+                       "nothing was published (allow an empty organization to publish it)",
+                       c->org, (unsigned long long)s->records_read, near);
+    return set_err(job, OHP_EEMPTY,
+                   "none of the %llu records read gives a line to publish (other organization "
+                   "%llu, item type %llu, zero quantity %llu, rejected %llu): a FULL snapshot "
+                   "with no line would tell the receiver that the organization holds no "
+                   "stock; nothing was published (allow an empty organization to publish it)",
+                   (unsigned long long)s->records_read, (unsigned long long)s->skipped_organization,
+                   (unsigned long long)s->skipped_item_type, (unsigned long long)s->skipped_zero,
+                   (unsigned long long)s->records_rejected);
+}
+
+/*
+ * The state a success leaves for each covered class: its watermark moves to
+ * the snapshot date, held back to the oldest change date of a record the run
+ * rejected (kept where it was when such a record's date could not be read),
+ * so that the next run retries it.
+ */
+static int next_state(ohp_job *job, const run_ctx *c, ohp_class_state next[2])
+{
+    const ohp_summary *s = &job->sum;
+    for (int k = 0; k < 2; k++) {
+        next[k] = c->prior[k];
+        if (!covers(c->items, k))
+            continue;
+        next[k].last_snapshot = s->snapshot_date;
+        next[k].watermark = s->snapshot_date;
+        if (job->reject_undated[k])
+            next[k].watermark = c->prior[k].watermark;
+        else if (job->oldest_reject[k] != OHP_TIME_NONE && job->oldest_reject[k] < s->snapshot_date)
+            next[k].watermark = job->oldest_reject[k];
+        if (next[k].watermark != s->snapshot_date && job->has_st2) {
+            char text[256], d[OHP_DATE_BUFSIZE];
+            if (next[k].watermark == OHP_TIME_NONE)
+                snprintf(d, sizeof d, "none");
+            else
+                ohp_date_format(next[k].watermark, 0, d);
+            snprintf(text, sizeof text,
+                     "records were rejected: the watermark of %s items moves only to %s, so that "
+                     "the next incremental run publishes them again",
+                     class_name(k), d);
+            if (add_warning(job, text))
+                return set_err(job, OHP_ENOMEM, "out of memory");
+        }
+    }
+    return OHP_OK;
+}
+
+/* Record the run: after the sink committed. */
+static int commit_state(ohp_job *job, const run_ctx *c)
+{
+    char det[OHP_ERRMSG_SIZE];
+    ohp_class_state next[2];
+    int rc = next_state(job, c, next);
+    if (rc)
+        return rc;
+    job->cbmsg[0] = '\0';
+    if (job->has_st2)
+        rc = job->st2.commit(job->st2_ud, c->system, c->org, c->items, next, job->sum.run_id);
+    else if (job->st_commit)
+        rc = job->st_commit(job->st_ud, c->system, c->org, job->sum.snapshot_date, job->sum.run_id);
+    if (rc != 0)
+        return set_err(job, OHP_ESTORE,
+                       "%s was published but the state store could not record the run%s; the "
+                       "next incremental run will publish these changes again",
+                       job->file_name, cb_detail(job, det, sizeof det));
+    return OHP_OK;
+}
+
+/* Open the sink and the archive, stream the records, finish the archive. */
+static int write_archive(ohp_job *job, run_ctx *c)
+{
+    char det[OHP_ERRMSG_SIZE];
+    ohp_summary *s = &job->sum;
+    int rc;
+    if (job->sink_open) {
+        job->cbmsg[0] = '\0';
+        if (job->sink_open(job->sink_ud, job->file_name) != 0)
+            return set_err(job, OHP_ESINK, "the sink could not be opened for %s%s", job->file_name,
+                           cb_detail(job, det, sizeof det));
+    }
+    c->sink_open = true;
+    job->cbmsg[0] = '\0';
+    /* From here until the writer is freed, worker threads may allocate. */
+    if (c->threads > 1 && c->level > 0)
+        job->alloc.lock = &job->alloc_lock;
+    rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
+                           s->snapshot_date, c->level, c->threads, job->errmsg);
+    if (rc)
+        return zip_failure(job, rc);
+    job->out.len = 0;
+    if ((rc = out_append(job, ohp_psv_header_v1, strlen(ohp_psv_header_v1))) != 0)
+        return rc;
+    if ((rc = pump(job, c)) != 0)
+        return rc == OHP_ESINK || rc == OHP_EZIP ? zip_failure(job, rc) : rc;
+    if ((rc = check_outcome(job, c)) != 0)
+        return rc;
+    if ((rc = flush_out(job)) != 0 || (rc = ohp_zipwriter_finish(job->zw)) != 0)
+        return zip_failure(job, rc);
+    return OHP_OK;
+}
+
 static int run(ohp_job *job, const ohp_params *pp)
 {
     run_ctx c;
@@ -853,7 +1400,7 @@ static int run(ohp_job *job, const ohp_params *pp)
         return rc;
     ohp_summary *s = &job->sum;
     s->items = c.items;
-    s->snapshot_date = pp->snapshot_date != OHP_TIME_NONE ? pp->snapshot_date : (int64_t)time(NULL);
+    s->snapshot_date = c.p.snapshot_date != OHP_TIME_NONE ? c.p.snapshot_date : (int64_t)time(NULL);
     job->sum_system = ohp_strdup(&job->alloc, c.system);
     job->sum_org = ohp_strdup(&job->alloc, c.org);
     if (!job->sum_system || !job->sum_org)
@@ -861,142 +1408,49 @@ static int run(ohp_job *job, const ohp_params *pp)
     s->system_code = job->sum_system;
     s->organization_code = job->sum_org;
 
-    /* External system, on the snapshot date. */
-    const ohp_registry *reg = job->reg;
-    if (reg == NULL) {
-        /* On the job's allocator, like every other allocation of the job. */
-        ohp_allocator pub = {OHP_ALLOCATOR_VERSION, job->alloc.malloc_fn, job->alloc.realloc_fn,
-                             job->alloc.free_fn, job->alloc.opaque};
-        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, &pub) != OHP_OK)
-            return set_err(job, OHP_ENOMEM, "out of memory");
-        reg = job->builtin_reg;
-    }
-    if ((rc = ohp_registry_check_msg(reg, c.system, s->snapshot_date, job->errmsg)) != 0)
+    /* Refusals: nothing is opened, no run id is taken. */
+    int64_t w;
+    if ((rc = check_system_and_user(job, &c)) != 0 || (rc = read_state(job, &c, &w)) != 0 ||
+        (rc = choose_window(job, &c, w)) != 0)
         return rc;
-
-    /* Privilege. */
-    if (!pp->caller_authorized) {
-        if (job->authz == NULL)
-            return set_err(job, OHP_EDENIED,
-                           "user %.100s is not authorized: no authorizer is configured to check "
-                           "privilege %s",
-                           pp->user, OHP_PRIVILEGE);
-        int granted = 0;
-        job->cbmsg[0] = '\0';
-        if (job->authz(job->authz_ud, pp->user, OHP_PRIVILEGE, &granted) != 0)
-            return set_err(job, OHP_EAUTH, "the authorizer failed for user %.100s%s", pp->user,
-                           cb_detail(job, det, sizeof det));
-        if (!granted)
-            return set_err(job, OHP_EDENIED, "user %.100s does not have privilege %s", pp->user,
-                           OHP_PRIVILEGE);
-    }
-
-    /* The window. */
-    int64_t w = OHP_TIME_NONE;
-    if (!pp->full_publish && job->st_get) {
-        job->cbmsg[0] = '\0';
-        if (job->st_get(job->st_ud, c.system, c.org, &w) != 0)
-            return set_err(job, OHP_ESTORE, "the state store could not read the watermark%s",
-                           cb_detail(job, det, sizeof det));
-    }
-    int64_t f = pp->publish_from;
-    if (pp->full_publish || (w == OHP_TIME_NONE && f == OHP_TIME_NONE)) {
-        s->mode = OHP_MODE_FULL;
-        s->window_start = OHP_TIME_NONE;
-    } else {
-        s->mode = OHP_MODE_INCREMENTAL;
-        if (w == OHP_TIME_NONE) {
-            s->window_start = f;
-        } else if (f == OHP_TIME_NONE || f <= w) {
-            s->window_start = f == OHP_TIME_NONE ? w : f;
-        } else {
-            char fs[OHP_DATE_BUFSIZE], ws[OHP_DATE_BUFSIZE], text[256];
-            ohp_date_format(f, 0, fs);
-            ohp_date_format(w, 0, ws);
-            snprintf(text, sizeof text,
-                     "Publish from Date %s is later than the last successful publication %s; "
-                     "publishing from %s so that no change is missed",
-                     fs, ws, ws);
-            if (add_warning(job, text))
-                return set_err(job, OHP_ENOMEM, "out of memory");
-            s->window_start = w;
-        }
-    }
-
-    /* Run id. */
-    if (pp->run_id != 0) {
-        s->run_id = pp->run_id;
-    } else if (job->st_next) {
-        uint64_t id = 0;
-        job->cbmsg[0] = '\0';
-        if (job->st_next(job->st_ud, &id) != 0)
-            return set_err(job, OHP_ESTORE, "the state store could not allocate a run id%s",
-                           cb_detail(job, det, sizeof det));
-        if (id == 0)
-            return set_err(job, OHP_ESTORE, "the state store allocated run id 0");
-        s->run_id = id;
-    } else {
-        s->run_id = 1;
-    }
-    if (make_names(job, &c) || make_prefix(job, &c))
-        return set_err(job, OHP_ENOMEM, "out of memory");
     if (job->src_next == NULL)
         return set_err(job, OHP_EINVAL, "no data source is set");
     if (job->sink_write == NULL)
         return set_err(job, OHP_EINVAL, "no sink is set");
+    if (s->mode == OHP_MODE_INCREMENTAL && job->src_open == NULL)
+        return set_err(job, OHP_EINVAL,
+                       "an incremental run reads the source twice (whole keys), and a source "
+                       "without an open callback cannot be started again");
 
-    /* Source. */
-    ohp_source_query q = {OHP_SOURCE_QUERY_VERSION, c.system,         c.org,    c.items, s->mode,
-                          s->window_start,          s->snapshot_date, s->run_id};
-    if (job->src_open) {
-        job->cbmsg[0] = '\0';
-        if (job->src_open(job->src_ud, &q) != 0)
-            return set_err(job, OHP_ESOURCE, "the data source could not be opened%s",
-                           cb_detail(job, det, sizeof det));
-    }
-    c.source_open = true;
+    /* The run id, reserved before anything is read or written. */
+    if ((rc = take_run_id(job, &c)) != 0)
+        return rc;
+    if (make_names(job, &c) || make_prefix(job, &c))
+        return set_err(job, OHP_ENOMEM, "out of memory");
 
-    /* Sink and archive. */
-    if (job->sink_open) {
-        job->cbmsg[0] = '\0';
-        if (job->sink_open(job->sink_ud, job->file_name) != 0) {
-            rc = set_err(job, OHP_ESINK, "the sink could not be opened for %s%s", job->file_name,
-                         cb_detail(job, det, sizeof det));
+    /* Source: an incremental run first finds the changed keys, then reads again. */
+    ohp_source_query q = {
+        OHP_SOURCE_QUERY_VERSION, c.system,         c.org,     c.items,      s->mode,
+        s->window_start,          s->snapshot_date, s->run_id, OHP_PASS_ONLY};
+    if (s->mode == OHP_MODE_INCREMENTAL) {
+        q.pass = OHP_PASS_CHANGES;
+        if ((rc = open_source(job, &c, &q)) != 0)
             goto out;
-        }
+        rc = find_changed_keys(job, &c);
+        close_source(job, &c);
+        if (rc)
+            goto out;
+        q.pass = OHP_PASS_KEYS;
     }
-    c.sink_open = true;
-    job->cbmsg[0] = '\0';
-    /* From here until the writer is freed, worker threads may allocate. */
-    if (c.threads > 1 && c.level > 0)
-        job->alloc.lock = &job->alloc_lock;
-    rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
-                           s->snapshot_date, c.level, c.threads, job->errmsg);
-    if (rc) {
-        rc = zip_failure(job, rc);
+    if ((rc = open_source(job, &c, &q)) != 0 || (rc = write_archive(job, &c)) != 0)
         goto out;
-    }
-    job->out.len = 0;
-    if ((rc = out_append(job, ohp_psv_header_v1, strlen(ohp_psv_header_v1))) != 0)
-        goto out;
-    if ((rc = pump(job, &c)) != 0) {
-        if (rc == OHP_ESINK || rc == OHP_EZIP)
-            rc = zip_failure(job, rc);
-        goto out;
-    }
-    if ((rc = flush_out(job)) != 0 || (rc = ohp_zipwriter_finish(job->zw)) != 0) {
-        rc = zip_failure(job, rc);
-        goto out;
-    }
     s->psv_bytes = ohp_zipwriter_uncompressed(job->zw);
     s->compressed_bytes = ohp_zipwriter_compressed(job->zw);
     s->zip_bytes = ohp_zipwriter_total(job->zw);
     s->crc32 = ohp_zipwriter_crc(job->zw);
 
     /* Commit: the sink first, then the state. */
-    if (job->src_close)
-        job->src_close(job->src_ud);
-    c.source_open = false;
+    close_source(job, &c);
     c.sink_open = false;
     job->cbmsg[0] = '\0';
     if (job->sink_close(job->sink_ud, 1) != 0) {
@@ -1004,17 +1458,7 @@ static int run(ohp_job *job, const ohp_params *pp)
                      cb_detail(job, det, sizeof det));
         goto out;
     }
-    if (job->st_commit) {
-        job->cbmsg[0] = '\0';
-        if (job->st_commit(job->st_ud, c.system, c.org, s->snapshot_date, s->run_id) != 0) {
-            rc = set_err(job, OHP_ESTORE,
-                         "%s was published but the state store could not record the run%s; the "
-                         "next incremental run will publish these changes again",
-                         job->file_name, cb_detail(job, det, sizeof det));
-            goto out;
-        }
-    }
-    rc = OHP_OK;
+    rc = commit_state(job, &c);
 out:
     if (rc != OHP_OK && job->zw) {
         /* What reached the writer and the sink before the failure. */
@@ -1023,13 +1467,16 @@ out:
         s->zip_bytes = ohp_zipwriter_total(job->zw);
         s->crc32 = ohp_zipwriter_crc(job->zw);
     }
-    if (c.source_open && job->src_close)
-        job->src_close(job->src_ud);
+    close_source(job, &c);
     if (c.sink_open)
         (void)job->sink_close(job->sink_ud, 0);
     ohp_zipwriter_free(job->zw);
     job->zw = NULL;
     job->alloc.lock = NULL;
+    ohp_keyset_clear(&job->changed, &job->alloc, 0);
+    for (size_t i = 0; i < job->norgs_seen; i++)
+        ohp_free(&job->alloc, job->orgs_seen[i]);
+    job->norgs_seen = 0;
     return rc;
 }
 

@@ -1,12 +1,22 @@
 /* Reconciliation: fold snapshot chains and compare the ERP side with the external side. */
+#include "balance_key.h"
 #include "ohp_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NKEY 7
-enum { KF_ORG, KF_ITEM, KF_REV, KF_SUB, KF_LOC, KF_LOT, KF_OWNER };
+/* The balance key, as the job defines it for whole keys (balance_key.h). */
+#define NKEY OHP_KEY_NFIELDS
+enum {
+    KF_ORG = OHP_KEY_ORG,
+    KF_ITEM = OHP_KEY_ITEM,
+    KF_REV = OHP_KEY_REV,
+    KF_SUB = OHP_KEY_SUB,
+    KF_LOC = OHP_KEY_LOC,
+    KF_LOT = OHP_KEY_LOT,
+    KF_OWNER = OHP_KEY_OWNER
+};
 
 #define NONE UINT32_MAX
 #define MAX_RANGE 1000000u
@@ -622,8 +632,12 @@ static int tab_index(tab *t, const ohp_alloc *a, size_t expect)
 
 /* ---- balance entries (one per key) ---- */
 
-enum { F_PRESENT = 1, F_CONFLICT = 4 }; /* << side */
+enum { F_PRESENT = 1 }; /* << side */
 
+/*
+ * One entry per key and unit of measure in the comparison (the unit is the
+ * key's last field, after the NKEY parts), one per key when folding.
+ */
 typedef struct entry {
     uint32_t klen;
     union {
@@ -632,10 +646,11 @@ typedef struct entry {
         uint32_t gen; /* folding: the snapshot that last replaced the key */
     };
     union {
-        uint32_t rank;    /* comparison: the key's place in key order */
-        uint32_t serials; /* folding: the key's serial numbers (node reference + 1) */
+        uint32_t rank;    /* comparison: the key's place in key order (units of a key share it);
+                             re-keying: the entry's new reference */
+        uint32_t serials; /* folding: the key's serial numbers and other units (node ref + 1) */
     };
-    uint16_t uom[2]; /* UOM index + 1, 0: none */
+    uint16_t uom; /* UOM index + 1, 0: none (folding: the key's first unit) */
     qty q[2];
     uint8_t flags;
     char key[]; /* NUL-separated key fields, NUL-terminated */
@@ -664,10 +679,11 @@ typedef struct serial {
     char key[];
 } serial;
 
-/* Fold: a key's serial numbers (and lines in another unit), newest first. */
+/* Fold: a key's serial numbers and lines in another unit, newest first. */
 typedef struct snode {
-    uint32_t next; /* reference + 1, 0: none */
-    uint16_t uom;  /* 0: s is a serial number; else s is a quantity in this unit (index + 1) */
+    uint32_t next;  /* reference + 1, 0: none */
+    uint16_t uom;   /* the line's unit (index + 1) */
+    uint8_t serial; /* s is a serial number; else a quantity */
     char s[];
 } snode;
 
@@ -676,19 +692,21 @@ typedef struct snode {
 typedef struct uom {
     char *code;
     qty total[2];
+    bool counted; /* a compared key (of the ERP side's organization) has a line in it */
 } uom;
 
 /*
- * A key with mixed units on one side: the entry keeps the quantity in the
- * unit it had first, each line in another unit is kept here, so that the
- * totals per unit stay exact.
+ * Where a serial number is, on a side that has it more than once: every
+ * occurrence (the first one included), so that duplicates can be told
+ * apart from the same duplicates on both sides.  Rare.
  */
-typedef struct extra {
-    uint32_t entry; /* the entry's reference */
-    uint16_t uom;   /* UOM index + 1 */
+typedef struct occ {
+    const char *key; /* at run: the entry's key, for sorting */
+    uint32_t klen;
+    uint32_t serial; /* the serial's reference */
+    uint32_t entry;  /* the entry's reference */
     uint8_t side;
-    qty q;
-} extra;
+} occ;
 
 typedef struct serial_disc {
     const char *key; /* the serial's identity, for sorting */
@@ -734,7 +752,8 @@ struct ohp_reconcile {
     char *erp_org;              /* the ERP side's organization, once known */
     size_t cur_key, cur_prefix; /* the current key: offset into text; organization and item */
     uint32_t cur_klen, cur_hash;
-    tab cmp; /* entries */
+    bool cur_hashed; /* cur_hash is the current key's hash */
+    tab cmp;         /* entries */
     /* for ordering: keys added out of key order; the prefix all keys share */
     bool unordered;
     /*
@@ -757,8 +776,10 @@ struct ohp_reconcile {
     bigs big;
     uom *uoms;
     size_t nuoms, cap_uoms;
-    extra *extras; /* lines in a key's second (third...) unit, rare */
-    size_t nextras, cap_extras;
+    occ *occs; /* occurrences of serials a side has more than once */
+    size_t nocc, cap_occ;
+    int used;   /* OHP_IGNORE_* of the key parts that held a value in an entry's key */
+    bool rekey; /* entries were keyed before those parts were dropped */
     size_t last_uom;
     bool loaded[2];
     bool failed; /* a side failed to load: the comparison would be wrong */
@@ -821,7 +842,8 @@ OHP_EXPORT int ohp_reconcile_new(ohp_reconcile **out, const ohp_reconcile_option
         return rc;
     char msg[OHP_ERRMSG_SIZE];
     char abs_t[OHP_QTY_BUFSIZE], rel_t[OHP_QTY_BUFSIZE];
-    if (opt != NULL && (opt->ignore & ~(OHP_IGNORE_REVISION | OHP_IGNORE_LOCATOR | OHP_IGNORE_LOT)))
+    if (opt != NULL && (opt->ignore & ~(OHP_IGNORE_REVISION | OHP_IGNORE_LOCATOR | OHP_IGNORE_LOT |
+                                        OHP_IGNORE_OWNER)))
         return OHP_EINVAL;
     if (parse_tolerance(opt ? opt->tolerance_absolute : NULL, abs_t, "absolute", msg) ||
         parse_tolerance(opt ? opt->tolerance_relative : NULL, rel_t, "relative", msg))
@@ -853,7 +875,7 @@ OHP_EXPORT void ohp_reconcile_free(ohp_reconcile *rc)
     for (size_t i = 0; i < rc->nuoms; i++)
         ohp_free(&a, rc->uoms[i].code);
     ohp_free(&a, rc->uoms);
-    ohp_free(&a, rc->extras);
+    ohp_free(&a, rc->occs);
     if (rc->uom_text != NULL) {
         for (size_t i = 0; i < rc->nuoms * 2; i++)
             ohp_free(&a, rc->uom_text[i]);
@@ -872,8 +894,7 @@ OHP_EXPORT const char *ohp_reconcile_errmsg(const ohp_reconcile *rc)
 
 OHP_EXPORT const ohp_reconcile_summary *ohp_reconcile_get_summary(const ohp_reconcile *rc)
 {
-    static const ohp_reconcile_summary empty = {
-        OHP_RECONCILE_SUMMARY_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const ohp_reconcile_summary empty = {.version = OHP_RECONCILE_SUMMARY_VERSION};
     return rc ? &rc->sum : &empty;
 }
 
@@ -909,22 +930,30 @@ static int uom_index(ohp_reconcile *rc, const char *code, uint16_t *out)
 }
 
 /*
- * Append the key to b: the fields joined with NUL bytes, NUL-terminated.
+ * Append the key to b: the fields joined with NUL bytes, NUL-terminated,
+ * then (unless unit is NULL) the unit of measure as one more field.
  * *klen: its length without the last NUL; *prefix: the length of the
  * organization and the item with their NULs.
  */
 static int key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
-                      uint32_t *klen, size_t *prefix)
+                      const char *unit, uint32_t *klen, size_t *prefix, int *used)
 {
+    /* the optional parts that hold a value (OHP_IGNORE_* bits), or'ed into *used */
+    if (used != NULL)
+        *used |= (f[KF_REV] && f[KF_REV][0] ? OHP_IGNORE_REVISION : 0) |
+                 (f[KF_LOC] && f[KF_LOC][0] ? OHP_IGNORE_LOCATOR : 0) |
+                 (f[KF_LOT] && f[KF_LOT][0] ? OHP_IGNORE_LOT : 0) |
+                 (f[KF_OWNER] && f[KF_OWNER][0] ? OHP_IGNORE_OWNER : 0);
     /* Room for the usual key; a longer one is measured and the room grown. */
     if (b->cap - b->len < 257 && ohp_buf_reserve(b, a, 256) != 0)
         return OHP_ENOMEM;
     size_t start = b->len, o = start;
-    for (int i = 0; i < NKEY; i++) {
-        const char *s = f[i] ? f[i] : "";
+    for (int i = 0; i < NKEY + (unit != NULL); i++) {
+        const char *s = i == NKEY ? unit : f[i] ? f[i] : "";
         if ((i == KF_REV && (ignore & OHP_IGNORE_REVISION)) ||
             (i == KF_LOC && (ignore & OHP_IGNORE_LOCATOR)) ||
-            (i == KF_LOT && (ignore & OHP_IGNORE_LOT)))
+            (i == KF_LOT && (ignore & OHP_IGNORE_LOT)) ||
+            (i == KF_OWNER && (ignore & OHP_IGNORE_OWNER)))
             s = "";
         /* copy up to the NUL, which becomes the separator; the fields are short */
         char *d = b->data + o;
@@ -959,6 +988,22 @@ static void split_key(const char *key, const char *f[NKEY])
         f[i] = key;
         key += strlen(key) + 1;
     }
+}
+
+/* The length of a comparison entry's key without its unit (the last field). */
+static uint32_t key_nounit_len(const entry *e)
+{
+    uint32_t n = e->klen;
+    while (n > 0 && e->key[n - 1] != '\0')
+        n--;
+    return n > 0 ? n - 1 : 0;
+}
+
+/* Do two comparison entries have the same key, whatever their units? */
+static bool same_key_nounit(const entry *x, const entry *y)
+{
+    uint32_t xl = key_nounit_len(x);
+    return xl == key_nounit_len(y) && memcmp(x->key, y->key, xl) == 0;
 }
 
 /* A side's lines begin: the cursor goes back to the first entry. */
@@ -1038,25 +1083,10 @@ static int apply(ohp_reconcile *rc, const pend *p)
             rc->lcp = j;
         }
         rc->last_added = ref;
+        e->uom = p->uom; /* the unit is part of the key */
     }
     e->flags |= (uint8_t)(F_PRESENT << side);
     qty *dst = &e->q[side];
-    if (e->uom[side] == 0) {
-        e->uom[side] = p->uom;
-    } else if (e->uom[side] != p->uom) {
-        e->flags |= (uint8_t)(F_CONFLICT << side);
-        if (p->qkind != Q_NONE) {
-            if (rc->nextras == rc->cap_extras) {
-                extra *x = grown(&rc->alloc, rc->extras, &rc->cap_extras, sizeof *x, 16);
-                if (x == NULL)
-                    return rfail(rc, OHP_ENOMEM, "out of memory");
-                rc->extras = x;
-            }
-            extra *x = &rc->extras[rc->nextras++];
-            *x = (extra){.entry = ref, .uom = p->uom, .side = (uint8_t)side};
-            dst = &x->q;
-        }
-    }
     if (p->qkind == Q_SMALL) {
         if (p->m != 0 && qty_add_small(&rc->big, dst, p->m, p->scale, &rc->alloc) != OHP_OK)
             return rfail(rc, OHP_ENOMEM, "out of memory");
@@ -1075,10 +1105,25 @@ static int apply(ohp_reconcile *rc, const pend *p)
         serial *s = tab_at(&rc->ser, si);
         if (added)
             s->entry[0] = s->entry[1] = NONE;
-        if (s->count[side]++ == 0) {
+        if (s->count[side] == 0) {
             s->entry[side] = ref;
             rc->distinct[side]++;
+        } else {
+            /* more than once on this side: every occurrence is kept, the first one too */
+            size_t need = s->count[side] == 1 ? 2 : 1;
+            if (rc->nocc + need > rc->cap_occ) {
+                occ *o = grown(&rc->alloc, rc->occs, &rc->cap_occ, sizeof *o, 16);
+                if (o == NULL)
+                    return rfail(rc, OHP_ENOMEM, "out of memory");
+                rc->occs = o;
+            }
+            if (need == 2)
+                rc->occs[rc->nocc++] =
+                    (occ){.serial = si, .entry = s->entry[side], .side = (uint8_t)side};
+            rc->occs[rc->nocc++] = (occ){.serial = si, .entry = ref, .side = (uint8_t)side};
         }
+        if (s->count[side] < UINT32_MAX)
+            s->count[side]++;
     }
     return OHP_OK;
 }
@@ -1107,19 +1152,20 @@ static const char *side_name(int side)
 }
 
 /*
- * The key of the contributions that follow (one line's worth): built once,
- * into text, with its hash.
+ * The key and unit of the contributions that follow (one line's worth):
+ * built once, into text, with its hash when keys are hashed.
  */
-static int cmp_key(ohp_reconcile *rc, const char *const kf[NKEY])
+static int cmp_key(ohp_reconcile *rc, const char *const kf[NKEY], uint16_t uom_ix)
 {
     int r;
     if (rc->npending == BATCH && (r = flush(rc)) != OHP_OK)
         return r;
     rc->cur_key = rc->text.len;
-    if ((r = key_append(&rc->text, &rc->alloc, kf, rc->ignore, &rc->cur_klen, &rc->cur_prefix)) !=
-        OHP_OK)
+    if ((r = key_append(&rc->text, &rc->alloc, kf, rc->ignore, rc->uoms[uom_ix - 1].code,
+                        &rc->cur_klen, &rc->cur_prefix, &rc->used)) != OHP_OK)
         return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "key too long");
-    if (!rc->merging) { /* merging finds keys by a cursor, not by their hash */
+    rc->cur_hashed = !rc->merging; /* merging finds keys by a cursor, not by their hash */
+    if (rc->cur_hashed) {
         rc->cur_hash = hash_bytes(rc->text.data + rc->cur_key, rc->cur_klen);
         tab_prefetch(&rc->cmp, rc->cur_hash);
     }
@@ -1203,8 +1249,13 @@ static int cmp_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix,
     pend *p = &rc->pending[rc->npending];
     p->key = rc->cur_key;
     p->klen = rc->cur_klen;
+    /*
+     * A flush above may have ended merging in the middle of the key's
+     * contributions: the hash is only what cmp_key() computed (apply()
+     * computes a missing one).
+     */
     p->hash = rc->cur_hash;
-    p->hashed = !rc->merging;
+    p->hashed = rc->cur_hashed;
     p->side = (uint8_t)side;
     p->uom = uom_ix;
     p->qkind = Q_NONE;
@@ -1242,13 +1293,9 @@ static int cmp_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix,
 
 static void record_key(const ohp_snapshot_record *rec, const char *kf[NKEY])
 {
-    kf[KF_ORG] = rec->organization_code;
-    kf[KF_ITEM] = rec->item_number;
-    kf[KF_REV] = rec->revision;
-    kf[KF_SUB] = rec->subinventory_code;
-    kf[KF_LOC] = rec->locator_name[0] ? rec->locator_name : rec->locator_id;
-    kf[KF_LOT] = rec->lot_number;
-    kf[KF_OWNER] = rec->owning_party_id;
+    ohp_key_fields(kf, rec->organization_code, rec->item_number, rec->revision,
+                   rec->subinventory_code, rec->locator_name, rec->locator_id, rec->lot_number,
+                   rec->owning_party_id);
 }
 
 /* ---- loading snapshots ---- */
@@ -1288,8 +1335,8 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
     const ohp_snapshot_record *rec;
     int got;
     const char *kf[NKEY];
-    /* lines of layout v1 are rarely shorter than 120 bytes; both sides share the table */
-    rc->expect_keys = rc->cmp.n + (size_t)(ohp_snapshot_reader_size_hint(s->r) / 120);
+    /* the table grows with the keys read, never with a size the archive declares */
+    rc->expect_keys = rc->cmp.n;
     if (!rc->merging)
         tab_reserve(&rc->cmp, &rc->alloc, rc->expect_keys);
     stream_begin(rc);
@@ -1302,8 +1349,8 @@ static int load_direct(ohp_reconcile *rc, int side, snap *s)
         if (qin_parse(rec->primary_quantity, &q) != OHP_OK) /* the reader checked it */
             return rfail(rc, OHP_EPARSE, "%s: quantity '%.40s' is not an exact decimal",
                          side_name(side), rec->primary_quantity);
-        if ((r = cmp_key(rc, kf)) != OHP_OK ||
-            (r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK ||
+        if ((r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK ||
+            (r = cmp_key(rc, kf, u)) != OHP_OK ||
             (r = cmp_push(rc, side, &q, u, rec->serial_number, strlen(rec->serial_number))) !=
                 OHP_OK)
             return r;
@@ -1316,7 +1363,7 @@ static void fold_reset(ohp_reconcile *rc, entry *e)
     qty_clear(&rc->big, &e->q[0], &rc->alloc);
     e->serials = 0;
     e->flags = 0;
-    e->uom[0] = 0;
+    e->uom = 0;
 }
 
 static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
@@ -1345,7 +1392,8 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             size_t prefix;
             bool added;
             rc->scratch.len = 0;
-            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, &klen, &prefix)) != OHP_OK ||
+            if ((r = key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix, NULL)) !=
+                    OHP_OK ||
                 (r = tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
                              hash_bytes(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
                 r = r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
@@ -1362,11 +1410,11 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             uint16_t u = 0;
             if ((r = uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK)
                 break;
-            if (e->uom[0] == 0)
-                e->uom[0] = u;
+            if (e->uom == 0)
+                e->uom = u;
             e->flags |= F_PRESENT;
             /* a line in another unit than the key's first is kept as it is */
-            bool other_unit = e->uom[0] != u;
+            bool other_unit = e->uom != u;
             if (!other_unit && qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
                 r = rfail(rc, OHP_ENOMEM, "out of memory");
                 break;
@@ -1384,7 +1432,8 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
                                         : rfail(rc, r, "too many serials");
                     break;
                 }
-                sn->uom = pass == 0 ? u : 0;
+                sn->uom = u;
+                sn->serial = pass == 1;
                 memcpy(sn->s, t, sl + 1);
                 sn->next = e->serials;
                 e->serials = nref + 1;
@@ -1418,16 +1467,21 @@ static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
             q.small = false;
             q.sum = t; /* a sum past the parser's limits */
         }
-        if ((r = cmp_key(rc, kf)) != OHP_OK ||
-            (r = cmp_push(rc, side, &q, e->uom[0], NULL, 0)) != OHP_OK)
+        if ((r = cmp_key(rc, kf, e->uom)) != OHP_OK ||
+            (r = cmp_push(rc, side, &q, e->uom, NULL, 0)) != OHP_OK)
             break;
+        /* each unit is a key of its own in the comparison */
+        uint16_t cur = e->uom;
         for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
             const snode *sn = pool_at(&nodes, x - 1);
-            if (sn->uom == 0) {
-                r = cmp_push(rc, side, NULL, e->uom[0], sn->s, strlen(sn->s));
+            if (sn->uom != cur && (r = cmp_key(rc, kf, sn->uom)) != OHP_OK)
+                break;
+            cur = sn->uom;
+            if (sn->serial) {
+                r = cmp_push(rc, side, NULL, cur, sn->s, strlen(sn->s));
             } else {
                 qin_parse(sn->s, &q); /* the reader checked it */
-                r = cmp_push(rc, side, &q, sn->uom, NULL, 0);
+                r = cmp_push(rc, side, &q, cur, NULL, 0);
             }
             x = sn->next;
         }
@@ -1560,7 +1614,6 @@ static const char *const xcol_names[X_COUNT] = {
 static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list, uint64_t line,
                            long colno)
 {
-    char item[512];
     const char *p = list;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -1571,11 +1624,11 @@ static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list,
         }
         while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
             n--;
-        if (n >= sizeof item)
-            return rfail(rc, OHP_EPARSE,
-                         "external side: line %llu, column %ld (SERIAL_NUMBERS): serial longer "
-                         "than %zu bytes",
-                         (unsigned long long)line, colno, sizeof item - 1);
+        /* a serial as long as the field (the publisher takes them up to its field limit) */
+        rc->scratch.len = 0;
+        if (ohp_buf_reserve(&rc->scratch, &rc->alloc, n + 1) != 0)
+            return rfail(rc, OHP_ENOMEM, "out of memory");
+        char *item = rc->scratch.data;
         memcpy(item, p, n);
         item[n] = '\0';
         p += comma ? (size_t)(comma - p) + 1 : strlen(p);
@@ -1631,6 +1684,71 @@ static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list,
     return OHP_OK;
 }
 
+/* The first bytes of the external PSV, kept to explain a header that is not one. */
+typedef struct sniff {
+    ohp_read_fn read;
+    void *user_data;
+    unsigned char head[4];
+    size_t nhead;
+} sniff;
+
+static int sniff_read(void *ud, void *buf, size_t cap, size_t *got)
+{
+    sniff *sn = ud;
+    int r = sn->read(sn->user_data, buf, cap, got);
+    if (r == 0) {
+        size_t n = *got < cap ? *got : cap;
+        for (size_t i = 0; i < n && sn->nhead < sizeof sn->head; i++)
+            sn->head[sn->nhead++] = ((const unsigned char *)buf)[i];
+    }
+    return r;
+}
+
+static bool utf16_bom(const sniff *sn)
+{
+    return sn->nhead >= 2 && ((sn->head[0] == 0xff && sn->head[1] == 0xfe) ||
+                              (sn->head[0] == 0xfe && sn->head[1] == 0xff));
+}
+
+#define UTF8_BOM "\xEF\xBB\xBF"
+#define EXPECTED_HEADER                                                                            \
+    "expected a PSV: UTF-8 text with '|' between the columns, its header naming them, such as "    \
+    "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|PRIMARY_QUANTITY|PRIMARY_UOM_CODE"
+
+/*
+ * A header line of one field that is no column name: what the file looks
+ * like, when it can be told (another separator), as an error.
+ */
+static int header_not_psv(ohp_reconcile *rc, const char *h)
+{
+    static const struct {
+        char c;
+        const char *name;
+    } seps[] = {
+        {',', "comma-separated (CSV)"}, {';', "semicolon-separated"}, {'\t', "tab-separated"}};
+    size_t best = 0, nbest = 0;
+    for (size_t k = 0; k < sizeof seps / sizeof seps[0]; k++) {
+        size_t n = 1;
+        for (const char *p = h; *p; p++)
+            n += *p == seps[k].c;
+        if (n > nbest) {
+            nbest = n;
+            best = k;
+        }
+    }
+    if (nbest < 2)
+        return 0;
+    char sep[8];
+    if (seps[best].c == '\t')
+        strcpy(sep, "tab");
+    else
+        snprintf(sep, sizeof sep, "'%c'", seps[best].c);
+    return rfail(rc, OHP_EPARSE,
+                 "external side: line 1: the file looks %s: its header has no '|' and splits on %s "
+                 "into %zu columns; " EXPECTED_HEADER,
+                 seps[best].name, sep, nbest);
+}
+
 OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data)
 {
     if (rc == NULL || read == NULL)
@@ -1640,8 +1758,9 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     rc->loaded[OHP_SIDE_EXTERNAL] = true;
     rc->errmsg[0] = '\0';
     stream_begin(rc);
+    sniff sn = {read, user_data, {0}, 0};
     ohp_psv_reader *psv;
-    int r = ohp_psv_reader_new(&psv, read, user_data, 0,
+    int r = ohp_psv_reader_new(&psv, sniff_read, &sn, 0,
                                &(ohp_allocator){OHP_ALLOCATOR_VERSION, rc->alloc.malloc_fn,
                                                 rc->alloc.realloc_fn, rc->alloc.free_fn,
                                                 rc->alloc.opaque});
@@ -1651,6 +1770,12 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     size_t nf;
     long idx[X_COUNT];
     int got = ohp_psv_reader_next(psv, &f, &nf);
+    if (got != 1 && utf16_bom(&sn)) {
+        r = rfail(rc, OHP_EPARSE,
+                  "external side: line 1: the file looks UTF-16 encoded (it starts with a UTF-16 "
+                  "byte order mark); " EXPECTED_HEADER);
+        goto out;
+    }
     if (got <= 0) {
         r = got < 0 ? rfail(rc, got, "external side: %s", ohp_psv_reader_errmsg(psv))
                     : rfail(rc, OHP_EPARSE,
@@ -1662,7 +1787,9 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         idx[c] = -1;
     for (size_t i = 0; i < nf; i++)
         for (int c = 0; c < X_COUNT; c++)
-            if (strcmp(f[i], xcol_names[c]) == 0) {
+            /* a UTF-8 byte order mark before the first column name is skipped */
+            if (strcmp(f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0), xcol_names[c]) ==
+                0) {
                 if (idx[c] >= 0) {
                     r = rfail(rc, OHP_EPARSE,
                               "external side: line 1, column %zu: column %s "
@@ -1675,10 +1802,26 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     static const int req[] = {X_ORG, X_ITEM, X_SUB, X_QTY, X_UOM};
     for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
         if (idx[req[k]] < 0) {
-            r = rfail(rc, OHP_EPARSE, "external side: line 1: required column %s is missing",
-                      xcol_names[req[k]]);
+            if (utf16_bom(&sn))
+                r = rfail(rc, OHP_EPARSE,
+                          "external side: line 1: the file looks UTF-16 encoded (it starts with "
+                          "a UTF-16 byte order mark); " EXPECTED_HEADER);
+            else if (nf != 1 || (r = header_not_psv(rc, f[0])) == 0)
+                r = rfail(rc, OHP_EPARSE, "external side: line 1: required column %s is missing",
+                          xcol_names[req[k]]);
             goto out;
         }
+    /* Key parts the file has no column for: both sides are compared without them. */
+    int missing = (idx[X_REV] < 0 ? OHP_IGNORE_REVISION : 0) |
+                  (idx[X_LOC_NAME] < 0 && idx[X_LOC_ID] < 0 ? OHP_IGNORE_LOCATOR : 0) |
+                  (idx[X_LOT] < 0 ? OHP_IGNORE_LOT : 0) | (idx[X_OWNER] < 0 ? OHP_IGNORE_OWNER : 0);
+    rc->sum.external_missing_key_parts = missing;
+    if (missing & ~rc->ignore) {
+        /* entries whose keys hold a value in those parts are shortened before comparing */
+        if (missing & ~rc->ignore & rc->used)
+            rc->rekey = true;
+        rc->ignore |= missing;
+    }
     size_t ncols = nf;
     while ((got = ohp_psv_reader_next(psv, &f, &nf)) == 1) {
         uint64_t line = ohp_psv_reader_line(psv);
@@ -1693,7 +1836,15 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
         const char *v[X_COUNT];
         for (int c = 0; c < X_COUNT; c++)
             v[c] = idx[c] >= 0 ? f[idx[c]] : "";
-        bool ascii = ohp_psv_reader_row_ascii(psv);
+        /*
+         * Another organization than the ERP side's (once known): never
+         * compared, and read no further than its key (publishing skips
+         * such lines unchecked too); it counts as a key of another
+         * organization.
+         */
+        bool other =
+            rc->erp_org != NULL && v[X_ORG][0] != '\0' && strcmp(v[X_ORG], rc->erp_org) != 0;
+        bool ascii = other || ohp_psv_reader_row_ascii(psv);
         for (int c = 0; c < X_COUNT && !ascii; c++) {
             if (!ohp_utf8_valid(v[c], strlen(v[c]))) {
                 r = rfail(rc, OHP_EPARSE,
@@ -1702,12 +1853,23 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                 goto out;
             }
         }
-        for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
+        for (size_t k = 0; k < sizeof req / sizeof req[0] && !other; k++)
             if (v[req[k]][0] == '\0') {
                 r = rfail(rc, OHP_EPARSE, "external side: line %llu, column %ld (%s): required",
                           (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
                 goto out;
             }
+        const char *kf[NKEY];
+        ohp_key_fields(kf, v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME], v[X_LOC_ID],
+                       v[X_LOT], v[X_OWNER]);
+        uint16_t u;
+        if (other) {
+            rc->sum.external_lines++;
+            if ((r = uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = cmp_key(rc, kf, u)) != OHP_OK ||
+                (r = cmp_push(rc, OHP_SIDE_EXTERNAL, NULL, u, NULL, 0)) != OHP_OK)
+                goto out;
+            continue;
+        }
         qin q;
         if (qin_parse(v[X_QTY], &q) != OHP_OK) {
             r = rfail(rc, OHP_EPARSE,
@@ -1717,11 +1879,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
             goto out;
         }
         rc->sum.external_lines++;
-        const char *kf[NKEY] = {
-            v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME][0] ? v[X_LOC_NAME] : v[X_LOC_ID],
-            v[X_LOT], v[X_OWNER]};
-        uint16_t u;
-        if ((r = cmp_key(rc, kf)) != OHP_OK || (r = uom_index(rc, v[X_UOM], &u)) != OHP_OK ||
+        if ((r = uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = cmp_key(rc, kf, u)) != OHP_OK ||
             (r = cmp_push(rc, OHP_SIDE_EXTERNAL, &q, u, v[X_SERIAL], strlen(v[X_SERIAL]))) !=
                 OHP_OK)
             goto out;
@@ -1981,106 +2139,144 @@ static bool other_org(const ohp_reconcile *rc, const char *key)
     return rc->erp_org != NULL && strcmp(key, rc->erp_org) != 0;
 }
 
-static int extra_cmp(const void *a, const void *b)
+/* The comparison's flags, set per entry by compare_group (<< side). */
+enum { F_RAW = 4, F_HAS = 16 };
+
+/* Has side s moved serials counted at e? */
+static bool has_moves(const entry *e, int s)
 {
-    uint32_t x = ((const extra *)a)->entry, y = ((const extra *)b)->entry;
-    return (x > y) - (x < y);
+    return s == OHP_SIDE_ERP ? (e->moved & 0xffffu) != 0 : (e->moved >> 16) != 0;
 }
 
-/* The lines of entry ref in other units (extras sorted by entry) count in their units' totals. */
-static int add_extras(ohp_reconcile *rc, uint32_t ref)
+/* One discrepancy of a key class: e0 gives the ERP side's quantity, e1 the external side's. */
+static int emit_key(ohp_reconcile *rc, int kind, const entry *e0, const entry *e1, const char *diff,
+                    ohp_discrepancy_fn fn, void *ud)
 {
-    size_t lo = 0, hi = rc->nextras;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (rc->extras[mid].entry < ref)
-            lo = mid + 1;
-        else
-            hi = mid;
+    char q0[OHP_ACC_BUFSIZE], q1[OHP_ACC_BUFSIZE];
+    ohp_discrepancy d;
+    disc_init(&d, kind);
+    fill_key(&d, e0 ? e0 : e1);
+    if (e0 != NULL) {
+        qty_text(&rc->big, &e0->q[0], q0);
+        d.erp_quantity = q0;
+        d.erp_uom_code = rc->uoms[e0->uom - 1].code;
     }
-    for (size_t i = lo; i < rc->nextras && rc->extras[i].entry == ref; i++) {
-        extra *x = &rc->extras[i];
-        if (qty_add_to(&rc->big, &rc->uoms[x->uom - 1].total[x->side], &x->q, &rc->alloc) != OHP_OK)
-            return rfail(rc, OHP_ENOMEM, "out of memory");
+    if (e1 != NULL) {
+        qty_text(&rc->big, &e1->q[1], q1);
+        d.external_quantity = q1;
+        d.external_uom_code = rc->uoms[e1->uom - 1].code;
     }
-    return OHP_OK;
+    if (diff != NULL)
+        d.difference = diff;
+    return emit(rc, &d, fn, ud);
 }
 
-static int compare_key(ohp_reconcile *rc, uint32_t ref, ohp_discrepancy_fn fn, void *ud)
+/*
+ * Compare one key: its entries refs[0, n), one per unit of measure, in
+ * unit order.  A side has the key in a unit when its quantity there, net
+ * of moved serials, is not zero; units are compared one by one, except
+ * when both sides have the key in units that have nothing in common (a
+ * unit of measure mismatch, nothing subtracted).
+ */
+static int compare_group(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_discrepancy_fn fn,
+                         void *ud)
 {
-    entry *e = tab_at(&rc->cmp, ref);
-    if (other_org(rc, e->key)) {
+    entry *first = tab_at(&rc->cmp, refs[0]);
+    if (other_org(rc, first->key)) {
         rc->sum.external_other_organization++;
         return 0;
     }
-    bool conflict = (e->flags & (F_CONFLICT | F_CONFLICT << 1)) != 0;
-    if (conflict && add_extras(rc, ref) != OHP_OK)
-        return OHP_ENOMEM;
-    bool has[2];
-    for (int s = 0; s < 2; s++) {
-        has[s] = (e->flags & (F_PRESENT << s)) && !qty_zero(&rc->big, &e->q[s]);
-        if (has[s] &&
-            qty_add_to(&rc->big, &rc->uoms[e->uom[s] - 1].total[s], &e->q[s], &rc->alloc) != OHP_OK)
-            return rfail(rc, OHP_ENOMEM, "out of memory");
+    size_t n0 = 0, n1 = 0, common = 0;
+    bool any[2] = {false, false}, compared = false;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = tab_at(&rc->cmp, refs[i]);
+        uom *u = &rc->uoms[e->uom - 1];
+        e->flags &= (uint8_t)(F_PRESENT | F_PRESENT << 1);
+        for (int s = 0; s < 2; s++) {
+            if (!(e->flags & (F_PRESENT << s)))
+                continue;
+            u->counted = true;
+            if (qty_add_to(&rc->big, &u->total[s], &e->q[s], &rc->alloc) != OHP_OK)
+                return rfail(rc, OHP_ENOMEM, "out of memory");
+            bool raw = !qty_zero(&rc->big, &e->q[s]), has = raw;
+            if (has_moves(e, s)) {
+                char t[OHP_ACC_BUFSIZE];
+                net_text(rc, e, s, t);
+                has = strcmp(t, "0") != 0;
+            }
+            if (raw)
+                any[s] = true;
+            compared = compared || raw || has;
+            e->flags |= (uint8_t)((raw ? F_RAW << s : 0) | (has ? F_HAS << s : 0));
+        }
+        bool h0 = (e->flags & F_HAS) != 0, h1 = (e->flags & (F_HAS << 1)) != 0;
+        n0 += h0;
+        n1 += h1;
+        common += h0 && h1;
     }
-    if (has[0])
+    if (any[0])
         rc->sum.erp_keys++;
-    if (has[1])
+    if (any[1])
         rc->sum.external_keys++;
-    if (!has[0] && !has[1] && !conflict)
+    if (!compared)
         return 0;
     rc->sum.keys_compared++;
-    char q0[OHP_ACC_BUFSIZE], q1[OHP_ACC_BUFSIZE], n0[OHP_ACC_BUFSIZE], n1[OHP_ACC_BUFSIZE];
-    const char *u0 = e->uom[0] ? rc->uoms[e->uom[0] - 1].code : "";
-    const char *u1 = e->uom[1] ? rc->uoms[e->uom[1] - 1].code : "";
-    ohp_discrepancy d;
-    if (has[0] && has[1] && !conflict && e->uom[0] == e->uom[1] && e->moved == 0 &&
-        e->q[0].scale != QBIG && e->q[1].scale != QBIG && e->q[0].m == e->q[1].m &&
-        e->q[0].scale == e->q[1].scale) {
-        rc->sum.matched++; /* the common case, without formatting */
-        return 0;
-    }
-    qty_text(&rc->big, &e->q[0], q0);
-    qty_text(&rc->big, &e->q[1], q1);
-    net_text(rc, e, 0, n0);
-    net_text(rc, e, 1, n1);
-    int kind = 0;
-    char diff[OHP_ACC_BUFSIZE] = "";
-    if (conflict) {
-        kind = OHP_DISC_UOM; /* mixed units on a side: whether or not the other has the key */
-    } else if (has[0] && has[1]) {
-        if (e->uom[0] != e->uom[1]) {
-            kind = OHP_DISC_UOM;
-        } else if (strcmp(n0, n1) == 0) {
-            rc->sum.matched++;
-        } else {
-            text_sub(n1, n0, diff); /* net of moved serials, as the class is decided */
-            if (within_tolerance(rc, diff, n0))
-                rc->sum.within_tolerance++;
-            else
-                kind = OHP_DISC_QUANTITY;
+    uint64_t before = rc->sum.discrepancies;
+    size_t equal = 0, tolerated = 0;
+    int r = 0;
+    if (n0 > 0 && n1 > 0 && common == 0) {
+        /* the sides hold the key in different units: the i-th unit of each side on one line */
+        size_t i0 = 0, i1 = 0;
+        for (;;) {
+            while (i0 < n && !(((entry *)tab_at(&rc->cmp, refs[i0]))->flags & F_HAS))
+                i0++;
+            while (i1 < n && !(((entry *)tab_at(&rc->cmp, refs[i1]))->flags & (F_HAS << 1)))
+                i1++;
+            if (i0 == n && i1 == n)
+                break;
+            const entry *e0 = i0 < n ? tab_at(&rc->cmp, refs[i0++]) : NULL;
+            const entry *e1 = i1 < n ? tab_at(&rc->cmp, refs[i1++]) : NULL;
+            if ((r = emit_key(rc, OHP_DISC_UOM, e0, e1, NULL, fn, ud)) != 0)
+                return r;
         }
-    } else if (has[0]) {
-        if (strcmp(n0, "0") != 0)
-            kind = OHP_DISC_MISSING_EXTERNAL;
-    } else if (strcmp(n1, "0") != 0) {
-        kind = OHP_DISC_MISSING_ERP;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            entry *e = tab_at(&rc->cmp, refs[i]);
+            bool h0 = (e->flags & F_HAS) != 0, h1 = (e->flags & (F_HAS << 1)) != 0;
+            if (h0 && h1) {
+                if (e->moved == 0 && e->q[0].scale != QBIG && e->q[1].scale != QBIG &&
+                    e->q[0].m == e->q[1].m && e->q[0].scale == e->q[1].scale) {
+                    equal++; /* the common case, without formatting */
+                    continue;
+                }
+                char n0t[OHP_ACC_BUFSIZE], n1t[OHP_ACC_BUFSIZE], diff[OHP_ACC_BUFSIZE];
+                net_text(rc, e, 0, n0t);
+                net_text(rc, e, 1, n1t);
+                if (strcmp(n0t, n1t) == 0) {
+                    equal++;
+                    continue;
+                }
+                text_sub(n1t, n0t, diff); /* net of moved serials, as the class is decided */
+                if (within_tolerance(rc, diff, n0t))
+                    tolerated++;
+                else
+                    r = emit_key(rc, OHP_DISC_QUANTITY, e, e, diff, fn, ud);
+            } else if (h0) {
+                r = emit_key(rc, OHP_DISC_MISSING_EXTERNAL, e, NULL, NULL, fn, ud);
+            } else if (h1) {
+                r = emit_key(rc, OHP_DISC_MISSING_ERP, NULL, e, NULL, fn, ud);
+            }
+            if (r != 0)
+                return r;
+        }
     }
-    if (kind == 0)
-        return 0;
-    disc_init(&d, kind);
-    fill_key(&d, e);
-    if (has[0]) {
-        d.erp_quantity = q0;
-        d.erp_uom_code = u0;
+    if (rc->sum.discrepancies == before) {
+        if (tolerated > 0)
+            rc->sum.within_tolerance++;
+        else if (equal > 0)
+            rc->sum.matched++;
     }
-    if (has[1]) {
-        d.external_quantity = q1;
-        d.external_uom_code = u1;
-    }
-    if (kind == OHP_DISC_QUANTITY)
-        d.difference = diff;
-    return emit(rc, &d, fn, ud);
+    return 0;
 }
 
 static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy_fn fn, void *ud)
@@ -2098,7 +2294,7 @@ static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy
                    : OHP_SIDE_ERP;
     const entry *e = tab_at(&rc->cmp, s->entry[side]);
     fill_key(&d, e);
-    const char *u = e->uom[side] ? rc->uoms[e->uom[side] - 1].code : "";
+    const char *u = rc->uoms[e->uom - 1].code;
     if (side == OHP_SIDE_ERP)
         d.erp_uom_code = u;
     else
@@ -2116,14 +2312,22 @@ static int emit_serial(ohp_reconcile *rc, const serial_disc *sd, ohp_discrepancy
         d.external_locator = f[KF_LOC];
         d.external_lot_number = f[KF_LOT];
         d.external_owning_party_id = f[KF_OWNER];
-        d.external_uom_code = x->uom[1] ? rc->uoms[x->uom[1] - 1].code : "";
+        d.external_uom_code = rc->uoms[x->uom - 1].code;
     }
     return emit(rc, &d, fn, ud);
 }
 
+/* The units of measure by code, those of compared keys only, with their totals as text. */
 static int finish_totals(ohp_reconcile *rc)
 {
-    /* UOMs by code */
+    size_t k = 0;
+    for (size_t i = 0; i < rc->nuoms; i++) {
+        if (rc->uoms[i].counted)
+            rc->uoms[k++] = rc->uoms[i];
+        else
+            ohp_free(&rc->alloc, rc->uoms[i].code); /* only other organizations' lines */
+    }
+    rc->nuoms = k;
     for (size_t i = 1; i < rc->nuoms; i++) {
         for (size_t j = i; j > 0 && strcmp(rc->uoms[j - 1].code, rc->uoms[j].code) > 0; j--) {
             uom t = rc->uoms[j];
@@ -2146,6 +2350,111 @@ static int finish_totals(ohp_reconcile *rc)
     return OHP_OK;
 }
 
+/*
+ * The external side has no column for key parts the ERP side was keyed
+ * with: every entry goes into a new table under its shortened key (the
+ * quantities of entries that now share a key are summed), and the serials
+ * follow their entries.
+ */
+static int rekey(ohp_reconcile *rc)
+{
+    const ohp_alloc *a = &rc->alloc;
+    tab nt;
+    memset(&nt, 0, sizeof nt);
+    nt.hdr = offsetof(entry, key);
+    tab_reserve(&nt, a, rc->cmp.n);
+    tab_iter it = {0, 0};
+    const char *kf[NKEY];
+    int r = OHP_OK;
+    for (entry *e; r == OHP_OK && (e = tab_next(&rc->cmp, &it, NULL)) != NULL;) {
+        split_key(e->key, kf);
+        const char *unit = kf[NKEY - 1] + strlen(kf[NKEY - 1]) + 1;
+        uint32_t klen, nref;
+        size_t prefix;
+        bool added;
+        rc->scratch.len = 0;
+        if ((r = key_append(&rc->scratch, a, kf, rc->ignore, unit, &klen, &prefix, NULL)) !=
+                OHP_OK ||
+            (r = tab_get(&nt, a, rc->scratch.data, klen, hash_bytes(rc->scratch.data, klen), &nref,
+                         &added)) != OHP_OK)
+            break;
+        entry *x = tab_at(&nt, nref);
+        if (added)
+            x->uom = e->uom;
+        x->flags |= e->flags;
+        for (int s = 0; s < 2 && r == OHP_OK; s++)
+            if ((e->flags & (F_PRESENT << s)) &&
+                qty_add_to(&rc->big, &x->q[s], &e->q[s], a) != OHP_OK)
+                r = OHP_ENOMEM;
+        e->rank = nref;
+    }
+    if (r != OHP_OK) {
+        tab_free(&nt, a);
+        return r == OHP_ENOMEM ? rfail(rc, r, "out of memory") : rfail(rc, r, "too many keys");
+    }
+    it = (tab_iter){0, 0};
+    for (serial *s; (s = tab_next(&rc->ser, &it, NULL)) != NULL;)
+        for (int side = 0; side < 2; side++)
+            if (s->entry[side] != NONE)
+                s->entry[side] = ((const entry *)tab_at(&rc->cmp, s->entry[side]))->rank;
+    for (size_t i = 0; i < rc->nocc; i++)
+        rc->occs[i].entry = ((const entry *)tab_at(&rc->cmp, rc->occs[i].entry))->rank;
+    ohp_free(a, rc->cmp.slots);
+    rc->cmp.slots = NULL;
+    tab_free(&rc->cmp, a);
+    rc->cmp = nt;
+    rc->unordered = true; /* the table is in no particular order now */
+    rc->lcp = 0;
+    rc->rekey = false;
+    return OHP_OK;
+}
+
+static int occ_cmp(const void *a, const void *b)
+{
+    const occ *x = a, *y = b;
+    if (x->serial != y->serial)
+        return x->serial < y->serial ? -1 : 1;
+    if (x->side != y->side)
+        return x->side < y->side ? -1 : 1;
+    return key_cmp_raw(x->key, x->klen, y->key, y->klen);
+}
+
+/* Where one side has a serial: its occurrences in key order, or its only entry. */
+typedef struct olist {
+    const occ *o; /* NULL: just one */
+    size_t n;
+    uint32_t one;
+} olist;
+
+static uint32_t ol_at(const olist *l, size_t i)
+{
+    return l->o ? l->o[i].entry : l->one;
+}
+
+/*
+ * Compare where the two sides have a serial.  *same: at the same keys (and
+ * units) the same number of times; *shared: some key holds it on both sides.
+ */
+static void serial_places(const ohp_reconcile *rc, const olist *l0, const olist *l1, bool *same,
+                          bool *shared)
+{
+    *same = l0->n == l1->n;
+    for (size_t i = 0; *same && i < l0->n; i++)
+        *same = ol_at(l0, i) == ol_at(l1, i);
+    *shared = false;
+    size_t i = 0, j = 0;
+    while (!*shared && i < l0->n && j < l1->n) {
+        const entry *x = tab_at(&rc->cmp, ol_at(l0, i)), *y = tab_at(&rc->cmp, ol_at(l1, j));
+        int c = key_cmp_raw(x->key, key_nounit_len(x), y->key, key_nounit_len(y));
+        if (c == 0)
+            *shared = true;
+        else if (c < 0)
+            i++;
+        else
+            j++;
+    }
+}
+
 OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data)
 {
     if (rc == NULL)
@@ -2158,6 +2467,9 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         return rfail(rc, OHP_ESTATE, "the %s is not loaded",
                      rc->loaded[0] ? side_name(1) : side_name(0));
     rc->ran = true;
+    int rk = rc->rekey ? rekey(rc) : OHP_OK;
+    if (rk != OHP_OK)
+        return rk;
     /* nothing is looked up any more: the slots make room for ordering the keys */
     void *spare = rc->cmp.slots;
     size_t spare_size = rc->cmp.nslots * sizeof(uint64_t);
@@ -2182,19 +2494,37 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     uint32_t *order = NULL;
     serial_disc *sd = NULL;
     size_t nsd = 0, cap_sd = 0;
+    /* occurrences of serials repeated on a side, by serial, side and key */
+    for (size_t i = 0; i < rc->nocc; i++) {
+        const entry *e = tab_at(m, rc->occs[i].entry);
+        rc->occs[i].key = e->key;
+        rc->occs[i].klen = e->klen;
+    }
+    if (rc->nocc > 1)
+        qsort(rc->occs, rc->nocc, sizeof *rc->occs, occ_cmp);
+    size_t oc = 0;
     /* Serial classes, when both sides carry serial numbers (of the ERP side's organization). */
     bool do_serials = rc->distinct[0] > 0 && rc->distinct[1] > 0;
     for (serial *s; do_serials && (s = tab_next(&rc->ser, &it, &ref)) != NULL;) {
+        olist l[2];
+        for (int side = 0; side < 2; side++) {
+            while (oc < rc->nocc && (rc->occs[oc].serial < ref ||
+                                     (rc->occs[oc].serial == ref && rc->occs[oc].side < side)))
+                oc++;
+            size_t start = oc;
+            while (oc < rc->nocc && rc->occs[oc].serial == ref && rc->occs[oc].side == side)
+                oc++;
+            l[side] = s->count[side] > 1 ? (olist){rc->occs + start, oc - start, NONE}
+                                         : (olist){NULL, s->count[side], s->entry[side]};
+        }
         if (other_org(rc, s->key))
             continue;
+        bool same, shared;
+        serial_places(rc, &l[0], &l[1], &same, &shared);
+        if (same)
+            continue; /* the same places on both sides, duplicates included */
         serial_disc add[4];
         size_t k = 0;
-        for (int side = 0; side < 2; side++)
-            if (s->count[side] > 1)
-                add[k++] = (serial_disc){.rank = s->entry[side],
-                                         .serial = ref,
-                                         .kind = OHP_DISC_SERIAL_DUPLICATE,
-                                         .side = (uint8_t)side};
         if (s->count[0] && !s->count[1])
             add[k++] = (serial_disc){.rank = s->entry[0],
                                      .serial = ref,
@@ -2203,7 +2533,7 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         else if (!s->count[0] && s->count[1])
             add[k++] = (serial_disc){
                 .rank = s->entry[1], .serial = ref, .kind = OHP_DISC_SERIAL_MISSING_ERP, .side = 1};
-        else if (s->entry[0] != s->entry[1]) {
+        else if (!shared) {
             add[k++] = (serial_disc){
                 .rank = s->entry[0], .serial = ref, .kind = OHP_DISC_SERIAL_MOVED, .side = 0};
             entry *from = tab_at(m, s->entry[0]), *to = tab_at(m, s->entry[1]);
@@ -2212,6 +2542,12 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
             if ((to->moved >> 16) < 0xffffu)
                 to->moved += 1u << 16;
         }
+        for (int side = 0; side < 2; side++)
+            if (s->count[side] > 1)
+                add[k++] = (serial_disc){.rank = s->entry[side],
+                                         .serial = ref,
+                                         .kind = OHP_DISC_SERIAL_DUPLICATE,
+                                         .side = (uint8_t)side};
         if (k == 0)
             continue;
         if (nsd + k > cap_sd) {
@@ -2225,8 +2561,6 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         memcpy(sd + nsd, add, k * sizeof *add);
         nsd += k;
     }
-    if (rc->nextras > 1)
-        qsort(rc->extras, rc->nextras, sizeof *rc->extras, extra_cmp);
     /* Keys in order. */
     order = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof *order);
     if (order == NULL) {
@@ -2243,8 +2577,13 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
         r = rfail(rc, OHP_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < m->n; i++)
-        ((entry *)tab_at(m, order[i]))->rank = (uint32_t)i;
+    /* the units of one key share its rank */
+    for (size_t i = 0, g = 0; i < m->n; i++) {
+        entry *e = tab_at(m, order[i]);
+        if (i > 0 && !same_key_nounit(tab_at(m, order[i - 1]), e))
+            g++;
+        e->rank = (uint32_t)g;
+    }
     for (size_t i = 0; i < nsd; i++) {
         const serial *s = tab_at(&rc->ser, sd[i].serial);
         sd[i].rank = ((const entry *)tab_at(m, sd[i].rank))->rank;
@@ -2254,12 +2593,17 @@ OHP_EXPORT int ohp_reconcile_run(ohp_reconcile *rc, ohp_discrepancy_fn report, v
     if (nsd > 0)
         qsort(sd, nsd, sizeof *sd, sd_cmp);
     size_t j = 0;
-    for (size_t i = 0; i < m->n && r == OHP_OK; i++) {
-        if (i + 16 < m->n)
-            __builtin_prefetch(tab_at(m, order[i + 16]));
-        r = compare_key(rc, order[i], report, user_data);
-        for (; r == OHP_OK && j < nsd && sd[j].rank == i; j++)
+    for (size_t i = 0; i < m->n && r == OHP_OK;) {
+        uint32_t g = ((const entry *)tab_at(m, order[i]))->rank;
+        size_t k = i + 1;
+        while (k < m->n && ((const entry *)tab_at(m, order[k]))->rank == g)
+            k++;
+        if (k + 16 < m->n)
+            __builtin_prefetch(tab_at(m, order[k + 16]));
+        r = compare_group(rc, order + i, k - i, report, user_data);
+        for (; r == OHP_OK && j < nsd && sd[j].rank == g; j++)
             r = emit_serial(rc, &sd[j], report, user_data);
+        i = k;
     }
     if (r != OHP_OK && rc->errmsg[0] == '\0')
         rfail(rc, r, "the discrepancy callback stopped the run (%d)", r);

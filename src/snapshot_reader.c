@@ -4,8 +4,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <unzip.h>
-#include <zlib.h>
+
+#include "zipread.h"
 
 #define NCOLS 26
 
@@ -61,27 +61,12 @@ struct ohp_snapshot_reader {
     ohp_read_fn read;
     ohp_seek_fn seek;
     void *ud;
-    uint64_t size, pos;
+    uint64_t size;
     const unsigned char *mem;
-    bool io_failed;
-    /* ZIP entry */
-    unzFile uf;
-    bool entry_open;
-    bool has_descriptor;
-    uint32_t want_crc, crc;
-    uint64_t want_size, got_size, comp_size, data_pos;
-    bool zip_failed; /* the entry's data failed a check: message in errmsg */
-    char entry_name[256];
-    /*
-     * The entry's data is read here, past minizip (which would copy it byte
-     * by byte and compute a CRC of its own): stored (method 0) or inflated
-     * by zs from inbuf, or straight from the caller's memory.
-     */
-    int method;
-    uint64_t comp_left; /* compressed bytes not yet read */
-    z_stream zs;
-    bool zs_init, zs_end;
-    unsigned char *inbuf;
+    /* the ZIP's one entry, read and checked by zipread.c */
+    zipread z;
+    bool zip_open;
+    int zip_err; /* the entry's data failed a check (an OHP_E* code): message in errmsg */
     /* lines */
     ohp_psv_reader *psv;
     bool pending; /* rec holds a line read ahead by info */
@@ -102,111 +87,21 @@ struct ohp_snapshot_reader {
     char errmsg[OHP_ERRMSG_SIZE];
 };
 
-/* ---- I/O over the host's callbacks (or memory) for minizip ---- */
+/* ---- the ZIP through zipread.c, over the host's callbacks or memory ---- */
 
-static int mem_read(void *ud, void *buf, size_t cap, size_t *got)
+static int zr_code(int zrc)
 {
-    ohp_snapshot_reader *r = ud;
-    uint64_t left = r->size - r->pos;
-    size_t n = left < cap ? (size_t)left : cap;
-    memcpy(buf, r->mem + r->pos, n);
-    *got = n;
-    return 0;
+    return zrc == ZR_EIO ? OHP_EIO : zrc == ZR_ENOMEM ? OHP_ENOMEM : OHP_EPARSE;
 }
 
-static int mem_seek(void *ud, uint64_t off)
+static void *zr_malloc(void *opaque, size_t n)
 {
-    (void)ud;
-    (void)off;
-    return 0;
+    return ohp_malloc(opaque, n);
 }
 
-static int raw_read(ohp_snapshot_reader *r, void *buf, size_t size, size_t *got)
+static void zr_release(void *opaque, void *ptr)
 {
-    size_t n = 0;
-    while (n < size) {
-        size_t g = 0;
-        if (r->read(r->ud, (char *)buf + n, size - n, &g) != 0) {
-            r->io_failed = true;
-            return -1;
-        }
-        if (g == 0)
-            break;
-        if (g > size - n)
-            g = size - n;
-        n += g;
-        r->pos += g;
-    }
-    *got = n;
-    return 0;
-}
-
-static int raw_seek(ohp_snapshot_reader *r, uint64_t off)
-{
-    if (off > r->size)
-        return -1;
-    if (r->seek(r->ud, off) != 0) {
-        r->io_failed = true;
-        return -1;
-    }
-    r->pos = off;
-    return 0;
-}
-
-static voidpf ZCALLBACK z_open(voidpf opaque, const void *filename, int mode)
-{
-    (void)filename;
-    (void)mode;
-    return opaque;
-}
-
-static uLong ZCALLBACK z_read(voidpf opaque, voidpf stream, void *buf, uLong size)
-{
-    (void)stream;
-    size_t got = 0;
-    if (raw_read(opaque, buf, (size_t)size, &got) != 0)
-        return 0;
-    return (uLong)got;
-}
-
-static uLong ZCALLBACK z_write(voidpf opaque, voidpf stream, const void *buf, uLong size)
-{
-    (void)opaque;
-    (void)stream;
-    (void)buf;
-    (void)size;
-    return 0;
-}
-
-static ZPOS64_T ZCALLBACK z_tell(voidpf opaque, voidpf stream)
-{
-    (void)stream;
-    return ((ohp_snapshot_reader *)opaque)->pos;
-}
-
-static long ZCALLBACK z_seek(voidpf opaque, voidpf stream, ZPOS64_T off, int origin)
-{
-    (void)stream;
-    ohp_snapshot_reader *r = opaque;
-    uint64_t base = origin == ZLIB_FILEFUNC_SEEK_SET   ? 0
-                    : origin == ZLIB_FILEFUNC_SEEK_CUR ? r->pos
-                                                       : r->size;
-    if (off > UINT64_MAX - base)
-        return -1;
-    return raw_seek(r, base + off) == 0 ? 0 : -1;
-}
-
-static int ZCALLBACK z_close(voidpf opaque, voidpf stream)
-{
-    (void)opaque;
-    (void)stream;
-    return 0;
-}
-
-static int ZCALLBACK z_error(voidpf opaque, voidpf stream)
-{
-    (void)stream;
-    return ((ohp_snapshot_reader *)opaque)->io_failed ? 1 : 0;
+    ohp_free(opaque, ptr);
 }
 
 static int fail(ohp_snapshot_reader *r, int code, const char *fmt, ...) OHP_PRINTF(3, 4);
@@ -221,173 +116,16 @@ static int fail(ohp_snapshot_reader *r, int code, const char *fmt, ...)
     return code;
 }
 
-static uint64_t le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* At the end of the entry: sizes, CRC-32 of the central directory and of the data descriptor. */
-static int check_entry_end(ohp_snapshot_reader *r)
-{
-    const char *what = "damaged archive";
-    if (r->got_size != r->want_size) {
-        ohp_errmsg_set(r->errmsg, "%s: the entry inflates to %llu bytes, its size is %llu", what,
-                       (unsigned long long)r->got_size, (unsigned long long)r->want_size);
-        return -1;
-    }
-    if (r->crc != r->want_crc) {
-        ohp_errmsg_set(r->errmsg, "%s: CRC-32 mismatch (entry data %08lx, central directory %08lx)",
-                       what, (unsigned long)r->crc, (unsigned long)r->want_crc);
-        return -1;
-    }
-    int rc = unzCloseCurrentFile(r->uf);
-    r->entry_open = false;
-    if (rc != UNZ_OK) {
-        ohp_errmsg_set(r->errmsg, "%s: the entry does not close cleanly (minizip error %d)", what,
-                       rc);
-        return -1;
-    }
-    if (r->has_descriptor) {
-        unsigned char d[24];
-        size_t got = 0;
-        if (raw_seek(r, r->data_pos + r->comp_size) != 0 || raw_read(r, d, sizeof d, &got) != 0) {
-            ohp_errmsg_set(r->errmsg, "cannot read the data descriptor");
-            return -1;
-        }
-        const unsigned char *p = d;
-        size_t avail = got;
-        if (avail >= 4 && le(p, 4) == 0x08074b50u) {
-            p += 4;
-            avail -= 4;
-        }
-        if (avail < 12) {
-            ohp_errmsg_set(r->errmsg, "%s: truncated data descriptor", what);
-            return -1;
-        }
-        uint32_t dcrc = (uint32_t)le(p, 4);
-        bool sizes_ok =
-            (avail >= 20 && le(p + 4, 8) == r->comp_size && le(p + 12, 8) == r->want_size) ||
-            (le(p + 4, 4) == r->comp_size && le(p + 8, 4) == r->want_size);
-        if (dcrc != r->want_crc) {
-            ohp_errmsg_set(r->errmsg,
-                           "%s: CRC-32 mismatch (data descriptor %08lx, central directory %08lx)",
-                           what, (unsigned long)dcrc, (unsigned long)r->want_crc);
-            return -1;
-        }
-        if (!sizes_ok) {
-            ohp_errmsg_set(r->errmsg,
-                           "%s: the data descriptor's sizes differ from the central "
-                           "directory's",
-                           what);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-#define INBUF ((size_t)64 * 1024)
-
-/* Up to cap bytes of the entry's compressed (or stored) data at *p; 0 at its end. */
-static int comp_next(ohp_snapshot_reader *r, unsigned char *buf, size_t cap,
-                     const unsigned char **p, size_t *n)
-{
-    *p = buf;
-    *n = 0;
-    size_t want = r->comp_left < cap ? (size_t)r->comp_left : cap;
-    if (want == 0)
-        return 0;
-    if (r->mem != NULL) { /* in memory: no copy */
-        uint64_t left = r->size - r->pos;
-        *n = left < want ? (size_t)left : want;
-        *p = r->mem + r->pos;
-        r->pos += *n;
-    } else if (raw_read(r, buf, want, n) != 0) {
-        return -1;
-    } else {
-        *p = buf;
-    }
-    r->comp_left -= *n;
-    if (*n == 0) { /* the archive ends inside the entry */
-        ohp_errmsg_set(r->errmsg, "damaged archive: the entry's data ends early");
-        return -1;
-    }
-    return 0;
-}
-
-/* The entry's next bytes into buf: *n of them, 0 at its end. */
-static int entry_data(ohp_snapshot_reader *r, unsigned char *buf, size_t cap, size_t *n)
-{
-    *n = 0;
-    if (cap > (1u << 30))
-        cap = 1u << 30;
-    if (r->method == 0) {
-        const unsigned char *p;
-        if (comp_next(r, buf, cap, &p, n) != 0)
-            return -1;
-        if (*n && p != buf)
-            memcpy(buf, p, *n);
-        return 0;
-    }
-    while (*n == 0 && !r->zs_end) {
-        if (r->zs.avail_in == 0) {
-            const unsigned char *p;
-            size_t k;
-            if (comp_next(r, r->inbuf, INBUF, &p, &k) != 0)
-                return -1;
-            r->zs.next_in = (unsigned char *)(uintptr_t)p;
-            r->zs.avail_in = (uInt)k;
-        }
-        r->zs.next_out = buf;
-        r->zs.avail_out = (uInt)cap;
-        int zrc = inflate(&r->zs, Z_NO_FLUSH);
-        *n = cap - r->zs.avail_out;
-        if (zrc == Z_STREAM_END) {
-            r->zs_end = true;
-        } else if (zrc == Z_BUF_ERROR && r->zs.avail_in == 0 && r->comp_left == 0) {
-            ohp_errmsg_set(r->errmsg, "damaged archive: the compressed data ends early");
-            return -1;
-        } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
-            ohp_errmsg_set(r->errmsg, "damaged archive: invalid compressed data (zlib error %d)",
-                           zrc);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Read callback of the PSV reader in ZIP mode: the entry's inflated bytes. */
 static int entry_read(void *ud, void *buf, size_t cap, size_t *got)
 {
     ohp_snapshot_reader *r = ud;
-    *got = 0;
-    if (!r->entry_open)
-        return 0;
-    size_t k;
-    if (entry_data(r, buf, cap, &k) != 0) {
-        r->zip_failed = true;
-        if (r->io_failed)
-            ohp_errmsg_set(r->errmsg, "read error");
+    int zrc = zr_read(&r->z, buf, cap, got);
+    if (zrc != ZR_OK) {
+        r->zip_err = zr_code(zrc);
+        ohp_errmsg_set(r->errmsg, "%s", r->z.err);
         return -1;
     }
-    if (k == 0) {
-        if (check_entry_end(r) != 0) {
-            r->zip_failed = true;
-            return -1;
-        }
-        return 0;
-    }
-    r->crc = ohp_crc32(r->crc, buf, k);
-    r->got_size += (uint64_t)k;
-    if (r->got_size > r->want_size) {
-        r->zip_failed = true;
-        ohp_errmsg_set(r->errmsg, "damaged archive: the entry inflates past its size of %llu bytes",
-                       (unsigned long long)r->want_size);
-        return -1;
-    }
-    *got = k;
     return 0;
 }
 
@@ -435,11 +173,11 @@ OHP_EXPORT int ohp_snapshot_reader_open_memory(ohp_snapshot_reader **out, const 
     *out = NULL;
     if (buf == NULL && len > 0)
         return OHP_EINVAL;
-    int rc = ohp_snapshot_reader_open_zip(out, mem_read, mem_seek, NULL, len, alloc);
+    int rc = new_reader(out, alloc, KIND_ZIP);
     if (rc)
         return rc;
-    (*out)->ud = *out;
-    (*out)->mem = buf;
+    (*out)->size = len;
+    (*out)->mem = len ? buf : (const unsigned char *)"";
     return OHP_OK;
 }
 
@@ -467,14 +205,8 @@ OHP_EXPORT void ohp_snapshot_reader_free(ohp_snapshot_reader *r)
     if (r == NULL)
         return;
     ohp_alloc a = r->alloc;
-    if (r->uf != NULL) {
-        if (r->entry_open)
-            unzCloseCurrentFile(r->uf);
-        unzClose(r->uf);
-    }
-    if (r->zs_init)
-        inflateEnd(&r->zs);
-    ohp_free(&a, r->inbuf);
+    if (r->zip_open)
+        zr_close(&r->z);
     ohp_psv_reader_free(r->psv);
     ohp_free(&a, r->org);
     ohp_free(&a, r);
@@ -487,70 +219,23 @@ OHP_EXPORT const char *ohp_snapshot_reader_errmsg(const ohp_snapshot_reader *r)
 
 static int open_zip(ohp_snapshot_reader *r)
 {
-    zlib_filefunc64_def ff;
-    memset(&ff, 0, sizeof ff);
-    ff.zopen64_file = z_open;
-    ff.zread_file = z_read;
-    ff.zwrite_file = z_write;
-    ff.ztell64_file = z_tell;
-    ff.zseek64_file = z_seek;
-    ff.zclose_file = z_close;
-    ff.zerror_file = z_error;
-    ff.opaque = r;
-    r->uf = unzOpen2_64("snapshot", &ff);
-    if (r->uf == NULL) {
-        if (r->io_failed)
-            return fail(r, OHP_EIO, "read error while opening the archive");
-        return fail(r, OHP_EPARSE, "not a ZIP archive (no readable central directory)");
-    }
-    unz_global_info64 gi;
-    if (unzGetGlobalInfo64(r->uf, &gi) != UNZ_OK)
-        return fail(r, OHP_EPARSE, "damaged archive: unreadable central directory");
-    if (gi.number_entry != 1)
-        return fail(r, OHP_EPARSE,
-                    "a snapshot archive holds exactly one entry, this one holds %llu",
-                    (unsigned long long)gi.number_entry);
-    unz_file_info64 fi;
-    if (unzGoToFirstFile(r->uf) != UNZ_OK ||
-        unzGetCurrentFileInfo64(r->uf, &fi, r->entry_name, sizeof r->entry_name, NULL, 0, NULL,
-                                0) != UNZ_OK)
-        return fail(r, OHP_EPARSE, "damaged archive: unreadable entry header");
-    size_t nl = strlen(r->entry_name);
-    if (nl < 5 || strcmp(r->entry_name + nl - 4, ".psv") != 0)
-        return fail(r, OHP_EPARSE, "the archive's entry '%.200s' is not a .psv file",
-                    r->entry_name);
-    if (fi.compression_method != 0 && fi.compression_method != Z_DEFLATED)
-        return fail(r, OHP_EPARSE, "unsupported compression method %lu",
-                    (unsigned long)fi.compression_method);
-    if (unzOpenCurrentFile2(r->uf, NULL, NULL, 1 /* raw: the data is read below */) != UNZ_OK) {
-        if (r->io_failed)
-            return fail(r, OHP_EIO, "read error while opening the entry");
-        return fail(r, OHP_EPARSE, "damaged archive: the entry's local header is invalid");
-    }
-    r->entry_open = true;
-    r->want_crc = (uint32_t)fi.crc;
-    r->want_size = fi.uncompressed_size;
-    r->comp_size = fi.compressed_size;
-    r->has_descriptor = (fi.flag & 8u) != 0;
-    r->data_pos = unzGetCurrentFileZStreamPos64(r->uf);
-    r->crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    r->method = (int)fi.compression_method;
-    r->comp_left = fi.compressed_size;
-    if (raw_seek(r, r->data_pos) != 0)
-        return fail(r, r->io_failed ? OHP_EIO : OHP_EPARSE,
-                    "damaged archive: the entry's data lies outside the archive");
-    if (r->method == Z_DEFLATED) {
-        r->zs.zalloc = ohp_zalloc;
-        r->zs.zfree = ohp_zfree;
-        r->zs.opaque = &r->alloc;
-        int zrc = inflateInit2(&r->zs, -MAX_WBITS);
-        if (zrc != Z_OK)
-            return fail(r, zrc == Z_MEM_ERROR ? OHP_ENOMEM : OHP_EPARSE, "cannot inflate: %s",
-                        zrc == Z_MEM_ERROR ? "out of memory" : "zlib error");
-        r->zs_init = true;
-        if (r->mem == NULL && (r->inbuf = ohp_malloc(&r->alloc, INBUF)) == NULL)
-            return fail(r, OHP_ENOMEM, "out of memory");
-    }
+    zr_io io = {0};
+    io.read = r->read;
+    io.seek = r->seek;
+    io.ud = r->ud;
+    io.size = r->size;
+    io.mem = r->mem;
+    io.alloc = zr_malloc;
+    io.free = zr_release;
+    io.opaque = &r->alloc;
+    io.crc32 = ohp_crc32;
+    zr_init(&r->z, &io);
+    r->zip_open = true;
+    int zrc = zr_open(&r->z);
+    if (zrc != ZR_OK)
+        return fail(r, zr_code(zrc), "%s", r->z.err);
+    if (r->z.name_len < 5 || strcmp(r->z.name + r->z.name_len - 4, ".psv") != 0)
+        return fail(r, OHP_EPARSE, "the archive's entry '%.200s' is not a .psv file", r->z.name);
     int rc = ohp_psv_reader_new(&r->psv, entry_read, r, 0,
                                 &(ohp_allocator){OHP_ALLOCATOR_VERSION, r->alloc.malloc_fn,
                                                  r->alloc.realloc_fn, r->alloc.free_fn,
@@ -566,10 +251,10 @@ static int next_row(ohp_snapshot_reader *r, const char *const **f, size_t *nf)
     int got = ohp_psv_reader_next(r->psv, f, nf);
     if (got >= 0)
         return got;
-    if (r->zip_failed) {
+    if (r->zip_err) {
         char msg[OHP_ERRMSG_SIZE];
         memcpy(msg, r->errmsg, sizeof msg);
-        return fail(r, r->io_failed ? OHP_EIO : OHP_EPARSE, "%s", msg);
+        return fail(r, r->zip_err, "%s", msg);
     }
     return fail(r, got, "%s", ohp_psv_reader_errmsg(r->psv));
 }
@@ -882,7 +567,7 @@ OHP_EXPORT int ohp_snapshot_reader_next(ohp_snapshot_reader *r, const ohp_snapsh
 /* ONHAND_<system>_<org>_<run id>_<YYYYMMDDHHMMSS>.psv: system, run id and date. */
 static void info_from_name(ohp_snapshot_reader *r, ohp_snapshot_info *out)
 {
-    const char *n = r->entry_name;
+    const char *n = r->z.name;
     size_t len = strlen(n);
     if (len < 7 + 1 + 1 + 1 + 1 + 14 + 4 || strncmp(n, "ONHAND_", 7) != 0)
         return;
@@ -943,7 +628,7 @@ OHP_EXPORT int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_inf
             r->pending = true;
     }
     out->version = v;
-    out->entry_name = r->entry_name;
+    out->entry_name = r->kind == KIND_ZIP ? r->z.name : "";
     out->external_system_code = "";
     out->publish_run_id = 0;
     out->mode = -1;
@@ -963,5 +648,5 @@ OHP_EXPORT int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_inf
 
 uint64_t ohp_snapshot_reader_size_hint(const ohp_snapshot_reader *r)
 {
-    return r != NULL && r->kind == KIND_ZIP ? r->want_size : 0;
+    return r != NULL && r->kind == KIND_ZIP && r->zip_open ? zr_size_hint(&r->z) : 0;
 }

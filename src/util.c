@@ -58,6 +58,8 @@ OHP_EXPORT const char *ohp_strerror(int code)
         return "authorization check failed";
     case OHP_EIO:
         return "input/output error";
+    case OHP_EEMPTY:
+        return "a full snapshot would hold no line";
     default:
         return "unknown error";
     }

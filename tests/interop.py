@@ -12,17 +12,27 @@ it), must pass:
                     the sample), `7z t` and `7z x -so` (Debian p7zip-full)
   through a pipe:   `zipgen | bsdtar -tf -`, `zipgen | bsdtar -xOf -`
 
+and the other way round: the library's reader (snapdump, tests/snapdump.c,
+over ohp_snapshot_reader_open_zip) reads back, field by field, the sample
+and a multi-block snapshot archived by Python's zipfile (stored, deflated,
+ZIP64 with force_zip64=True, and to an unseekable stream), Info-ZIP `zip`
+(plain, ZIP64 with -fz, stored, and to a pipe), bsdtar (plain, ZIP64,
+stored, and through a pipe with its block padding) and 7-Zip (deflated and
+stored).  Archives meant to be ZIP64 are checked to carry the ZIP64 extra
+field, so the test cannot pass on a plain archive.
+
 7-Zip does not read a ZIP archive from standard input (`7z t -si -tzip`
 answers "Can't open as archive": its ZIP handler needs a seekable file), so
 7z is tested from a file only.  bsdtar is the streaming reader.  A missing
 reader is a failure, not a skip.
 
-usage: interop.py PATH-TO-ZIPGEN
+usage: interop.py PATH-TO-ZIPGEN PATH-TO-SNAPDUMP
 """
 import csv
 import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -82,7 +92,7 @@ def need(tool):
     path = shutil.which(tool)
     if path is None:
         print(f"FAIL: {tool} is required for this test "
-              "(Debian packages unzip, libarchive-tools, p7zip-full)")
+              "(Debian packages unzip, zip, libarchive-tools, p7zip-full)")
         sys.exit(1)
     return path
 
@@ -119,14 +129,133 @@ def piped(zipgen, level, mode, threads, reader_cmd):
     return rd.returncode, out, err
 
 
+class Unseekable(io.RawIOBase):
+    """A write-only stream that cannot seek or tell: zipfile then writes data descriptors."""
+
+    def __init__(self):
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.data += b
+        return len(b)
+
+
+def local_zip64(data):
+    """Whether the archive's first local header carries a ZIP64 extra field."""
+    if data[:4] != b"PK\x03\x04":
+        return False
+    nlen, xlen = struct.unpack_from("<HH", data, 26)
+    extra = data[30 + nlen:30 + nlen + xlen]
+    o = 0
+    while o + 4 <= len(extra):
+        tag, n = struct.unpack_from("<HH", extra, o)
+        if tag == 1:
+            return True
+        o += 4 + n
+    return False
+
+
+def foreign_archives(tmp, content):
+    """(writer, archive bytes, must be ZIP64) for content archived as ENTRY by other tools."""
+    src = os.path.join(tmp, "src")
+    os.makedirs(src, exist_ok=True)
+    path = os.path.join(src, ENTRY)
+    with open(path, "wb") as f:
+        f.write(content)
+    out = []
+
+    def python(method, force, stream=False):
+        target = Unseekable() if stream else io.BytesIO()
+        with zipfile.ZipFile(target, "w", method) as zf:
+            with zf.open(ENTRY, "w", force_zip64=force) as f:
+                f.write(content)
+        return bytes(target.data) if stream else target.getvalue()
+
+    out.append(("python zipfile deflated", python(zipfile.ZIP_DEFLATED, False), False))
+    out.append(("python zipfile stored", python(zipfile.ZIP_STORED, False), False))
+    out.append(("python zipfile force_zip64", python(zipfile.ZIP_DEFLATED, True), True))
+    out.append(("python zipfile force_zip64 stored", python(zipfile.ZIP_STORED, True), True))
+    out.append(("python zipfile force_zip64 unseekable",
+                python(zipfile.ZIP_DEFLATED, True, True), True))
+
+    def tool(what, args, zip64, piped=False):
+        """Run a writer in src: it writes tmp/out.zip, or standard output when piped."""
+        target = os.path.join(tmp, "out.zip")
+        if os.path.exists(target):
+            os.unlink(target)
+        # piped: the writer's output is a pipe, it cannot seek back
+        p = subprocess.run(args, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            check(False, f"{what}: exit {p.returncode}: {p.stderr.decode(errors='replace')}")
+            return
+        if piped:
+            data = p.stdout
+        else:
+            with open(target, "rb") as f:
+                data = f.read()
+        out.append((what, data, zip64))
+
+    zip_ = need("zip")
+    bsdtar = need("bsdtar")
+    sevenz = need("7z")
+    target = os.path.join(tmp, "out.zip")
+    tool("Info-ZIP zip", [zip_, "-q", "-X", target, ENTRY], False)
+    tool("Info-ZIP zip -fz", [zip_, "-q", "-X", "-fz", target, ENTRY], True)
+    tool("Info-ZIP zip -fz -0", [zip_, "-q", "-X", "-fz", "-0", target, ENTRY], True)
+    tool("Info-ZIP zip to a pipe", [zip_, "-q", "-X", "-", ENTRY], False, piped=True)
+    tool("bsdtar", [bsdtar, "--format", "zip", "-cf", target, ENTRY], False)
+    tool("bsdtar zip64", [bsdtar, "--format", "zip", "--options", "zip:zip64", "-cf", target,
+                          ENTRY], True)
+    tool("bsdtar stored", [bsdtar, "--format", "zip", "--options", "zip:compression=store",
+                           "-cf", target, ENTRY], False)
+    tool("bsdtar zip64 to a pipe", [bsdtar, "--format", "zip", "--options", "zip:zip64", "-cf",
+                                    "-", ENTRY], True, piped=True)
+    tool("7z", [sevenz, "a", "-bd", "-tzip", target, ENTRY], False)
+    tool("7z stored", [sevenz, "a", "-bd", "-tzip", "-mx0", target, ENTRY], False)
+    return out
+
+
+def read_foreign(snapdump, tmp, label, content):
+    """The library's reader reads every writer's archive of content back, field by field."""
+    text = content.decode("utf-8")
+    want = list(csv.reader(io.StringIO(text, newline=""), delimiter="|"))[1:]
+    count = 0
+    for what, data, zip64 in foreign_archives(tmp, content):
+        tag = f"{label}, {what}"
+        if zip64:
+            check(local_zip64(data), f"{tag}: no ZIP64 extra field in the local header")
+        path = os.path.join(tmp, "foreign.zip")
+        with open(path, "wb") as f:
+            f.write(data)
+        r = subprocess.run([snapdump, path], capture_output=True)
+        ok = r.returncode == 0
+        check(ok, f"{tag}: snapdump exit {r.returncode}: {r.stderr.decode(errors='replace')}")
+        if ok:
+            name, _, body = r.stdout.partition(b"\n")
+            check(name.decode() == ENTRY, f"{tag}: entry name {name!r}")
+            rows = [rec.decode("utf-8").split("\x1f") for rec in body.split(b"\x1e")[:-1]]
+            check(len(rows) == len(want), f"{tag}: {len(rows)} records, want {len(want)}")
+            check(rows == want, f"{tag}: records differ")
+            ok = rows == want and name.decode() == ENTRY
+        count += 1
+        print(f"{'ok' if ok else 'FAILED'} read back: {tag} ({len(data)} bytes)")
+    return count
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         print(__doc__)
         return 2
     zipgen = sys.argv[1]
+    snapdump = sys.argv[2]
     unzip = need("unzip")
     bsdtar = need("bsdtar")
     sevenz = need("7z")
+    need("zip")
     cases = [("sample", SAMPLE), ("single", SINGLE), ("empty", EMPTY), ("large", None)]
     archives = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,6 +327,13 @@ def main():
                     archives += 1
                     print(f"ok {tag}: {len(data)} bytes")
     print(f"{archives} archives, 5 readers (unzip, zipfile, 7z, bsdtar file and pipe)")
+    with tempfile.TemporaryDirectory() as tmp:
+        large = None
+        with zipfile.ZipFile(io.BytesIO(zipgen_bytes(zipgen, 6, "large", 1))) as zf:
+            large = zf.read(ENTRY)
+        n = read_foreign(snapdump, tmp, "sample", SAMPLE.encode("utf-8"))
+        n += read_foreign(snapdump, tmp, "multi-block", large)
+    print(f"{n} archives by other writers read back by the library")
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1

@@ -8,11 +8,19 @@ file with plain writes (nothing ever seeks), then checks the archive with
 compared with zipgen's summary).  At level 0 the compressed size and the
 central directory offset exceed 4 GiB as well.
 
-Runs only with OHP_LARGE_TESTS=1 (exit 77, a skip, otherwise).  Levels come
-from OHP_LARGE_LEVELS (default "1 0"); the file goes to OHP_LARGE_DIR (default
-the temporary directory) and is removed afterwards.
+The library's own reader (snapdump, over ohp_snapshot_reader_open_zip) then
+reads the archive back whole: every record, sizes and CRC-32 checked.  Once,
+after the first level, the PSV is archived again by other writers, each
+producing a ZIP64 archive over 4 GiB (Python's zipfile, Info-ZIP `zip`,
+bsdtar; OHP_LARGE_WRITERS, default "python zip bsdtar", chooses), and
+snapdump reads each back with the same line count; `zip` and `bsdtar` must
+be installed when named.
 
-usage: large_zip64.py PATH-TO-ZIPGEN
+Runs only with OHP_LARGE_TESTS=1 (exit 77, a skip, otherwise).  Levels come
+from OHP_LARGE_LEVELS (default "1 0"); the files go to OHP_LARGE_DIR (default
+the temporary directory) and are removed afterwards.
+
+usage: large_zip64.py PATH-TO-ZIPGEN PATH-TO-SNAPDUMP
 """
 import os
 import shutil
@@ -64,7 +72,57 @@ def central_directory_offset(path):
     return cd64, True
 
 
-def run_level(zipgen, level, target, workdir):
+def read_back(snapdump, path, lines, what):
+    """The library's reader reads the archive whole: its record count is the summary's."""
+    t0 = time.monotonic()
+    r = subprocess.run([snapdump, "-c", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{what}: the library's reader refuses it: {r.stderr.strip()}")
+    if r.stdout.strip() != f"records {lines}":
+        fail(f"{what}: the library's reader gives {r.stdout.strip()!r}, want {lines} records")
+    return time.monotonic() - t0
+
+
+def other_writers(snapdump, path, lines, psv_bytes, workdir, writers):
+    """The archive's PSV archived again by other writers, read back by the library."""
+    src = os.path.join(workdir, "src")
+    os.makedirs(src, exist_ok=True)
+    psv = os.path.join(src, ENTRY)
+    with zipfile.ZipFile(path) as zf, zf.open(ENTRY) as f, open(psv, "wb") as out:
+        shutil.copyfileobj(f, out, 1 << 22)
+    if os.path.getsize(psv) != psv_bytes:
+        fail(f"extracted {os.path.getsize(psv)} bytes, want {psv_bytes}")
+    target = os.path.join(workdir, "other.zip")
+    for writer in writers:
+        t0 = time.monotonic()
+        if writer == "python":
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+                zf.write(psv, ENTRY)
+        elif writer in ("zip", "bsdtar"):
+            tool = shutil.which(writer)
+            if tool is None:
+                fail(f"{writer} is required (Debian packages zip, libarchive-tools)")
+            args = ([tool, "-q", "-X", "-1", target, ENTRY] if writer == "zip" else
+                    [tool, "--format", "zip", "--options", "zip:compression-level=1", "-cf",
+                     target, ENTRY])
+            r = subprocess.run(args, cwd=src, capture_output=True, text=True)
+            if r.returncode != 0:
+                fail(f"{writer}: exit {r.returncode}: {r.stderr}")
+        else:
+            fail(f"unknown writer {writer} in OHP_LARGE_WRITERS")
+        t_write = time.monotonic() - t0
+        with zipfile.ZipFile(target) as zf:
+            info = zf.getinfo(ENTRY)
+            if info.file_size != psv_bytes:
+                fail(f"{writer}: entry of {info.file_size} bytes, want {psv_bytes}")
+        t_read = read_back(snapdump, target, lines, f"{writer}'s archive")
+        print(f"{writer}: zip {os.path.getsize(target)} bytes, written in {t_write:.1f}s, "
+              f"read back by the library in {t_read:.1f}s")
+        os.unlink(target)
+    os.unlink(psv)
+
+
+def run_level(zipgen, snapdump, level, target, workdir, writers):
     path = os.path.join(workdir, f"large{level}.zip")
     t0 = time.monotonic()
     gen = subprocess.Popen([zipgen, "-l", str(level), "-m", "large", "-b", str(target)],
@@ -137,9 +195,13 @@ def run_level(zipgen, level, target, workdir):
                  f"offset {cd_offset} should both exceed 4 GiB")
         if not zip64_end:
             fail("level 0: no ZIP64 end of central directory record")
+    t_library = read_back(snapdump, path, lines, f"level {level}")
     print(f"level {level}: psv {psv_bytes} bytes, {lines} lines, zip {zip_size} bytes, "
           f"compressed {summary['compressed_bytes']}, central directory at {cd_offset}; "
-          f"publish {t_publish:.1f}s, unzip -t {t_unzip:.1f}s, zipfile {t_zipfile:.1f}s")
+          f"publish {t_publish:.1f}s, unzip -t {t_unzip:.1f}s, zipfile {t_zipfile:.1f}s, "
+          f"library reader {t_library:.1f}s")
+    if writers:
+        other_writers(snapdump, path, lines, psv_bytes, workdir, writers)
     os.unlink(path)
 
 
@@ -147,16 +209,17 @@ def main():
     if os.environ.get("OHP_LARGE_TESTS") != "1":
         print("skipped: set OHP_LARGE_TESTS=1 to run the large-archive test")
         return 77
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    zipgen = sys.argv[1]
+    zipgen, snapdump = sys.argv[1], sys.argv[2]
+    writers = os.environ.get("OHP_LARGE_WRITERS", "python zip bsdtar").replace(",", " ").split()
     target = int(os.environ.get("OHP_LARGE_BYTES", "4400000000"))
     levels = [int(x) for x in os.environ.get("OHP_LARGE_LEVELS", "1 0").replace(",", " ").split()]
     workdir = os.environ.get("OHP_LARGE_DIR") or tempfile.gettempdir()
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        for level in levels:
-            run_level(zipgen, level, target, tmp)
+        for i, level in enumerate(levels):
+            run_level(zipgen, snapdump, level, target, tmp, writers if i == 0 else [])
     return 0
 
 

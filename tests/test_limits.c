@@ -69,6 +69,10 @@ static void run_records(const ohp_record *recs, size_t n, int reject, size_t max
     p.run_id = 1;
     p.full_publish = 1;
     p.on_error = reject ? OHP_ON_ERROR_REJECT : OHP_ON_ERROR_FAIL;
+    /* one bad record among few, maybe the only one: the limits, not the
+     * reject threshold nor the empty-snapshot rule */
+    p.max_reject_percent = 100;
+    p.allow_empty = 1;
     p.max_field_length = max_field;
     p.max_serials_per_record = max_serials;
     out->rc = ohp_job_run(job, &p);

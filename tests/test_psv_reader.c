@@ -318,6 +318,7 @@ static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
     p.user = "tester";
     p.caller_authorized = 1;
     p.on_error = on_error;
+    p.max_reject_percent = 100; /* rejection mechanics on a few rows, not the threshold */
     b->rc = ohp_job_run(job, &p);
     snprintf(b->errmsg, sizeof b->errmsg, "%s", ohp_job_errmsg(job));
     const ohp_summary *s = ohp_job_summary(job);
@@ -435,7 +436,10 @@ START_TEST(balance_reader_field_echoes_the_row)
                      "M1|I2|FGI| Y |1|Ea|2026/11/01|N\n"
                      "M1|I3|FGI|N|1|Ea|2026/11/01|maybe\n"
                      "M1|I4|FGI|N\n"
-                     "M1|I5|FGI|N|1|Ea|2026/11/01|Y\n";
+                     "M1|I5|FGI|N|1|Ea|2026/11/01|Y\n"
+                     "M1|I6|FGI|N|1|Ea|2026/11/01|\n"
+                     "M1|I7|FGI|N|1|Ea|2026/11/01|\n"
+                     "M1|I8|FGI|N|1|Ea|2026/11/01|\n"; /* rejects under the default 50% */
     chunked ch = {in, strlen(in), 7, 0, 0};
     echo e;
     memset(&e, 0, sizeof e);

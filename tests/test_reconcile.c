@@ -95,7 +95,7 @@ static int mem_seek_fn(void *ud, uint64_t off)
 
 typedef struct disc {
     int kind;
-    char item[32], rev[16], sub[16], loc[16], lot[16];
+    char item[32], rev[16], sub[16], loc[16], lot[16], owner[16];
     char erp_q[112], ext_q[112], diff[112], erp_uom[8], ext_uom[8], serial[32], to_sub[16];
     int side;
     unsigned long long count;
@@ -122,6 +122,7 @@ static int collect(void *ud, const ohp_discrepancy *d)
     snprintf(x->sub, sizeof x->sub, "%s", d->subinventory_code);
     snprintf(x->loc, sizeof x->loc, "%s", d->locator);
     snprintf(x->lot, sizeof x->lot, "%s", d->lot_number);
+    snprintf(x->owner, sizeof x->owner, "%s", d->owning_party_id);
     snprintf(x->erp_q, sizeof x->erp_q, "%s", d->erp_quantity);
     snprintf(x->ext_q, sizeof x->ext_q, "%s", d->external_quantity);
     snprintf(x->diff, sizeof x->diff, "%s", d->difference);
@@ -133,6 +134,9 @@ static int collect(void *ud, const ohp_discrepancy *d)
     x->count = d->count;
     return 0;
 }
+
+/* Load the external side before the ERP side. */
+static int external_first;
 
 /* Reconcile ERP snapshots (bare PSV texts) against an external PSV text. */
 static result *reconcile(const text *erp, size_t n, const char *ext, int ignore, const char *abs,
@@ -153,10 +157,15 @@ static result *reconcile(const text *erp, size_t n, const char *ext, int ignore,
         in[i] = (mem_in){erp[i].s, erp[i].len, 0};
         ck_assert_int_eq(ohp_snapshot_reader_open_psv(&rd[i], mem_read_fn, &in[i], NULL), OHP_OK);
     }
-    res->rc = ohp_reconcile_load_erp(rc, rd, n);
-    if (res->rc == OHP_OK) {
-        mem_in x = {ext, strlen(ext), 0};
+    mem_in x = {ext, strlen(ext), 0};
+    if (external_first) {
         res->rc = ohp_reconcile_load_external_psv(rc, mem_read_fn, &x);
+        if (res->rc == OHP_OK)
+            res->rc = ohp_reconcile_load_erp(rc, rd, n);
+    } else {
+        res->rc = ohp_reconcile_load_erp(rc, rd, n);
+        if (res->rc == OHP_OK)
+            res->rc = ohp_reconcile_load_external_psv(rc, mem_read_fn, &x);
     }
     if (res->rc == OHP_OK)
         res->rc = ohp_reconcile_run(rc, collect, res);
@@ -954,42 +963,328 @@ START_TEST(t_mixed_units)
     for (int chain = 0; chain < 2; chain++) {
         result *r = reconcile(v, chain ? 2 : 1, ext, 0, NULL, NULL);
         ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
-        /* PAINT and X (ERP mixed), Y missing on the ERP side unless chained, Z (external mixed) */
-        ck_assert_uint_eq(r->n, chain ? 3 : 4);
-        ck_assert_int_eq(r->d[0].kind, OHP_DISC_UOM);
-        ck_assert_str_eq(r->d[0].item, "PAINT");
-        ck_assert_str_eq(r->d[0].erp_q, "7");
-        ck_assert_str_eq(r->d[0].erp_uom, "GAL");
-        ck_assert_str_eq(r->d[0].ext_q, "10");
-        ck_assert_str_eq(r->d[0].diff, "");
-        ck_assert_int_eq(r->d[1].kind, OHP_DISC_UOM);
-        ck_assert_str_eq(r->d[1].item, "X");
-        ck_assert_str_eq(r->d[1].erp_q, "1");
-        ck_assert_str_eq(r->d[1].ext_q, "");
-        size_t z = chain ? 2 : 3;
-        ck_assert_int_eq(r->d[z].kind, OHP_DISC_UOM);
-        ck_assert_str_eq(r->d[z].item, "Z");
-        ck_assert_str_eq(r->d[z].ext_q, "2");
-        ck_assert_str_eq(r->d[z].ext_uom, "Ea");
-        ck_assert_uint_eq(r->sum.uom_mismatch, 3);
+        /* each unit of a key is compared on its own, units in code order */
+        static const struct {
+            int kind;
+            const char *item, *erp_q, *erp_uom, *ext_q, *ext_uom, *diff;
+        } want[] = {{OHP_DISC_QUANTITY, "PAINT", "7", "GAL", "10", "GAL", "3"},
+                    {OHP_DISC_MISSING_EXTERNAL, "PAINT", "5.5", "L", "", "", ""},
+                    {OHP_DISC_MISSING_EXTERNAL, "X", "4", "Bx", "", "", ""},
+                    {OHP_DISC_MISSING_EXTERNAL, "X", "1", "Ea", "", "", ""},
+                    {OHP_DISC_MISSING_ERP, "Y", "", "", "1", "Ea", ""},
+                    {OHP_DISC_MISSING_ERP, "Z", "", "", "2", "Ea", ""},
+                    {OHP_DISC_MISSING_ERP, "Z", "", "", "6", "Kg", ""}};
+        size_t k = 0;
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            if (chain && strcmp(want[i].item, "Y") == 0)
+                continue; /* chained, Y is on both sides */
+            ck_assert_uint_lt(k, r->n);
+            const disc *d = &r->d[k++];
+            ck_assert_int_eq(d->kind, want[i].kind);
+            ck_assert_str_eq(d->item, want[i].item);
+            ck_assert_str_eq(d->erp_q, want[i].erp_q);
+            ck_assert_str_eq(d->erp_uom, want[i].erp_uom);
+            ck_assert_str_eq(d->ext_q, want[i].ext_q);
+            ck_assert_str_eq(d->ext_uom, want[i].ext_uom);
+            ck_assert_str_eq(d->diff, want[i].diff);
+        }
+        ck_assert_uint_eq(r->n, k);
+        ck_assert_uint_eq(r->sum.uom_mismatch, 0);
         /* totals, by UOM code */
         ck_assert_uint_eq(r->nuoms, 5);
-        static const char *want[2][5][3] = {{{"Bx", "4", "0"},
-                                             {"Ea", "1", "3"},
-                                             {"GAL", "7", "10"},
-                                             {"Kg", "0", "6"},
-                                             {"L", "5.5", "0"}},
-                                            {{"Bx", "4", "0"},
-                                             {"Ea", "2", "3"},
-                                             {"GAL", "7", "10"},
-                                             {"Kg", "0", "6"},
-                                             {"L", "5.5", "0"}}};
+        static const char *totals[2][5][3] = {{{"Bx", "4", "0"},
+                                               {"Ea", "1", "3"},
+                                               {"GAL", "7", "10"},
+                                               {"Kg", "0", "6"},
+                                               {"L", "5.5", "0"}},
+                                              {{"Bx", "4", "0"},
+                                               {"Ea", "2", "3"},
+                                               {"GAL", "7", "10"},
+                                               {"Kg", "0", "6"},
+                                               {"L", "5.5", "0"}}};
         for (size_t i = 0; i < 5; i++)
-            for (size_t k = 0; k < 3; k++)
-                ck_assert_str_eq(r->uoms[i][k], want[chain][i][k]);
+            for (size_t j = 0; j < 3; j++)
+                ck_assert_str_eq(r->uoms[i][j], totals[chain][i][j]);
         free(r);
     }
     free_texts(v, 2);
+}
+END_TEST
+
+/*
+ * Per key and unit: the same units on both sides match, whatever the
+ * order; a unit only one side has is missing on the other; zero lines hide
+ * nothing; UOM only when the sides hold the key in units they do not share.
+ */
+START_TEST(t_units_per_key)
+{
+    text s = snap();
+    sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "7", "GAL");
+    sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "3", "L");
+    sline(&s, "FULL", D1, "B", "", "FGI", "", "", "", "7", "GAL");
+    sline(&s, "FULL", D1, "B", "", "FGI", "", "", "", "3", "L");
+    sline(&s, "FULL", D1, "D", "", "FGI", "", "", "", "0", "KG");
+    sline(&s, "FULL", D1, "D", "", "FGI", "", "", "", "0", "BX");
+    sline(&s, "FULL", D1, "E", "", "FGI", "", "", "", "7", "GAL");
+    sline(&s, "FULL", D1, "F", "", "FGI", "", "", "", "1", "Ea");
+    const char *ext = EXT_HEADER "M1|A||FGI|||N||3|L|x\n"
+                                 "M1|A||FGI|||N||7|GAL|x\n"
+                                 "M1|B||FGI|||N||10|GAL|x\n"
+                                 "M1|C||FGI|||N||0|KG|x\n"
+                                 "M1|C||FGI|||N||3|BX|x\n"
+                                 "M1|D||FGI|||N||0|KG|x\n"
+                                 "M1|D||FGI|||N||0|BX|x\n"
+                                 "M1|E||FGI|||N||26.5|L|x\n"
+                                 "M1|F||FGI|||N||2|Bx|x\n"
+                                 "M1|F||FGI|||N||3|Kg|x\n";
+    for (external_first = 0; external_first < 2; external_first++) {
+        result *r = reconcile(&s, 1, ext, 0, NULL, NULL);
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        static const struct {
+            int kind;
+            const char *item, *erp_q, *erp_uom, *ext_q, *ext_uom, *diff;
+        } want[] = {{OHP_DISC_QUANTITY, "B", "7", "GAL", "10", "GAL", "3"},
+                    {OHP_DISC_MISSING_EXTERNAL, "B", "3", "L", "", "", ""},
+                    {OHP_DISC_MISSING_ERP, "C", "", "", "3", "BX", ""},
+                    {OHP_DISC_UOM, "E", "7", "GAL", "26.5", "L", ""},
+                    {OHP_DISC_UOM, "F", "1", "Ea", "2", "Bx", ""},
+                    {OHP_DISC_UOM, "F", "", "", "3", "Kg", ""}};
+        ck_assert_uint_eq(r->n, sizeof want / sizeof want[0]);
+        for (size_t i = 0; i < r->n; i++) {
+            const disc *d = &r->d[i];
+            ck_assert_int_eq(d->kind, want[i].kind);
+            ck_assert_str_eq(d->item, want[i].item);
+            ck_assert_str_eq(d->erp_q, want[i].erp_q);
+            ck_assert_str_eq(d->erp_uom, want[i].erp_uom);
+            ck_assert_str_eq(d->ext_q, want[i].ext_q);
+            ck_assert_str_eq(d->ext_uom, want[i].ext_uom);
+            ck_assert_str_eq(d->diff, want[i].diff);
+        }
+        ck_assert_uint_eq(r->sum.matched, 1); /* A */
+        ck_assert_uint_eq(r->sum.quantity_mismatch, 1);
+        ck_assert_uint_eq(r->sum.missing_external, 1);
+        ck_assert_uint_eq(r->sum.missing_erp, 1);
+        ck_assert_uint_eq(r->sum.uom_mismatch, 3);
+        ck_assert_uint_eq(r->sum.keys_compared, 5); /* not D: zero on both sides */
+        free(r);
+    }
+    external_first = 0;
+    /* the same data on both sides, zero lines and two units at one key included */
+    const char *same = EXT_HEADER "M1|D||FGI|||N||0|BX|x\n"
+                                  "M1|B||FGI|||N||3|L|x\n"
+                                  "M1|A||FGI|||N||3|L|x\n"
+                                  "M1|F||FGI|||N||1|Ea|x\n"
+                                  "M1|A||FGI|||N||7|GAL|x\n"
+                                  "M1|E||FGI|||N||7|GAL|x\n"
+                                  "M1|D||FGI|||N||0|KG|x\n"
+                                  "M1|B||FGI|||N||7|GAL|x\n";
+    result *r = reconcile(&s, 1, same, 0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.matched, 4);
+    free(r);
+    free(s.s);
+}
+END_TEST
+
+/*
+ * Absence is decided on the quantities net of moved serials: a key whose
+ * lines sum to zero (-3 beside three serials), one serial of which moved,
+ * gives one SERIAL_MOVED line and nothing else.
+ */
+START_TEST(t_net_absence)
+{
+    text s = snap();
+    sline(&s, "FULL", D1, "K", "", "FGI", "A1", "", "", "-3", "Ea");
+    sline(&s, "FULL", D1, "K", "", "FGI", "A1", "", "S1", "1", "Ea");
+    sline(&s, "FULL", D1, "K", "", "FGI", "A1", "", "S2", "1", "Ea");
+    sline(&s, "FULL", D1, "K", "", "FGI", "A1", "", "S3", "1", "Ea");
+    const char *ext = EXT_HEADER "M1|K||FGI|A1||N||-3|Ea|x\n"
+                                 "M1|K||FGI|A1||Y|S1,S2|2|Ea|x\n"
+                                 "M1|K||FGI|A2||Y|S3|1|Ea|x\n";
+    result *r = reconcile(&s, 1, ext, 0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 1);
+    ck_assert_int_eq(r->d[0].kind, OHP_DISC_SERIAL_MOVED);
+    ck_assert_str_eq(r->d[0].serial, "S3");
+    ck_assert_str_eq(r->d[0].loc, "A1");
+    ck_assert_uint_eq(r->sum.discrepancies, 1);
+    free(r);
+    free(s.s);
+}
+END_TEST
+
+/*
+ * A serial more than once on a side: the same places on both sides are no
+ * discrepancy; a key holding it on both sides means it did not move.
+ */
+START_TEST(t_serial_duplicates)
+{
+    text s = snap();
+    sline(&s, "FULL", D1, "P", "", "FGI", "K1", "", "S", "1", "Ea");
+    sline(&s, "FULL", D1, "P", "", "FGI", "K2", "", "S", "1", "Ea");
+    sline(&s, "FULL", D1, "Q", "", "FGI", "K1", "", "T", "1", "Ea");
+    sline(&s, "FULL", D1, "R", "", "FGI", "K1", "", "U", "1", "Ea");
+    /* P: the same duplicates; Q: at K1 on both sides, again at K2 outside; R: at K1, outside at
+     * K2 and K3 */
+    const char *ext = EXT_HEADER "M1|P||FGI|K2||Y|S|1|Ea|x\n"
+                                 "M1|P||FGI|K1||Y|S|1|Ea|x\n"
+                                 "M1|Q||FGI|K2||Y|T|1|Ea|x\n"
+                                 "M1|Q||FGI|K1||Y|T|1|Ea|x\n"
+                                 "M1|R||FGI|K2||Y|U|1|Ea|x\n"
+                                 "M1|R||FGI|K3||Y|U|1|Ea|x\n";
+    result *r = reconcile(&s, 1, ext, 0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    static const struct {
+        int kind;
+        const char *item, *loc, *serial;
+        int side;
+    } want[] = {{OHP_DISC_MISSING_ERP, "Q", "K2", "", 0},
+                {OHP_DISC_SERIAL_DUPLICATE, "Q", "K2", "T", OHP_SIDE_EXTERNAL},
+                {OHP_DISC_SERIAL_MOVED, "R", "K1", "U", 0},
+                {OHP_DISC_SERIAL_DUPLICATE, "R", "K2", "U", OHP_SIDE_EXTERNAL},
+                {OHP_DISC_MISSING_ERP, "R", "K3", "", 0}};
+    ck_assert_uint_eq(r->n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < r->n; i++) {
+        ck_assert_int_eq(r->d[i].kind, want[i].kind);
+        ck_assert_str_eq(r->d[i].item, want[i].item);
+        ck_assert_str_eq(r->d[i].loc, want[i].loc);
+        ck_assert_str_eq(r->d[i].serial, want[i].serial);
+        if (want[i].kind == OHP_DISC_SERIAL_DUPLICATE) {
+            ck_assert_int_eq(r->d[i].side, want[i].side);
+            ck_assert_uint_eq(r->d[i].count, 2);
+        }
+    }
+    ck_assert_str_eq(r->d[2].to_sub, "FGI");
+    free(r);
+    free(s.s);
+}
+END_TEST
+
+/* A FULL line with an owner (consigned) and a revision, at locator L1. */
+static void sline_owner(text *t, const char *item, const char *rev, const char *serial,
+                        const char *qty, const char *owner)
+{
+    add(t,
+        "0|7|FULL|" D1 "|204|M1|1|%s|%s|FGI||L1|||%s|%s|%s|Ea|||%s|%s|||Active|2026/11/20 "
+        "14:03:11\n",
+        item, rev, serial[0] ? "Y" : "N", serial, serial[0] ? "1" : qty, owner[0] ? "Y" : "N",
+        owner);
+}
+
+/*
+ * Key parts the external file has no column for are left out on both
+ * sides, whichever side is loaded first, and the summary says which.
+ */
+START_TEST(t_missing_key_columns)
+{
+    text s = snap();
+    sline_owner(&s, "A", "", "", "3", "");
+    sline_owner(&s, "A", "", "", "4", "77");
+    sline_owner(&s, "C", "", "S1", "1", "77");
+    sline_owner(&s, "C", "", "S2", "1", "");
+    sline_owner(&s, "D", "R1", "", "5", "");
+    sline_owner(&s, "D", "R2", "", "1", "88");
+    const char *no_owner = "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_NAME|"
+                           "SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                           "M1|D|R2|FGI|L1||1|Ea\n"
+                           "M1|A||FGI|L1||7|Ea\n"
+                           "M1|C||FGI|L1|S2,S1|2|Ea\n"
+                           "M1|D|R1|FGI|L1||6|Ea\n";
+    const char *no_rev_owner = "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|LOCATOR_ID|"
+                               "SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                               "M1|A|FGI|L1||7|Ea\n"
+                               "M1|C|FGI|L1|S1,S2|2|Ea\n"
+                               "M1|D|FGI|L1||6|Ea\n";
+    for (external_first = 0; external_first < 2; external_first++) {
+        result *r = reconcile(&s, 1, no_owner, 0, NULL, NULL);
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        ck_assert_int_eq(r->sum.external_missing_key_parts, OHP_IGNORE_LOT | OHP_IGNORE_OWNER);
+        /* D R1: 5 against 6, compared without the owner */
+        ck_assert_uint_eq(r->n, 1);
+        ck_assert_int_eq(r->d[0].kind, OHP_DISC_QUANTITY);
+        ck_assert_str_eq(r->d[0].item, "D");
+        ck_assert_str_eq(r->d[0].rev, "R1");
+        ck_assert_str_eq(r->d[0].owner, "");
+        ck_assert_str_eq(r->d[0].diff, "1");
+        ck_assert_uint_eq(r->sum.matched, 3);
+        ck_assert_uint_eq(r->sum.erp_keys, 4);
+        ck_assert_uint_eq(r->sum.erp_serials, 2);
+        free(r);
+        r = reconcile(&s, 1, no_rev_owner, 0, NULL, NULL);
+        ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+        ck_assert_int_eq(r->sum.external_missing_key_parts,
+                         OHP_IGNORE_REVISION | OHP_IGNORE_LOT | OHP_IGNORE_OWNER);
+        ck_assert_uint_eq(r->n, 0);
+        ck_assert_uint_eq(r->sum.matched, 3);
+        free(r);
+    }
+    external_first = 0;
+    /* with the column, owners are compared; OHP_IGNORE_OWNER leaves them out */
+    const char *with_owner = "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|"
+                             "LOCATOR_NAME|LOT_NUMBER|OWNING_PARTY_ID|SERIAL_NUMBERS|"
+                             "PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                             "M1|A||FGI|L1||99|S9|7|Ea\n";
+    result *r = reconcile(&s, 1, with_owner, 0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_int_eq(r->sum.external_missing_key_parts, 0);
+    ck_assert_uint_eq(r->sum.missing_external, 6);
+    ck_assert_uint_eq(r->sum.missing_erp, 1);
+    free(r);
+    const char *owner_ignored = "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|"
+                                "LOCATOR_NAME|LOT_NUMBER|OWNING_PARTY_ID|SERIAL_NUMBERS|"
+                                "PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                                "M1|A||FGI|L1||99||7|Ea\n"
+                                "M1|C||FGI|L1||99|S1,S2|2|Ea\n"
+                                "M1|D|R1|FGI|L1||99||5|Ea\n"
+                                "M1|D|R2|FGI|L1||1||1|Ea\n";
+    r = reconcile(&s, 1, owner_ignored, OHP_IGNORE_OWNER, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.matched, 4);
+    free(r);
+    free(s.s);
+}
+END_TEST
+
+/* An external file that is no PSV is described: what it looks like and what is expected. */
+START_TEST(t_external_format)
+{
+    text s = snap();
+    sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "1", "Ea");
+    static const struct {
+        const char *ext, *says;
+    } bad[] = {
+        {"ORGANIZATION_CODE,ITEM_NUMBER,SUBINVENTORY_CODE,PRIMARY_QUANTITY,PRIMARY_UOM_CODE\n"
+         "M1,A,FGI,1,Ea\n",
+         "looks comma-separated (CSV): its header has no '|' and splits on ',' into 5 columns"},
+        {"ORGANIZATION_CODE;ITEM_NUMBER;SUBINVENTORY_CODE;PRIMARY_QUANTITY;PRIMARY_UOM_CODE\n"
+         "M1;A;FGI;1;Ea\n",
+         "looks semicolon-separated: its header has no '|' and splits on ';' into 5 columns"},
+        {"ORGANIZATION_CODE\tITEM_NUMBER\tSUBINVENTORY_CODE\tPRIMARY_QUANTITY\n", "tab-separated"},
+        {"\xff\xfeO", "looks UTF-16 encoded"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        result *r = reconcile(&s, 1, bad[i].ext, 0, NULL, NULL);
+        ck_assert_int_eq(r->rc, OHP_EPARSE);
+        ck_assert_msg(strstr(r->err, bad[i].says) != NULL, "%s", r->err);
+        ck_assert_msg(strstr(r->err, "expected a PSV: UTF-8 text with '|' between the columns") !=
+                          NULL,
+                      "%s", r->err);
+        free(r);
+    }
+    /* a header that is a PSV still names the missing column */
+    result *r = reconcile(&s, 1, "ORGANIZATION_CODE|ITEM_NUMBER\n", 0, NULL, NULL);
+    ck_assert_int_eq(r->rc, OHP_EPARSE);
+    ck_assert_str_eq(r->err, "external side: line 1: required column SUBINVENTORY_CODE is missing");
+    free(r);
+    /* a UTF-8 byte order mark is no part of the first column's name */
+    r = reconcile(&s, 1, "\xef\xbb\xbf" EXT_HEADER "M1|A||FGI|||N||1|Ea|x\n", 0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.matched, 1);
+    free(r);
+    free(s.s);
 }
 END_TEST
 
@@ -1041,8 +1336,11 @@ START_TEST(t_options)
     o.tolerance_absolute = "abc";
     ck_assert_int_eq(ohp_reconcile_new(&rc, &o, NULL), OHP_EINVAL);
     o.tolerance_absolute = NULL;
-    o.ignore = 8;
+    o.ignore = 16;
     ck_assert_int_eq(ohp_reconcile_new(&rc, &o, NULL), OHP_EINVAL);
+    o.ignore = OHP_IGNORE_OWNER;
+    ck_assert_int_eq(ohp_reconcile_new(&rc, &o, NULL), OHP_OK);
+    ohp_reconcile_free(rc);
     o.ignore = 0;
     o.version = 2;
     ck_assert_int_eq(ohp_reconcile_new(&rc, &o, NULL), OHP_EVERSION);
@@ -1352,13 +1650,28 @@ START_TEST(t_other_organization)
     sline(&s, "FULL", D1, "A", "", "FGI", "", "", "", "1", "Ea");
     result *r = reconcile(&s, 1,
                           EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM2|A||FGI|||N||5|Ea|x\n"
-                                     "M2|S||FGI|||Y|Z1|1|Ea|x\n",
+                                     "M2|S||FGI|||Y|Z1|1|Ea|x\nM2|B||FGI|||N||5|KG|x\n",
                           0, NULL, NULL);
     ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
     ck_assert_uint_eq(r->n, 0);
     ck_assert_uint_eq(r->sum.matched, 1);
-    ck_assert_uint_eq(r->sum.external_other_organization, 2);
+    ck_assert_uint_eq(r->sum.external_other_organization, 3);
     ck_assert_uint_eq(r->sum.external_keys, 1);
+    /* other organizations' units have no totals (no "KG ERP 0, external 0") */
+    ck_assert_uint_eq(r->nuoms, 1);
+    ck_assert_str_eq(r->uoms[0][0], "Ea");
+    ck_assert_str_eq(r->uoms[0][2], "1");
+    free(r);
+    /* other organizations' lines are not read past their organization (publishing skips them) */
+    r = reconcile(&s, 1,
+                  EXT_HEADER "M1|A||FGI|||N||1|Ea|x\nM2|A||FGI|||N||5.|Ea|x\n"
+                             "M2|S||FGI|||Y|Z9..Z1|x|Ea|x\nM2|||FGI|||N||\xff|Ea|x\n",
+                  0, NULL, NULL);
+    ck_assert_msg(r->rc == OHP_OK, "%s", r->err);
+    ck_assert_uint_eq(r->n, 0);
+    ck_assert_uint_eq(r->sum.external_lines, 4);
+    ck_assert_uint_eq(r->sum.external_other_organization, 3);
+    ck_assert_uint_eq(r->sum.external_serials, 0);
     free(r);
     free(s.s);
 }
@@ -1473,6 +1786,11 @@ static Suite *suite(void)
     tcase_add_test(tc, t_big_quantities);
     tcase_add_test(tc, t_sums_past_quantity_limit);
     tcase_add_test(tc, t_mixed_units);
+    tcase_add_test(tc, t_units_per_key);
+    tcase_add_test(tc, t_net_absence);
+    tcase_add_test(tc, t_serial_duplicates);
+    tcase_add_test(tc, t_missing_key_columns);
+    tcase_add_test(tc, t_external_format);
     tcase_add_test(tc, t_fold_refused);
     tcase_add_loop_test(tc, t_tolerance, 0, (int)(sizeof tol_cases / sizeof tol_cases[0]));
     tcase_add_test(tc, t_options);

@@ -51,8 +51,23 @@ INPUT_COLUMNS = [
 OUTPUT_COLUMNS = (["EXTERNAL_SYSTEM_CODE", "PUBLISH_RUN_ID", "PUBLISH_MODE", "SNAPSHOT_DATE"] +
                   [("SERIAL_NUMBER" if c == "SERIAL_NUMBERS" else c) for c in INPUT_COLUMNS])
 REJECT_COLUMNS = ["ORDINAL", "REASON"] + INPUT_COLUMNS
-STATE_HEAD = ("ONHANDPUB_STATE|1\nLAST_RUN_ID|{n}\n"
-              "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID\n")
+STATE_HEAD = ("ONHANDPUB_STATE|2\nLAST_RUN_ID|{n}\n"
+              "SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|LAST_RUN_ID\n")
+STATE_HEAD_V1 = ("ONHANDPUB_STATE|1\nLAST_RUN_ID|{n}\n"
+                 "SYSTEM_CODE|ORGANIZATION_CODE|LAST_SNAPSHOT_DATE|LAST_RUN_ID\n")
+
+
+def state_rows(system, org, date, run_id, classes=("SERIAL", "NONSERIAL"), watermark=None):
+    """The state file's rows of one (system, organization): one per item class."""
+    return "".join(f"{system}|{org}|{c}|{watermark or date}|{date}|{run_id}\n" for c in classes)
+
+
+def watermark_rows(path):
+    """The state file's data rows ([] when there is no file): what a failed run
+    must leave as it was (the run-id counter may move: ids are reserved)."""
+    if not os.path.exists(path):
+        return []
+    return read_text(path).splitlines()[3:]
 ZIP_NAME = re.compile(r"^ONHAND_[A-Za-z0-9_-]+_[A-Za-z0-9_-]+_[0-9]+_[0-9]{14}\.zip$")
 
 
@@ -124,14 +139,26 @@ def expand_serials(text):
 def expected_rows(input_text, org, run_id, mode, snapshot, system="0", items="both",
                   window=None):
     rows = list(csv.DictReader(io.StringIO(input_text, newline=""), delimiter="|"))
+
+    def in_scope(r):
+        serial = r["SERIAL_CONTROLLED"] == "Y"
+        return r["ORGANIZATION_CODE"] == org and not (
+            (items == "serial" and not serial) or (items == "nonserial" and serial))
+
+    def key(r):
+        return (r["ORGANIZATION_CODE"], r["ITEM_NUMBER"], r.get("REVISION", ""),
+                r["SUBINVENTORY_CODE"], r.get("LOCATOR_NAME") or r.get("LOCATOR_ID", ""),
+                r.get("LOT_NUMBER", ""), r.get("OWNING_PARTY_ID", ""))
+
+    # Incremental: whole keys, every record of a key with a change in the window.
+    changed = {key(r) for r in rows
+               if in_scope(r) and canon_date(r["LAST_UPDATE_DATE"]) >= (window or "")}
     out = []
     for r in rows:
-        if r["ORGANIZATION_CODE"] != org:
+        if not in_scope(r):
             continue
         serial = r["SERIAL_CONTROLLED"] == "Y"
-        if (items == "serial" and not serial) or (items == "nonserial" and serial):
-            continue
-        if mode == "INCREMENTAL" and canon_date(r["LAST_UPDATE_DATE"]) < window:
+        if mode == "INCREMENTAL" and key(r) not in changed:
             continue
         qty = canon_qty(r["PRIMARY_QUANTITY"])
         if mode == "FULL" and Decimal(qty) == 0:
@@ -552,7 +579,7 @@ class TestFailures(CliTest):
         self.assertOneLineError(r, 4, "record 2")
         self.assertIn("PRIMARY_QUANTITY", r.stderr)
         self.assertEqual(self.outfiles(), [])
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
 
     def test_missing_input_file(self):
         r = self.publish(inp=os.path.join(self.tmp, "none.psv"))
@@ -577,12 +604,12 @@ class TestFailures(CliTest):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
 
-        before = read_bytes(self.seed_state())
+        before = watermark_rows(self.seed_state())
         r = self.publish("--level", "0", "--full", "--state", self.state, "--now", "2026/01/20",
                          preexec=small_files)
         self.assertOneLineError(r, 4)
         self.assertEqual(self.outfiles(), [])
-        self.assertEqual(read_bytes(self.state), before)
+        self.assertEqual(watermark_rows(self.state), before)
 
     def test_unwritable_outdir(self):
         preexec = None
@@ -610,7 +637,7 @@ class TestFailures(CliTest):
         self.assertFalse(os.path.exists(rejects))
         self.assertEqual(os.listdir(self.tmp).count("rejects.psv"), 0)
         self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
 
     def seed_state(self):
         seed = os.path.join(self.tmp, "seed")
@@ -650,8 +677,13 @@ class TestRejects(CliTest):
                                                                    INPUT_COLUMNS])
         inp = self.write("in.psv", text)
         rejects = os.path.join(self.tmp, "rejects.psv")
+        # 5 of the 7 records checked are rejected: over the default share of 50%.
         r = self.publish("--on-error", "reject", "--rejects", rejects, "--now", "2026/01/15",
                          "--run-id", "1", "--full", inp=inp)
+        self.assertOneLineError(r, 4, "5 of the 7 records checked were rejected, more than 50%")
+        self.assertEqual(self.outfiles(), [])
+        r = self.publish("--on-error", "reject", "--rejects", rejects, "--now", "2026/01/15",
+                         "--run-id", "1", "--full", "--max-rejects", "5", inp=inp)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("rejected 5", r.stderr)
         self.assertNotIn("(null)", r.stderr)
@@ -694,9 +726,27 @@ class TestRejects(CliTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(read_text(rejects), psv_line(REJECT_COLUMNS))
         inp = self.write("in.psv", make_input([rec(qty="q")]))
+        # Every record rejected: never a success by default.
         r = self.publish("--on-error", "reject", "--now", "2026/01/16", inp=inp)
+        self.assertOneLineError(r, 4, "1 of the 1 records checked were rejected")
+        # Allowed all the way, the run would still publish an empty FULL snapshot.
+        r = self.publish("--on-error", "reject", "--now", "2026/01/16", "--max-rejects", "100%",
+                         inp=inp)
+        self.assertOneLineError(r, 2, "a FULL snapshot with no line")
+        r = self.publish("--on-error", "reject", "--now", "2026/01/16", "--max-rejects", "100%",
+                         "--allow-empty", inp=inp)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("rejected: record 1", r.stderr)
+        two = self.write("two.psv", make_input([rec(qty="q"), rec(item="B", qty="r"),
+                                                rec(item="C")]))
+        r = self.publish("--on-error", "reject", "--now", "2026/01/17", "--max-rejects", "1",
+                         "--allow-empty", inp=two)
+        self.assertOneLineError(r, 4, "more than 1 records rejected (max_rejects)")
+        for bad in ("x", "5%%", "0%", "101%", "%", "0"):
+            r = self.publish("--on-error", "reject", "--max-rejects", bad, inp=inp)
+            self.assertOneLineError(r, 2, "--max-rejects")
+        r = self.publish("--max-rejects", "3", inp=inp)
+        self.assertOneLineError(r, 2, "only with --on-error reject")
 
     def test_rejects_file_replaced_only_on_success(self):
         rejects = self.write("rejects.psv", "previous content\n")
@@ -706,6 +756,90 @@ class TestRejects(CliTest):
         self.assertEqual(r.returncode, 3)
         self.assertEqual(read_text(rejects), "previous content\n")
         self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
+
+
+class TestNothingSilentlyWrong(CliTest):
+    """Runs that used to publish something wrong with exit 0 or 1 are refused."""
+
+    def state_text(self):
+        return read_text(self.state)
+
+    def test_item_classes_have_their_own_watermark(self):
+        rows = [rec(item="SER", qty="1", SERIAL_CONTROLLED="Y", SERIAL_NUMBERS="S1",
+                    LAST_UPDATE_DATE="2026/01/01 00:00:00"),
+                rec(item="NON", qty="5", LAST_UPDATE_DATE="2026/01/01 00:00:00")]
+        inp = self.write("in.psv", make_input(rows))
+        r = self.publish("--state", self.state, "--now", "2026/01/02", inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # NON changes on the 3rd; a serial-only run on the 4th does not publish it...
+        rows[1]["LAST_UPDATE_DATE"] = "2026/01/03 00:00:00"
+        inp = self.write("in.psv", make_input(rows))
+        r = self.publish("--state", self.state, "--now", "2026/01/04", "--items", "serial",
+                         inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_zip(self, self.zip_path(r)), [])
+        self.assertIn("0|M1|NONSERIAL|2026/01/02 00:00:00|2026/01/02 00:00:00|",
+                      self.state_text())
+        # ...and the next non-serial run does.
+        r = self.publish("--state", self.state, "--now", "2026/01/05", "--items", "nonserial",
+                         inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("window from 2026/01/02 00:00:00", r.stderr)
+        self.assertEqual([x[7] for x in read_zip(self, self.zip_path(r))], ["NON"])
+
+    def test_state_file_version_1_is_read_without_loss(self):
+        self.write("state.psv", STATE_HEAD_V1.format(n=7) + "0|M1|2026/01/15 18:00:00|7\n")
+        r = self.publish("--state", self.state, "--now", "2026/01/16 18:00:00",
+                         inp=data("balances-update.psv"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("mode INCREMENTAL, window from 2026/01/15 18:00:00", r.stderr)
+        self.assertIn("_M1_8_", r.stdout)
+        self.assertEqual(self.state_text(), STATE_HEAD.format(n=8)
+                         + state_rows(0, "M1", "2026/01/16 18:00:00", 8))
+
+    def test_snapshot_not_later_than_the_last_is_refused(self):
+        r = self.publish("--state", self.state, "--now", "2026/08/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        before = read_bytes(self.state)
+        for now in ("2026/06/30", "2026/08/15"):
+            r = self.publish("--state", self.state, "--now", now)
+            self.assertOneLineError(r, 2, "not later than 2026/08/15 00:00:00")
+            self.assertIn(now, r.stderr)
+            self.assertEqual(read_bytes(self.state), before)
+            self.assertEqual(len(self.outfiles()), 1)
+
+    def test_empty_full_snapshot_is_refused(self):
+        r = self.publish("--full", "--now", "2026/01/15", org="m1")
+        self.assertOneLineError(r, 2, "closest organization code seen is 'M1'")
+        self.assertEqual(self.outfiles(), [])
+        r = self.publish("--full", "--now", "2026/01/15", "--allow-empty", org="m1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_zip(self, self.zip_path(r)), [])
+
+    def test_run_id_of_more_than_18_digits(self):
+        r = self.publish("--run-id", "1000000000000000000", "--now", "2026/01/15")
+        self.assertOneLineError(r, 2, "more than 18 digits")
+        self.assertEqual(self.outfiles(), [])
+        r = self.publish("--run-id", "999999999999999999", "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("_999999999999999999_", r.stdout)
+        # A state whose counter is at the limit hands out nothing.
+        self.write("state.psv", STATE_HEAD.format(n=999999999999999999))
+        r = self.publish("--state", self.state, "--now", "2026/01/16")
+        self.assertOneLineError(r, 4, "18 digits")
+        self.assertEqual(len(self.outfiles()), 1)
+
+    def test_long_organization_code(self):
+        org = "O" * 300
+        r = self.publish("--now", "2026/01/15", org=org)
+        self.assertOneLineError(r, 2, "at most 18 characters (it has 300)")
+        self.assertTrue(r.stderr.rstrip().endswith("none of them a control character"),
+                        r.stderr)
+        inp = self.write("o18.psv", make_input([rec(org="O" * 18)]))
+        r = self.publish("--now", "2026/01/15", org="O" * 18, inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.path.basename(r.stdout.strip()),
+                         "ONHAND_0_%s_1_20260115000000.zip" % ("O" * 18))
 
 
 class TestState(CliTest):
@@ -724,7 +858,7 @@ class TestState(CliTest):
         self.assertEqual(read_zip(self, p1),
                          expected_rows(read_text(full), "M1", 1, "FULL", "2026/01/15 18:00:00"))
         self.assertEqual(self.state_text(),
-                         STATE_HEAD.format(n=1) + "0|M1|2026/01/15 18:00:00|1\n")
+                         STATE_HEAD.format(n=1) + state_rows(0, "M1", "2026/01/15 18:00:00", 1))
         # 2: incremental from the last snapshot.
         r = self.publish("--state", self.state, "--now", "2026/01/16 18:00:00", inp=upd)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -734,22 +868,25 @@ class TestState(CliTest):
         want2 = expected_rows(read_text(upd), "M1", 2, "INCREMENTAL", "2026/01/16 18:00:00",
                               window="2026/01/15 18:00:00")
         self.assertEqual(read_zip(self, p2), want2)
-        self.assertEqual(len(want2), 5)
-        after2 = read_bytes(self.state)
-        # 3: fails (bad record): state byte-identical, no new file.
+        self.assertEqual(len(want2), 8)  # whole keys: the bolt's two rows, the laptop's three
+        after2 = watermark_rows(self.state)
+        # 3: fails (bad record): watermarks as they were (run id 3 reserved), no new file.
         bad = self.write("bad.psv", make_input([rec(LAST_UPDATE_DATE="2026/01/17 09:00:00"),
                                                 rec(qty="??",
                                                     LAST_UPDATE_DATE="2026/01/17 10:00:00")]))
         r = self.publish("--state", self.state, "--now", "2026/01/17 18:00:00", inp=bad)
         self.assertOneLineError(r, 4, "record 2")
-        self.assertEqual(read_bytes(self.state), after2)
+        self.assertEqual(watermark_rows(self.state), after2)
+        self.assertTrue(self.state_text().startswith(STATE_HEAD.format(n=3)))
         self.assertEqual(self.outfiles(), sorted(os.path.basename(p) for p in (p1, p2)))
-        # 4: refused (not authorized): state identical.
+        # 4: refused (not authorized): state byte-identical, no run id taken.
+        before4 = read_bytes(self.state)
         r = self.run_cli("publish", "--input", upd, "--org", "M1", "--outdir", self.out,
                          "--user", "bob", "--grants", data("grants.psv"), "--state", self.state)
         self.assertEqual(r.returncode, 3)
-        self.assertEqual(read_bytes(self.state), after2)
-        # 5: succeeds: window still from run 2; run id 3 (failed runs take no id).
+        self.assertEqual(read_bytes(self.state), before4)
+        # 5: succeeds: window still from run 2; run id 4 (3 went to the failed run: a
+        # run id is reserved before anything is written and never handed out again).
         good = self.write("good.psv", make_input([rec(LAST_UPDATE_DATE="2026/01/17 09:00:00"),
                                                   rec(item="OLD")]))
         r = self.publish("--state", self.state, "--now", "2026/01/17 18:00:00", inp=good)
@@ -757,7 +894,7 @@ class TestState(CliTest):
         self.assertIn("window from 2026/01/16 18:00:00", r.stderr)
         self.assertIn("outside window 1", r.stderr)
         p5 = self.zip_path(r)
-        self.assertEqual(os.path.basename(p5), "ONHAND_0_M1_3_20260117180000.zip")
+        self.assertEqual(os.path.basename(p5), "ONHAND_0_M1_4_20260117180000.zip")
         self.assertEqual(len(read_zip(self, p5)), 1)
         # Another organization and system get their own rows; the counter is shared.
         r = self.publish("--state", self.state, "--now", "2026/01/17 19:00:00", "--lookups",
@@ -765,14 +902,14 @@ class TestState(CliTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("mode FULL", r.stderr)
         self.assertEqual(self.state_text(),
-                         STATE_HEAD.format(n=4) + "0|M1|2026/01/17 18:00:00|3\n"
-                         "2|M3/EAST|2026/01/17 19:00:00|4\n")
+                         STATE_HEAD.format(n=5) + state_rows(0, "M1", "2026/01/17 18:00:00", 4)
+                         + state_rows(2, "M3/EAST", "2026/01/17 19:00:00", 5))
         # --full ignores the window but is recorded; --run-id moves the counter forward.
         r = self.publish("--state", self.state, "--now", "2026/01/18", "--full", "--run-id", "40")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.state_text(),
-                         STATE_HEAD.format(n=40) + "0|M1|2026/01/18 00:00:00|40\n"
-                         "2|M3/EAST|2026/01/17 19:00:00|4\n")
+                         STATE_HEAD.format(n=40) + state_rows(0, "M1", "2026/01/18 00:00:00", 40)
+                         + state_rows(2, "M3/EAST", "2026/01/17 19:00:00", 5))
         r = self.publish("--state", self.state, "--now", "2026/01/19")
         self.assertIn("_41_20260119000000.zip", r.stdout)
 
@@ -803,21 +940,29 @@ class TestState(CliTest):
         self.assertEqual(len(want), 13)  # the zero row is included: a removal
 
     def test_corrupt_state_is_an_error(self):
-        good = STATE_HEAD.format(n=3) + "0|M1|2026/01/15 18:00:00|3\n"
+        good = STATE_HEAD.format(n=3) + state_rows(0, "M1", "2026/01/15 18:00:00", 3)
+        good_v1 = STATE_HEAD_V1.format(n=3) + "0|M1|2026/01/15 18:00:00|3\n"
         cases = {
             "garbage": "hello world\n",
             "empty": "",
-            "magic": good.replace("ONHANDPUB_STATE|1", "ONHANDPUB_STATE|2"),
+            "magic": good.replace("ONHANDPUB_STATE|2", "ONHANDPUB_STATE|3"),
             "counter": good.replace("LAST_RUN_ID|3", "LAST_RUN_ID|x"),
             "header": good.replace("LAST_SNAPSHOT_DATE", "SNAPSHOT"),
+            "v2 header in v1": good.replace("ONHANDPUB_STATE|2", "ONHANDPUB_STATE|1"),
             "truncated": good.split("\n")[0] + "\n" + good.split("\n")[1] + "\n",
-            "date": good.replace("2026/01/15 18:00:00", "2026/01/35"),
+            "date": good.replace("2026/01/15 18:00:00|3", "2026/01/35|3"),
+            "watermark": good.replace("SERIAL|2026/01/15 18:00:00", "SERIAL|someday"),
+            "watermark after snapshot": good.replace("SERIAL|2026/01/15 18:00:00",
+                                                     "SERIAL|2026/01/16 18:00:00"),
+            "class": good.replace("|NONSERIAL|", "|OTHER|"),
             "run id": good.replace("18:00:00|3", "18:00:00|0"),
             "run id above counter": good.replace("18:00:00|3", "18:00:00|4"),
-            "fields": good + "0|M2|2026/01/15\n",
-            "duplicate": good + "0|M1|2026/01/14 18:00:00|2\n",
+            "fields": good + "0|M2|SERIAL|2026/01/15\n",
+            "duplicate": good + state_rows(0, "M1", "2026/01/14 18:00:00", 2, ("SERIAL",)),
             "blank line": good + "\n",
-            "quoting": good + '0|"M2|2026/01/15 18:00:00|1\n',
+            "quoting": good + '0|"M2|SERIAL|2026/01/15 18:00:00|2026/01/15 18:00:00|1\n',
+            "v1 fields": good_v1 + "0|M2|2026/01/15\n",
+            "v1 duplicate": good_v1 + "0|M1|2026/01/14 18:00:00|2\n",
         }
         for name, text in cases.items():
             with self.subTest(case=name):
@@ -828,13 +973,13 @@ class TestState(CliTest):
                 self.assertEqual(read_bytes(self.state), before)
                 self.assertEqual(self.outfiles(), [])
         # Quoted organization codes round-trip.
-        self.write("state.psv", good + '0|"A|B"|2026/01/15 18:00:00|2\n')
+        self.write("state.psv", good + state_rows(0, '"A|B"', "2026/01/15 18:00:00", 2))
         r = self.publish("--state", self.state, "--now", "2026/01/16", org="A|B",
                          inp=self.write("ab.psv", make_input([rec(org="A|B",
                                                                   LAST_UPDATE_DATE="2026/01/15 19:00:00")])))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("window from 2026/01/15 18:00:00", r.stderr)
-        self.assertIn('0|"A|B"|2026/01/16 00:00:00|4\n', self.state_text())
+        self.assertIn(state_rows(0, '"A|B"', "2026/01/16 00:00:00", 4), self.state_text())
 
     def test_state_that_is_not_a_file(self):
         os.mkdir(self.state)
@@ -867,8 +1012,8 @@ class TestState(CliTest):
         self.assertEqual(sorted(ids), list(range(1, n + 1)))
         text = self.state_text()
         self.assertTrue(text.startswith(STATE_HEAD.format(n=n)), text)
-        self.assertRegex(text, r"\n0\|M1\|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\|%d\n$" % n)
-        self.assertEqual(text.count("\n"), 4)
+        self.assertRegex(text, r"\n0\|M1\|NONSERIAL\|[0-9/: ]{19}\|[0-9/: ]{19}\|%d\n$" % n)
+        self.assertEqual(text.count("\n"), 5)
         self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp." in f])
 
     def test_second_run_waits_for_the_lock(self):
@@ -893,7 +1038,7 @@ class TestState(CliTest):
             wait_for(lambda: "waiting for another run" in read_text(berr))
             time.sleep(0.2)
             self.assertIsNone(b.poll())  # still waiting
-            self.assertFalse(os.path.exists(self.state))
+            self.assertEqual(watermark_rows(self.state), [])
             aout, aerr = a.communicate("".join(rows[10:]), timeout=TIMEOUT)
             bout, _ = b.communicate(timeout=TIMEOUT)
         finally:
@@ -907,7 +1052,7 @@ class TestState(CliTest):
         self.assertIn("_M1_2_20260115110000.zip", bout)
         self.assertIn("mode INCREMENTAL, window from 2026/01/15 10:00:00", read_text(berr))
         self.assertEqual(self.state_text(),
-                         STATE_HEAD.format(n=2) + "0|M1|2026/01/15 11:00:00|2\n")
+                         STATE_HEAD.format(n=2) + state_rows(0, "M1", "2026/01/15 11:00:00", 2))
         self.assertEqual(len(read_zip(self, aout.strip())), 50)
 
 

@@ -266,8 +266,8 @@ class TestRejectsEcho(FilesTest):
         rows.append(rec(item="GOOD", qty="4", CONSIGNED_FLAG=""))
         inp = self.write("in.psv", make_input(rows))
         rejects = os.path.join(self.tmp, "rejects.psv")
-        r = self.publish("--on-error", "reject", "--rejects", rejects, "--full", "--now",
-                         "2026/01/15", inp=inp)
+        r = self.publish("--on-error", "reject", "--rejects", rejects, "--max-rejects", "100%",
+                         "--full", "--now", "2026/01/15", inp=inp)
         self.assertEqual(r.returncode, 1, r.stderr)
         got = parse_psv(read_bytes(rejects))
         self.assertEqual(got[0], REJECT_COLUMNS)
@@ -326,7 +326,8 @@ class TestRejectsEcho(FilesTest):
 
 
 class TestStateQuoting(FilesTest):
-    ORGS = ['a|b', 'q"q', '"', 'x\ny', 'c\r\nd', ' M1 ', 'Ωµ€', 'trail ']
+    # Organization codes are at most 18 characters, no control characters.
+    ORGS = ['a|b', 'q"q', '"', '""', '|"|', ' M1 ', 'Ωµ€ 東京', 'trail ']
 
     def test_state_reads_back(self):
         for i, org in enumerate(self.ORGS):
@@ -335,12 +336,19 @@ class TestStateQuoting(FilesTest):
                              inp=inp)
             self.assertEqual(r.returncode, 0, r.stderr)
         rows = parse_psv(read_bytes(self.state))
-        self.assertEqual(rows[0], ["ONHANDPUB_STATE", "1"])
+        self.assertEqual(rows[0], ["ONHANDPUB_STATE", "2"])
         self.assertEqual(rows[1], ["LAST_RUN_ID", str(len(self.ORGS))])
-        got = {r[1]: (r[0], r[2], r[3]) for r in rows[3:]}
+        self.assertEqual(rows[2], ["SYSTEM_CODE", "ORGANIZATION_CODE", "ITEM_CLASS", "WATERMARK",
+                                   "LAST_SNAPSHOT_DATE", "LAST_RUN_ID"])
+        got = {}
+        for r in rows[3:]:
+            self.assertEqual(len(r), 6, r)
+            got.setdefault(r[1], {})[r[2]] = (r[0], r[3], r[4], r[5])
         self.assertEqual(set(got), set(self.ORGS))
         for i, org in enumerate(self.ORGS):
-            self.assertEqual(got[org], ("0", "2026/01/%02d 00:00:00" % (i + 10), str(i + 1)))
+            date = "2026/01/%02d 00:00:00" % (i + 10)
+            want = ("0", date, date, str(i + 1))
+            self.assertEqual(got[org], {"SERIAL": want, "NONSERIAL": want}, org)
         # and the command reads them back: the next run of each is incremental from its date
         for i, org in enumerate(self.ORGS):
             inp = self.write("in.psv", make_input([rec(org=org, item="I",
@@ -493,7 +501,10 @@ class TestKilled(FilesTest):
         for _ in range(3):
             self.kill_while_writing()
             self.assertEqual(os.listdir(self.out), [])
-            self.assertEqual(sorted(os.listdir(self.tmp)), ["big.psv", "out", "state.psv.lock"])
+            # the state file holds the reserved run ids, nothing else is there
+            self.assertEqual(sorted(os.listdir(self.tmp)),
+                             ["big.psv", "out", "state.psv", "state.psv.lock"])
+            self.assertNotIn("|M1|", open(self.state, encoding="utf-8").read())
 
     def test_named_temporaries_removed_by_the_next_run(self):
         env = {"ONHANDPUB_NO_TMPFILE": "1"}
@@ -544,7 +555,9 @@ class TestKilled(FilesTest):
             self.assertIn("File too large", err)
             self.assertEqual(len(err.splitlines()), 1, err)
             self.assertEqual(os.listdir(self.out), [])
-            self.assertFalse(os.path.exists(self.state))
+            self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp." in n], [])
+            if os.path.exists(self.state):  # the reserved run id only, no watermark
+                self.assertNotIn("|M1|", open(self.state, encoding="utf-8").read())
 
 
 class TestNoReplace(FilesTest):

@@ -113,6 +113,65 @@ class ReconcileCli(unittest.TestCase):
             self.assertNotIn("QUANTITY", [r["CLASS"] for r in rows(f.read())])
         self.assertIn("within tolerance:    1", out)
 
+    WHOLE_KEYS_HEAD = ("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|LOCATOR_NAME|"
+                       "SERIAL_CONTROLLED|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|"
+                       "LAST_UPDATE_DATE\n")
+    DAY1 = ("M1|LAPTOP|FG|A1|Y|S1|1|EA|2026/01/01 00:00:00\n"
+            "M1|LAPTOP|FG|A1|Y|S2|1|EA|2026/01/01 00:00:00\n"
+            "M1|BOLT|FG|A1|N||10|EA|2026/01/01 00:00:00\n"
+            "M1|BOLT|FG|A1|N||5|EA|2026/01/01 00:00:00\n")
+    DAY2 = ("M1|LAPTOP|FG|A1|Y|S1|1|EA|2026/01/01 00:00:00\n"
+            "M1|LAPTOP|FG|A1|Y|S2|1|EA|2026/01/01 00:00:00\n"
+            "M1|BOLT|FG|A1|N||10|EA|2026/01/01 00:00:00\n"
+            "M1|BOLT|FG|A1|N||7|EA|2026/01/03 00:00:00\n"
+            "M1|LAPTOP|FG|A1|Y|S3|1|EA|2026/01/03 00:00:00\n")
+
+    def test_incremental_chain_carries_whole_keys(self):
+        """A key given as several rows: the day-2 incremental carries every row
+        of each changed key, so the chain folds to day 2's balances."""
+        for piped in (False, True):
+            with self.subTest(piped=piped):
+                state = os.path.join(self.dir, f"state-{piped}.psv")
+                day1 = self.write("day1.psv", self.WHOLE_KEYS_HEAD + self.DAY1)
+                day2 = self.write("day2.psv", self.WHOLE_KEYS_HEAD + self.DAY2)
+                z1 = self.publish(day1, "2026/01/02 00:00:00", full=False, state=state)
+                if piped:
+                    # Standard input from a pipe is read twice through a temporary copy.
+                    out = os.path.join(self.dir, "out")
+                    with open(day2, "rb") as f:
+                        data = f.read()
+                    p = subprocess.run([CLI, "publish", "--input", "-", "--org", "M1",
+                                        "--no-auth", "--outdir", out, "--now",
+                                        "2026/01/04 00:00:00", "--state", state],
+                                       input=data, capture_output=True, timeout=TIMEOUT)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    z2 = p.stdout.decode().splitlines()[0]
+                    err2 = p.stderr.decode()
+                else:
+                    out = os.path.join(self.dir, "out")
+                    code, stdout, err2 = run("publish", "--input", day2, "--org", "M1",
+                                             "--no-auth", "--outdir", out, "--now",
+                                             "2026/01/04 00:00:00", "--state", state)
+                    self.assertEqual(code, 0, err2)
+                    z2 = stdout.splitlines()[0]
+                self.assertIn("mode INCREMENTAL", err2)
+                self.assertIn("changed keys 2", err2)
+                import zipfile
+                with zipfile.ZipFile(z2) as z:
+                    text = z.read(z.namelist()[0]).decode()
+                got = [(r[7], r[15], r[16]) for r in
+                       csv.reader(io.StringIO(text, newline=""), delimiter="|")][1:]
+                self.assertEqual(got, [("LAPTOP", "S1", "1"), ("LAPTOP", "S2", "1"),
+                                       ("BOLT", "", "10"), ("BOLT", "", "7"),
+                                       ("LAPTOP", "S3", "1")])
+                code, stdout, err = run("reconcile", "--snapshot", z1, "--snapshot", z2,
+                                        "--external", day2)
+                self.assertEqual(code, 0, stdout + err)
+                self.assertEqual(rows(stdout), [])
+                self.assertIn("discrepancies:       0", err)
+                for f in os.listdir(os.path.join(self.dir, "out")):
+                    os.unlink(os.path.join(self.dir, "out", f))
+
     def test_chain(self):
         state = os.path.join(self.dir, "state.psv")
         z1 = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00",
@@ -131,7 +190,7 @@ class ReconcileCli(unittest.TestCase):
         code, out, err = run("reconcile", "--snapshot", z2, "--snapshot", z1, "--external", z3)
         self.assertEqual(code, 0, out + err)
         self.assertEqual(rows(out), [])
-        self.assertIn("lines read:          ERP 26, external 20", err)
+        self.assertIn("lines read:          ERP 29, external 21", err)
         # the old full snapshot alone differs from it
         code, out, err = run("reconcile", "--snapshot", z1, "--external", z3)
         self.assertEqual(code, 1, err)
@@ -139,6 +198,102 @@ class ReconcileCli(unittest.TestCase):
         code, _, err = run("reconcile", "--snapshot", z2, "--external", z1)
         self.assertEqual(code, 2, err)
         self.assertIn("no FULL snapshot before it", err)
+
+    def balances_without(self, column):
+        """examples/data/balances.psv without one column, as an export that lacks it."""
+        with open(os.path.join(DATA, "balances.psv"), encoding="utf-8", newline="") as f:
+            table = list(csv.reader(f, delimiter="|"))
+        k = table[0].index(column)
+        out = io.StringIO()
+        w = csv.writer(out, delimiter="|", lineterminator="\n")
+        for r in table:
+            w.writerow(r[:k] + r[k + 1:])
+        return self.write("no-%s.psv" % column.lower(), out.getvalue())
+
+    def test_missing_key_column_and_ignore_owner(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        ext = self.balances_without("OWNING_PARTY_ID")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("external side has no OWNING_PARTY_ID: compared without owner", err)
+        self.assertIn("matched:             9", err)
+        ext = self.balances_without("REVISION")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 0, err)
+        self.assertIn("external side has no REVISION: compared without revision", err)
+        self.assertNotIn("compared without owner", err)
+        # the full file: nothing is left out unless asked
+        code, out, err = run("reconcile", "--snapshot", z, "--external",
+                             os.path.join(DATA, "balances.psv"), "--ignore", "owner,lot")
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("compared without", err)
+        # an owner that differs only matters without --ignore owner
+        with open(os.path.join(DATA, "balances.psv"), encoding="utf-8") as f:
+            text = f.read().replace("|88012|", "|88013|")
+        ext = self.write("owner.psv", text)
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(sorted(r["CLASS"] for r in rows(out)),
+                         ["MISSING_ERP", "MISSING_EXTERNAL"])
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--ignore", "owner")
+        self.assertEqual(code, 0, err)
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--ignore", "owners")
+        self.assertEqual(code, 2, err)
+        self.assertIn("expected revision, locator, lot or owner", err)
+
+    def test_identical_with_units_and_other_organizations(self):
+        header = ("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|"
+                  "SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|LAST_UPDATE_DATE\n")
+        src = self.write("units.psv", header +
+                         "M1|PAINT|FGI|N||7|GAL|2026/01/10 08:00:00\n"
+                         "M1|PAINT|FGI|N||3|L|2026/01/10 08:00:00\n"
+                         "M1|RESIN|FGI|N||0|KG|2026/01/10 08:00:00\n"
+                         "M1|RESIN|FGI|N||3|BX|2026/01/10 08:00:00\n"
+                         "M1|BOLT-3/2\"|FGI|N||5|EA|2026/01/10 08:00:00\n"
+                         "M2|PAINT|FGI|N||4|QT|2026/01/10 08:00:00\n")
+        z = self.publish(src, "2026/01/15 18:00:00")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", src)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rows(out), [])
+        self.assertIn("matched:             3", err)
+        self.assertIn("total GAL           ERP 7, external 7", err)
+        self.assertIn("total L             ERP 3, external 3", err)
+        self.assertNotIn("QT", err)  # only another organization's lines are in QT
+        # 7 GAL + 3 L against 10 GAL: a quantity line in GAL, a missing line in L
+        ext = self.write("wms.psv", header + "M1|PAINT|FGI|N||10|GAL|x\n"
+                                             "M1|RESIN|FGI|N||3|BX|x\n"
+                                             "M1|BOLT-3/2\"|FGI|N||5|EA|x\n")
+        target = os.path.join(self.dir, "d.psv")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target)
+        self.assertEqual(code, 1, err)
+        with open(target, encoding="utf-8") as f:
+            got = [(r["CLASS"], r["ERP_UOM_CODE"], r["DIFFERENCE"]) for r in rows(f.read())]
+        self.assertEqual(got, [("QUANTITY", "GAL", "3"), ("MISSING_EXTERNAL", "L", "")])
+
+    def test_external_format_errors(self):
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        csv_file = self.write("wms.csv", "ORGANIZATION_CODE,ITEM_NUMBER,SUBINVENTORY_CODE,"
+                                         "PRIMARY_QUANTITY,PRIMARY_UOM_CODE\nM1,A,FGI,1,EA\n")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", csv_file)
+        self.assertEqual(code, 4, err)
+        self.assertIn("looks comma-separated (CSV)", err)
+        self.assertIn("expected a PSV: UTF-8 text with '|' between the columns", err)
+        self.assertNotIn("required column", err)
+        semi = self.write("wms.txt", "ORGANIZATION_CODE;ITEM_NUMBER;SUBINVENTORY_CODE;"
+                                     "PRIMARY_QUANTITY;PRIMARY_UOM_CODE\nM1;A;FGI;1;EA\n")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", semi)
+        self.assertEqual(code, 4, err)
+        self.assertIn("looks semicolon-separated", err)
+        # a byte order mark before the header is read past
+        with open(os.path.join(DATA, "balances.psv"), "rb") as f:
+            data = f.read()
+        bom = os.path.join(self.dir, "bom.psv")
+        with open(bom, "wb") as f:
+            f.write(b"\xef\xbb\xbf" + data)
+        code, out, err = run("reconcile", "--snapshot", z, "--external", bom)
+        self.assertEqual(code, 0, err)
+        self.assertIn("matched:             9", err)
 
     def test_usage_errors(self):
         z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")

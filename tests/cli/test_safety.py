@@ -232,7 +232,9 @@ class TestCreationFlags(SafetyTest):
                                bad=True)
         self.assertEqual(r.returncode, 1, r.stderr)  # succeeded with a rejected record
         zipname = os.path.basename(r.stdout.strip())
-        created = self.check_creations(lines, [zipname, "state.psv", "rejects.psv"])
+        # the state file is written twice: the run id reserved, then the run recorded
+        created = self.check_creations(lines, [zipname, "state.psv", "state.psv",
+                                               "rejects.psv"])
         self.assertTrue(any(c.endswith("state.psv.lock") for c in created), created)
         self.assertEqual(sorted(os.listdir(self.out)), [zipname])
 
@@ -242,7 +244,8 @@ class TestCreationFlags(SafetyTest):
         # the state file and its lock exist now: they are still never written in place
         r, lines = self.traced(now="2026/01/16 18:00:00")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.check_creations(lines, [os.path.basename(r.stdout.strip()), "state.psv"])
+        self.check_creations(lines, [os.path.basename(r.stdout.strip()), "state.psv",
+                                     "state.psv"])
 
 
 class TestCreationFlagsNamed(TestCreationFlags):
@@ -261,7 +264,9 @@ class TestPlantedSymlinks(SafetyTest):
         self.assertIn("already exists", r.stderr)
         self.assertVictim(v)
         self.assertTrue(os.path.islink(os.path.join(self.out, name)))
-        self.assertFalse(os.path.exists(self.state))  # nothing recorded
+        # nothing recorded but the reserved run id
+        with open(self.state, encoding="utf-8") as f:
+            self.assertEqual(f.read().splitlines()[3:], [])
 
     def test_symlink_at_rejects_file(self):
         v = self.victim()

@@ -10,6 +10,7 @@ skipped: exit 77).  Python 3 standard library only.
 
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,9 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +34,8 @@ VG_LOGS = None
 
 USER = "svc_onhand"
 PASSWORD = "s3cret-Pa55-w0rd"
-ACCOUNT = "inv$/onhand$/export$"
+ACCOUNT = "inv$/onhand$/export$"  # site-specific; any account the stub is given
+ACCOUNT_Q = urllib.parse.quote(ACCOUNT, safe="")
 SECRETS = [USER, PASSWORD, base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()]
 
 
@@ -55,6 +60,15 @@ def command(args):
 def data(name):
     return os.path.join(DATA, name)
 
+
+
+def watermark_rows(path):
+    """The state file's data rows ([] when there is no file): what a failed run
+    leaves as it was (its run id is reserved, so the counter may move)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()[3:]
 
 class UcmTest(unittest.TestCase):
     def setUp(self):
@@ -91,11 +105,12 @@ class UcmTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 99, "valgrind: " + err)
         return p.returncode, out, err
 
-    def publish(self, now, extra=(), cred=True, input_name="balances.psv", org="M1"):
+    def publish(self, now, extra=(), cred=True, input_name="balances.psv", org="M1",
+                backoff="0"):
         args = ["publish", "--input", input_name if os.path.isabs(input_name) else
                 data(input_name), "--org", org, "--no-auth", "--state", self.state,
                 "--outdir", self.out, "--now", now, "--ucm", self.stub.url,
-                "--ucm-account", ACCOUNT, "--ucm-backoff", "0"]
+                "--ucm-account", ACCOUNT, "--ucm-backoff", backoff]
         if cred:
             args += ["--ucm-credentials", self.cred]
         return self.run_cli(args + list(extra))
@@ -120,6 +135,31 @@ class UcmTest(unittest.TestCase):
     def uploads(self):
         return self.stub.operations("uploadFileToUCM")
 
+    def make_cert(self):
+        """A self-signed certificate for 127.0.0.1 (subjectAltName IP): (cert, key)."""
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            self.skipTest("no openssl command to make a certificate")
+        cert, key = (os.path.join(self.tmp, n) for n in ("cert.pem", "key.pem"))
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=60)
+        return cert, key
+
+    def stub_get(self, query):
+        """GET the stub's resource with this raw query; (status, decoded JSON answer)."""
+        req = urllib.request.Request(
+            self.stub.url + "/fscmRestApi/resources/11.13.18.05/erpintegrations?" + query,
+            headers={"Authorization": "Basic " + SECRETS[2]})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     # ---- publish --ucm ----
 
     def test_upload_is_the_local_zip_byte_for_byte(self):
@@ -133,19 +173,20 @@ class UcmTest(unittest.TestCase):
         self.assertEqual(doc["account"], ACCOUNT)
         self.assertEqual(doc["content"], self.read(path))  # the local copy is kept, identical
         self.assertIn("document id %s" % doc_id, err)
-        self.assertIn("0|M1|2026/01/15 18:00:00|1", self.read(self.state).decode())
+        self.assertIn("0|M1|NONSERIAL|2026/01/15 18:00:00|2026/01/15 18:00:00|1",
+                      self.read(self.state).decode())
         self.assertEqual(len(self.uploads()), 1)
 
     def test_wrong_credentials_exit_3_watermark_unchanged(self):
         self.assertEqual(self.publish("2026/01/15 18:00:00")[0], 0)
-        before = self.read(self.state)
+        before = watermark_rows(self.state)
         self.write_cred(self.cred, "%s:not-the-password\n" % USER)
         rc, out, err = self.publish("2026/01/16 18:00:00")
         self.assertEqual(rc, 3, err)
         self.assertIn("not authorized", err)
         self.assertIn("401", err)
         self.assertEqual(out, "")
-        self.assertEqual(self.read(self.state), before)
+        self.assertEqual(watermark_rows(self.state), before)
         self.assertEqual(len(self.zips(self.out)), 1)  # the failed run's ZIP is not left
         self.assert_no_temp(self.out)
         self.assertEqual(len(self.uploads()), 1 + 1)  # no retry after 401
@@ -158,7 +199,7 @@ class UcmTest(unittest.TestCase):
         self.assertIn("HTTP 400", err)
         self.assertIn("injected failure 400", err)
         self.assertEqual(len(self.uploads()), 1)
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
         self.assertEqual(self.zips(self.out), [])
 
     def test_500_then_success_one_document(self):
@@ -181,7 +222,7 @@ class UcmTest(unittest.TestCase):
         self.assertEqual(ops, ["uploadFileToUCM", "list", "uploadFileToUCM", "list",
                                "uploadFileToUCM"])
         self.assertEqual(self.stub.documents, {})
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
         self.assertEqual(self.zips(self.out), [])
         self.assert_no_temp(self.out)
 
@@ -199,7 +240,7 @@ class UcmTest(unittest.TestCase):
 
     def test_stall_hits_the_timeout(self):
         self.assertEqual(self.publish("2026/01/15 18:00:00")[0], 0)
-        before = self.read(self.state)
+        before = watermark_rows(self.state)
         self.stub.stall_seconds = 8
         t0 = time.monotonic()
         rc, out, err = self.publish("2026/01/16 18:00:00",
@@ -208,7 +249,7 @@ class UcmTest(unittest.TestCase):
         self.assertEqual(rc, 4, err)
         self.assertRegex(err, "(?i)timed? ?out")
         self.assertLess(elapsed, 7 if not VALGRIND else 60)
-        self.assertEqual(self.read(self.state), before)
+        self.assertEqual(watermark_rows(self.state), before)
         self.assertEqual(len(self.zips(self.out)), 1)
         self.assertEqual(len(self.stub.documents), 1)
 
@@ -258,11 +299,11 @@ class UcmTest(unittest.TestCase):
         import ucm_stub
         orig_send = ucm_stub._Handler._send
 
-        def send(handler, status, obj):
+        def send(handler, status, obj, headers=None):
             if status == 422:
                 obj = {"title": "Unprocessable", "detail": "user %s password %s rejected"
                        % (USER, PASSWORD)}
-            orig_send(handler, status, obj)
+            orig_send(handler, status, obj, headers)
 
         ucm_stub._Handler._send = send
         try:
@@ -284,7 +325,7 @@ class UcmTest(unittest.TestCase):
             self.assertIn("readable by its owner only", err)
         self.assertEqual(self.stub.log, [])
         self.assertEqual(self.zips(self.out), [])
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
         os.chmod(self.cred, 0o400)
         self.assertEqual(self.publish("2026/01/15 18:00:00")[0], 0)
 
@@ -358,7 +399,7 @@ class UcmTest(unittest.TestCase):
         self.assertNotIn("retrying", err)
         self.assertEqual(self.stub.documents, {})
         self.assertEqual(self.zips(self.out), [])
-        self.assertFalse(os.path.exists(self.state))
+        self.assertEqual(watermark_rows(self.state), [])
         # Turned off explicitly: a warning, and the upload goes through TLS.
         rc, out, err = self.publish("2026/01/15 18:00:00", ["--ucm-insecure"])
         self.assertEqual(rc, 0, err)
@@ -460,10 +501,10 @@ class UcmTest(unittest.TestCase):
         import ucm_stub
         orig_send = ucm_stub._Handler._send
 
-        def send(handler, status, obj):
+        def send(handler, status, obj, headers=None):
             if isinstance(obj, dict) and obj.get("DocumentContent"):
                 obj = dict(obj, DocumentContent="@@" + obj["DocumentContent"])
-            orig_send(handler, status, obj)
+            orig_send(handler, status, obj, headers)
 
         ucm_stub._Handler._send = send
         try:
@@ -537,6 +578,327 @@ class UcmTest(unittest.TestCase):
         self.assertLess(peak, limit, "peak RSS of the download: %d KiB, small run %d KiB"
                         % (peak, base))
         self.assertEqual(self.read(out.strip()), self.read(local))
+
+    # ---- the listing finder (DocumentIdsByFilePrefixRF) ----
+
+    def test_listing_sends_every_finder_variable_absent_ones_as_null(self):
+        self.stub.fail_uploads = [500]  # the retry lists the account by the file name
+        rc, out, err = self.publish("2026/01/15 18:00:00")
+        self.assertEqual(rc, 0, err)
+        name = os.path.basename(out.strip())
+        self.assertEqual(self.fetch()[0], 0)
+        self.assertEqual(len(self.zips(self.inbox)), 1)
+        self.assertEqual(self.stub.queries, [
+            "finder=DocumentIdsByFilePrefixRF;filePrefix=%s,docAccount=%s,comment=%%23NULL"
+            "&limit=500&offset=0" % (name, ACCOUNT_Q),
+            "finder=DocumentIdsByFilePrefixRF;filePrefix=ONHAND_0_M1_,docAccount=%s,"
+            "comment=%%23NULL&limit=500&offset=0" % ACCOUNT_Q])
+        self.assertNotIn(400, [e[2] for e in self.stub.log])
+
+    def test_stub_refuses_what_the_service_refuses(self):
+        self.stub.add_document("ONHAND_0_M1_1_20260115180000.zip", b"x", ACCOUNT)
+        self.stub.add_document("ONHAND_0_M1_2_20260115180000.zip", b"x", "other$/account$")
+        base = "finder=DocumentIdsByFilePrefixRF;filePrefix=ONHAND_0_M1_,"
+        status, answer = self.stub_get(base + "docAccount=%s,comment=%%23NULL" % ACCOUNT_Q)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual([i["DocumentAccount"] for i in answer["items"]], [ACCOUNT])
+        # #NULL for the account: no filter on it.
+        status, answer = self.stub_get(base + "docAccount=%23NULL,comment=%23NULL")
+        self.assertEqual((status, len(answer["items"])), (200, 2))
+        for query in (base + "docAccount=%s,comment=" % ACCOUNT_Q,  # an empty value
+                      base + "docAccount=%s" % ACCOUNT_Q + ",comment",  # no '='
+                      base + "docAccount=%s,comment=%%23NULL,comment=%%23NULL" % ACCOUNT_Q,
+                      base + "docAccount=%s,remark=%%23NULL" % ACCOUNT_Q,
+                      "finder=DocumentIdsByFilePrefixRF;docAccount=%s,comment=%%23NULL"
+                      % ACCOUNT_Q,  # no filePrefix
+                      "finder=NoSuchFinder;filePrefix=X",
+                      base + "docAccount=%s,comment=%%23NULL&limit=x" % ACCOUNT_Q):
+            status, answer = self.stub_get(query)
+            self.assertEqual(status, 400, query)
+
+    def test_finder_values_that_cannot_be_sent_are_usage_errors(self):
+        fetch = ["fetch", "--ucm", self.stub.url, "--ucm-credentials", self.cred,
+                 "--outdir", self.inbox]
+        for account, prefix in ((ACCOUNT, "ONHAND,0"), (ACCOUNT, "ONHAND;0"), (ACCOUNT, ""),
+                                (ACCOUNT, "#NULL"), ("a,b", "ONHAND_"), ("a;b", "ONHAND_"),
+                                ("", "ONHAND_"), ("#null", "ONHAND_")):
+            rc, out, err = self.run_cli(fetch + ["--ucm-account", account, "--prefix", prefix])
+            self.assertEqual(rc, 2, "%r %r: %s" % (account, prefix, err))
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertIn("--prefix" if account == ACCOUNT else "--ucm-account", err)
+        self.assertEqual(self.stub.log, [])
+
+    # ---- http:// only to loopback ----
+
+    def publish_to(self, url, extra=(), now="2026/01/15 18:00:00"):
+        return self.run_cli(["publish", "--input", data("balances.psv"), "--org", "M1",
+                             "--no-auth", "--state", self.state, "--outdir", self.out,
+                             "--now", now, "--ucm", url, "--ucm-account", ACCOUNT,
+                             "--ucm-credentials", self.cred, "--ucm-backoff", "0"]
+                            + list(extra))
+
+    def test_http_refused_for_a_host_that_is_not_loopback(self):
+        port = self.stub.server.server_address[1]
+        for url in ("http://192.0.2.10:%d" % port, "http://erp.example.com",
+                    "http://10.0.0.1/", "http://[2001:db8::1]:%d" % port,
+                    "http://127.1:%d" % port,  # not written as a dotted quad
+                    "http://localhost.example.com:%d" % port):
+            rc, out, err = self.publish_to(url)
+            self.assertEqual(rc, 2, url + err)
+            self.assertIn("unencrypted", err)
+            self.assertIn("--ucm-insecure", err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            rc, out, err = self.run_cli(["fetch", "--ucm", url, "--ucm-account", ACCOUNT,
+                                         "--ucm-credentials", self.cred, "--prefix", "X",
+                                         "--outdir", self.inbox])
+            self.assertEqual(rc, 2, url + err)
+            self.assertIn("unencrypted", err)
+        self.assertEqual(self.stub.log, [])
+        self.assertEqual(self.zips(self.out), [])
+        self.assertEqual(watermark_rows(self.state), [])
+
+    def test_http_allowed_to_loopback(self):
+        port = self.stub.server.server_address[1]
+        rc, out, err = self.publish_to("http://localhost:%d" % port)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("warning", err)
+        self.assertEqual(len(self.stub.documents), 1)
+        # Other loopback forms pass the check (nothing listens there: a network error).
+        for url in ("http://127.0.0.2:%d" % port, "http://[::1]:%d" % port,
+                    "http://LOCALHOST:1", "http://[::ffff:127.0.0.1]:1"):
+            rc, out, err = self.publish_to(url, ["--ucm-retries", "0"], "2026/01/16 18:00:00")
+            self.assertNotEqual(rc, 2, url + err)
+            self.assertNotIn("unencrypted", err)
+
+    def test_http_to_loopback_never_goes_through_a_proxy(self):
+        # A proxy that does not exist: used, every request would fail.
+        env = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+               "all_proxy": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+        rc, out, err = self.run_cli(
+            ["publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+             "--outdir", self.out, "--ucm", self.stub.url, "--ucm-account", ACCOUNT,
+             "--ucm-credentials", self.cred, "--ucm-retries", "0"], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(self.stub.documents), 1)
+
+    def test_http_to_other_hosts_with_insecure_warns(self):
+        # 127.1 is the stub's address to libcurl, but not a dotted quad to the check.
+        url = "http://127.1:%d" % self.stub.server.server_address[1]
+        rc, out, err = self.publish_to(url, ["--ucm-insecure"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("warning: --ucm-insecure", err)
+        self.assertIn("unencrypted", err)
+        (doc_id, doc), = self.stub.documents.items()
+        self.assertEqual(doc["content"], self.read(out.strip()))
+        rc, out, err = self.run_cli(["fetch", "--ucm", url, "--ucm-account", ACCOUNT,
+                                     "--ucm-credentials", self.cred, "--prefix", "ONHAND_",
+                                     "--outdir", self.inbox, "--ucm-insecure"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("unencrypted", err)
+        self.assertEqual(len(self.zips(self.inbox)), 1)
+
+    # ---- --ucm-cacert ----
+
+    def test_cacert_verifies_against_the_given_bundle(self):
+        cert, key = self.make_cert()
+        self.stub.stop()
+        self.stub = UcmStub(USER, PASSWORD, tls=(cert, key)).start()
+        rc, out, err = self.publish("2026/01/15 18:00:00", ["--ucm-cacert", cert])
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("warning", err)
+        (doc_id, doc), = self.stub.documents.items()
+        self.assertEqual(doc["content"], self.read(out.strip()))
+        rc, out, err = self.fetch(["--ucm-cacert", cert])
+        self.assertEqual(rc, 0, err)
+        # Another CA's bundle: refused, nothing more stored.
+        other = os.path.join(self.tmp, "other")
+        os.mkdir(other)
+        shutil.move(cert, os.path.join(other, "stub.pem"))
+        other_cert, _ = self.make_cert()
+        rc, out, err = self.publish("2026/01/16 18:00:00", ["--ucm-cacert", other_cert])
+        self.assertEqual(rc, 4, err)
+        self.assertIn("certificate", err)
+        self.assertEqual(len(self.stub.documents), 1)
+
+    def test_cacert_usage_errors(self):
+        cert = os.path.join(self.tmp, "ca.pem")
+        with open(cert, "w") as f:
+            f.write("not used\n")
+        https = self.stub.url.replace("http://", "https://")
+        base = ["publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+                "--outdir", self.out, "--ucm-account", ACCOUNT, "--ucm-credentials", self.cred]
+        for args in (["--ucm", https, "--ucm-cacert", cert, "--ucm-insecure"],
+                     ["--ucm", https, "--ucm-cacert", os.path.join(self.tmp, "missing.pem")],
+                     ["--ucm", https, "--ucm-cacert", self.tmp],
+                     ["--ucm", self.stub.url, "--ucm-cacert", cert],
+                     ["--ucm-cacert", cert]):
+            rc, out, err = self.run_cli(base + args)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertIn("--ucm", err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertEqual(self.stub.log, [])
+
+    # ---- 429 and Retry-After ----
+
+    def test_429_with_retry_after_is_waited_then_retried(self):
+        self.stub.fail_uploads = [(429, {"Retry-After": "2"})]
+        t0 = time.monotonic()
+        rc, out, err = self.publish("2026/01/15 18:00:00")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(rc, 0, err)
+        self.assertIn("HTTP 429", err)
+        self.assertIn("retrying in 2.0 s (as the service asked with Retry-After)", err)
+        self.assertGreaterEqual(elapsed, 1.9)
+        self.assertEqual([e[1:] for e in self.stub.log],
+                         [("uploadFileToUCM", 429), ("list", 200), ("uploadFileToUCM", 200)])
+        (doc_id, doc), = self.stub.documents.items()
+        self.assertEqual(doc["content"], self.read(out.strip()))
+
+    def test_429_without_retry_after_uses_the_backoff_and_gives_up(self):
+        self.stub.fail_uploads = [429, 429, 429]
+        rc, out, err = self.publish("2026/01/15 18:00:00", ["--ucm-retries", "2"],
+                                    backoff="0.2")
+        self.assertEqual(rc, 4, err)
+        self.assertIn("retrying in 0.2 s\n", err)
+        self.assertIn("retrying in 0.4 s\n", err)
+        self.assertIn("gave up after 3 attempts", err)
+        self.assertEqual(self.stub.documents, {})
+        self.assertEqual(watermark_rows(self.state), [])
+
+    def test_retry_after_is_bounded(self):
+        self.stub.fail_uploads = [(429, {"Retry-After": "86400"})]
+        args = ["publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+                "--outdir", self.out, "--ucm", self.stub.url, "--ucm-account", ACCOUNT,
+                "--ucm-credentials", self.cred]
+        p = subprocess.Popen([CLI] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            line = b""
+            deadline = time.monotonic() + 60
+            while b"retrying in" not in line and time.monotonic() < deadline:
+                line = p.stderr.readline()
+                if not line:
+                    break
+        finally:
+            p.kill()
+            p.communicate()
+        text = line.decode()
+        self.assertIn("HTTP 429", text)
+        self.assertIn("retrying in 300.0 s (the service asked for 86400 s with Retry-After; "
+                      "waiting at most 300 s)", text)
+
+    def test_fetch_listing_429_and_503_honour_retry_after(self):
+        self.assertEqual(self.publish("2026/01/15 18:00:00")[0], 0)
+        self.stub.fail_lists = [(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"})]
+        t0 = time.monotonic()
+        rc, out, err = self.fetch()
+        self.assertEqual(rc, 0, err)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        self.assertEqual(err.count("retrying in 1.0 s (as the service asked with Retry-After)"),
+                         2, err)
+        self.assertEqual(len(self.zips(self.inbox)), 1)
+
+    # ---- the upload's answer echoes the content ----
+
+    def test_upload_answer_echo_is_skipped_whatever_the_order(self):
+        self.stub.id_after_content = True  # DocumentId only after the whole echo
+        rc, out, err = self.publish("2026/01/15 18:00:00")
+        self.assertEqual(rc, 0, err)
+        (doc_id, doc), = self.stub.documents.items()
+        self.assertIn("document id %s," % doc_id, err)
+
+    def answer_upload_with(self, body, keep=True):
+        """Publish while the stub stores each upload (or, keep=False, drops it) and
+        answers 200 with body (%s: the new id)."""
+        import ucm_stub
+        orig = ucm_stub._Handler._send_upload_answer
+
+        def answer(handler, req, doc_id):
+            if not keep:
+                with handler.stub.lock:
+                    del handler.stub.documents[doc_id]
+            raw = (body % doc_id).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(raw)))
+            handler.end_headers()
+            handler.wfile.write(raw)
+
+        ucm_stub._Handler._send_upload_answer = answer
+        try:
+            return self.publish("2026/01/15 18:00:00")
+        finally:
+            ucm_stub._Handler._send_upload_answer = orig
+
+    def test_unusable_answer_after_store_found_by_listing(self):
+        for body in ('{"DocumentId":"%s","DocumentContent":null,"DocumentId":"9999"}',
+                     '{"DocumentId":"%s","DocumentContent":"UEsDBBQ',  # cut short
+                     '{"DocumentContent":"UEsDBBQ=","x":"%s"}',  # no DocumentId
+                     '<html>%s</html>'):
+            self.stub.documents.clear()
+            del self.stub.log[:]
+            if os.path.exists(self.state):
+                os.remove(self.state)
+            for name in self.zips(self.out):
+                os.remove(os.path.join(self.out, name))
+            rc, out, err = self.answer_upload_with(body)
+            self.assertEqual(rc, 0, body + err)
+            (doc_id, doc), = self.stub.documents.items()
+            self.assertIn("document id %s," % doc_id, err)
+            self.assertIn("found by listing after a lost or unusable answer", err)
+            self.assertEqual(doc["content"], self.read(out.strip()))
+            self.assertEqual([e[1] for e in self.stub.log], ["uploadFileToUCM", "list"])
+            self.assertIn("|1\n", self.read(self.state).decode())
+
+    def test_unusable_answer_not_stored_fails_without_second_upload(self):
+        rc, out, err = self.answer_upload_with(
+            '{"DocumentId":"%s","DocumentContent":null,"DocumentId":"9999"}', keep=False)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("more than one DocumentId", err)
+        self.assertIn("the account holds no document of that name", err)
+        self.assertEqual([e[1] for e in self.stub.log], ["uploadFileToUCM", "list"])
+        self.assertEqual(self.stub.documents, {})
+        self.assertEqual(watermark_rows(self.state), [])
+        self.assertEqual(self.zips(self.out), [])
+
+    def test_upload_of_a_100_mb_archive(self):
+        if VALGRIND:
+            self.skipTest("too slow under valgrind")
+        # Random base64 text compresses to about 3/4: some 140 MB of PSV make a ZIP of
+        # more than 100 MB, whose upload answer echoes 140 MB of base64.
+        big = os.path.join(self.tmp, "big.psv")
+        cols = ("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|"
+                "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|LAST_UPDATE_DATE|MATERIAL_STATUS_CODE\n")
+        rows, width = 47000, 3000
+        with open(big, "wb") as f:
+            f.write(cols.encode())
+            for i in range(0, rows, 1000):
+                noise = base64.b64encode(os.urandom(width * 3 // 4 * 1000))
+                f.write(b"".join(
+                    b"M1|ITEM-%07d|STORES|N|%d|EA|2026/01/10 08:00:00|%s\n"
+                    % (i + k, (i + k) % 97 + 1, noise[k * width:(k + 1) * width])
+                    for k in range(1000)))
+        args = ["publish", "--input", big, "--org", "M1", "--no-auth", "--outdir", self.out,
+                "--now", "2026/01/15 18:00:00", "--level", "1", "--state", self.state,
+                "--ucm", self.stub.url, "--ucm-account", ACCOUNT, "--ucm-credentials",
+                self.cred, "--ucm-timeout", "300"]
+        rc, out, err, base = self.run_measured(
+            ["publish", "--input", data("balances.psv"), "--org", "M1", "--no-auth",
+             "--outdir", self.inbox, "--ucm", self.stub.url, "--ucm-account", ACCOUNT,
+             "--ucm-credentials", self.cred])
+        self.assertEqual(rc, 0, err)
+        self.stub.documents.clear()
+        before = len(self.uploads())
+        rc, out, err, peak = self.run_measured(args)
+        self.assertEqual(rc, 0, err)
+        local = out.strip()
+        self.assertGreater(os.path.getsize(local), 100 * 1000 * 1000)
+        (doc_id, doc), = self.stub.documents.items()
+        self.assertEqual(doc["content"], self.read(local))
+        self.assertIn("document id %s," % doc_id, err)
+        self.assertEqual(len(self.uploads()), before + 1, err)  # no retry, no duplicate
+        self.assertIn("|1\n", self.read(self.state).decode())  # the watermark advanced
+        self.assertLess(peak, base + 16 * 1024, "peak RSS %d KiB, small run %d KiB"
+                        % (peak, base))
 
     def run_measured(self, args):
         """Run the program; also return its peak resident size in KiB.

@@ -6,11 +6,20 @@ Implements, with basic authentication, on 127.0.0.1 only:
        {"OperationName":"uploadFileToUCM", ...}          -> {"DocumentId": "<id>", ...}
        {"OperationName":"getDocumentForDocumentId", ...} -> {"DocumentContent": ..., "FileName": ...}
   GET  /fscmRestApi/resources/11.13.18.05/erpintegrations
-       ?finder=DocumentIdsByFilePrefixRF;filePrefix=P,docAccount=A,comment=
+       ?finder=DocumentIdsByFilePrefixRF;filePrefix=P,docAccount=A,comment=C
        -> {"items": [{"DocumentId": ..., "FileName": ..., "DocumentAccount": ...}], ...}
+
+As the service does, the answer to uploadFileToUCM echoes the whole
+DocumentContent beside the new DocumentId (Oracle's documented example
+answer), and the finder's variables are read the service's way: the query
+value is percent-decoded, then split at ';' and ','; each variable is
+filePrefix, docAccount or comment, given once, with a value: an absent
+value is written #NULL (%23NULL in the URL), and an empty one (`comment=`)
+is refused with 400 like any malformed finder.
+
 Documents are kept in memory.  A test controls it directly (UcmStub methods) to
-answer 401 or 500, to stall, or to store a document and then drop the connection
-before answering.  Python 3 standard library only.
+answer 401, 429 or 500 (with Retry-After), to stall, or to store a document and
+then drop the connection before answering.  Python 3 standard library only.
 
 Used by tests/cli/test_ucm.py; `python3 ucm_stub.py USER PASSWORD` runs one by
 hand and prints its base URL.
@@ -27,6 +36,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RESOURCE = "/fscmRestApi/resources/11.13.18.05/erpintegrations"
 MAX_BODY = 256 << 20
+FINDER = "DocumentIdsByFilePrefixRF"
+FINDER_VARIABLES = ("filePrefix", "docAccount", "comment")
+NULL = "#NULL"  # the service's marker of an absent finder value
+ECHO_SLICE = 1 << 20
 
 
 class _Server(ThreadingHTTPServer):
@@ -46,7 +59,10 @@ class UcmStub:
         self.documents = {}  # id -> dict(name, account, content)
         self.next_id = 1001
         self.log = []  # (method, operation or "list", status answered or "drop"/"stall")
-        self.fail_uploads = []  # statuses to answer to the next uploads, in order
+        self.fail_uploads = []  # statuses (or (status, headers)) for the next uploads, in order
+        self.fail_lists = []  # likewise for the next listings
+        self.queries = []  # the raw query string of every listing
+        self.id_after_content = False  # upload answer: DocumentId after the echoed content
         self.drop_after_store = 0  # uploads to store and then answer nothing
         self.stall_seconds = 0.0  # uploads wait this long and store nothing
         self.stall_all = False  # every request stalls (listing too)
@@ -111,13 +127,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet
         pass
 
-    def _send(self, status, obj):
+    def _send(self, status, obj, headers=None):
         body = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
+
+    def _bad_request(self, op, detail):
+        self._log("GET" if op == "list" else "POST", op, 400)
+        self._send(400, {"title": "Bad Request", "status": "400", "detail": detail})
 
     def _log(self, method, op, outcome):
         with self.stub.lock:
@@ -164,34 +186,60 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not self._gate("GET", "list"):
             return
-        # finder=DocumentIdsByFilePrefixRF;filePrefix=P,docAccount=A,comment=
-        params = {}
-        finder = ""
-        limit, offset = 25, 0  # the REST defaults
-        for part in query.split("&"):
-            k, _, v = part.partition("=")
-            if k == "finder":
-                finder = v
-            elif k == "limit":
-                limit = int(v)
-            elif k == "offset":
-                offset = int(v)
-        limit = max(1, min(limit, self.stub.max_page))
-        name, _, args = finder.partition(";")
-        if name != "DocumentIdsByFilePrefixRF":
-            self._log("GET", "list", 400)
-            self._send(400, {"title": "Bad Request", "detail": "unknown finder"})
+        with self.stub.lock:
+            self.stub.queries.append(query)
+            fail = self.stub.fail_lists.pop(0) if self.stub.fail_lists else None
+        if fail:
+            status, headers = fail if isinstance(fail, tuple) else (fail, {})
+            self._log("GET", "list", status)
+            self._send(status, {"title": "Error", "detail": "injected failure %d" % status},
+                       headers)
             return
-        for a in args.split(","):
-            k, _, v = a.partition("=")
-            params[k] = urllib.parse.unquote(v)
-        prefix = params.get("filePrefix", "")
-        account = params.get("docAccount", "")
+        args = {}
+        for part in query.split("&"):
+            k, eq, v = part.partition("=")
+            k, v = urllib.parse.unquote(k), urllib.parse.unquote(v)
+            if not eq or k in args:
+                self._bad_request("list", "malformed query parameter %r" % k)
+                return
+            args[k] = v
+        try:
+            limit = int(args.get("limit", "25"))  # the REST default
+            offset = int(args.get("offset", "0"))
+            if limit < 1 or offset < 0:
+                raise ValueError
+        except ValueError:
+            self._bad_request("list", "bad limit or offset")
+            return
+        limit = min(limit, self.stub.max_page)
+        name, _, variables = args.get("finder", "").partition(";")
+        if name != FINDER:
+            self._bad_request("list", "unknown finder %r" % name)
+            return
+        params = {}
+        for a in variables.split(","):
+            k, eq, v = a.partition("=")
+            if not eq or k not in FINDER_VARIABLES or k in params:
+                self._bad_request("list", "finder %s: bad variable %r" % (FINDER, k))
+                return
+            if v == "":
+                self._bad_request("list", "finder %s: variable %s has no value (an absent "
+                                  "value is written %s)" % (FINDER, k, NULL))
+                return
+            params[k] = None if v == NULL else v
+        prefix = params.get("filePrefix")
+        if prefix is None:
+            self._bad_request("list", "finder %s: filePrefix is required" % FINDER)
+            return
+        account = params.get("docAccount")
+        comment = params.get("comment")
         with self.stub.lock:
             items = [{"DocumentId": i, "FileName": d["name"], "DocumentAccount": d["account"],
                       "ContentType": "zip"}
                      for i, d in sorted(self.stub.documents.items(), key=lambda x: int(x[0]))
-                     if d["name"].startswith(prefix) and d["account"] == account]
+                     if d["name"].startswith(prefix)
+                     and (account is None or d["account"] == account)
+                     and (comment is None or d.get("comment") == comment)]
         page = items[offset:offset + limit]
         self._log("GET", "list", 200)
         self._send(200, {"items": page, "count": len(page),
@@ -242,9 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
             if drop:
                 stub.drop_after_store -= 1
         if fail:
-            self._log("POST", op, fail)
-            self._send(fail, {"title": "Internal Server Error" if fail >= 500 else "Error",
-                              "detail": "injected failure %d" % fail})
+            status, headers = fail if isinstance(fail, tuple) else (fail, {})
+            self._log("POST", op, status)
+            self._send(status, {"title": "Internal Server Error" if status >= 500 else "Error",
+                                "detail": "injected failure %d" % status}, headers)
             return
         if stub.stall_seconds:
             self._log("POST", op, "stall")
@@ -272,9 +321,36 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         self._log("POST", op, 200)
-        self._send(200, {"OperationName": op, "DocumentId": doc_id,
-                         "DocumentContent": None, "FileName": req["FileName"],
-                         "ContentType": "zip", "DocumentAccount": req["DocumentAccount"]})
+        self._send_upload_answer(req, doc_id)
+
+    def _send_upload_answer(self, req, doc_id):
+        """The service's answer: the request's attributes, the whole DocumentContent
+        included, with the new DocumentId.  Written in slices, as it is long."""
+        rest = {"FileName": req["FileName"], "ContentType": req["ContentType"],
+                "FileType": None, "DocumentAccount": req["DocumentAccount"], "Comments": None,
+                "ProcessName": None, "LoadRequestId": None, "JobPackageName": None,
+                "JobDefName": None, "ReqstId": None, "RequestStatus": None, "JobName": None,
+                "ParameterList": None, "NotificationCode": None, "CallbackURL": None,
+                "JobOptions": None, "StatusCode": None, "ESSParameters": None,
+                "links": [{"rel": "self", "href": "%s/%s" % (RESOURCE, req["OperationName"]),
+                           "name": "erpintegrations", "kind": "item"}]}
+        content = req["DocumentContent"]  # plain base64: nothing to escape in JSON
+        ident = '"DocumentId":%s,' % json.dumps(doc_id)
+        head = '{"OperationName":%s,%s"DocumentContent":"' % (
+            json.dumps(req["OperationName"]), "" if self.stub.id_after_content else ident)
+        tail = '",%s%s' % (ident if self.stub.id_after_content else "", json.dumps(rest)[1:])
+        head, tail = head.encode(), tail.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(head) + len(content) + len(tail)))
+        self.end_headers()
+        try:
+            self.wfile.write(head)
+            for i in range(0, len(content), ECHO_SLICE):
+                self.wfile.write(content[i:i + ECHO_SLICE].encode("ascii"))
+            self.wfile.write(tail)
+        except OSError:
+            self.close_connection = True
 
 
 if __name__ == "__main__":

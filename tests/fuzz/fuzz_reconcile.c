@@ -8,7 +8,8 @@
  * pieces (the PSV reader's whole-line and byte-by-byte paths), and the two
  * reconciliations must agree exactly: the same result, the same summary
  * and the same discrepancies.  When the run succeeds, the discrepancies
- * come in key order and the summary's counts add up.
+ * come in key order and the summary's counts add up (a key gives at most
+ * one key class per unit: the keys with one count once).
  */
 #include "fuzz.h"
 #include "../testutil.h" /* TU_HEADER_V1 */
@@ -41,6 +42,9 @@ typedef struct outcome {
     size_t len, cap;
     char last_key[512];
     int have_key;
+    char last_disc_key[512]; /* of the last key class */
+    size_t last_disc_len;
+    uint64_t disc_keys; /* keys with a key class */
 } outcome;
 
 static void log_put(outcome *o, const char *s)
@@ -79,6 +83,12 @@ static int on_disc(void *ud, const ohp_discrepancy *d)
         FUZZ_CHECK(memcmp(o->last_key, key, k) <= 0);
     memcpy(o->last_key, key, k);
     o->have_key = 1;
+    if (d->kind <= OHP_DISC_UOM &&
+        (o->last_disc_len != k || memcmp(o->last_disc_key, key, k) != 0)) {
+        memcpy(o->last_disc_key, key, k);
+        o->last_disc_len = k;
+        o->disc_keys++;
+    }
     char line[1024];
     snprintf(line, sizeof line, "%d|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|%llu\n", d->kind,
              d->item_number, d->revision, d->subinventory_code, d->locator, d->lot_number,
@@ -117,9 +127,7 @@ static void run(const char *erp, const char *ext, size_t ext_len, size_t chunk, 
                                            s->uom_mismatch + s->serial_missing_external +
                                            s->serial_missing_erp + s->serial_moved +
                                            s->serial_duplicate);
-        FUZZ_CHECK(s->matched + s->within_tolerance + s->quantity_mismatch + s->missing_external +
-                       s->missing_erp + s->uom_mismatch <=
-                   s->keys_compared);
+        FUZZ_CHECK(s->matched + s->within_tolerance + o->disc_keys <= s->keys_compared);
         FUZZ_CHECK(s->erp_lines == NERP);
     }
     ohp_snapshot_reader_free(r);

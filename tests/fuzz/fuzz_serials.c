@@ -166,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.snapshot_date = 1793600000;
     p.compression_level = 0;
     p.on_error = OHP_ON_ERROR_REJECT;
+    p.max_reject_percent = 100; /* the one record may be rejected */
+    p.allow_empty = 1;          /* or be a zero balance */
     p.max_serials_per_record = MAX_SERIALS;
 
     int rc = ohp_job_run(job, &p);

@@ -48,22 +48,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const cli_state_row *r = &st.rows[i];
             FUZZ_CHECK(r->system[0] != '\0' && r->org[0] != '\0');
             FUZZ_CHECK(r->run_id >= 1 && r->run_id <= st.last_run_id);
-            FUZZ_CHECK(r->snapshot != OHP_TIME_NONE);
+            FUZZ_CHECK(r->cls[0].last_snapshot != OHP_TIME_NONE ||
+                       r->cls[1].last_snapshot != OHP_TIME_NONE);
             for (size_t j = 0; j < i; j++)
                 FUZZ_CHECK(strcmp(st.rows[j].system, r->system) != 0 ||
                            strcmp(st.rows[j].org, r->org) != 0);
-            int64_t w = 0;
-            FUZZ_CHECK(cli_state_get(&st, r->system, r->org, &w) == 0);
-            FUZZ_CHECK(w == r->snapshot);
+            ohp_class_state got[2];
+            FUZZ_CHECK(cli_state_get(&st, r->system, r->org, got) == 0);
+            for (int k = 0; k < 2; k++) {
+                FUZZ_CHECK(got[k].watermark == r->cls[k].watermark);
+                FUZZ_CHECK(got[k].last_snapshot == r->cls[k].last_snapshot);
+                FUZZ_CHECK((got[k].watermark == OHP_TIME_NONE) ==
+                           (got[k].last_snapshot == OHP_TIME_NONE));
+                FUZZ_CHECK(got[k].watermark <= got[k].last_snapshot);
+            }
         }
-        int64_t w = 0;
-        FUZZ_CHECK(cli_state_get(&st, "no such system", "M1", &w) == 0);
-        FUZZ_CHECK(w == OHP_TIME_NONE);
-        uint64_t id = 0;
-        if (st.last_run_id < UINT64_MAX) {
-            FUZZ_CHECK(cli_state_next_run_id(&st, &id) == 0);
-            FUZZ_CHECK(id == st.last_run_id + 1);
-        }
+        ohp_class_state none[2];
+        FUZZ_CHECK(cli_state_get(&st, "no such system", "M1", none) == 0);
+        FUZZ_CHECK(none[0].watermark == OHP_TIME_NONE && none[1].last_snapshot == OHP_TIME_NONE);
     }
     cli_state_close(&st);
     return 0;

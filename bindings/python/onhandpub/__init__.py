@@ -33,6 +33,7 @@ from .errors import (
     InvalidState,
     LimitError,
     NotAuthorized,
+    EmptySnapshot,
     NotFound,
     OnhandpubError,
     OutOfMemory,
@@ -56,7 +57,7 @@ from .reconcile import (
     reconcile,
 )
 from .registry import Registry
-from .state import FileStateStore, MemoryStateStore
+from .state import ClassState, FileStateStore, MemoryStateStore
 from .types import (
     ORACLE_WMS,
     PRIVILEGE,
@@ -72,7 +73,7 @@ from .types import (
 )
 
 #: Version of this binding.
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 #: Path or name the library was loaded from.
 library_path: str = _lib.library_path
@@ -117,8 +118,10 @@ __all__ = [
     "Job",
     "LimitError",
     "MemoryStateStore",
+    "ClassState",
     "Mode",
     "NotAuthorized",
+    "EmptySnapshot",
     "NotFound",
     "ORACLE_WMS",
     "OnError",

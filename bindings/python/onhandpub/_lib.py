@@ -43,18 +43,19 @@ OHP_DATE_BUFSIZE = 20
 OHP_ALLOCATOR_VERSION = 1
 OHP_LOOKUP_VALUE_VERSION = 1
 OHP_RECORD_VERSION = 1
-OHP_PARAMS_VERSION = 1
-OHP_SOURCE_QUERY_VERSION = 1
+OHP_PARAMS_VERSION = 2
+OHP_SOURCE_QUERY_VERSION = 2
 OHP_REJECTION_VERSION = 1
-OHP_SUMMARY_VERSION = 1
+OHP_SUMMARY_VERSION = 2
 OHP_SNAPSHOT_RECORD_VERSION = 1
 OHP_SNAPSHOT_INFO_VERSION = 1
 OHP_RECONCILE_OPTIONS_VERSION = 1
 OHP_DISCREPANCY_VERSION = 1
-OHP_RECONCILE_SUMMARY_VERSION = 1
+OHP_RECONCILE_SUMMARY_VERSION = 2
 OHP_IGNORE_REVISION = 1
 OHP_IGNORE_LOCATOR = 2
 OHP_IGNORE_LOT = 4
+OHP_IGNORE_OWNER = 8
 OHP_PRIVILEGE = "INV_PUBLISH_ONHAND_TO_EXT_SYSTEMS_PRIV"
 OHP_LOOKUP_TYPE = "ORA_INV_BALANCES_INV_EXTERNAL"
 OHP_SYSTEM_ORACLE_WMS = "0"
@@ -79,6 +80,7 @@ OHP_EVERSION = -16
 OHP_ELIMIT = -17
 OHP_EAUTH = -18
 OHP_EIO = -19
+OHP_EEMPTY = -20
 
 # --------------------------------------------------------------------------
 # Structures
@@ -177,6 +179,11 @@ class ohp_params(Structure):
         ("max_field_length", c_size_t),
         ("max_serials_per_record", c_size_t),
         ("threads", c_uint),
+        # version 2
+        ("max_changed_keys", c_uint64),
+        ("allow_empty", c_int),
+        ("max_rejects", c_uint64),
+        ("max_reject_percent", c_uint),
     ]
 
 
@@ -192,6 +199,8 @@ class ohp_source_query(Structure):
         ("window_start", c_int64),
         ("snapshot_date", c_int64),
         ("run_id", c_uint64),
+        # version 2
+        ("pass_", c_int),
     ]
 
 
@@ -240,6 +249,8 @@ class ohp_summary(Structure):
         ("uom_total_count", c_size_t),
         ("error_ordinal", c_uint64),
         ("error_rule", c_int),
+        # version 2
+        ("changed_keys", c_uint64),
     ]
 
 
@@ -357,6 +368,7 @@ class ohp_reconcile_summary(Structure):
         ("discrepancies", c_uint64),
         ("uom_total_count", c_size_t),
         ("external_other_organization", c_uint64),
+        ("external_missing_key_parts", c_int),
     ]
 
 
@@ -376,11 +388,38 @@ SINK_CLOSE_FN = CFUNCTYPE(c_int, c_void_p, c_int)
 STATE_GET_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(c_int64))
 STATE_NEXT_RUN_ID_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint64))
 STATE_COMMIT_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_int64, c_uint64)
+OHP_STATE_STORE_VERSION = 1
+OHP_CLASS_SERIAL = 0
+OHP_CLASS_NONSERIAL = 1
+
+
+class ohp_class_state(Structure):
+    """struct ohp_class_state."""
+
+    _fields_ = [("watermark", c_int64), ("last_snapshot", c_int64)]
+
+
+STATE2_GET_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(ohp_class_state))
+STATE2_RESERVE_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, POINTER(c_uint64))
+STATE2_COMMIT_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_int,
+                             POINTER(ohp_class_state), c_uint64)
+
+
+class ohp_state_store(Structure):
+    """struct ohp_state_store."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("get", STATE2_GET_FN),
+        ("reserve_run_id", STATE2_RESERVE_FN),
+        ("commit", STATE2_COMMIT_FN),
+    ]
 AUTHORIZE_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, POINTER(c_int))
 REJECT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_rejection))
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
 READ_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
 SEEK_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
+REWIND_FN = CFUNCTYPE(c_int, c_void_p)
 DISCREPANCY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_discrepancy))
 
 # Opaque handles are plain void pointers.
@@ -433,6 +472,7 @@ FUNCTIONS = {
         c_int,
         [ohp_job_p, STATE_GET_FN, STATE_NEXT_RUN_ID_FN, STATE_COMMIT_FN, c_void_p],
     ),
+    "ohp_job_set_state_store2": (c_int, [ohp_job_p, POINTER(ohp_state_store), c_void_p]),
     "ohp_job_set_authorizer": (c_int, [ohp_job_p, AUTHORIZE_FN, c_void_p]),
     "ohp_job_set_reject_callback": (c_int, [ohp_job_p, REJECT_FN, c_void_p]),
     "ohp_job_set_progress_callback": (c_int, [ohp_job_p, PROGRESS_FN, c_void_p]),
@@ -469,6 +509,7 @@ FUNCTIONS = {
     "ohp_balance_reader_free": (None, [ohp_balance_reader_p]),
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
     "ohp_balance_reader_field": (c_char_p, [ohp_balance_reader_p, c_char_p]),
+    "ohp_balance_reader_set_rewind": (c_int, [ohp_balance_reader_p, REWIND_FN]),
     # reading snapshots
     "ohp_snapshot_reader_open_zip": (
         c_int,

@@ -75,6 +75,12 @@ class NotAuthorized(Refused):
     """OHP_EDENIED: the user lacks the privilege, or no authorizer is configured."""
 
 
+class EmptySnapshot(Refused):
+    """OHP_EEMPTY: a full snapshot would hold no line while the source gave
+    records (pass ``allow_empty=True`` when the organization is empty);
+    nothing was published."""
+
+
 class InvalidState(OnhandpubError):
     """OHP_ESTATE: a call not allowed in the handle's state (e.g. from a callback)."""
 
@@ -152,6 +158,7 @@ ERROR_CLASSES: Dict[int, Type[OnhandpubError]] = {
     _lib.OHP_EINACTIVE: Inactive,
     _lib.OHP_EEXISTS: AlreadyExists,
     _lib.OHP_EDENIED: NotAuthorized,
+    _lib.OHP_EEMPTY: EmptySnapshot,
     _lib.OHP_ESTATE: InvalidState,
     _lib.OHP_ERECORD: RecordError,
     _lib.OHP_ESOURCE: SourceError,

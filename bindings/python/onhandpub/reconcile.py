@@ -87,7 +87,8 @@ class SnapshotRecord:
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """One discrepancy; key parts the options ignore are ``""``."""
+    """One discrepancy; key parts the options ignore, or that the external
+    PSV has no column for, are ``""``."""
 
     kind: DiscrepancyKind
     organization_code: str
@@ -135,6 +136,10 @@ class ReconcileSummary:
     serial_duplicate: int = 0
     discrepancies: int = 0
     external_other_organization: int = 0
+    #: Key parts the external side's PSV has no column for (``"revision"``,
+    #: ``"locator"``, ``"lot"``, ``"owner"``): both sides were compared
+    #: without them.
+    compared_without: Tuple[str, ...] = ()
     #: UOM code -> (ERP total, external total), exact decimal strings.
     uom_totals: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
@@ -248,7 +253,7 @@ def read_snapshot(source: Source) -> Iterator[SnapshotRecord]:
 
 
 _IGNORE = {"revision": _lib.OHP_IGNORE_REVISION, "locator": _lib.OHP_IGNORE_LOCATOR,
-           "lot": _lib.OHP_IGNORE_LOT}
+           "lot": _lib.OHP_IGNORE_LOT, "owner": _lib.OHP_IGNORE_OWNER}
 
 
 def _discrepancy(p) -> Discrepancy:
@@ -278,7 +283,9 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
     layout).  Sources are ``bytes`` or paths.
 
     ``ignore`` names key parts to leave out (``"revision"``, ``"locator"``,
-    ``"lot"``), as a sequence or a comma-separated string; ``tolerance_absolute`` is a decimal string and
+    ``"lot"``, ``"owner"``), as a sequence or a comma-separated string; key
+    parts an external PSV has no column for are left out too, and listed in
+    ``summary.compared_without``; ``tolerance_absolute`` is a decimal string and
     ``tolerance_relative`` a percentage of the ERP quantity (a decimal
     string, without ``%``).  Raises :class:`onhandpub.InvalidArgument` for
     bad options, a refused chain or malformed input (the message names the
@@ -291,7 +298,7 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
     flags = 0
     for name in ignore:
         if name not in _IGNORE:
-            raise ValueError(f"ignore: expected revision, locator or lot, not {name!r}")
+            raise ValueError(f"ignore: expected revision, locator, lot or owner, not {name!r}")
         flags |= _IGNORE[name]
     opt = _lib.ohp_reconcile_options()
     lib.ohp_reconcile_options_init(ctypes.byref(opt), _lib.OHP_RECONCILE_OPTIONS_VERSION)
@@ -346,7 +353,9 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
         s = lib.ohp_reconcile_get_summary(handle).contents
         summary = ReconcileSummary(**{
             name: int(getattr(s, name)) for name, _ in _lib.ohp_reconcile_summary._fields_
-            if name not in ("version", "uom_total_count")})
+            if name not in ("version", "uom_total_count", "external_missing_key_parts")})
+        summary.compared_without = tuple(
+            name for name, bit in _IGNORE.items() if s.external_missing_key_parts & bit)
         for i in range(s.uom_total_count):
             u, a, b = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
             if lib.ohp_reconcile_uom_total(handle, i, ctypes.byref(u), ctypes.byref(a),

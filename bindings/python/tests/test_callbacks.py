@@ -156,7 +156,7 @@ class CallbackExceptionTest(TempDirTest):
         boom = Boom("state unreadable")
 
         class State(MemoryStateStore):
-            def get(self, system, org):
+            def get_classes(self, system, org):
                 raise boom
 
         with self.assertRaises(Boom) as cm:
@@ -167,7 +167,7 @@ class CallbackExceptionTest(TempDirTest):
         boom = Boom("sequence locked")
 
         class State(MemoryStateStore):
-            def next_run_id(self):
+            def reserve_run_id(self, requested):
                 raise boom
 
         with self.assertRaises(Boom) as cm:
@@ -178,7 +178,7 @@ class CallbackExceptionTest(TempDirTest):
         boom = Boom("state not saved")
 
         class State(MemoryStateStore):
-            def commit(self, *a):
+            def commit_classes(self, *a):
                 raise boom
 
         out = os.path.join(self.dir, "o.zip")

@@ -165,6 +165,41 @@ class ReconcileTest(TempDirTest):
         with self.assertRaises(ValueError):
             onhandpub.reconcile(s.path, ext, ignore="lots")
 
+    def test_owner_and_missing_key_columns(self) -> None:
+        rows = [row(item_number="A", primary_quantity="2"),
+                row(item_number="A", primary_quantity="3", consigned="Y",
+                    owning_party_id="77")]
+        out = os.path.join(self.dir, "o")
+        os.mkdir(out)
+        s = onhandpub.publish(rows, out, organization="M1", full=True, caller_authorized=True,
+                              user="t")
+        # the balances layout has OWNING_PARTY_ID: owners are compared unless ignored
+        ext = to_psv([row(item_number="A", primary_quantity="5")])
+        res = onhandpub.reconcile(s.path, ext)
+        self.assertEqual(res.summary.discrepancies, 2)
+        self.assertEqual(res.summary.compared_without, ())
+        res = onhandpub.reconcile(s.path, ext, ignore="owner")
+        self.assertEqual(res.summary.discrepancies, 0)
+        self.assertEqual(res.summary.matched, 1)
+        # an export without the column: compared without owner, and said so
+        wms = (b"ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_NAME|"
+               b"LOT_NUMBER|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\nM1|A||STORES|||5|EA\n")
+        res = onhandpub.reconcile(s.path, wms)
+        self.assertEqual(res.discrepancies, [])
+        self.assertEqual(res.summary.compared_without, ("owner",))
+        self.assertEqual(res.summary.matched, 1)
+
+    def test_units_compared_one_by_one(self) -> None:
+        full = snapshot("FULL", D1, [("P", "FGI", "", "7", "GAL"), ("P", "FGI", "", "3", "L")])
+        same = external([("P", "FGI", "", "3", "L"), ("P", "FGI", "", "7", "GAL")])
+        res = onhandpub.reconcile(full, same)
+        self.assertEqual(res.discrepancies, [])
+        self.assertEqual(res.summary.matched, 1)
+        res = onhandpub.reconcile(full, external([("P", "FGI", "", "10", "GAL")]))
+        self.assertEqual([(d.kind, d.erp_uom_code, d.difference) for d in res.discrepancies],
+                         [(DiscrepancyKind.QUANTITY, "GAL", "3"),
+                          (DiscrepancyKind.MISSING_EXTERNAL, "L", "")])
+
     def test_readers_freed_when_a_later_source_fails(self) -> None:
         import importlib
         mod = importlib.import_module("onhandpub.reconcile")

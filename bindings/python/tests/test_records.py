@@ -86,6 +86,10 @@ def publish(rows, **kw):
     kw.setdefault("caller_authorized", True)
     kw.setdefault("full", True)
     kw.setdefault("snapshot_date", "2026-01-10T08:00:00Z")
+    if kw.get("on_error") == "reject":
+        # the rules of single bad records: no reject threshold, maybe no line
+        kw.setdefault("max_reject_percent", 100)
+        kw.setdefault("allow_empty", True)
     return onhandpub.publish(rows, **kw)
 
 

@@ -17,17 +17,20 @@ NEW = "2026-01-10T12:00:00Z"  # changed inside every window of these tests
 
 
 class RecordingStore(MemoryStateStore):
-    """A memory store with a previous success, recording every call."""
+    """A memory store with a previous success, recording every commit as
+    (system, organization, the new watermark of both classes, run id)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.commit_calls = []
-        self.commit(*("0", "M1", W, 4))
+        self.seed("0", "M1", W, 4)
         self.commit_calls.clear()
 
-    def commit(self, system, org, snapshot, run_id):
-        self.commit_calls.append((system, org, snapshot, run_id))
-        super().commit(system, org, snapshot, run_id)
+    def commit_classes(self, system, org, items, states, run_id):
+        marks = {cs.watermark for cs in states.values()}
+        self.commit_calls.append((system, org, marks.pop() if len(marks) == 1 else marks,
+                                  run_id))
+        super().commit_classes(system, org, items, states, run_id)
 
 
 def run(state, source=None, sink=None, **kw):
@@ -41,8 +44,10 @@ def run(state, source=None, sink=None, **kw):
 class StateTest(TempDirTest):
     def assert_untouched(self, state: RecordingStore) -> None:
         self.assertEqual(state.commit_calls, [])
-        self.assertEqual(state.watermarks, {("0", "M1"): (W, 4)})
-        self.assertEqual(state.next_run_id(), 5)
+        self.assertEqual(state.get("0", "M1"), W)
+        self.assertEqual(state.last_run("0", "M1"), 4)
+        # A run that got past the refusals reserved its run id: never handed out again.
+        self.assertIn(state.next_run_id(), (5, 6))
 
     def test_success_advances(self) -> None:
         state = RecordingStore()
@@ -118,7 +123,10 @@ class StateTest(TempDirTest):
                 progress_interval=1, sink=self.dir)
         self.assertEqual(seen, [1, 2, 3])
         self.assertIn("cancelled", cm.exception.message)
-        self.assertEqual(cm.exception.summary.records_read, 3)
+        # Incremental: cancelled in the pass that finds the changed keys,
+        # before a record of the publishing pass was read.
+        self.assertEqual(cm.exception.summary.mode, onhandpub.Mode.INCREMENTAL)
+        self.assertEqual(cm.exception.summary.records_read, 0)
         self.assert_untouched(state)
         self.assertEqual(self.listdir(), [])
 
@@ -133,18 +141,24 @@ class StateTest(TempDirTest):
         path = os.path.join(self.dir, "state.json")
         store = FileStateStore(path)
         run(store)
-        with open(path, "rb") as f:
-            before = f.read()
-        for kw in (dict(source=[row(primary_quantity="x", last_update_date=NEW)]),
-                   dict(system="9"),
-                   dict(on_progress=lambda n: False)):
+        import json
+
+        def runs():
+            with open(path, "rb") as f:
+                return json.loads(f.read())["runs"]
+
+        before = runs()
+        # The watermarks stay; a run past the refusals reserved its run id.
+        for kw, last_id in ((dict(source=[row(primary_quantity="x", last_update_date=NEW)]), 2),
+                            (dict(system="9"), 2),
+                            (dict(on_progress=lambda n: False), 3)):
             with self.assertRaises(onhandpub.OnhandpubError):
                 run(store, snapshot_date="2026-01-11T00:00:00Z", **kw)
-            with open(path, "rb") as f:
-                self.assertEqual(f.read(), before)
+            self.assertEqual(runs(), before)
+            self.assertEqual(store.next_run_id(), last_id + 1)
         self.assertEqual(sorted(os.listdir(self.dir)), ["state.json"])
         s = run(store, snapshot_date="2026-01-11T00:00:00Z")
-        self.assertEqual(s.run_id, 2)
+        self.assertEqual(s.run_id, 4)  # never a run id handed out before
         self.assertEqual(store.get("0", "M1"), dt.datetime(2026, 1, 11, tzinfo=UTC))
 
     def test_corrupt_file_store(self) -> None:
