@@ -6,12 +6,9 @@ import collections.abc
 import ctypes
 import datetime as _dt
 import errno
-import fcntl
 import getpass
 import io
 import os
-import re
-import secrets
 import stat
 import tempfile
 from decimal import Decimal
@@ -19,6 +16,12 @@ from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from . import _lib
+from ._files import clean_temporaries as _clean_temporaries
+from ._files import create_named as _create_named
+from ._files import link_fd as _link_fd
+from ._files import lock as _lock
+from ._files import temp_name as _temp_name
+from ._files import unnamed_file as _unnamed_file
 from ._lib import lib
 from .dates import DateLike, from_epoch, text_date, to_epoch
 from .errors import InvalidArgument, OnhandpubError, error_for
@@ -297,95 +300,6 @@ def _default_user() -> str:
 # --------------------------------------------------------------------------
 
 
-def _unnamed_file(directory: str) -> Optional[int]:
-    """An unnamed O_TMPFILE file in directory (reachable through /proc/self/fd for
-    linkat), or None where the file system or the platform says no."""
-    flag = getattr(os, "O_TMPFILE", 0)
-    if not flag or os.environ.get("ONHANDPUB_NO_TMPFILE"):
-        return None
-    try:
-        fd = os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o666)
-    except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
-            return None
-        raise
-    try:
-        same = os.path.samestat(os.fstat(fd), os.stat("/proc/self/fd/%d" % fd))
-    except OSError:
-        same = False
-    if not same:
-        os.close(fd)
-        return None
-    return fd
-
-
-_AT_FDCWD = -100
-_AT_SYMLINK_FOLLOW = 0x400
-_libc: Any = None
-
-
-def _link_fd(fd: int, name: str) -> None:
-    """Give the unnamed file fd the name `name` (linkat of /proc/self/fd/N with
-    AT_SYMLINK_FOLLOW, which os.link does not do everywhere); FileExistsError if
-    the name exists: nothing is ever replaced."""
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                                 ctypes.c_int]
-        _libc.linkat.restype = ctypes.c_int
-    src = ("/proc/self/fd/%d" % fd).encode()
-    if _libc.linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(name), _AT_SYMLINK_FOLLOW) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), name)
-
-
-_TEMP_NAME = re.compile(r"^\.(.+)\.tmp\.([0-9]{1,9})\.[0-9a-f]{16}$")
-
-
-def _clean_temporaries(directory: str, name: Optional[str]) -> None:
-    """Remove the named temporaries ".<name>.tmp.<pid>.<16 hex>" (any name when name is
-    None) that processes which no longer exist left in directory: the pid is not
-    running and nobody holds the file's lock (the onhandpub command's rule)."""
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for entry in entries:
-        m = _TEMP_NAME.match(entry)
-        if m is None or (name is not None and m.group(1) != name):
-            continue
-        pid = int(m.group(2))
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        path = os.path.join(directory, entry)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue
-            if os.path.samestat(st, os.lstat(path)):
-                os.unlink(path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-
 class _PathSink:
     """Writes the ZIP to a path.
 
@@ -433,23 +347,9 @@ class _PathSink:
         _clean_temporaries(directory, None if self.no_replace else os.path.basename(final))
         fd = _unnamed_file(directory)
         if fd is None:
-            for _ in range(32):
-                tmp = os.path.join(directory, "." + os.path.basename(final) + ".tmp.%d.%s"
-                                   % (os.getpid(), secrets.token_hex(8)))
-                try:
-                    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                 | os.O_CLOEXEC, 0o666)
-                    break
-                except FileExistsError:
-                    continue
-            else:
-                raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
-            self.tmp = tmp
-        try:
-            # held while this process lives: a later run removes the name only after
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pass
+            fd, self.tmp = _create_named(directory, os.path.basename(final))
+        else:
+            _lock(fd)  # held while this process lives (the linked name of a replace)
         try:
             self.f = os.fdopen(fd, "wb")
         except BaseException:
@@ -492,8 +392,7 @@ class _PathSink:
                 if self.tmp is None:
                     # linkat cannot replace: a name for the moment of the rename
                     tmp = os.path.join(os.path.dirname(os.path.abspath(final)),
-                                       "." + os.path.basename(final) + ".tmp.%d.%s"
-                                       % (os.getpid(), secrets.token_hex(8)))
+                                       _temp_name(os.path.basename(final)))
                     self._link(tmp)
                     self.tmp = tmp
                 os.replace(self.tmp, final)

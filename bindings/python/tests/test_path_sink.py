@@ -168,3 +168,35 @@ class PathSinkTest(TempDirTest):
         finally:
             holder.close()
         self.assertEqual(self.listdir(), sorted([NAME, os.path.basename(live)]))
+
+
+class FileStateStoreFilesTest(TempDirTest):
+    """The JSON state file follows the same rules (unnamed file, linked, renamed)."""
+
+    def test_state_file_written_without_leftovers(self) -> None:
+        path = os.path.join(self.dir, "state.json")
+        p = subprocess.Popen(["true"])
+        p.wait()
+        dead = os.path.join(self.dir, ".state.json.tmp.%d.0123456789abcdef" % p.pid)
+        live = os.path.join(self.dir, ".state.json.tmp.%d.00000000000000ab" % os.getpid())
+        for f in (dead, live):
+            with open(f, "w") as out:
+                out.write("partial")
+        holder = open(live)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            for named in (False, True):
+                if named:
+                    os.environ["ONHANDPUB_NO_TMPFILE"] = "1"
+                try:
+                    publish(state=onhandpub.FileStateStore(path), sink=None,
+                            snapshot_date="2026-01-1%dT08:00:00Z" % (2 + int(named)),
+                            run_id=None)
+                finally:
+                    os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
+                self.assertEqual(self.listdir(), sorted(["state.json", os.path.basename(live)]))
+        finally:
+            holder.close()
+        # the file reads back: the second run was incremental from the first one's date
+        with open(path, encoding="utf-8") as f:
+            self.assertIn("2026-01-13", f.read().replace("/", "-"))
