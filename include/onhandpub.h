@@ -132,13 +132,20 @@ typedef struct ohp_allocator {
 
 /**
  * Parse a date or date-time into seconds since the epoch, UTC.
- * Accepted: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (both UTC), YYYY-MM-DD (UTC),
- * YYYY-MM-DDTHH:MM:SSZ and YYYY-MM-DDTHH:MM:SS+HH:MM / -HH:MM (converted
- * to UTC).  Years 0001-9999.  Impossible dates (2026/02/30, hour 24,
- * minute 60) are refused.
- * Returns OHP_OK, OHP_EINVAL (NULL argument) or OHP_EPARSE.
+ * Accepted: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD
+ * HH:MM:SS (all UTC), YYYY-MM-DDTHH:MM:SSZ and YYYY-MM-DDTHH:MM:SS+HH:MM /
+ * -HH:MM (converted to UTC).  Years 0001-9999.  Impossible dates
+ * (2026/02/30, hour 24, minute 60) are refused.
+ * Returns OHP_OK, OHP_EINVAL (NULL argument) or OHP_EPARSE; the function
+ * keeps no message: a caller reporting OHP_EPARSE names the accepted forms
+ * with OHP_DATE_FORMATS, as the library's own date errors do.
  */
 int ohp_date_parse(const char *text, int64_t *out);
+
+/** The forms ohp_date_parse() accepts, for messages (a string literal). */
+#define OHP_DATE_FORMATS                                                                           \
+    "YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (UTC), "                     \
+    "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM"
 
 /** Size of the buffer ohp_date_format() needs, NUL included. */
 #define OHP_DATE_BUFSIZE 20
@@ -743,6 +750,25 @@ int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *use
 void ohp_balance_reader_free(ohp_balance_reader *br);
 /** Make br the job's source (the job borrows it; one run per reader). */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
+
+/**
+ * Where record `ordinal` (1-based, as in ohp_rejection.ordinal and
+ * ohp_summary.error_ordinal) came from, for messages that point into the
+ * input: *line is the line of the input where its row starts (the header
+ * is line 1; a byte-order mark does not count).  When that record had a
+ * record error concerning one column, *column is the column's 1-based
+ * position in the header and *column_name its name (owned by the reader);
+ * otherwise 0 and NULL.  column and column_name may be NULL.
+ *
+ * Known for the latest record the reader returned, which is the one a
+ * rejection callback is called for and the one whose error failed a run
+ * (the job stops at it): call it from the rejection callback, or after
+ * ohp_job_run() with summary->error_ordinal.  Returns OHP_OK, OHP_EINVAL
+ * (NULL br or line) or OHP_ENOTFOUND (another record; *line is then 0).
+ * Since 1.1 (version node OHP_1.1).
+ */
+int ohp_balance_reader_locate(const ohp_balance_reader *br, uint64_t ordinal, uint64_t *line,
+                              size_t *column, const char **column_name);
 
 /* ------------------------------------------------------------------ */
 /* Reading published snapshots                                         */
