@@ -18,13 +18,18 @@ _SECOND = _dt.timedelta(seconds=1)
 #: What the binding accepts wherever a date is asked for.
 DateLike = Union[_dt.datetime, _dt.date, str, int, None]
 
+#: The forms the library's date parser accepts (the header's OHP_DATE_FORMATS).
+DATE_FORMATS = ("YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (UTC), "
+                "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM")
+
 
 def parse_date(text: str) -> _dt.datetime:
     """Parse a date with the library's parser into an aware UTC datetime.
 
     Accepted: ``YYYY/MM/DD``, ``YYYY/MM/DD HH:MM:SS``, ``YYYY-MM-DD``,
-    ``YYYY-MM-DDTHH:MM:SSZ`` and ``YYYY-MM-DDTHH:MM:SS±HH:MM``.
-    Raises :class:`InvalidArgument` for anything else.
+    ``YYYY-MM-DD HH:MM:SS`` (all UTC), ``YYYY-MM-DDTHH:MM:SSZ`` and
+    ``YYYY-MM-DDTHH:MM:SS±HH:MM``.  Raises :class:`InvalidArgument` for
+    anything else, with a message naming the accepted forms.
     """
     return from_epoch(_parse(text))
 
@@ -33,7 +38,7 @@ def _parse(text: str) -> int:
     out = ctypes.c_int64()
     rc = lib.ohp_date_parse(text.encode("utf-8", "surrogatepass"), ctypes.byref(out))
     if rc < 0:
-        raise InvalidArgument(rc, f"'{text}' is not a valid date")
+        raise InvalidArgument(rc, f"'{text}' is not a valid date (accepted: {DATE_FORMATS})")
     return out.value
 
 
