@@ -176,3 +176,73 @@ class RejectPolicyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InputTest(unittest.TestCase):
+    """NUL bytes, byte-order marks and dates, from a PSV and from mappings."""
+
+    def test_nul_in_psv_source_is_a_record_error(self) -> None:
+        bad = row(organization_code="M1\0X", item_number="AB\0CD")
+        data = to_psv([GOOD_BEFORE, bad, GOOD_AFTER])
+        self.assertIn(b"M1\0X", data)
+        got = []
+        s = publish(data, on_error="reject", on_reject=got.append)
+        self.assertEqual([r["ITEM_NUMBER"] for r in read_zip(s.data)], ["GOOD-1", "GOOD-2"])
+        self.assertEqual(len(got), 1)
+        self.assertIs(got[0].rule, Rule.SOURCE)
+        self.assertIn("line 3, column", got[0].message)
+        self.assertIn("NUL", got[0].message)
+        self.assertNotEqual(got[0].record.get("organization_code"), "M1")
+        with self.assertRaises(onhandpub.RecordError) as cm:
+            publish(data)
+        self.assertIn("NUL", cm.exception.message)
+
+    def test_nul_in_mapping_is_a_record_error(self) -> None:
+        for bad in (row(organization_code="M1\0X", item_number="AB\0CD"),
+                    row(item_number="AB\0CD"),
+                    onhandpub.Record(**row(item_number="AB\0CD"))):
+            with self.subTest(bad=bad):
+                got = []
+                s = publish([GOOD_BEFORE, bad, GOOD_AFTER], on_error="reject",
+                            on_reject=got.append)
+                items = [r["ITEM_NUMBER"] for r in read_zip(s.data)]
+                self.assertEqual(items, ["GOOD-1", "GOOD-2"])
+                self.assertEqual(len(got), 1)
+                self.assertIs(got[0].rule, Rule.SOURCE)
+                self.assertIn("NUL", got[0].message)
+
+    def test_byte_order_mark(self) -> None:
+        data = b"\xef\xbb\xbf" + to_psv([row(organization_id="204")])
+        s = publish(data)
+        got = read_zip(s.data)
+        self.assertEqual(got[0]["ORGANIZATION_ID"], "204")
+
+    def test_dash_date_time(self) -> None:
+        s = publish([row(last_update_date="2026-01-15 18:00:00")],
+                    snapshot_date="2026-01-16 06:30:00")
+        got = read_zip(s.data)
+        self.assertEqual(got[0]["LAST_UPDATE_DATE"], "2026/01/15 18:00:00")
+        self.assertEqual(got[0]["SNAPSHOT_DATE"], "2026/01/16 06:30:00")
+        self.assertEqual(onhandpub.parse_date("2026-01-15 18:00:00").isoformat(),
+                         "2026-01-15T18:00:00+00:00")
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            onhandpub.parse_date("15.01.2026")
+        for form in ("YYYY/MM/DD HH:MM:SS", "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DDTHH:MM:SSZ"):
+            self.assertIn(form, str(cm.exception))
+        with self.assertRaises(onhandpub.RecordError) as cm:
+            publish([row(last_update_date="15.01.2026")])
+        self.assertIn("YYYY-MM-DD HH:MM:SS", cm.exception.message)
+
+    def test_date_forms_match_the_header(self) -> None:
+        import os
+        import re
+        from onhandpub.dates import DATE_FORMATS
+        root = os.environ.get("OHP_SOURCE_ROOT")
+        if not root:
+            self.skipTest("OHP_SOURCE_ROOT is not set")
+        with open(os.path.join(root, "include", "onhandpub.h"), encoding="utf-8") as f:
+            header = f.read()
+        m = re.search(r"#define OHP_DATE_FORMATS((?:[^\n]*\\\n)*[^\n]*)", header)
+        self.assertIsNotNone(m)
+        text = "".join(re.findall(r'"([^"]*)"', m.group(1)))
+        self.assertEqual(text, DATE_FORMATS)
