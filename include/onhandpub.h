@@ -693,8 +693,9 @@ typedef int (*ohp_read_fn)(void *user_data, void *buf, size_t cap, size_t *got);
 /**
  * A streaming reader of pipe-separated values with layout v1's quoting:
  * fields containing | " CR or LF are enclosed in double quotes with inner
- * quotes doubled.  Lines end with LF or CRLF.  Memory is bounded by the
- * longest line.
+ * quotes doubled.  Lines end with LF or CRLF.  A UTF-8 byte-order mark
+ * (EF BB BF) at the very start of the input is skipped.  Memory is bounded
+ * by the longest line.
  */
 typedef struct ohp_psv_reader ohp_psv_reader;
 
@@ -713,7 +714,9 @@ void ohp_psv_reader_free(ohp_psv_reader *r);
 /**
  * Read the next row.  Returns 1 with *fields (an array of *count
  * NUL-terminated strings, owned by the reader, valid until the next call),
- * 0 at the end, or a negative code: OHP_EPARSE (bad quoting), OHP_ELIMIT
+ * 0 at the end, or a negative code: OHP_EPARSE (bad quoting, or a NUL byte
+ * inside a field: never a value cut short at the NUL; the message names the
+ * line and column, and the next call goes on with the next row), OHP_ELIMIT
  * (line too long), OHP_EIO, OHP_ENOMEM; the message names the line.  An
  * empty line yields a row with one empty field.
  */
@@ -725,17 +728,19 @@ const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r);
 
 /**
  * A source of balance records read from a balances PSV: a header row
- * naming the columns (any order; unknown columns ignored) followed by one
- * row per balance.  Columns: ORGANIZATION_ID ORGANIZATION_CODE
+ * naming the columns (any order; unknown columns ignored, but a name equal
+ * to a column's once blanks are trimmed and case ignored fails the run
+ * naming it) followed by one row per balance.  Columns: ORGANIZATION_ID ORGANIZATION_CODE
  * INVENTORY_ITEM_ID ITEM_NUMBER REVISION SUBINVENTORY_CODE LOCATOR_ID
  * LOCATOR_NAME LOT_NUMBER LOT_EXPIRATION_DATE SERIAL_CONTROLLED
  * SERIAL_NUMBERS PRIMARY_QUANTITY PRIMARY_UOM_CODE SECONDARY_QUANTITY
  * SECONDARY_UOM_CODE CONSIGNED_FLAG OWNING_PARTY_ID PROJECT_ID TASK_ID
  * MATERIAL_STATUS_CODE LAST_UPDATE_DATE.  Flags are Y or N (CONSIGNED_FLAG
  * may be empty: N).  A row that cannot be made into a record (wrong number
- * of fields, bad flag) becomes a record with source_error set, so the
- * job's bad-record policy applies; a quoting error or an over-long line
- * fails the run.
+ * of fields, bad flag, a NUL byte in a field) becomes a record with
+ * source_error set (naming the line and column), so the job's bad-record
+ * policy applies; the fields holding a NUL byte are left out of it (NULL).
+ * A quoting error or an over-long line fails the run.
  */
 typedef struct ohp_balance_reader ohp_balance_reader;
 
@@ -1059,9 +1064,10 @@ int ohp_reconcile_load_erp(ohp_reconcile *rc, ohp_snapshot_reader *const *reader
 int ohp_reconcile_load_external(ohp_reconcile *rc, ohp_snapshot_reader *const *readers, size_t n);
 /**
  * Load the external side from a PSV read through read: a header naming the
- * columns (any order, unknown ones ignored; layout v1 and the balances
- * input layout of ohp_balance_reader_new() both qualify), then one balance
- * per line, summed per key.  Required columns: ORGANIZATION_CODE,
+ * columns (any order, unknown ones ignored, but a name that is a known
+ * column's once blanks are trimmed and case ignored is an error; layout v1
+ * and the balances input layout of ohp_balance_reader_new() both qualify),
+ * then one balance per line, summed per key.  Required columns: ORGANIZATION_CODE,
  * ITEM_NUMBER, SUBINVENTORY_CODE, PRIMARY_QUANTITY, PRIMARY_UOM_CODE;
  * optional: REVISION, LOCATOR_NAME, LOCATOR_ID, LOT_NUMBER,
  * OWNING_PARTY_ID, SERIAL_NUMBER (one serial) or SERIAL_NUMBERS (serials
