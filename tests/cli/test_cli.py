@@ -676,6 +676,17 @@ class TestInputs(CliTest):
         self.assertOneLineError(r, 2, "line 2, column 2")
         self.assertEqual(self.outfiles(), [])
 
+    def test_nul_byte_in_the_state_file(self):
+        # the row of organization "M1<NUL>X" must not be read as M1's watermark
+        self.write("state.psv", STATE_HEAD.format(n=3) + "0|M1\0X|2026/01/15 18:00:00|3\n")
+        before = read_bytes(self.state)
+        r = self.publish("--state", self.state, "--now", "2026/01/16")
+        self.assertOneLineError(r, 4, "state file")
+        self.assertIn("line 4, column 2", r.stderr)
+        self.assertIn("NUL", r.stderr)
+        self.assertEqual(read_bytes(self.state), before)
+        self.assertEqual(self.outfiles(), [])
+
     def test_byte_order_mark_is_skipped(self):
         text = make_input([rec(item="A", ORGANIZATION_ID="204")])
         inp = self.write_bytes("bom.psv", b"\xef\xbb\xbf" + text.encode())
