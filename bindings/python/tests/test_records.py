@@ -246,3 +246,33 @@ class InputTest(unittest.TestCase):
         self.assertIsNotNone(m)
         text = "".join(re.findall(r'"([^"]*)"', m.group(1)))
         self.assertEqual(text, DATE_FORMATS)
+
+    def test_file_source_positions(self) -> None:
+        import os
+        import tempfile
+        # line 1 header, 2 good, 3 blank, 4 the bad quantity, 5 a bad flag
+        data = to_psv([GOOD_BEFORE]) + b"\n" + to_psv([row(primary_quantity="x1"),
+                                                      row(serial_controlled="X")]).split(
+            b"\n", 1)[1]
+        got = []
+        publish(data, on_error="reject", on_reject=got.append)
+        self.assertEqual([(r.line, r.column) for r in got],
+                         [(4, "PRIMARY_QUANTITY"), (5, "SERIAL_CONTROLLED")])
+        self.assertTrue(got[0].message.startswith("record 2 ("), got[0].message)
+        self.assertIn("; input, line 4, column ", got[0].message)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "in.psv")
+            with open(path, "wb") as f:
+                f.write(data)
+            with self.assertRaises(onhandpub.RecordError) as cm:
+                publish(path)
+        self.assertEqual(cm.exception.line, 4)
+        self.assertEqual(cm.exception.column, "PRIMARY_QUANTITY")
+        self.assertIn("input '%s', line 4, column " % path, cm.exception.message)
+        self.assertIn("(PRIMARY_QUANTITY)", cm.exception.message)
+        # an iterable source has no lines
+        got = []
+        publish([GOOD_BEFORE, row(primary_quantity="x1")], on_error="reject",
+                on_reject=got.append)
+        self.assertIsNone(got[0].line)
+        self.assertNotIn("line", got[0].message)
