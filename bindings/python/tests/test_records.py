@@ -276,3 +276,10 @@ class InputTest(unittest.TestCase):
                 on_reject=got.append)
         self.assertIsNone(got[0].line)
         self.assertNotIn("line", got[0].message)
+
+    def test_read_psv(self) -> None:
+        self.assertEqual(list(onhandpub.read_psv(b"\xef\xbb\xbfA|B\nc|d\n")),
+                         [["A", "B"], ["c", "d"]])
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            list(onhandpub.read_psv(b"A|B\nc|d\0e\n"))
+        self.assertIn("line 2, column 2", str(cm.exception))
