@@ -494,7 +494,10 @@ START_TEST(load_many_values)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ck_assert_msg(rc == OHP_OK, "%d %s", rc, ohp_registry_errmsg(reg));
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    ck_assert_msg(secs < 10.0, "loading %d values took %.1f s", N, secs);
+    /* quadratic loading took minutes here; linear takes well under a second (not timed
+     * under valgrind, which slows everything down fifty times) */
+    if (getenv("OHP_UNDER_VALGRIND") == NULL)
+        ck_assert_msg(secs < 10.0, "loading %d values took %.1f s", N, secs);
     ck_assert_uint_eq(ohp_registry_count(reg), (size_t)N + 1); /* and code 0 */
     ohp_lookup_value v;
     ck_assert_int_eq(ohp_registry_find(reg, "123456789012345678", &v), OHP_OK);
