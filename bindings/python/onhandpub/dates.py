@@ -36,6 +36,9 @@ def parse_date(text: str) -> _dt.datetime:
 
 def _parse(text: str) -> int:
     out = ctypes.c_int64()
+    if "\x00" in text:  # the C parser would stop at it: "2026/01/01\0junk"
+        raise InvalidArgument(_lib.OHP_EPARSE,
+                              f"{text!r} is not a valid date (accepted: {DATE_FORMATS})")
     rc = lib.ohp_date_parse(text.encode("utf-8", "surrogatepass"), ctypes.byref(out))
     if rc < 0:
         raise InvalidArgument(rc, f"'{text}' is not a valid date (accepted: {DATE_FORMATS})")
@@ -57,6 +60,8 @@ def canonical_quantity(value: Union[str, int, Decimal]) -> str:
     ``"7.5"``).  Raises :class:`InvalidArgument` or
     :class:`onhandpub.LimitError`."""
     text = quantity_text(value, "quantity")
+    if "\x00" in text:  # the C parser would stop at it: "1\0x"
+        raise InvalidArgument(_lib.OHP_EPARSE, f"{text!r} is not an exact decimal -?digits[.digits]")
     raw = text.encode("ascii", "replace")
     buf = _lib.char_array(len(raw) + 2)
     rc = lib.ohp_quantity_canonical(raw, buf, len(buf))

@@ -283,3 +283,23 @@ class InputTest(unittest.TestCase):
         with self.assertRaises(onhandpub.InvalidArgument) as cm:
             list(onhandpub.read_psv(b"A|B\nc|d\0e\n"))
         self.assertIn("line 2, column 2", str(cm.exception))
+
+    def test_nul_in_parameters_and_values(self) -> None:
+        # never cut short at the NUL: "M1\0X" is not organization M1
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            publish([row()], organization="M1\0X")
+        self.assertIn("NUL", str(cm.exception))
+        with self.assertRaises(onhandpub.InvalidArgument):
+            publish([row()], user="alice\0bob")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            publish([row()], snapshot_date="2026/01/10\0junk")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            onhandpub.parse_date("2026/01/10\0")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            onhandpub.canonical_quantity("1\0x")
+        reg = onhandpub.Registry()
+        with self.assertRaises(onhandpub.InvalidArgument):
+            reg.add("5", "Five\0 3PL")
+        self.assertIsNone(reg.find("5"))
+        with self.assertRaises(ValueError):
+            onhandpub.reconcile(b"", b"", tolerance_absolute="1\0")
