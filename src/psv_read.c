@@ -609,7 +609,10 @@ static int br_open(void *ud, const ohp_source_query *q)
                            "did you mean %s? (names are upper case, without blanks)",
                            i + 1, f[i], near);
     }
-    /* The names, for the positions of record errors. */
+    /* The names, for the positions of record errors (a header read again replaces them). */
+    ohp_free(&br->alloc, br->name_at);
+    br->names.len = 0;
+    br->records = 0;
     br->name_at = ohp_malloc(&br->alloc, (nf ? nf : 1) * sizeof *br->name_at);
     if (br->name_at == NULL)
         return br_fail(br, "balances input: out of memory");
