@@ -730,8 +730,8 @@ static int br_next(void *ud, ohp_record *rec)
         rec->consigned = 1;
     } else {
         ohp_errmsg_set(br->errbuf,
-                       "line %llu, column %ld: CONSIGNED_FLAG must be Y or N, found '%.40s'",
-                       line, br->idx[C_CONSIGNED_FLAG] + 1, cf);
+                       "line %llu, column %ld: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
+                       br->idx[C_CONSIGNED_FLAG] + 1, cf);
         br->src_column = (size_t)br->idx[C_CONSIGNED_FLAG] + 1;
         rec->source_error = br->errbuf;
         return 1;
