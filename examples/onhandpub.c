@@ -269,8 +269,7 @@ static int parse_date_opt(const opts *o, int id, int64_t *out)
     if (!o->given[id])
         return 0;
     if (ohp_date_parse(o->value[id], out) != OHP_OK)
-        return usage_error("option --%s: '%s' is not a date (use YYYY/MM/DD, YYYY/MM/DD "
-                           "HH:MM:SS, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
+        return usage_error("option --%s: '%s' is not a date (accepted: " OHP_DATE_FORMATS ")",
                            opt_defs[id].name, o->value[id]);
     return 0;
 }
@@ -412,17 +411,19 @@ static int slurp(const char *path, char **out, size_t *len, char *err)
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= LOOKUPS_MAX_BYTES) {
+            /* A file of exactly the limit fits: one byte more is read to tell. */
+            if (n > LOOKUPS_MAX_BYTES) {
                 cli_err(err, "lookups file '%s' is larger than %u bytes", path, LOOKUPS_MAX_BYTES);
                 goto fail;
             }
-            char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 > LOOKUPS_MAX_BYTES ? (size_t)LOOKUPS_MAX_BYTES + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
             if (nb == NULL) {
                 cli_err(err, "out of memory");
                 goto fail;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r == 0)
@@ -800,6 +801,8 @@ static int do_publish(const opts *o, publish_ctx *c)
         return EXIT_FAILED;
     }
     c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
+    c->rejects.br = c->br;
+    c->rejects.input = c->in.path;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
     if (c->ucm.url) {
@@ -848,10 +851,17 @@ static int do_publish(const opts *o, publish_ctx *c)
         status = c->ucm.exit_status; /* the upload failed: the service's verdict */
     if (rc != OHP_OK) {
         (void)cli_rejects_finish(&c->rejects, 0, err);
-        if (c->in.failed)
+        if (c->in.failed) {
             fprintf(stderr, "onhandpub: %s\n", c->in.err);
-        else
+        } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
+            /* A record error, or the input could not be read: name the file (and the line). */
+            char where[CLI_ERRSIZE];
+            cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
+                            sizeof where);
+            fprintf(stderr, "onhandpub: %s; %s\n", ohp_job_errmsg(c->job), where);
+        } else {
             fprintf(stderr, "onhandpub: %s\n", ohp_job_errmsg(c->job));
+        }
         return status;
     }
     if (c->rejects.enabled && cli_rejects_finish(&c->rejects, 1, err) != 0) {

@@ -162,6 +162,8 @@ int cli_grants_authorize(void *ud, const char *user, const char *privilege, int 
 
 typedef struct cli_rejects {
     ohp_job *job;
+    const ohp_balance_reader *br; /* the source, to name a rejected record's line */
+    const char *input;            /* --input, "-" for standard input */
     int dirfd;
     char *dir, *base;
     cli_atomic file;
@@ -201,6 +203,14 @@ int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
 /* ohp_rewind_fn: back to the first byte read. */
 int cli_input_rewind(void *ud);
 void cli_input_close(cli_input *in);
+/*
+ * Where record `ordinal` of the balances input came from, for messages:
+ * "input 'FILE', line N, column C (NAME)" (the column when the record's
+ * error concerns one; "standard input" for "-"), or only the input's name
+ * when the record is not known (ordinal 0).
+ */
+void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
+                     size_t size);
 
 /* ---- the content server (UCM), onhandpub_ucm.c ---- */
 

@@ -487,8 +487,12 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
 {
     cli_rejects *r = ud;
     char err[CLI_ERRSIZE];
+    /* The message with the file and the line (and column) the record came from. */
+    char where[CLI_ERRSIZE], message[2 * CLI_ERRSIZE];
+    cli_input_where(r->br, r->input, rj->ordinal, where, sizeof where);
+    snprintf(message, sizeof message, "%s; %s", rj->message ? rj->message : "", where);
     if (r->count < CLI_REJECT_NOTES) {
-        r->notes[r->count] = strdup(rj->message ? rj->message : "");
+        r->notes[r->count] = strdup(message);
         if (r->notes[r->count] == NULL) {
             ohp_job_set_callback_error(r->job, "out of memory");
             return -1;
@@ -504,7 +508,7 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
     char ord[32];
     snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
     const char *before[] = {ord,
-                            rj->message,
+                            message,
                             rec->organization_id,
                             rec->organization_code,
                             rec->inventory_item_id,
@@ -699,4 +703,25 @@ void cli_input_close(cli_input *in)
     if (in->spool >= 0)
         (void)close(in->spool);
     in->spool = -1;
+}
+
+void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
+                     size_t size)
+{
+    char name[CLI_ERRSIZE];
+    if (input == NULL || strcmp(input, "-") == 0)
+        snprintf(name, sizeof name, "standard input");
+    else
+        snprintf(name, sizeof name, "input '%.300s'", input);
+    uint64_t line = 0;
+    size_t column = 0;
+    const char *column_name = NULL;
+    if (br == NULL ||
+        ohp_balance_reader_locate(br, ordinal, &line, &column, &column_name) != OHP_OK)
+        snprintf(buf, size, "%s", name);
+    else if (column_name != NULL)
+        snprintf(buf, size, "%s, line %llu, column %zu (%.60s)", name, (unsigned long long)line,
+                 column, column_name);
+    else
+        snprintf(buf, size, "%s, line %llu", name, (unsigned long long)line);
 }

@@ -48,6 +48,7 @@ struct ohp_job {
     ohp_source_next_fn src_next;
     ohp_source_close_fn src_close;
     void *src_ud;
+    ohp_balance_reader *src_br; /* the source is this balance reader, or NULL */
     ohp_sink_open_fn sink_open;
     ohp_sink_write_fn sink_write;
     ohp_sink_close_fn sink_close;
@@ -236,7 +237,13 @@ OHP_EXPORT int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_sou
     job->src_next = next;
     job->src_close = close;
     job->src_ud = user_data;
+    job->src_br = NULL;
     return OHP_OK;
+}
+
+void ohp_job_attach_balance_reader(ohp_job *job, ohp_balance_reader *br)
+{
+    job->src_br = br;
 }
 
 OHP_EXPORT int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
@@ -973,6 +980,8 @@ static int pump(ohp_job *job, run_ctx *c)
                 return set_err(job, OHP_ENOMEM, "out of memory");
         }
         if (!skip && crc == OHP_ERECORD) {
+            if (job->src_br != NULL)
+                ohp_balance_reader_note_error(job->src_br, ordinal, rule, msg);
             describe_record(&rec, ordinal, who, sizeof who);
             if (c->on_error == OHP_ON_ERROR_FAIL) {
                 job->sum.error_ordinal = ordinal;

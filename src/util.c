@@ -281,3 +281,39 @@ bool ohp_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+const char *ohp_column_near_miss(const char *header_name, const char *const *names, size_t n)
+{
+    const char *s = header_name;
+    size_t len = strlen(s);
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    for (size_t k = 0; k < n; k++) {
+        const char *t = names[k];
+        if (strcmp(header_name, t) == 0)
+            return NULL; /* an exact match is no miss */
+    }
+    for (size_t k = 0; k < n; k++) {
+        const char *t = names[k];
+        if (strlen(t) != len)
+            continue;
+        size_t i = 0;
+        while (i < len) {
+            unsigned char a = (unsigned char)s[i], b = (unsigned char)t[i];
+            if (a >= 'a' && a <= 'z')
+                a = (unsigned char)(a - 'a' + 'A');
+            if (b >= 'a' && b <= 'z')
+                b = (unsigned char)(b - 'a' + 'A');
+            if (a != b)
+                break;
+            i++;
+        }
+        if (i == len)
+            return t;
+    }
+    return NULL;
+}

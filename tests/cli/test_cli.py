@@ -659,6 +659,158 @@ class TestFailures(CliTest):
         self.assertEqual(self.outfiles(), [os.path.basename(path)])
 
 
+class TestInputs(CliTest):
+    """How every input is read: NUL bytes, byte-order marks, column names, positions, dates."""
+
+    def write_bytes(self, name, data):
+        p = os.path.join(self.tmp, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def test_nul_byte_is_a_record_error(self):
+        text = make_input([rec(org="M1\0X", item="AB\0CD"), rec(item="CLEAN")])
+        inp = self.write("nul.psv", text)
+        r = self.publish("--full", "--now", "2026/01/15", inp=inp)
+        self.assertOneLineError(r, 4, "NUL")
+        self.assertIn("record 1 (", r.stderr)
+        self.assertIn("line 2, column 2 (ORGANIZATION_CODE)", r.stderr)
+        self.assertIn("input '%s', line 2" % inp, r.stderr)
+        self.assertEqual(self.outfiles(), [])
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--full", "--now", "2026/01/15", "--on-error", "reject",
+                         "--rejects", rejects, inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("rejected 1", r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual([(g[5], g[7]) for g in got], [("M1", "CLEAN")])
+        rj = list(csv.reader(io.StringIO(read_text(rejects), newline=""), delimiter="|"))
+        self.assertEqual(rj[1][0], "1")
+        self.assertIn("NUL", rj[1][1])
+        self.assertNotIn("\0", read_text(rejects))
+
+    def test_nul_byte_in_other_inputs(self):
+        g = self.write("grants.psv", "USER_NAME|PRIVILEGE_CODE\nali\0ce|%s\n" % PRIV)
+        r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                         "--outdir", self.out, "--user", "ali", "--grants", g)
+        self.assertOneLineError(r, 2, "grants")
+        self.assertIn("line 2, column 1", r.stderr)
+        self.assertIn("NUL", r.stderr)
+        lk = self.write("lk.psv", "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|"
+                        "START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                        "7|Seven\0 3PL||Y||||\n")
+        r = self.publish("--lookups", lk, "--system", "7")
+        self.assertOneLineError(r, 2, "line 2, column 2")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_nul_byte_in_the_state_file(self):
+        # the row of organization "M1<NUL>X" must not be read as M1's watermark
+        self.write("state.psv", STATE_HEAD.format(n=3) + "0|M1\0X|2026/01/15 18:00:00|3\n")
+        before = read_bytes(self.state)
+        r = self.publish("--state", self.state, "--now", "2026/01/16")
+        self.assertOneLineError(r, 4, "state file")
+        self.assertIn("line 4, column 2", r.stderr)
+        self.assertIn("NUL", r.stderr)
+        self.assertEqual(read_bytes(self.state), before)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_byte_order_mark_is_skipped(self):
+        text = make_input([rec(item="A", ORGANIZATION_ID="204")])
+        inp = self.write_bytes("bom.psv", b"\xef\xbb\xbf" + text.encode())
+        g = self.write_bytes("grants.psv", b"\xef\xbb\xbfUSER_NAME|PRIVILEGE_CODE\nalice|"
+                             + PRIV.encode() + b"\n")
+        r = self.run_cli("publish", "--input", inp, "--org", "M1", "--outdir", self.out,
+                         "--user", "alice", "--grants", g, "--full", "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("ORGANIZATION_ID")], "204")
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("ITEM_NUMBER")], "A")
+
+    def test_near_miss_column_name_is_an_error(self):
+        for bad, meant in (("item_number", "ITEM_NUMBER"), ("LOT_NUMBER ", "LOT_NUMBER"),
+                           ("Organization_Id", "ORGANIZATION_ID")):
+            with self.subTest(bad=bad):
+                cols = [bad if c == meant else c for c in INPUT_COLUMNS]
+                text = psv_line(cols) + psv_line([rec().get(c, "") for c in INPUT_COLUMNS])
+                inp = self.write("near.psv", text)
+                r = self.publish("--full", inp=inp)
+                self.assertOneLineError(r, 4, "'%s'" % bad)
+                self.assertIn(meant + "?", r.stderr)
+                self.assertIn("near.psv", r.stderr)
+                self.assertEqual(self.outfiles(), [])
+
+    def test_record_errors_name_the_file_and_line(self):
+        # line 1 header, 2 good, 3 blank, 4-5 a quoted line break, 6 the bad record (record 3)
+        text = (psv_line(INPUT_COLUMNS)
+                + psv_line([rec(item="A").get(c, "") for c in INPUT_COLUMNS]) + "\n"
+                + psv_line([rec(item="B\nC").get(c, "") for c in INPUT_COLUMNS])
+                + psv_line([rec(item="D", qty="x1").get(c, "") for c in INPUT_COLUMNS]))
+        inp = self.write("lines.psv", text)
+        where = "input '%s', line 6, column 13 (PRIMARY_QUANTITY)" % inp
+        r = self.publish("--full", "--now", "2026/01/15", inp=inp)
+        self.assertOneLineError(r, 4, "record 3 (")
+        self.assertIn(where, r.stderr)
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--full", "--now", "2026/01/15", "--on-error", "reject",
+                         "--rejects", rejects, inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("  rejected: record 3 (", r.stderr)
+        self.assertIn(where, r.stderr)
+        rj = list(csv.reader(io.StringIO(read_text(rejects), newline=""), delimiter="|"))
+        self.assertIn(where, rj[1][1])
+        # standard input has no file name
+        r = self.publish("--full", "--now", "2026/01/15", "--run-id", "9", inp="-", stdin=text)
+        self.assertOneLineError(r, 4, "standard input, line 6, column 13 (PRIMARY_QUANTITY)")
+
+    def test_dash_date_time_and_accepted_forms(self):
+        inp = self.write("in.psv", make_input([rec(LAST_UPDATE_DATE="2026-01-15 18:00:00")]))
+        r = self.publish("--full", "--now", "2026-01-16 06:30:00", "--run-id", "3", inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("SNAPSHOT_DATE")], "2026/01/16 06:30:00")
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("LAST_UPDATE_DATE")], "2026/01/15 18:00:00")
+        forms = ("YYYY/MM/DD", "YYYY/MM/DD HH:MM:SS", "YYYY-MM-DD HH:MM:SS",
+                 "YYYY-MM-DDTHH:MM:SSZ", "YYYY-MM-DDTHH:MM:SS+HH:MM")
+        for opt in ("--now", "--from"):
+            r = self.publish(opt, "15/01/2026", inp=inp)
+            self.assertOneLineError(r, 2, "15/01/2026")
+            for f in forms:
+                self.assertIn(f, r.stderr)
+        inp = self.write("bad.psv", make_input([rec(LAST_UPDATE_DATE="01/15/2026 6pm")]))
+        r = self.publish("--full", inp=inp)
+        self.assertOneLineError(r, 4, "LAST_UPDATE_DATE '01/15/2026 6pm' is not a valid date")
+        for f in forms:
+            self.assertIn(f, r.stderr)
+
+    def lookups_text(self, size):
+        head = ("LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n")
+        rows = "".join("%d|System %d||Y||||\n" % (i, i) for i in range(1, 300001))
+        text = head + rows
+        return (text + "\n" * (size - len(text))).encode()
+
+    def test_lookups_of_exactly_16_mib(self):
+        lk = self.write_bytes("lk.psv", self.lookups_text(16777216))
+        self.assertEqual(os.path.getsize(lk), 16777216)
+        t0 = time.monotonic()
+        r = self.publish("--lookups", lk, "--system", "299999", "--full", "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - t0, 60)
+        self.assertIn("ONHAND_299999_M1_", r.stdout)
+        lk = self.write_bytes("lk2.psv", self.lookups_text(16777217))
+        r = self.publish("--lookups", lk, "--system", "299999")
+        self.assertOneLineError(r, 2, "larger than 16777216 bytes")
+
+    def test_lookups_code_zero_twice(self):
+        lk = self.write("lk.psv", "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|"
+                        "START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                        "0|Oracle WMS Cloud||Y||||\n1|Acme||Y||||\n0|Other name||Y||||\n")
+        r = self.publish("--lookups", lk)
+        self.assertOneLineError(r, 2, "line 4")
+        self.assertIn("code 0", r.stderr)
+        self.assertEqual(self.outfiles(), [])
+
+
 class TestRejects(CliTest):
     def test_reject_policy_and_rejects_file(self):
         rows = [

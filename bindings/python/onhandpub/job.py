@@ -11,7 +11,7 @@ import os
 import tempfile
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
 from ._lib import lib
@@ -277,6 +277,9 @@ def _c_text(value: Optional[str], name: str) -> Optional[bytes]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    if "\x00" in value:
+        # C strings end at a NUL: "M1\0X" would be taken as "M1"
+        raise InvalidArgument(_lib.OHP_EINVAL, f"{name} contains a NUL character")
     return value.encode("utf-8", "surrogatepass")
 
 
@@ -413,6 +416,25 @@ class _Run:
         self.may_rewind = False
         self.rewind: Optional[Callable[[], None]] = None
         self.spool: Any = None  # a copy of a non-seekable file source
+        self.source_name = "input"  # a file source, for messages
+
+    def locate(self, ordinal: int) -> Tuple[Optional[int], Optional[str], str]:
+        """Where record `ordinal` of a file source is: (line, column name,
+        text for messages); (None, None, "") for other sources or records."""
+        if self.stream is not None or self.reader is None or not ordinal:
+            return None, None, ""
+        line = ctypes.c_uint64()
+        column = ctypes.c_size_t()
+        name = ctypes.c_char_p()
+        rc = lib.ohp_balance_reader_locate(self.reader, ordinal, ctypes.byref(line),
+                                           ctypes.byref(column), ctypes.byref(name))
+        if rc < 0:
+            return None, None, ""
+        col = _lib.decode(name.value) if name.value is not None else None
+        where = f"{self.source_name}, line {line.value}"
+        if col is not None:
+            where += f", column {column.value} ({col})"
+        return line.value, col, where
 
     def fail(self, exc: BaseException) -> None:
         if self.exc is None:
@@ -433,6 +455,7 @@ class _Run:
                      may_rewind: bool = False) -> None:
         self.may_rewind = may_rewind
         if isinstance(source, (str, os.PathLike)):
+            self.source_name = f"input '{os.fspath(source)}'"
             self.opened_file = open(source, "rb", buffering=0)
             self._setup_reader(self.opened_file)
         elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -773,6 +796,9 @@ class _Run:
                     if self.stream is not None:
                         item, message, record = self.stream.rejection(
                             int(r.ordinal), r.message or b"", record)
+                    line, column, where = self.locate(int(r.ordinal))
+                    if where:
+                        message += "; " + where
                     on_reject(Rejection(
                         ordinal=int(r.ordinal),
                         rule=rule,
@@ -780,6 +806,8 @@ class _Run:
                         key={k: record.get(k) for k in _KEY_FIELDS},
                         record=record,
                         item=item,
+                        line=line,
+                        column=column,
                     ))
                     return 0
                 except BaseException as exc:
@@ -1086,6 +1114,11 @@ class Job:
                                                  lib.ohp_job_errmsg(handle) or b"")
                 if fixed is not None:
                     summary.message = fixed
+            elif summary.error_ordinal:
+                line, column, where = run.locate(summary.error_ordinal)
+                if where:
+                    summary.message += "; " + where
+                    summary.error_line, summary.error_column = line, column
             self.summary = summary
         finally:
             run.cleanup()
