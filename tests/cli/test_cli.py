@@ -586,16 +586,29 @@ class TestFailures(CliTest):
 
     def test_unwritable_outdir(self):
         preexec = None
+        # The inputs are copied next to the output: the user running the program
+        # needs to read them, wherever the sample data lies.
+        inp = shutil.copyfile(data("balances.psv"), os.path.join(self.tmp, "balances.psv"))
+        grants = shutil.copyfile(data("grants.psv"), os.path.join(self.tmp, "grants.psv"))
         if os.geteuid() == 0:
             # Directory permissions bind only other users: run the program as nobody.
             def preexec():
+                os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            if self.run_cli("--version", preexec=preexec).returncode != 0:
-                self.skipTest("the program cannot run as user nobody here")
             os.chmod(self.tmp, 0o755)
+            try:
+                probe = self.run_cli("--version", preexec=preexec)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # e.g. a checkout under a home folder of mode 700: user nobody
+                # cannot reach the program
+                self.skipTest(f"the program cannot run as user nobody here: {exc}")
+            if probe.returncode != 0:
+                self.skipTest("the program cannot run as user nobody here: "
+                              f"exit {probe.returncode}: {probe.stderr.strip()}")
         os.chmod(self.out, 0o555)
-        r = self.publish("--now", "2026/01/15", preexec=preexec)
+        r = self.publish("--now", "2026/01/15", "--user", "alice", "--grants", grants, inp=inp,
+                         auth=False, preexec=preexec)
         self.assertOneLineError(r, 4, self.out)
         os.chmod(self.out, 0o700)
         self.assertEqual(self.outfiles(), [])
