@@ -987,6 +987,90 @@ class TestSymlinks(CliTest):
         self.assertEqual(self.outfiles(), [])
 
 
+FORGED = "A\nonhandpub: published FAKE.zip (succeeded)\x1b[2J"
+FORGED_SEEN = "A\\nonhandpub: published FAKE.zip (succeeded)\\x1b[2J"
+
+
+class TestMessages(CliTest):
+    """Input text never reaches the terminal raw: values quoted in messages show control
+    characters and bytes that are not UTF-8 as escapes, so every message is one line."""
+
+    def run_bytes(self, *args):
+        return subprocess.run(command(args), capture_output=True, timeout=TIMEOUT)
+
+    def assertVisible(self, raw):
+        text = raw.decode("utf-8")  # strict: no byte that is not UTF-8
+        for line in text.splitlines():
+            self.assertFalse([c for c in line if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F],
+                             repr(line))
+        self.assertNotIn("\r", text)
+        return text
+
+    def write_bytes(self, name, data):
+        p = os.path.join(self.tmp, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def forged_input(self):
+        text = make_input([rec(item=FORGED, qty="x1\x1b[31m"), rec(item="GOOD")])
+        return self.write_bytes("forged.psv", text.encode("utf-8")
+                                + b"204|M1||C\xff||STORES|||||N||1|EA|||N||||Active|"
+                                  b"2026/01/10 08:00:00\n")
+
+    def test_record_error_is_one_line(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("onhandpub: "), err)
+        self.assertIn("item " + FORGED_SEEN + ",", err)
+        self.assertIn("'x1\\x1b[31m'", err)
+        self.assertNotIn("\nonhandpub: published", err)
+        self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_rejected_summary_lines(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out, "--on-error", "reject")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        err = self.assertVisible(r.stderr)
+        lines = err.splitlines()
+        # One heading line; every other line is indented detail.
+        self.assertEqual([l for l in lines if not l.startswith("  ")], [lines[0]], err)
+        self.assertRegex(lines[0], r"^onhandpub: published ONHAND_0_M1_1_\d{14}\.zip ")
+        rejected = [l for l in lines if l.startswith("  rejected: ")]
+        self.assertEqual(len(rejected), 2, err)
+        self.assertIn("item " + FORGED_SEEN + ",", rejected[0])
+        self.assertIn("item C\\xff,", rejected[1])
+        self.assertIn("ITEM_NUMBER is not valid UTF-8", rejected[1])
+        self.assertEqual(len(self.outfiles()), 1)
+
+    def test_usage_and_file_errors_quote_visibly(self):
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                           "--outdir", self.out, "--level", "1\n\x1b[2J")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("'1\\n\\x1b[2J'", err)
+        missing = os.path.join(self.tmp, "no\nonhandpub: published FAKE.zip\x1b[2J")
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", missing,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("no\\nonhandpub: published FAKE.zip\\x1b[2J", err)
+        r = self.run_bytes(b"publish", b"--org", b"M1", b"--no-auth", b"--input",
+                           os.fsencode(self.tmp) + b"/bad\xff\x9b", b"--outdir",
+                           os.fsencode(self.out))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertIn("bad\\xff\\x9b", err)
+
+
 class TestSystems(CliTest):
     def systems(self, *args):
         r = self.run_cli("systems", *args)
