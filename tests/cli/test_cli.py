@@ -1049,6 +1049,24 @@ class TestMessages(CliTest):
         self.assertIn("ITEM_NUMBER is not valid UTF-8", rejected[1])
         self.assertEqual(len(self.outfiles()), 1)
 
+    def test_lookups_error_is_one_line(self):
+        header = ("LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                  "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n")
+        lookups = self.write_bytes("lookups.psv", (header + '"7' + FORGED[1:] + '"|X||Y||||\n')
+                                   .encode("utf-8"))
+        for args in (["systems", "--lookups", lookups],
+                     ["publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                      "--outdir", self.out, "--lookups", lookups]):
+            with self.subTest(args[0]):
+                r = self.run_bytes(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                err = self.assertVisible(r.stderr)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                # the code is quoted up to 40 bytes
+                self.assertIn("lookup code '7\\nonhandpub: published FAKE.zip (succeed'", err)
+                self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
     def test_usage_and_file_errors_quote_visibly(self):
         r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
                            "--outdir", self.out, "--level", "1\n\x1b[2J")

@@ -862,8 +862,10 @@ class Job:
                 path to a balances PSV file; PSV ``bytes``; or a binary file
                 object.
             sink: a path (a file, or a directory that receives the proposed
-                file name), written atomically; a binary file object; or
-                ``None`` to get the ZIP in ``Summary.data``.
+                file name; a path ending in ``/`` is a directory, created if
+                missing), written atomically and checked before the run; a
+                binary file object; or ``None`` to get the ZIP in
+                ``Summary.data``.
             organization: the Organization code (required).
             system: the External System code (default ``"0"``).
             items: ``"both"``, ``"serial"``, ``"nonserial"`` or :class:`Items`.
