@@ -556,8 +556,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     if (s->mode == OHP_MODE_FULL)
         fprintf(e, "  mode FULL, snapshot %s, run id %" PRIu64 "\n", snap, s->run_id);
     else
-        fprintf(e, "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64 "\n", win,
-                snap, s->run_id);
+        fprintf(e,
+                "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64
+                ", changed keys %" PRIu64 "\n",
+                win, snap, s->run_id, s->changed_keys);
     fprintf(e, "  system %s, organization %s, items %s, user %s\n",
             cli_visible(s->system_code, v1, sizeof v1),
             cli_visible(s->organization_code, v2, sizeof v2), items_name(s->items),
@@ -720,9 +722,11 @@ static int do_publish(const opts *o, publish_ctx *c)
         return usage_error("%s", err);
 
     /* The job. */
-    c->in.path = o->value[OPT_INPUT];
+    /* An incremental run reads the input twice (whole keys). */
+    cli_input_init(&c->in, o->value[OPT_INPUT], !p.full_publish);
     if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK ||
-        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK) {
+        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
+        (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
         fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
         return EXIT_FAILED;
     }
@@ -839,7 +843,7 @@ static int cmd_publish(int argc, char **argv)
     publish_ctx c;
     memset(&c, 0, sizeof c);
     c.outdir_fd = -1;
-    c.in.fd = -1;
+    cli_input_init(&c.in, "-", 0); /* set again from the options */
     c.grants.fd = -1;
     c.state.dirfd = c.state.lockfd = -1;
     c.rejects.dirfd = -1;

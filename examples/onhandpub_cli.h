@@ -192,10 +192,24 @@ typedef struct cli_input {
     const char *path; /* "-": standard input */
     int fd;           /* -1 until the first read */
     int failed;
+    /*
+     * An incremental run reads the input twice.  A seekable input goes back
+     * to where it started; a pipe is copied as it is first read into an
+     * unnamed temporary file (spool), replayed the second time.  Set
+     * may_rewind before the first read (a full run never rewinds).
+     */
+    int may_rewind;
+    long long start; /* offset of the first read, -1: not seekable */
+    int spool;       /* -1: none */
+    int replay;      /* reading the spool */
     char err[CLI_ERRSIZE];
 } cli_input;
 
+/* Before the first read: path, fd = -1, spool = -1, may_rewind. */
+void cli_input_init(cli_input *in, const char *path, int may_rewind);
 int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
+/* ohp_rewind_fn: back to the first byte read. */
+int cli_input_rewind(void *ud);
 void cli_input_close(cli_input *in);
 
 /* ---- the content server (UCM), onhandpub_ucm.c ---- */

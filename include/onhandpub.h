@@ -59,9 +59,9 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 #define OHP_VERSION_MAJOR 1
-#define OHP_VERSION_MINOR 0
+#define OHP_VERSION_MINOR 1
 #define OHP_VERSION_PATCH 0
-#define OHP_VERSION_STRING "1.0.0"
+#define OHP_VERSION_STRING "1.1.0"
 /** Encoded as major * 10000 + minor * 100 + patch. */
 #define OHP_VERSION_NUMBER (OHP_VERSION_MAJOR * 10000 + OHP_VERSION_MINOR * 100 + OHP_VERSION_PATCH)
 
@@ -405,13 +405,24 @@ typedef struct ohp_params {
      * on it), and no thread outlives ohp_job_run().  At most 64.
      */
     unsigned int threads;
+    /* ---- version 2 (1.1) ---- */
+    /**
+     * Incremental runs: the most balance keys that may have changed since
+     * the window start (0: 4,194,304).  The job keeps a 16-byte digest of
+     * each changed key between its two passes over the source (see
+     * ohp_source_pass), in a table kept at most half full: 32 to 64 bytes
+     * per changed key (at most 128 MiB, and 192 MiB while the table
+     * doubles, at the default).  More changed keys fail the run with
+     * OHP_ELIMIT before anything is written.  Full runs keep nothing.
+     */
+    uint64_t max_changed_keys;
 } ohp_params;
 
-#define OHP_PARAMS_VERSION 1
+#define OHP_PARAMS_VERSION 2
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0                                                 \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0                                              \
     }
 /**
  * Initialise p with the defaults of the given struct version, writing only
@@ -427,6 +438,28 @@ int ohp_params_init(ohp_params *p, unsigned int version);
 /* Callbacks                                                           */
 /* ------------------------------------------------------------------ */
 
+/**
+ * Which pass over the source a run is making (ohp_source_query.pass).
+ *
+ * A full run reads the source once (OHP_PASS_ONLY).  An incremental run
+ * publishes whole balance keys: every record of a key any of whose records
+ * changed at or after the window start, and nothing of the other keys
+ * (docs/job.md, "Whole keys").  It reads the source twice:
+ * OHP_PASS_CHANGES finds the changed keys (the job needs only the records
+ * with LAST_UPDATE_DATE >= window_start: a SQL source may return just
+ * those), then OHP_PASS_KEYS publishes them (the job needs every record of
+ * every changed key: a SQL source may narrow to those keys with a
+ * key-level EXISTS on the window, never to the changed rows).  Both passes
+ * should read the same data: a database source runs them in one
+ * read-only transaction.  A change that falls between the passes is
+ * published by the next run, whose window starts at this snapshot date.
+ */
+typedef enum ohp_source_pass {
+    OHP_PASS_ONLY = 0,    /**< the one pass of a full run */
+    OHP_PASS_CHANGES = 1, /**< incremental, first pass: finding the changed keys */
+    OHP_PASS_KEYS = 2     /**< incremental, second pass: publishing them whole */
+} ohp_source_pass;
+
 /** What the source's open callback is told, so it can narrow its query. */
 typedef struct ohp_source_query {
     unsigned int version; /**< OHP_SOURCE_QUERY_VERSION */
@@ -437,16 +470,23 @@ typedef struct ohp_source_query {
     int64_t window_start; /**< incremental: changes at or after; else NONE */
     int64_t snapshot_date;
     uint64_t run_id;
+    /* ---- version 2 (1.1) ---- */
+    int pass; /**< ohp_source_pass */
 } ohp_source_query;
 
-#define OHP_SOURCE_QUERY_VERSION 1
+#define OHP_SOURCE_QUERY_VERSION 2
 
 /**
- * Source callbacks.  open (may be NULL) is called once per run; non-zero
- * fails the run with OHP_ESOURCE and close is not called.  next fills *rec
- * and returns 1 for a record, 0 at the end, negative on failure
- * (OHP_ESOURCE).  close (may be NULL) is called once if open succeeded.
- * The library applies every filter itself whatever the source returns.
+ * Source callbacks.  open is called at the start of every pass over the
+ * source (once in a full run, twice in an incremental run: see
+ * ohp_source_pass) and must start the records from the beginning each
+ * time; non-zero fails the run with OHP_ESOURCE and close is not called
+ * for that pass.  An incremental run with no open callback is refused
+ * (OHP_EINVAL) before anything is read: such a source cannot be read
+ * again.  next fills *rec and returns 1 for a record, 0 at the end,
+ * negative on failure (OHP_ESOURCE).  close (may be NULL) is called at the
+ * end of every pass whose open succeeded.  The library applies every
+ * filter itself whatever the source returns.
  */
 typedef int (*ohp_source_open_fn)(void *user_data, const ohp_source_query *query);
 typedef int (*ohp_source_next_fn)(void *user_data, ohp_record *rec);
@@ -510,7 +550,8 @@ typedef int (*ohp_reject_fn)(void *user_data, const ohp_rejection *rejection);
 
 /**
  * Progress callback: records read so far, every progress_interval records
- * and once at the end of the source.  Non-zero cancels the run
+ * and once at the end of each pass over the source (an incremental run
+ * counts the records of both its passes).  Non-zero cancels the run
  * (OHP_ECANCELED; a failure, the state store untouched).
  */
 typedef int (*ohp_progress_fn)(void *user_data, uint64_t records_read);
@@ -549,11 +590,11 @@ typedef struct ohp_summary {
     const char *file_name; /**< ZIP name ("" before it is known) */
     const char *entry_name;
     /* counts */
-    uint64_t records_read;
+    uint64_t records_read; /**< of the publishing pass (an incremental run's second) */
     uint64_t records_published;
     uint64_t skipped_organization; /**< other organizations */
     uint64_t skipped_item_type;    /**< excluded by Items to Publish */
-    uint64_t skipped_window;       /**< incremental: changed before the window */
+    uint64_t skipped_window;       /**< incremental: of keys with no change in the window */
     uint64_t skipped_zero;         /**< full mode: zero quantity */
     uint64_t records_rejected;
     uint64_t serial_lines;     /**< lines carrying a serial number */
@@ -567,9 +608,16 @@ typedef struct ohp_summary {
     /* the record error that failed the run (policy OHP_ON_ERROR_FAIL) */
     uint64_t error_ordinal; /**< 1-based position in the source, or 0 */
     int error_rule;         /**< ohp_rule, or OHP_RULE_NONE */
+    /* ---- version 2 (1.1) ---- */
+    /**
+     * Incremental runs: the balance keys found changed in the first pass,
+     * which the second pass publishes whole (0 in a full run).  Records of
+     * the other keys count in skipped_window.
+     */
+    uint64_t changed_keys;
 } ohp_summary;
 
-#define OHP_SUMMARY_VERSION 1
+#define OHP_SUMMARY_VERSION 2
 
 /**
  * Create a job.  alloc may be NULL.  The job starts with no registry
@@ -746,8 +794,31 @@ int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read, void *use
                            const ohp_allocator *alloc);
 /** Free a balance reader (NULL is a no-op); no job may still use it. */
 void ohp_balance_reader_free(ohp_balance_reader *br);
-/** Make br the job's source (the job borrows it; one run per reader). */
+/**
+ * Make br the job's source (the job borrows it; one run per reader).  A
+ * full run reads the input once; an incremental run reads it twice (see
+ * ohp_source_pass), which needs ohp_balance_reader_set_rewind(): without
+ * it the second pass fails with OHP_ESOURCE, a message saying so, and
+ * nothing published.
+ */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
+
+/**
+ * Rewind callback: put the input back where the reader's first read
+ * started (for a file, seek to its starting offset), so that the next
+ * read returns the same bytes again.  Non-zero return: I/O error.
+ */
+typedef int (*ohp_rewind_fn)(void *user_data);
+
+/**
+ * Let br serve the second pass of an incremental run: at the start of that
+ * pass the reader calls rewind(user_data) (the read callback's user_data),
+ * forgets what it had buffered and reads the header line again.  A
+ * non-seekable input (a pipe) can be copied to a temporary file as it is
+ * first read and replayed from there (the onhandpub command and the Python
+ * binding do).  Since 1.1.  OHP_OK or OHP_EINVAL (br or rewind NULL).
+ */
+int ohp_balance_reader_set_rewind(ohp_balance_reader *br, ohp_rewind_fn rewind);
 
 /* ------------------------------------------------------------------ */
 /* Reading published snapshots                                         */

@@ -2,8 +2,10 @@
  * The publish job: parameters, window, privilege, and the pipeline
  * source -> filter -> check -> expand -> encode -> zip -> sink.
  */
+#include "balance_key.h"
 #include "ohp_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +18,9 @@
 #define DEFAULT_MAX_SERIALS 1000000
 #define MAX_UOMS 4096
 #define MAX_THREADS 64
+#define DEFAULT_MAX_CHANGED_KEYS ((uint64_t)1 << 22)
+/* ohp_params as version 1 had it: everything before max_changed_keys. */
+#define PARAMS_V1_SIZE offsetof(ohp_params, max_changed_keys)
 
 typedef struct uom_total {
     char *code;
@@ -72,6 +77,7 @@ struct ohp_job {
     ohp_buf prefix; /* run prefix: system|run id|mode|snapshot| */
     ohp_buf line;   /* current record: prefix part and suffix parts */
     ohp_zipwriter *zw;
+    ohp_keyset changed; /* incremental runs: digests of the changed keys */
 };
 
 /* ---- small helpers ---- */
@@ -109,7 +115,7 @@ OHP_EXPORT int ohp_params_init(ohp_params *p, unsigned int version)
         return OHP_EVERSION;
     /* Version 1 is the whole struct of 1.0; later versions append fields
      * and this writes only the prefix the caller's version has. */
-    static const size_t size_of_version[] = {0, sizeof(ohp_params)};
+    static const size_t size_of_version[] = {0, PARAMS_V1_SIZE, sizeof(ohp_params)};
     ohp_params init = OHP_PARAMS_INIT;
     init.version = version;
     memcpy(p, &init, size_of_version[version]);
@@ -178,6 +184,7 @@ OHP_EXPORT void ohp_job_free(ohp_job *job)
     ohp_buf_free(&job->out, &a);
     ohp_buf_free(&job->prefix, &a);
     ohp_buf_free(&job->line, &a);
+    ohp_keyset_clear(&job->changed, &a, 0);
     job->magic = 0;
     pthread_mutex_destroy(&job->alloc_lock);
     ohp_free(&a, job);
@@ -291,7 +298,8 @@ OHP_EXPORT const ohp_summary *ohp_job_summary(const ohp_job *job)
                                       0,
                                       0,
                                       0,
-                                      OHP_RULE_NONE};
+                                      OHP_RULE_NONE,
+                                      0};
     if (!job_ok(job))
         return &empty;
     return &job->sum;
@@ -577,6 +585,7 @@ static int publish_record(ohp_job *job, const ohp_record *r, ohp_checked *c)
 /* ---- the run ---- */
 
 typedef struct run_ctx {
+    ohp_params p; /* the caller's parameters, fields of later versions at their defaults */
     const ohp_params *pp;
     const char *system;
     const char *org;
@@ -586,6 +595,8 @@ typedef struct run_ctx {
     ohp_limits lim;
     uint64_t progress_every;
     unsigned threads;
+    uint64_t max_changed_keys;
+    uint64_t progress_base; /* records read by an earlier pass */
     bool source_open;
     bool sink_open;
 } run_ctx;
@@ -660,6 +671,11 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
         return set_err(job, OHP_EVERSION,
                        "unsupported ohp_params version %u (this library knows 1 to %d)",
                        pp->version, OHP_PARAMS_VERSION);
+    /* Read only the fields the caller's version has; later ones keep their defaults. */
+    ohp_params_init(&c->p, OHP_PARAMS_VERSION);
+    memcpy(&c->p, pp, pp->version == 1 ? PARAMS_V1_SIZE : sizeof c->p);
+    c->p.version = OHP_PARAMS_VERSION;
+    pp = &c->p;
     c->pp = pp;
     c->system = pp->system_code ? pp->system_code : OHP_SYSTEM_ORACLE_WMS;
     c->org = pp->organization_code;
@@ -700,6 +716,7 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
     if (pp->threads > MAX_THREADS)
         return set_err(job, OHP_EINVAL, "threads must be 0 to %d", MAX_THREADS);
     c->threads = pp->threads;
+    c->max_changed_keys = pp->max_changed_keys ? pp->max_changed_keys : DEFAULT_MAX_CHANGED_KEYS;
     return OHP_OK;
 }
 
@@ -735,6 +752,90 @@ static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, si
 /* A record with every field absent: the start of each record read. */
 static const ohp_record zero_record;
 
+/* The digest of the record's balance key, as a receiver folds its lines. */
+static ohp_key_digest record_digest(const ohp_record *r)
+{
+    const char *kf[OHP_KEY_NFIELDS];
+    ohp_key_fields(kf, r->organization_code, r->item_number, r->revision, r->subinventory_code,
+                   r->locator_name, r->locator_id, r->lot_number, r->owning_party_id);
+    return ohp_key_digest_of(kf);
+}
+
+/* The Organization and Items to Publish filters: 0 (in scope) or the count to add to. */
+static uint64_t *out_of_scope(ohp_job *job, const run_ctx *c, const ohp_record *r)
+{
+    if (ohp_present(r->organization_code) && !ohp_short_eq(r->organization_code, c->org))
+        return &job->sum.skipped_organization;
+    if ((c->items == OHP_ITEMS_SERIAL && !r->serial_controlled) ||
+        (c->items == OHP_ITEMS_NONSERIAL && r->serial_controlled))
+        return &job->sum.skipped_item_type;
+    return NULL;
+}
+
+static int report_progress(ohp_job *job, uint64_t total, char *det, size_t size)
+{
+    job->cbmsg[0] = '\0';
+    if (job->progress(job->progress_ud, total) != 0)
+        return set_err(job, OHP_ECANCELED,
+                       "run cancelled by the progress callback after %llu records%s",
+                       (unsigned long long)total, cb_detail(job, det, size));
+    return OHP_OK;
+}
+
+/*
+ * An incremental run's first pass: the digests of the keys any of whose
+ * in-scope records changed at or after the window start.  A record whose
+ * change date cannot be read, or that the source flagged, marks its key
+ * too: the second pass then checks it and the bad-record policy applies.
+ */
+static int find_changed_keys(ohp_job *job, run_ctx *c)
+{
+    ohp_record rec;
+    ohp_checked chk;
+    ohp_checked_init(&chk);
+    char det[OHP_ERRMSG_SIZE], from[OHP_DATE_BUFSIZE];
+    uint64_t read = 0;
+    int rc;
+    for (;;) {
+        rec = zero_record;
+        rec.version = OHP_RECORD_VERSION;
+        job->cbmsg[0] = '\0';
+        int got = job->src_next(job->src_ud, &rec);
+        if (got < 0)
+            return set_err(job, OHP_ESOURCE,
+                           "data source failed after %llu records of the first pass%s",
+                           (unsigned long long)read, cb_detail(job, det, sizeof det));
+        if (got == 0)
+            break;
+        read++;
+        if (out_of_scope(job, c, &rec) == NULL) {
+            int64_t t;
+            bool changed = rec.source_error != NULL || !ohp_present(rec.last_update_date) ||
+                           ohp_checked_date(&chk, rec.last_update_date, &t) != OHP_OK ||
+                           t >= job->sum.window_start;
+            int added = 0;
+            if (changed &&
+                ohp_keyset_add(&job->changed, &job->alloc, record_digest(&rec), &added) != OHP_OK)
+                return set_err(job, OHP_ENOMEM, "out of memory");
+            if (added && job->changed.count > c->max_changed_keys) {
+                ohp_date_format(job->sum.window_start, 0, from);
+                return set_err(job, OHP_ELIMIT,
+                               "more than %llu balance keys changed since %s (max_changed_keys); "
+                               "publish in full, or raise the limit",
+                               (unsigned long long)c->max_changed_keys, from);
+            }
+        }
+        if (job->progress && read % c->progress_every == 0 &&
+            (rc = report_progress(job, read, det, sizeof det)) != 0)
+            return rc;
+    }
+    if (job->progress && (rc = report_progress(job, read, det, sizeof det)) != 0)
+        return rc;
+    c->progress_base = read;
+    job->sum.changed_keys = job->changed.count;
+    return OHP_OK;
+}
+
 /* Stream the records; returns OHP_OK or a failure with errmsg set. */
 static int pump(ohp_job *job, run_ctx *c)
 {
@@ -757,25 +858,18 @@ static int pump(ohp_job *job, run_ctx *c)
         uint64_t ordinal = ++job->sum.records_read;
 
         bool skip = false;
-        if (ohp_present(rec.organization_code) && !ohp_short_eq(rec.organization_code, c->org)) {
-            job->sum.skipped_organization++;
+        uint64_t *skipped = out_of_scope(job, c, &rec);
+        if (skipped != NULL) {
+            (*skipped)++;
             skip = true;
-        } else if ((c->items == OHP_ITEMS_SERIAL && !rec.serial_controlled) ||
-                   (c->items == OHP_ITEMS_NONSERIAL && rec.serial_controlled)) {
-            job->sum.skipped_item_type++;
+        } else if (job->sum.mode == OHP_MODE_INCREMENTAL &&
+                   !ohp_keyset_has(&job->changed, record_digest(&rec))) {
+            /* whole keys: a key none of whose records changed is left out whole */
+            job->sum.skipped_window++;
             skip = true;
         }
         int rule = OHP_RULE_NONE;
         int crc = OHP_OK;
-        if (!skip && job->sum.mode == OHP_MODE_INCREMENTAL && rec.source_error == NULL &&
-            ohp_present(rec.last_update_date)) {
-            int64_t t;
-            if (ohp_checked_date(&chk, rec.last_update_date, &t) == OHP_OK &&
-                t < job->sum.window_start) {
-                job->sum.skipped_window++;
-                skip = true;
-            }
-        }
         if (!skip) {
             crc = ohp_record_check(&rec, &c->lim, &chk, &job->plan, &job->alloc, &rule, msg);
             if (crc == OHP_ENOMEM)
@@ -809,21 +903,14 @@ static int pump(ohp_job *job, run_ctx *c)
                 return rc;
             job->sum.records_published++;
         }
-        if (job->progress && ordinal % c->progress_every == 0) {
-            job->cbmsg[0] = '\0';
-            if (job->progress(job->progress_ud, ordinal) != 0)
-                return set_err(job, OHP_ECANCELED,
-                               "run cancelled by the progress callback after %llu records%s",
-                               (unsigned long long)ordinal, cb_detail(job, det, sizeof det));
-        }
+        uint64_t total = c->progress_base + ordinal;
+        if (job->progress && total % c->progress_every == 0 &&
+            (rc = report_progress(job, total, det, sizeof det)) != 0)
+            return rc;
     }
-    if (job->progress) {
-        job->cbmsg[0] = '\0';
-        if (job->progress(job->progress_ud, job->sum.records_read) != 0)
-            return set_err(
-                job, OHP_ECANCELED, "run cancelled by the progress callback after %llu records%s",
-                (unsigned long long)job->sum.records_read, cb_detail(job, det, sizeof det));
-    }
+    if (job->progress &&
+        (rc = report_progress(job, c->progress_base + job->sum.records_read, det, sizeof det)) != 0)
+        return rc;
     return OHP_OK;
 }
 
@@ -845,6 +932,26 @@ static int zip_failure(ohp_job *job, int rc)
     return set_err(job, rc, "archive writer failed");
 }
 
+static int open_source(ohp_job *job, run_ctx *c, const ohp_source_query *q)
+{
+    job->cbmsg[0] = '\0';
+    if (job->src_open && job->src_open(job->src_ud, q) != 0) {
+        char det[OHP_ERRMSG_SIZE];
+        return set_err(job, OHP_ESOURCE, "the data source could not be opened%s%s",
+                       q->pass == OHP_PASS_KEYS ? " for its second pass" : "",
+                       cb_detail(job, det, sizeof det));
+    }
+    c->source_open = true;
+    return OHP_OK;
+}
+
+static void close_source(ohp_job *job, run_ctx *c)
+{
+    if (c->source_open && job->src_close)
+        job->src_close(job->src_ud);
+    c->source_open = false;
+}
+
 static int run(ohp_job *job, const ohp_params *pp)
 {
     run_ctx c;
@@ -853,6 +960,7 @@ static int run(ohp_job *job, const ohp_params *pp)
     int rc = check_params(job, pp, &c);
     if (rc)
         return rc;
+    pp = &c.p; /* the parameters with every version's fields */
     ohp_summary *s = &job->sum;
     s->items = c.items;
     s->snapshot_date = pp->snapshot_date != OHP_TIME_NONE ? pp->snapshot_date : (int64_t)time(NULL);
@@ -946,17 +1054,27 @@ static int run(ohp_job *job, const ohp_params *pp)
         return set_err(job, OHP_EINVAL, "no data source is set");
     if (job->sink_write == NULL)
         return set_err(job, OHP_EINVAL, "no sink is set");
+    if (s->mode == OHP_MODE_INCREMENTAL && job->src_open == NULL)
+        return set_err(job, OHP_EINVAL,
+                       "an incremental run reads the source twice (whole keys), and a source "
+                       "without an open callback cannot be started again");
 
-    /* Source. */
-    ohp_source_query q = {OHP_SOURCE_QUERY_VERSION, c.system,         c.org,    c.items, s->mode,
-                          s->window_start,          s->snapshot_date, s->run_id};
-    if (job->src_open) {
-        job->cbmsg[0] = '\0';
-        if (job->src_open(job->src_ud, &q) != 0)
-            return set_err(job, OHP_ESOURCE, "the data source could not be opened%s",
-                           cb_detail(job, det, sizeof det));
+    /* Source: an incremental run first finds the changed keys, then reads again. */
+    ohp_source_query q = {
+        OHP_SOURCE_QUERY_VERSION, c.system,         c.org,     c.items,      s->mode,
+        s->window_start,          s->snapshot_date, s->run_id, OHP_PASS_ONLY};
+    if (s->mode == OHP_MODE_INCREMENTAL) {
+        q.pass = OHP_PASS_CHANGES;
+        if ((rc = open_source(job, &c, &q)) != 0)
+            goto out;
+        rc = find_changed_keys(job, &c);
+        close_source(job, &c);
+        if (rc)
+            goto out;
+        q.pass = OHP_PASS_KEYS;
     }
-    c.source_open = true;
+    if ((rc = open_source(job, &c, &q)) != 0)
+        goto out;
 
     /* Sink and archive. */
     if (job->sink_open) {
@@ -996,9 +1114,7 @@ static int run(ohp_job *job, const ohp_params *pp)
     s->crc32 = ohp_zipwriter_crc(job->zw);
 
     /* Commit: the sink first, then the state. */
-    if (job->src_close)
-        job->src_close(job->src_ud);
-    c.source_open = false;
+    close_source(job, &c);
     c.sink_open = false;
     job->cbmsg[0] = '\0';
     if (job->sink_close(job->sink_ud, 1) != 0) {
@@ -1025,12 +1141,12 @@ out:
         s->zip_bytes = ohp_zipwriter_total(job->zw);
         s->crc32 = ohp_zipwriter_crc(job->zw);
     }
-    if (c.source_open && job->src_close)
-        job->src_close(job->src_ud);
+    close_source(job, &c);
     if (c.sink_open)
         (void)job->sink_close(job->sink_ud, 0);
     ohp_zipwriter_free(job->zw);
     job->zw = NULL;
+    ohp_keyset_clear(&job->changed, &job->alloc, 0);
     job->alloc.lock = NULL;
     return rc;
 }

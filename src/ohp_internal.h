@@ -45,6 +45,8 @@ void ohp_zfree(void *opaque, void *ptr);
  * 7-bit ASCII (it then needs no UTF-8 check); false when unknown.
  */
 bool ohp_psv_reader_row_ascii(const ohp_psv_reader *r);
+/* Forget what was buffered and start again at line 1 (the input was rewound). */
+void ohp_psv_reader_restart(ohp_psv_reader *r);
 /* CRC-32 of the ZIP format, as zlib's crc32() (faster on x86-64 with PCLMULQDQ). */
 uint32_t ohp_crc32(uint32_t crc, const void *buf, size_t len);
 /*

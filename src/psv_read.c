@@ -75,6 +75,17 @@ OHP_EXPORT int ohp_psv_reader_new(ohp_psv_reader **out, ohp_read_fn read, void *
     return OHP_OK;
 }
 
+/* Forget what was buffered and start again at line 1 (the input was rewound). */
+void ohp_psv_reader_restart(ohp_psv_reader *r)
+{
+    r->in_pos = r->in_len = 0;
+    r->eof = false;
+    r->row_ascii = false;
+    r->line = 0;
+    r->next_line = 1;
+    r->errmsg[0] = '\0';
+}
+
 OHP_EXPORT int ohp_psv_reader_new_memory(ohp_psv_reader **out, const void *buf, size_t len,
                                          const ohp_allocator *alloc)
 {
@@ -427,10 +438,13 @@ static const enum col required_cols[] = {
 struct ohp_balance_reader {
     ohp_alloc alloc;
     ohp_psv_reader *psv;
+    void *read_ud; /* the read callback's user data, for rewind */
+    ohp_rewind_fn rewind;
     ohp_job *job;
     long idx[C_COUNT]; /* column index or -1 */
     size_t ncols;
     bool opened;
+    bool reread; /* the second pass of the run has started */
     char errbuf[OHP_ERRMSG_SIZE];
 };
 
@@ -450,6 +464,7 @@ OHP_EXPORT int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read
     if (br == NULL)
         return OHP_ENOMEM;
     br->alloc = a;
+    br->read_ud = user_data;
     rc = ohp_psv_reader_new(&br->psv, read, user_data, 0, alloc);
     if (rc) {
         ohp_free(&a, br);
@@ -483,12 +498,31 @@ static int br_fail(ohp_balance_reader *br, const char *fmt, ...)
     return -1;
 }
 
+OHP_EXPORT int ohp_balance_reader_set_rewind(ohp_balance_reader *br, ohp_rewind_fn rewind)
+{
+    if (br == NULL || rewind == NULL)
+        return OHP_EINVAL;
+    br->rewind = rewind;
+    return OHP_OK;
+}
+
 static int br_open(void *ud, const ohp_source_query *q)
 {
-    (void)q;
     ohp_balance_reader *br = ud;
-    if (br->opened)
+    bool second = q->version >= 2 && q->pass == OHP_PASS_KEYS;
+    if (br->opened && !(second && !br->reread))
         return br_fail(br, "balances input: a balance reader serves one run only");
+    if (second) {
+        /* The second pass of an incremental run reads the input again. */
+        if (br->rewind == NULL)
+            return br_fail(br, "balances input: an incremental run reads the input twice and "
+                               "this input cannot be rewound");
+        br->reread = true;
+        if (br->rewind(br->read_ud) != 0)
+            return br_fail(br, "balances input: the input could not be rewound for the second "
+                               "pass");
+        ohp_psv_reader_restart(br->psv);
+    }
     br->opened = true;
     const char *const *f;
     size_t nf;

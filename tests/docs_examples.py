@@ -19,8 +19,8 @@ The conventions (docs/testing.md, "Documentation examples"):
 * `c`: compiled with warnings as errors against include/ and the built
   library, then run; it must exit 0.  `python`: run with the binding
   (bindings/python) over the built library; exit 0.  `sh`: run with
-  `sh -e`; exit 0.  `console`: each `$ ` line (with its `\\` continuation
-  lines) is a command run by `sh`; the lines after it, up to the next `$ `
+  `sh -e`; exit 0.  `console`: each `$ ` line (with its continuation lines:
+  after a `\\`, or inside an open quotation) is a command run by `sh`; the lines after it, up to the next `$ `
   line, are its output (standard output and error together) and must match:
   a line `...` stands for any lines, and the figure of an `elapsed N s` line
   is not compared.
@@ -196,6 +196,15 @@ def run_sh(block, box, env):
     return None
 
 
+def unclosed_quote(cmd):
+    """The command continues on the next line: a quotation is still open."""
+    try:
+        shlex.split(cmd, comments=True)
+        return False
+    except ValueError:
+        return True
+
+
 def session(text):
     """[(command, expected output lines)] of a console block."""
     steps = []
@@ -205,7 +214,7 @@ def session(text):
         if not lines[i].startswith("$ "):
             raise ValueError(f"line {i + 1} of the block is neither a command nor output")
         cmd = [lines[i][2:]]
-        while cmd[-1].endswith("\\") and i + 1 < len(lines):
+        while (cmd[-1].endswith("\\") or unclosed_quote("\n".join(cmd))) and i + 1 < len(lines):
             i += 1
             cmd.append(lines[i])
         i += 1

@@ -117,7 +117,7 @@ static void assert_failed(ffx *f, int rc, int want)
         ck_assert_int_eq(f->sink.closes, 0);
     }
     ck_assert_int_eq(f->sink.committed, 0);
-    ck_assert_int_le(f->src.opened, 1);
+    ck_assert_int_le(f->src.opened, 2); /* an incremental run reads twice */
     ck_assert_int_eq(f->src.closed, f->src.fail_open ? 0 : f->src.opened);
     assert_state_untouched(&f->st);
 }
@@ -269,13 +269,20 @@ START_TEST(test_fail_source_at_record_n)
 {
     ffx f;
     small_setup(&f);
-    for (long n = 1; n <= 7; n++) { /* 7: the call that would report the end */
-        ffx_rearm(&f);
-        f.src.fail_at = n;
-        int rc = ohp_job_run(f.job, &f.p);
-        assert_failed(&f, rc, OHP_ESOURCE);
-        ck_assert_int_eq(f.sink.opened, 1);
-        ck_assert_uint_eq(ohp_job_summary(f.job)->records_read, (uint64_t)(n - 1));
+    for (int pass = 1; pass <= 2; pass++) { /* incremental: finding keys, publishing them */
+        for (long n = 1; n <= 7; n++) {     /* 7: the call that would report the end */
+            ffx_rearm(&f);
+            f.src.fail_at = n;
+            f.src.fail_pass = pass;
+            int rc = ohp_job_run(f.job, &f.p);
+            assert_failed(&f, rc, OHP_ESOURCE);
+            ck_assert_int_eq(f.src.opened, pass);
+            ck_assert_int_eq(f.sink.opened, pass == 2);
+            ck_assert_uint_eq(ohp_job_summary(f.job)->records_read,
+                              pass == 2 ? (uint64_t)(n - 1) : 0);
+            if (pass == 1)
+                ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(f.job), "of the first pass"));
+        }
     }
     ffx_free(&f);
 }
@@ -291,6 +298,7 @@ START_TEST(test_fail_source_at_record_n_big)
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         ffx_rearm(&f);
         f.src.fail_at = at[i];
+        f.src.fail_pass = 2; /* the publishing pass */
         int rc = ohp_job_run(f.job, &f.p);
         assert_failed(&f, rc, OHP_ESOURCE);
         ck_assert_uint_eq(ohp_job_summary(f.job)->records_read, (uint64_t)(at[i] - 1));
@@ -310,7 +318,8 @@ START_TEST(test_fail_sink_open)
     ck_assert_int_eq(f.sink.opened, 1);
     ck_assert_int_eq(f.sink.closes, 0); /* never close a sink that did not open */
     ck_assert_int_eq(f.sink.writes, 0);
-    ck_assert_int_eq(f.src.closed, 1);
+    ck_assert_int_eq(f.src.opened, 2); /* incremental: the sink opens for the second pass */
+    ck_assert_int_eq(f.src.closed, 2);
     ffx_free(&f);
 }
 END_TEST

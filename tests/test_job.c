@@ -831,8 +831,10 @@ START_TEST(test_bad_record_fail_policy)
     ck_assert_ptr_nonnull(strstr(m, "PRIMARY_QUANTITY"));
     ck_assert_ptr_nonnull(strstr(m, "1.2.3"));
     assert_aborted_once(&f.sink);
-    ck_assert_int_eq(f.src.opened, 1);
-    ck_assert_int_eq(f.src.closed, 1);
+    /* incremental: the first pass found the key, the second failed on its record */
+    ck_assert_int_eq(f.src.opened, 2);
+    ck_assert_int_eq(f.src.closed, 2);
+    ck_assert_int_eq(f.src.query.pass, OHP_PASS_KEYS);
     assert_state_untouched(&f.st, tu_date("2026/10/01"), 8);
     fx_free(&f);
 }
@@ -998,12 +1000,16 @@ START_TEST(test_progress_calls)
     ck_assert_uint_eq(pg.seen[2], 9);
     ck_assert_uint_eq(pg.seen[3], 10);
 
-    /* Default interval: 10000, so only the final call for 10 records. */
+    /* Default interval: 10000, so only the final call of each pass; the
+     * second run is incremental (the first set the watermark): two passes,
+     * counted together. */
     memset(&pg, 0, sizeof pg);
     f.p.progress_interval = 0;
     ck_assert_int_eq(fx_run(&f), OHP_OK);
-    ck_assert_int_eq(pg.calls, 1);
+    ck_assert_int_eq(ohp_job_summary(f.job)->mode, OHP_MODE_INCREMENTAL);
+    ck_assert_int_eq(pg.calls, 2);
     ck_assert_uint_eq(pg.seen[0], 10);
+    ck_assert_uint_eq(pg.seen[1], 20);
     fx_free(&f);
 }
 END_TEST
@@ -1015,22 +1021,33 @@ START_TEST(test_progress_cancel)
     progress_setup(&f, &pg);
     f.st.watermark = tu_date("2026/10/01");
     f.st.last_run_id = 2;
+    /* Incremental: calls at 3, 6, 9 and 10 (end) of the first pass, then
+     * 12, 15, 18 and 20 (end) of the second. */
     pg.cancel_at = 2;
     ck_assert_int_eq(fx_run(&f), OHP_ECANCELED);
     const ohp_summary *s = ohp_job_summary(f.job);
     ck_assert_int_eq(s->status, OHP_STATUS_FAILED);
     ck_assert_int_eq(s->error, OHP_ECANCELED);
-    ck_assert_uint_eq(s->records_read, 6);
+    ck_assert_uint_eq(s->records_read, 0); /* cancelled in the first pass */
+    ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(f.job), "after 6 records"));
     ck_assert_int_eq(pg.calls, 2);
-    assert_aborted_once(&f.sink);
+    ck_assert_int_eq(f.sink.opened, 0); /* nothing was opened for writing */
     assert_state_untouched(&f.st, tu_date("2026/10/01"), 2);
+
+    memset(&pg, 0, sizeof pg);
+    pg.cancel_at = 6;
+    ck_assert_int_eq(fx_run(&f), OHP_ECANCELED);
+    ck_assert_uint_eq(ohp_job_summary(f.job)->records_read, 5);
+    ck_assert_uint_eq(pg.seen[5], 15);
+    assert_aborted_once(&f.sink);
 
     /* Cancelling at the final call still fails the run. */
     memset(&pg, 0, sizeof pg);
-    pg.cancel_at = 4;
+    pg.cancel_at = 8;
     f.sink.opened = f.sink.closes = f.sink.aborted = 0;
     ck_assert_int_eq(fx_run(&f), OHP_ECANCELED);
     ck_assert_uint_eq(ohp_job_summary(f.job)->records_read, 10);
+    ck_assert_uint_eq(pg.seen[7], 20);
     assert_aborted_once(&f.sink);
     assert_state_untouched(&f.st, tu_date("2026/10/01"), 2);
     fx_free(&f);

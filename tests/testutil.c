@@ -21,7 +21,8 @@ int tu_source_open(void *ud, const ohp_source_query *q)
 int tu_source_next(void *ud, ohp_record *rec)
 {
     tu_source *s = ud;
-    if (s->fail_at && (long)s->next + 1 == s->fail_at)
+    if (s->fail_at && (long)s->next + 1 == s->fail_at &&
+        (s->fail_pass == 0 || s->fail_pass == s->opened))
         return -1;
     if (s->next >= s->count)
         return 0;

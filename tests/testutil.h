@@ -20,9 +20,10 @@ typedef struct tu_source {
     const ohp_record *records;
     size_t count;
     size_t next;
-    long fail_open;     /* non-zero: open fails */
-    long fail_at;       /* 1-based record index at which next() fails; 0 never */
-    int opened, closed; /* call counts */
+    long fail_open;         /* non-zero: open fails */
+    long fail_at;           /* 1-based record index at which next() fails; 0 never */
+    int fail_pass;          /* non-zero: fail_at applies to this pass (1-based open) only */
+    int opened, closed;     /* call counts */
     ohp_source_query query; /* what open received */
 } tu_source;
 int tu_source_open(void *ud, const ohp_source_query *q);
@@ -44,9 +45,9 @@ typedef struct tu_sink {
     long fail_commit; /* close(commit=1) fails */
     long writes;      /* write calls so far */
     int opened;
-    int closes;       /* close calls */
-    int committed;    /* last close was a successful commit */
-    int aborted;      /* close(commit=0) calls */
+    int closes;    /* close calls */
+    int committed; /* last close was a successful commit */
+    int aborted;   /* close(commit=0) calls */
 } tu_sink;
 int tu_sink_open(void *ud, const char *name);
 int tu_sink_write(void *ud, const void *buf, size_t len);
@@ -57,11 +58,11 @@ void tu_sink_free(tu_sink *sink);
 /* ---- an allocator counting bytes, able to fail the Nth allocation ---- */
 typedef struct tu_alloc {
     ohp_allocator pub;
-    long fail_at;   /* 1-based malloc/realloc call that fails; 0 never */
-    long calls;     /* malloc/realloc calls so far */
-    size_t live;    /* bytes live now */
-    size_t peak;    /* highest live */
-    long blocks;    /* blocks live now */
+    long fail_at; /* 1-based malloc/realloc call that fails; 0 never */
+    long calls;   /* malloc/realloc calls so far */
+    size_t live;  /* bytes live now */
+    size_t peak;  /* highest live */
+    long blocks;  /* blocks live now */
 } tu_alloc;
 void tu_alloc_init(tu_alloc *a);
 

@@ -124,14 +124,26 @@ def expand_serials(text):
 def expected_rows(input_text, org, run_id, mode, snapshot, system="0", items="both",
                   window=None):
     rows = list(csv.DictReader(io.StringIO(input_text, newline=""), delimiter="|"))
+
+    def in_scope(r):
+        serial = r["SERIAL_CONTROLLED"] == "Y"
+        return r["ORGANIZATION_CODE"] == org and not (
+            (items == "serial" and not serial) or (items == "nonserial" and serial))
+
+    def key(r):
+        return (r["ORGANIZATION_CODE"], r["ITEM_NUMBER"], r.get("REVISION", ""),
+                r["SUBINVENTORY_CODE"], r.get("LOCATOR_NAME") or r.get("LOCATOR_ID", ""),
+                r.get("LOT_NUMBER", ""), r.get("OWNING_PARTY_ID", ""))
+
+    # Incremental: whole keys, every record of a key with a change in the window.
+    changed = {key(r) for r in rows
+               if in_scope(r) and canon_date(r["LAST_UPDATE_DATE"]) >= (window or "")}
     out = []
     for r in rows:
-        if r["ORGANIZATION_CODE"] != org:
+        if not in_scope(r):
             continue
         serial = r["SERIAL_CONTROLLED"] == "Y"
-        if (items == "serial" and not serial) or (items == "nonserial" and serial):
-            continue
-        if mode == "INCREMENTAL" and canon_date(r["LAST_UPDATE_DATE"]) < window:
+        if mode == "INCREMENTAL" and key(r) not in changed:
             continue
         qty = canon_qty(r["PRIMARY_QUANTITY"])
         if mode == "FULL" and Decimal(qty) == 0:
@@ -745,7 +757,7 @@ class TestState(CliTest):
         want2 = expected_rows(read_text(upd), "M1", 2, "INCREMENTAL", "2026/01/16 18:00:00",
                               window="2026/01/15 18:00:00")
         self.assertEqual(read_zip(self, p2), want2)
-        self.assertEqual(len(want2), 5)
+        self.assertEqual(len(want2), 8)  # whole keys: the bolt's two rows, the laptop's three
         after2 = read_bytes(self.state)
         # 3: fails (bad record): state byte-identical, no new file.
         bad = self.write("bad.psv", make_input([rec(LAST_UPDATE_DATE="2026/01/17 09:00:00"),

@@ -72,7 +72,7 @@ from .types import (
 )
 
 #: Version of this binding.
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 #: Path or name the library was loaded from.
 library_path: str = _lib.library_path

@@ -43,10 +43,10 @@ OHP_DATE_BUFSIZE = 20
 OHP_ALLOCATOR_VERSION = 1
 OHP_LOOKUP_VALUE_VERSION = 1
 OHP_RECORD_VERSION = 1
-OHP_PARAMS_VERSION = 1
-OHP_SOURCE_QUERY_VERSION = 1
+OHP_PARAMS_VERSION = 2
+OHP_SOURCE_QUERY_VERSION = 2
 OHP_REJECTION_VERSION = 1
-OHP_SUMMARY_VERSION = 1
+OHP_SUMMARY_VERSION = 2
 OHP_SNAPSHOT_RECORD_VERSION = 1
 OHP_SNAPSHOT_INFO_VERSION = 1
 OHP_RECONCILE_OPTIONS_VERSION = 1
@@ -177,6 +177,8 @@ class ohp_params(Structure):
         ("max_field_length", c_size_t),
         ("max_serials_per_record", c_size_t),
         ("threads", c_uint),
+        # version 2
+        ("max_changed_keys", c_uint64),
     ]
 
 
@@ -192,6 +194,8 @@ class ohp_source_query(Structure):
         ("window_start", c_int64),
         ("snapshot_date", c_int64),
         ("run_id", c_uint64),
+        # version 2
+        ("pass_", c_int),
     ]
 
 
@@ -240,6 +244,8 @@ class ohp_summary(Structure):
         ("uom_total_count", c_size_t),
         ("error_ordinal", c_uint64),
         ("error_rule", c_int),
+        # version 2
+        ("changed_keys", c_uint64),
     ]
 
 
@@ -381,6 +387,7 @@ REJECT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_rejection))
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
 READ_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
 SEEK_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
+REWIND_FN = CFUNCTYPE(c_int, c_void_p)
 DISCREPANCY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_discrepancy))
 
 # Opaque handles are plain void pointers.
@@ -468,6 +475,7 @@ FUNCTIONS = {
     ),
     "ohp_balance_reader_free": (None, [ohp_balance_reader_p]),
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
+    "ohp_balance_reader_set_rewind": (c_int, [ohp_balance_reader_p, REWIND_FN]),
     # reading snapshots
     "ohp_snapshot_reader_open_zip": (
         c_int,

@@ -30,7 +30,9 @@ one chunk and the items whose lines it holds.
 from __future__ import annotations
 
 import ctypes
+import pickle
 import re
+import tempfile
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
@@ -239,10 +241,22 @@ class Stream:
     """Serialises an iterator of items into balances PSV chunks on demand."""
 
     def __init__(self, iterator: Iterator[Any], organization: str,
-                 fail: Callable[[BaseException], None]) -> None:
+                 fail: Callable[[BaseException], None], spool: bool = False,
+                 again: Optional[Callable[[], Iterator[Any]]] = None) -> None:
         self.it = iterator
         self.org = organization
         self.fail = fail
+        # The second pass of an incremental run: `again` gives a new
+        # iterator over the same items; else, with `spool`, each chunk and
+        # its items are kept in a temporary file as they are made, and read
+        # back instead of iterating.
+        self.again = again
+        self.spool: Any = tempfile.TemporaryFile() if spool else None
+        self.replaying = False
+        self._start()
+        self.skip_lines: Dict[str, str] = {}
+
+    def _start(self) -> None:
         self.buf = HEADER
         self.pos = 0
         self.error: Optional[BaseException] = None
@@ -253,7 +267,23 @@ class Stream:
         # The chunks not yet processed in full: [end offset, first ordinal,
         # items, {ordinal: [serials as given or None, _Fix or None]}].
         self.window: Deque[List[Any]] = deque()
-        self.skip_lines: Dict[str, str] = {}
+
+    def rewind(self) -> None:
+        """Start the items again, for the second pass of an incremental run."""
+        if self.again is not None:
+            self.it = self.again()
+        elif self.spool is not None:
+            self.spool.flush()
+            self.spool.seek(0)
+            self.replaying = True
+        else:
+            raise RuntimeError("this source cannot be read a second time")
+        self._start()
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
     # -- the read callback ----------------------------------------------
 
@@ -288,7 +318,28 @@ class Stream:
 
     # -- serialisation ------------------------------------------------------
 
+    def _push(self, data: bytes, first: int, items: List[Any],
+              extras: Dict[int, List[Any]]) -> None:
+        rest = self.buf[self.pos:]
+        self.buf = rest + data if rest else data
+        self.pos = 0
+        self.produced += len(data)
+        self.window.append([self.produced, first, items, extras])
+        self.count = first + len(items) - 1
+
+    def _replay(self) -> None:
+        try:
+            data, first, items, extras, done = pickle.load(self.spool)
+        except EOFError:
+            self.done = True
+            return
+        self.done = done
+        self._push(data, first, items, extras)
+
     def _fill(self, cap: int) -> None:
+        if self.replaying:
+            self._replay()
+            return
         parts: List[bytes] = []
         lines: List[str] = []
         add = lines.append
@@ -409,12 +460,16 @@ class Stream:
         if lines:
             parts.append("".join(lines).encode("utf-8", "surrogatepass"))
         data = b"".join(parts)
-        rest = self.buf[self.pos:]
-        self.buf = rest + data if rest else data
-        self.pos = 0
-        self.produced += len(data)
-        self.window.append([self.produced, first, items, extras])
-        self.count = first + len(items) - 1
+        if self.spool is not None and self.error is None:
+            try:
+                pickle.dump((data, first, items, extras, self.done), self.spool,
+                            pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # an item that cannot be kept
+                self.error = TypeError(
+                    "an incremental run reads the source twice, and an item of this one-shot "
+                    f"iterator cannot be kept for the second pass ({exc}); pass a list or "
+                    "another re-iterable source, or publish in full")
+        self._push(data, first, items, extras)
 
     def _skip_line(self, org: str) -> Any:
         """The line of an item of another organization: only its code."""

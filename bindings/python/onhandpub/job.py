@@ -11,7 +11,7 @@ import os
 import tempfile
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from . import _lib
 from ._lib import lib
@@ -438,6 +438,11 @@ class _Run:
         self.reader: Optional[int] = None
         self.sink: Any = None
         self.stream: Any = None  # an iterable source's _stream.Stream
+        # An incremental run reads the source twice (whole keys): how the
+        # second pass gets the same bytes again.
+        self.may_rewind = False
+        self.rewind: Optional[Callable[[], None]] = None
+        self.spool: Any = None  # a copy of a non-seekable file source
 
     def fail(self, exc: BaseException) -> None:
         if self.exc is None:
@@ -454,7 +459,9 @@ class _Run:
 
     # -- source -----------------------------------------------------------
 
-    def setup_source(self, source: Source, organization: str = "") -> None:
+    def setup_source(self, source: Source, organization: str = "",
+                     may_rewind: bool = False) -> None:
+        self.may_rewind = may_rewind
         if isinstance(source, (str, os.PathLike)):
             self.opened_file = open(source, "rb", buffering=0)
             self._setup_reader(self.opened_file)
@@ -483,10 +490,62 @@ class _Run:
         from ._stream import Stream
 
         self.iterator = iter(source)
-        self.stream = Stream(self.iterator, organization, self.fail)
+        # A re-iterable source (a list...) is iterated again for the second
+        # pass; a one-shot iterator is kept on disk as it is first read.
+        again = None
+        if self.iterator is not source:
+            def again() -> Iterator[Any]:
+                self.iterator = iter(source)
+                return self.iterator
+        self.stream = Stream(self.iterator, organization, self.fail,
+                             spool=self.may_rewind and again is None, again=again)
+        self.rewind = self.stream.rewind
         self._new_reader(self.cfunc(_lib.READ_FN, self.stream.read))
 
     def _setup_reader(self, f: Any) -> None:
+        start = None
+        if self.may_rewind:
+            try:
+                if f.seekable():
+                    start = f.tell()
+            except (AttributeError, OSError, ValueError):
+                start = None
+        if self.may_rewind and start is None:
+            # Not seekable (a pipe): copied to a temporary file as it is
+            # read, and the second pass reads the copy.
+            self._setup_spooled_reader(f)
+            return
+        if start is not None:
+            def rewind() -> None:
+                f.seek(start)
+            self.rewind = rewind
+        self._setup_plain_reader(f)
+
+    def _setup_spooled_reader(self, f: Any) -> None:
+        self.spool = tempfile.TemporaryFile()
+        spool = self.spool
+        state = {"replay": False}
+        read_first = getattr(f, "read", None)
+        if read_first is None:
+            raise TypeError("a file source needs a readinto() or read() method")
+
+        class _Tee:
+            def read(self, n: int) -> bytes:
+                if state["replay"]:
+                    return spool.read(n)
+                data = read_first(n)
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    spool.write(data)
+                return data
+
+        def rewind() -> None:
+            spool.flush()
+            spool.seek(0)
+            state["replay"] = True
+        self.rewind = rewind
+        self._setup_plain_reader(_Tee())
+
+    def _setup_plain_reader(self, f: Any) -> None:
         readinto = getattr(f, "readinto", None)
         read = getattr(f, "read", None)
 
@@ -525,6 +584,21 @@ class _Run:
         if rc < 0:
             raise error_for(rc, "could not create the balance reader")
         self.reader = handle.value
+        if self.rewind is not None:
+            rewind = self.rewind
+
+            def rewind_cb(_ud: Any) -> int:
+                try:
+                    rewind()
+                    return 0
+                except BaseException as exc:
+                    self.fail(exc)
+                    return -1
+
+            rc = lib.ohp_balance_reader_set_rewind(self.reader,
+                                                   self.cfunc(_lib.REWIND_FN, rewind_cb))
+            if rc < 0:
+                raise error_for(rc, "could not set the balance reader's rewind")
         rc = lib.ohp_job_set_balance_reader(self.handle, self.reader)
         if rc < 0:
             raise error_for(rc, "could not set the balance reader")
@@ -708,6 +782,9 @@ class _Run:
     def cleanup(self) -> None:
         """Release what the run opened.  Never raises over a pending error."""
         errors: List[BaseException] = []
+        close_stream = getattr(self.stream, "close", None)
+        if close_stream is not None:
+            close_stream()
         self.stream = None
         if self.iterator is not None:
             close = getattr(self.iterator, "close", None)
@@ -726,6 +803,9 @@ class _Run:
             except BaseException as exc:
                 errors.append(exc)
             self.opened_file = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
         if self.sink is not None:
             try:
                 self.sink.discard()  # no-op after a commit
@@ -853,6 +933,7 @@ class Job:
         max_field_length: Optional[int] = None,
         max_serials_per_record: Optional[int] = None,
         threads: Optional[int] = None,
+        max_changed_keys: Optional[int] = None,
     ) -> Summary:
         """Publish one snapshot and return its :class:`Summary`.
 
@@ -883,6 +964,13 @@ class Job:
             max_serials_per_record: default 1000000.
             threads: compression threads (default 1: the calling thread);
                 the output is identical whatever the number.
+            max_changed_keys: incremental runs: the most balance keys that
+                may have changed in the window (default 4194304); more fail
+                the run with LimitError.  An incremental run publishes
+                whole keys and reads the source twice: a list or another
+                re-iterable is iterated again, a one-shot iterator's items
+                and a non-seekable file's bytes are kept in a temporary file
+                in between; a seekable file is read again from where it was.
 
         Raises:
             OnhandpubError: a subclass for the library's error code, with the
@@ -921,7 +1009,8 @@ class Job:
         for name, value in (("progress_interval", progress_interval),
                             ("max_field_length", max_field_length),
                             ("max_serials_per_record", max_serials_per_record),
-                            ("threads", threads)):
+                            ("threads", threads),
+                            ("max_changed_keys", max_changed_keys)):
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise InvalidArgument(_lib.OHP_EINVAL, f"{name} must be an int >= 0")
@@ -939,7 +1028,7 @@ class Job:
                 if rc < 0:
                     raise error_for(rc, "could not set the registry")
                 registry._borrowed += 1
-            run.setup_source(source, organization)
+            run.setup_source(source, organization, may_rewind=not full)
             run.setup_sink(sink)
             run.setup_state(self.state)
             run.setup_authorizer(self.authorizer)
@@ -1028,6 +1117,7 @@ class Job:
             control_totals=totals,
             data=data,
             path=path,
+            changed_keys=s.changed_keys,
         )
 
 
@@ -1055,6 +1145,7 @@ def publish(
     max_field_length: Optional[int] = None,
     max_serials_per_record: Optional[int] = None,
     threads: Optional[int] = None,
+    max_changed_keys: Optional[int] = None,
 ) -> Summary:
     """Publish one snapshot with a one-off :class:`Job`; see :meth:`Job.run`
     for the arguments and what is raised."""
@@ -1078,6 +1169,7 @@ def publish(
             max_field_length=max_field_length,
             max_serials_per_record=max_serials_per_record,
             threads=threads,
+            max_changed_keys=max_changed_keys,
         )
 
 

@@ -157,7 +157,10 @@ class Summary:
 
     ``skipped`` counts by reason: ``organization`` (other organizations),
     ``item_type`` (excluded by Items to Publish), ``window`` (incremental:
-    changed before the window), ``zero`` (full mode: zero quantity).
+    records of keys none of whose records changed in the window), ``zero``
+    (full mode: zero quantity).  ``changed_keys`` (incremental) is the
+    number of balance keys published whole because a record of theirs
+    changed.
     ``control_totals`` maps each primary UOM to the exact sum of
     PRIMARY_QUANTITY over the published lines, in first-seen order.
     ``data`` holds the ZIP when the sink was ``None``; ``path`` the final
@@ -192,6 +195,7 @@ class Summary:
     control_totals: Dict[str, Decimal] = field(default_factory=dict)
     data: Optional[bytes] = field(default=None, repr=False)
     path: Optional[str] = None
+    changed_keys: int = 0
 
     @property
     def ok(self) -> bool:
