@@ -20,10 +20,12 @@
 
 void cli_err(char *err, const char *fmt, ...)
 {
+    char raw[CLI_ERRSIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, CLI_ERRSIZE, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    cli_escape(err, CLI_ERRSIZE, raw, strlen(raw)); /* values quoted in it stay visible text */
 }
 
 /* ---- paths ---- */

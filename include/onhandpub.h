@@ -794,7 +794,12 @@ int ohp_job_uom_total(const ohp_job *job, size_t i, const char **uom_code, const
 /** Warning i of the last run (0 <= i < summary->warning_count), or NULL. */
 const char *ohp_job_warning(const ohp_job *job, size_t i);
 
-/** The last error message on the job ("" if none).  Owned by the job. */
+/**
+ * The last error message on the job ("" if none).  Owned by the job.  Like
+ * every message of the library it is one line: quoted values show control
+ * characters and bytes that are not UTF-8 as escapes (\n, \x1b, \xff;
+ * docs/job.md, "Messages are one line of visible text").
+ */
 const char *ohp_job_errmsg(const ohp_job *job);
 
 /**

@@ -813,14 +813,16 @@ static int make_prefix(ohp_job *job, const run_ctx *c)
 
 static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, size_t size)
 {
-#define K(s) (ohp_present(s) ? (s) : "-")
-    snprintf(buf, size,
-             "record %llu (organization %.40s, item %.60s, subinventory %.30s, locator %.40s, "
-             "lot %.40s)",
-             (unsigned long long)ordinal, K(r->organization_code), K(r->item_number),
-             K(r->subinventory_code), K(r->locator_name ? r->locator_name : r->locator_id),
-             K(r->lot_number));
+#define K(s, max) ohp_utf8_cut(ohp_present(s) ? (s) : "-", max), (ohp_present(s) ? (s) : "-")
+    char raw[OHP_ERRMSG_SIZE];
+    snprintf(raw, sizeof raw,
+             "record %llu (organization %.*s, item %.*s, subinventory %.*s, locator %.*s, "
+             "lot %.*s)",
+             (unsigned long long)ordinal, K(r->organization_code, 40), K(r->item_number, 60),
+             K(r->subinventory_code, 30), K(r->locator_name ? r->locator_name : r->locator_id, 40),
+             K(r->lot_number, 40));
 #undef K
+    ohp_escape_text(buf, size, raw, strlen(raw)); /* the fields as visible text */
 }
 
 /* A record with every field absent: the start of each record read. */

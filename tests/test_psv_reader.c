@@ -697,7 +697,7 @@ START_TEST(balances_header_near_miss)
         "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"
         "PRIMARY_UOM_CODE|LAST_UPDATE_DATE|\tOrganization_Id\n"};
     static const char *const want[] = {"column 2: 'item_number'", "column 8: 'LOT_NUMBER '",
-                                       "column 8: '\tOrganization_Id'"};
+                                       "column 8: '\\tOrganization_Id'"};
     static const char *const meant[] = {"ITEM_NUMBER?", "LOT_NUMBER?", "ORGANIZATION_ID?"};
     for (size_t i = 0; i < 3; i++) {
         brun b;

@@ -613,16 +613,29 @@ class TestFailures(CliTest):
 
     def test_unwritable_outdir(self):
         preexec = None
+        # The inputs are copied next to the output: the user running the program
+        # needs to read them, wherever the sample data lies.
+        inp = shutil.copyfile(data("balances.psv"), os.path.join(self.tmp, "balances.psv"))
+        grants = shutil.copyfile(data("grants.psv"), os.path.join(self.tmp, "grants.psv"))
         if os.geteuid() == 0:
             # Directory permissions bind only other users: run the program as nobody.
             def preexec():
+                os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            if self.run_cli("--version", preexec=preexec).returncode != 0:
-                self.skipTest("the program cannot run as user nobody here")
             os.chmod(self.tmp, 0o755)
+            try:
+                probe = self.run_cli("--version", preexec=preexec)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # e.g. a checkout under a home folder of mode 700: user nobody
+                # cannot reach the program
+                self.skipTest(f"the program cannot run as user nobody here: {exc}")
+            if probe.returncode != 0:
+                self.skipTest("the program cannot run as user nobody here: "
+                              f"exit {probe.returncode}: {probe.stderr.strip()}")
         os.chmod(self.out, 0o555)
-        r = self.publish("--now", "2026/01/15", preexec=preexec)
+        r = self.publish("--now", "2026/01/15", "--user", "alice", "--grants", grants, inp=inp,
+                         auth=False, preexec=preexec)
         self.assertOneLineError(r, 4, self.out)
         os.chmod(self.out, 0o700)
         self.assertEqual(self.outfiles(), [])
@@ -1269,6 +1282,108 @@ class TestSymlinks(CliTest):
         self.assertOneLineError(r, 4, "state file")
         self.assertEqual(read_text(v), "precious\n")
         self.assertEqual(self.outfiles(), [])
+
+
+FORGED = "A\nonhandpub: published FAKE.zip (succeeded)\x1b[2J"
+FORGED_SEEN = "A\\nonhandpub: published FAKE.zip (succeeded)\\x1b[2J"
+
+
+class TestMessages(CliTest):
+    """Input text never reaches the terminal raw: values quoted in messages show control
+    characters and bytes that are not UTF-8 as escapes, so every message is one line."""
+
+    def run_bytes(self, *args):
+        return subprocess.run(command(args), capture_output=True, timeout=TIMEOUT)
+
+    def assertVisible(self, raw):
+        text = raw.decode("utf-8")  # strict: no byte that is not UTF-8
+        for line in text.splitlines():
+            self.assertFalse([c for c in line if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F],
+                             repr(line))
+        self.assertNotIn("\r", text)
+        return text
+
+    def write_bytes(self, name, data):
+        p = os.path.join(self.tmp, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def forged_input(self):
+        text = make_input([rec(item=FORGED, qty="x1\x1b[31m"), rec(item="GOOD")])
+        return self.write_bytes("forged.psv", text.encode("utf-8")
+                                + b"204|M1||C\xff||STORES|||||N||1|EA|||N||||Active|"
+                                  b"2026/01/10 08:00:00\n")
+
+    def test_record_error_is_one_line(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("onhandpub: "), err)
+        self.assertIn("item " + FORGED_SEEN + ",", err)
+        self.assertIn("'x1\\x1b[31m'", err)
+        self.assertNotIn("\nonhandpub: published", err)
+        self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_rejected_summary_lines(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out, "--on-error", "reject", "--max-rejects", "100%")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        err = self.assertVisible(r.stderr)
+        lines = err.splitlines()
+        # One heading line; every other line is indented detail.
+        self.assertEqual([l for l in lines if not l.startswith("  ")], [lines[0]], err)
+        self.assertRegex(lines[0], r"^onhandpub: published ONHAND_0_M1_1_\d{14}\.zip ")
+        rejected = [l for l in lines if l.startswith("  rejected: ")]
+        self.assertEqual(len(rejected), 2, err)
+        self.assertIn("item " + FORGED_SEEN + ",", rejected[0])
+        self.assertIn("item C\\xff,", rejected[1])
+        self.assertIn("ITEM_NUMBER is not valid UTF-8", rejected[1])
+        self.assertEqual(len(self.outfiles()), 1)
+
+    def test_lookups_error_is_one_line(self):
+        header = ("LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                  "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n")
+        lookups = self.write_bytes("lookups.psv", (header + '"7' + FORGED[1:] + '"|X||Y||||\n')
+                                   .encode("utf-8"))
+        for args in (["systems", "--lookups", lookups],
+                     ["publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                      "--outdir", self.out, "--lookups", lookups]):
+            with self.subTest(args[0]):
+                r = self.run_bytes(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                err = self.assertVisible(r.stderr)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                # the code is quoted up to 40 bytes
+                self.assertIn("lookup code '7\\nonhandpub: published FAKE.zip (succeed'", err)
+                self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_usage_and_file_errors_quote_visibly(self):
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                           "--outdir", self.out, "--level", "1\n\x1b[2J")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("'1\\n\\x1b[2J'", err)
+        missing = os.path.join(self.tmp, "no\nonhandpub: published FAKE.zip\x1b[2J")
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", missing,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("no\\nonhandpub: published FAKE.zip\\x1b[2J", err)
+        r = self.run_bytes(b"publish", b"--org", b"M1", b"--no-auth", b"--input",
+                           os.fsencode(self.tmp) + b"/bad\xff\x9b", b"--outdir",
+                           os.fsencode(self.out))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertIn("bad\\xff\\x9b", err)
 
 
 class TestSystems(CliTest):

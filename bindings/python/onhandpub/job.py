@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 from . import _lib
 from ._lib import lib
 from .dates import DateLike, from_epoch, text_date, to_epoch
-from .errors import InvalidArgument, OnhandpubError, error_for
+from .errors import InvalidArgument, OnhandpubError, SinkError, error_for
 from .registry import Registry
 from .state import _fsync_dir
 from .types import Items, Mode, OnError, Record, Rejection, Rule, Status, Summary
@@ -298,13 +298,43 @@ def _default_user() -> str:
 class _PathSink:
     """Writes the ZIP to a path atomically: a temporary file in the same
     directory, fsync, rename; removed on abort.  A directory path receives
-    the proposed file name."""
+    the proposed file name; a path ending in a separator is a directory,
+    created (with its parents) if missing.  The target is checked before
+    the run starts, so a bad path costs no work."""
 
     def __init__(self, path: PathLike) -> None:
-        self.target = os.fspath(path)
+        self.target = os.fsdecode(os.fspath(path))
         self.final: Optional[str] = None
         self.tmp: Optional[str] = None
         self.f: Optional[io.BufferedWriter] = None
+
+    def prepare(self) -> None:
+        """Checks (and for a folder path, creates) the target; raises
+        SinkError naming the path given."""
+        target = self.target
+        seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+        if target.endswith(seps):
+            bare = target.rstrip("".join(seps)) or target
+            if os.path.lexists(bare) and not os.path.isdir(bare):
+                raise SinkError(_lib.OHP_ESINK, f"sink folder {target!r} is not a folder")
+            try:
+                os.makedirs(target, exist_ok=True)
+            except OSError as exc:
+                raise SinkError(_lib.OHP_ESINK,
+                                f"sink folder {target!r} cannot be created: "
+                                f"{exc.strerror or exc}") from exc
+            return
+        if os.path.isdir(target):
+            return
+        directory = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(directory):
+            if os.path.lexists(directory):
+                what = "is not a folder"
+            else:
+                what = "does not exist (end the path with '/' to have a folder created)"
+            raise SinkError(_lib.OHP_ESINK,
+                            f"sink {target!r}: folder {os.path.dirname(target) or directory!r} "
+                            f"{what}")
 
     def open(self, file_name: str) -> None:
         if os.path.isdir(self.target):
@@ -606,6 +636,7 @@ class _Run:
             return
         if isinstance(sink, (str, os.PathLike)):
             self.sink = _PathSink(sink)
+            self.sink.prepare()
         elif hasattr(sink, "write"):
             if isinstance(sink, io.TextIOBase):
                 raise TypeError("a file sink must be opened in binary mode ('wb')")
@@ -1003,8 +1034,10 @@ class Job:
                 path to a balances PSV file; PSV ``bytes``; or a binary file
                 object.
             sink: a path (a file, or a directory that receives the proposed
-                file name), written atomically; a binary file object; or
-                ``None`` to get the ZIP in ``Summary.data``.
+                file name; a path ending in ``/`` is a directory, created if
+                missing), written atomically and checked before the run; a
+                binary file object; or ``None`` to get the ZIP in
+                ``Summary.data``.
             organization: the Organization code (required).
             system: the External System code (default ``"0"``).
             items: ``"both"``, ``"serial"``, ``"nonserial"`` or :class:`Items`.

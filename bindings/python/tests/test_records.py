@@ -307,3 +307,61 @@ class InputTest(unittest.TestCase):
         self.assertIsNone(reg.find("5"))
         with self.assertRaises(ValueError):
             onhandpub.reconcile(b"", b"", tolerance_absolute="1\0")
+
+
+FORGED = "A\nonhandpub: published FAKE.zip (succeeded)\x1b[2J"
+FORGED_SEEN = "A\\nonhandpub: published FAKE.zip (succeeded)\\x1b[2J"
+
+
+class VisibleMessageTest(unittest.TestCase):
+    """Messages are one line of visible text, whatever the source: a value quoted in
+    them shows control characters and bytes that are not UTF-8 as escapes."""
+
+    def assertVisible(self, message):
+        self.assertFalse([c for c in message if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F],
+                         repr(message))
+        message.encode("utf-8")  # no lone surrogate standing for a raw byte
+
+    def sources(self, bad):
+        # dicts (the stream), the same with a locator id only (the message is rebuilt
+        # in Python), and a PSV file (the library's reader)
+        return {"dicts": [GOOD_BEFORE, bad],
+                "locator id": [GOOD_BEFORE, dict(bad, locator_id="7")],
+                "psv": to_psv([GOOD_BEFORE, bad])}
+
+    def test_record_error_and_rejection(self) -> None:
+        bad = row(item_number=FORGED, primary_quantity="x1\x1b[31m",
+                  lot_number="L\u009b6n")
+        for name, source in self.sources(bad).items():
+            with self.subTest(name):
+                with self.assertRaises(onhandpub.RecordError) as cm:
+                    publish(source)
+                msg = cm.exception.message
+                self.assertVisible(msg)
+                self.assertIn("item " + FORGED_SEEN + ",", msg)
+                self.assertIn("lot L\\u009b6n)", msg)
+                self.assertIn("'x1\\x1b[31m'", msg)
+                self.assertIn("locator 7," if name == "locator id" else "locator -,", msg)
+                self.assertEqual(cm.exception.summary.message, msg)
+                got = []
+                publish(source, on_error="reject", on_reject=got.append)
+                self.assertEqual(len(got), 1)
+                self.assertVisible(got[0].message)
+                self.assertIn("item " + FORGED_SEEN + ",", got[0].message)
+                self.assertIn("locator 7," if name == "locator id" else "locator -,",
+                              got[0].message)
+                if got[0].item is not None:
+                    self.assertEqual(got[0].item["item_number"], FORGED)
+
+    def test_invalid_utf8_bytes(self) -> None:
+        bad = row(item_number=b"C\xff\xfe", primary_quantity="1")
+        sources = self.sources(bad)
+        sources["psv"] = to_psv([GOOD_BEFORE, row(item_number="C@@")]).replace(
+            b"C@@", b"C\xff\xfe")
+        for name, source in sources.items():
+            with self.subTest(name):
+                with self.assertRaises(onhandpub.RecordError) as cm:
+                    publish(source)
+                self.assertVisible(cm.exception.message)
+                self.assertIn("item C\\xff\\xfe,", cm.exception.message)
+                self.assertIs(cm.exception.rule, Rule.UTF8)
