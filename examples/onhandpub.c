@@ -116,12 +116,12 @@ static const char usage_text[] =
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
+    char raw[CLI_ERRSIZE], text[CLI_ERRSIZE];
     va_list ap;
-    fputs("onhandpub: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "onhandpub: %s\n", cli_visible(raw, text, sizeof text));
     return EXIT_USAGE;
 }
 
@@ -270,8 +270,7 @@ static int parse_date_opt(const opts *o, int id, int64_t *out)
     if (!o->given[id])
         return 0;
     if (ohp_date_parse(o->value[id], out) != OHP_OK)
-        return usage_error("option --%s: '%s' is not a date (use YYYY/MM/DD, YYYY/MM/DD "
-                           "HH:MM:SS, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
+        return usage_error("option --%s: '%s' is not a date (accepted: " OHP_DATE_FORMATS ")",
                            opt_defs[id].name, o->value[id]);
     return 0;
 }
@@ -413,17 +412,19 @@ static int slurp(const char *path, char **out, size_t *len, char *err)
     }
     for (;;) {
         if (n == cap) {
-            if (cap >= LOOKUPS_MAX_BYTES) {
+            /* A file of exactly the limit fits: one byte more is read to tell. */
+            if (n > LOOKUPS_MAX_BYTES) {
                 cli_err(err, "lookups file '%s' is larger than %u bytes", path, LOOKUPS_MAX_BYTES);
                 goto fail;
             }
-            char *nb = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 > LOOKUPS_MAX_BYTES ? (size_t)LOOKUPS_MAX_BYTES + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
             if (nb == NULL) {
                 cli_err(err, "out of memory");
                 goto fail;
             }
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r == 0)
@@ -598,7 +599,8 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
     fmt_date(s->snapshot_date, snap);
     fmt_date(s->window_start, win);
     FILE *e = stderr;
-    fprintf(e, "onhandpub: published %s (%s)\n", s->file_name,
+    char v1[CLI_ERRSIZE], v2[CLI_ERRSIZE], v3[CLI_ERRSIZE]; /* values as visible text */
+    fprintf(e, "onhandpub: published %s (%s)\n", cli_visible(s->file_name, v1, sizeof v1),
             s->status == OHP_STATUS_WARNINGS ? "succeeded with warnings" : "succeeded");
     if (s->mode == OHP_MODE_FULL)
         fprintf(e, "  mode FULL, snapshot %s, run id %" PRIu64 "\n", snap, s->run_id);
@@ -607,8 +609,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
                 "  mode INCREMENTAL, window from %s, snapshot %s, run id %" PRIu64
                 ", changed keys %" PRIu64 "\n",
                 win, snap, s->run_id, s->changed_keys);
-    fprintf(e, "  system %s, organization %s, items %s, user %s\n", s->system_code,
-            s->organization_code, items_name(s->items), user);
+    fprintf(e, "  system %s, organization %s, items %s, user %s\n",
+            cli_visible(s->system_code, v1, sizeof v1),
+            cli_visible(s->organization_code, v2, sizeof v2), items_name(s->items),
+            cli_visible(user, v3, sizeof v3));
     fprintf(e, "  records read %" PRIu64 ", published %" PRIu64 ", rejected %" PRIu64 "\n",
             s->records_read, s->records_published, s->records_rejected);
     fprintf(e,
@@ -625,21 +629,22 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
         for (size_t i = 0; i < s->uom_total_count; i++) {
             const char *uom, *total;
             if (ohp_job_uom_total(job, i, &uom, &total) == OHP_OK)
-                fprintf(e, "%s %s %s", i ? "," : "", total, uom);
+                fprintf(e, "%s %s %s", i ? "," : "", total, cli_visible(uom, v1, sizeof v1));
         }
         fputc('\n', e);
     }
     for (size_t i = 0; i < s->warning_count; i++)
-        fprintf(e, "  warning: %s\n", ohp_job_warning(job, i));
+        fprintf(e, "  warning: %s\n", cli_visible(ohp_job_warning(job, i), v1, sizeof v1));
     for (size_t i = 0; i < CLI_REJECT_NOTES && i < rj->count; i++)
-        fprintf(e, "  rejected: %s\n", rj->notes[i] ? rj->notes[i] : "");
+        fprintf(e, "  rejected: %s\n", cli_visible(rj->notes[i], v1, sizeof v1));
     if (rj->count > CLI_REJECT_NOTES)
         fprintf(e, "  rejected: ... %" PRIu64 " more\n", rj->count - CLI_REJECT_NOTES);
     if (rejects_path)
-        fprintf(e, "  rejects written to %s\n", rejects_path);
+        fprintf(e, "  rejects written to %s\n", cli_visible(rejects_path, v1, sizeof v1));
     if (ucm && ucm->document_id)
         fprintf(e, "  uploaded to the content server: document id %s, account %s%s\n",
-                ucm->document_id, ucm->account,
+                cli_visible(ucm->document_id, v1, sizeof v1),
+                cli_visible(ucm->account, v2, sizeof v2),
                 ucm->found_existing ? " (found by listing after a lost or unusable answer)" : "");
     fprintf(e, "  elapsed %.3f s\n", secs);
 }
@@ -801,7 +806,8 @@ static int do_publish(const opts *o, publish_ctx *c)
         return EXIT_FAILED;
     }
     c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
-    c->rejects.reader = c->br;
+    c->rejects.br = c->br;
+    c->rejects.input = c->in.path;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
     if (c->ucm.url) {
@@ -840,10 +846,20 @@ static int do_publish(const opts *o, publish_ctx *c)
         status = c->ucm.exit_status; /* the upload failed: the service's verdict */
     if (rc != OHP_OK) {
         (void)cli_rejects_finish(&c->rejects, 0, err);
-        if (c->in.failed)
+        if (c->in.failed) {
             fprintf(stderr, "onhandpub: %s\n", c->in.err);
-        else
-            fprintf(stderr, "onhandpub: %s\n", ohp_job_errmsg(c->job));
+        } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
+            /* A record error, or the input could not be read: name the file (and the line). */
+            char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
+            cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
+                            sizeof where);
+            fprintf(stderr, "onhandpub: %s; %s\n",
+                    cli_visible(ohp_job_errmsg(c->job), err, sizeof err),
+                    cli_visible(where, where_seen, sizeof where_seen));
+        } else {
+            fprintf(stderr, "onhandpub: %s\n",
+                    cli_visible(ohp_job_errmsg(c->job), err, sizeof err));
+        }
         return status;
     }
     if (c->rejects.enabled && cli_rejects_finish(&c->rejects, 1, err) != 0) {

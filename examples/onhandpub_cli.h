@@ -17,12 +17,23 @@
 
 #define CLI_ERRSIZE 1024
 
-/* printf-style formatting into err (truncated, always terminated). */
+/* printf-style formatting into err (truncated, always terminated), escaped by cli_escape. */
 void cli_err(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/*
+ * Copy len bytes of text into out (size bytes, always terminated) with control characters and
+ * bytes that are not UTF-8 as visible escapes: \n \r \t, \xHH (other C0 controls, DEL,
+ * invalid bytes), \u0080-\u009f (C1 controls).  A backslash stays as is, so escaping twice
+ * changes nothing.  Stops before what would not fit; returns the length written.  cli_err and
+ * every message of the command pass their text through it: a message is one line.
+ */
+size_t cli_escape(char *out, size_t size, const char *in, size_t len);
+/* s (NULL: "") escaped into buf; returns buf. */
+const char *cli_visible(const char *s, char *buf, size_t size);
 
 /* ---- paths ---- */
 
@@ -223,9 +234,11 @@ int cli_grants_authorize(void *ud, const char *user, const char *privilege, int 
 
 typedef struct cli_rejects {
     ohp_job *job;
-    /* The job's balance reader: rejected rows are echoed field by field as
-     * read (ohp_balance_reader_field); NULL echoes the record's values. */
-    const ohp_balance_reader *reader;
+    /* The source: to name a rejected record's line, and to echo the rejected
+     * row field by field as read (ohp_balance_reader_field); NULL echoes the
+     * record's values. */
+    const ohp_balance_reader *br;
+    const char *input; /* --input, "-" for standard input */
     int dirfd;
     char *dir, *base;
     cli_atomic file;
@@ -266,6 +279,14 @@ int cli_input_read(void *ud, void *buf, size_t cap, size_t *got);
 /* ohp_rewind_fn: back to the first byte read. */
 int cli_input_rewind(void *ud);
 void cli_input_close(cli_input *in);
+/*
+ * Where record `ordinal` of the balances input came from, for messages:
+ * "input 'FILE', line N, column C (NAME)" (the column when the record's
+ * error concerns one; "standard input" for "-"), or only the input's name
+ * when the record is not known (ordinal 0).
+ */
+void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
+                     size_t size);
 
 /* ---- the content server (UCM), onhandpub_ucm.c ---- */
 

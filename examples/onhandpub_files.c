@@ -25,10 +25,12 @@
 
 void cli_err(char *err, const char *fmt, ...)
 {
+    char raw[CLI_ERRSIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, CLI_ERRSIZE, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    cli_escape(err, CLI_ERRSIZE, raw, strlen(raw)); /* values quoted in it stay visible text */
 }
 
 /* ---- paths ---- */
@@ -972,8 +974,12 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
 {
     cli_rejects *r = ud;
     char err[CLI_ERRSIZE];
+    /* The message with the file and the line (and column) the record came from. */
+    char where[CLI_ERRSIZE], message[2 * CLI_ERRSIZE];
+    cli_input_where(r->br, r->input, rj->ordinal, where, sizeof where);
+    snprintf(message, sizeof message, "%s; %s", rj->message ? rj->message : "", where);
     if (r->count < CLI_REJECT_NOTES) {
-        r->notes[r->count] = strdup(rj->message ? rj->message : "");
+        r->notes[r->count] = strdup(message);
         if (r->notes[r->count] == NULL) {
             ohp_job_set_callback_error(r->job, "out of memory");
             return -1;
@@ -984,7 +990,7 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
         return 0;
     const ohp_record *rec = rj->record;
     int rc = 0;
-    if (r->reader != NULL) {
+    if (r->br != NULL) {
         /* The row as read, byte for byte (the record's flags are interpreted values). */
         char ord[32];
         snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
@@ -992,12 +998,12 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
         if (rc == 0)
             rc = cli_atomic_write(&r->file, "|", 1, err);
         if (rc == 0)
-            rc = cli_atomic_field(&r->file, rj->message, err);
+            rc = cli_atomic_field(&r->file, message, err);
         for (size_t i = 0; rc == 0 && i < sizeof input_columns / sizeof input_columns[0]; i++) {
             rc = cli_atomic_write(&r->file, "|", 1, err);
             if (rc == 0)
-                rc = cli_atomic_field(&r->file,
-                                      ohp_balance_reader_field(r->reader, input_columns[i]), err);
+                rc = cli_atomic_field(&r->file, ohp_balance_reader_field(r->br, input_columns[i]),
+                                      err);
         }
         if (rc == 0)
             rc = cli_atomic_write(&r->file, "\n", 1, err);
@@ -1013,7 +1019,7 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
     char ord[32];
     snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
     const char *before[] = {ord,
-                            rj->message,
+                            message,
                             rec->organization_id,
                             rec->organization_code,
                             rec->inventory_item_id,
@@ -1208,4 +1214,25 @@ void cli_input_close(cli_input *in)
     if (in->spool >= 0)
         (void)close(in->spool);
     in->spool = -1;
+}
+
+void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
+                     size_t size)
+{
+    char name[CLI_ERRSIZE];
+    if (input == NULL || strcmp(input, "-") == 0)
+        snprintf(name, sizeof name, "standard input");
+    else
+        snprintf(name, sizeof name, "input '%.300s'", input);
+    uint64_t line = 0;
+    size_t column = 0;
+    const char *column_name = NULL;
+    if (br == NULL ||
+        ohp_balance_reader_locate(br, ordinal, &line, &column, &column_name) != OHP_OK)
+        snprintf(buf, size, "%s", name);
+    else if (column_name != NULL)
+        snprintf(buf, size, "%s, line %llu, column %zu (%.60s)", name, (unsigned long long)line,
+                 column, column_name);
+    else
+        snprintf(buf, size, "%s, line %llu", name, (unsigned long long)line);
 }

@@ -39,12 +39,13 @@ static const char reconcile_usage[] =
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage(const char *fmt, ...)
 {
+    char raw[CLI_ERRSIZE], text[CLI_ERRSIZE];
     va_list ap;
     va_start(ap, fmt);
-    fputs("onhandpub reconcile: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see onhandpub reconcile --help)\n", stderr);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "onhandpub reconcile: %s (see onhandpub reconcile --help)\n",
+            cli_visible(raw, text, sizeof text));
     return R_USAGE;
 }
 

@@ -133,13 +133,20 @@ typedef struct ohp_allocator {
 
 /**
  * Parse a date or date-time into seconds since the epoch, UTC.
- * Accepted: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (both UTC), YYYY-MM-DD (UTC),
- * YYYY-MM-DDTHH:MM:SSZ and YYYY-MM-DDTHH:MM:SS+HH:MM / -HH:MM (converted
- * to UTC).  Years 0001-9999.  Impossible dates (2026/02/30, hour 24,
- * minute 60) are refused.
- * Returns OHP_OK, OHP_EINVAL (NULL argument) or OHP_EPARSE.
+ * Accepted: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD
+ * HH:MM:SS (all UTC), YYYY-MM-DDTHH:MM:SSZ and YYYY-MM-DDTHH:MM:SS+HH:MM /
+ * -HH:MM (converted to UTC).  Years 0001-9999.  Impossible dates
+ * (2026/02/30, hour 24, minute 60) are refused.
+ * Returns OHP_OK, OHP_EINVAL (NULL argument) or OHP_EPARSE; the function
+ * keeps no message: a caller reporting OHP_EPARSE names the accepted forms
+ * with OHP_DATE_FORMATS, as the library's own date errors do.
  */
 int ohp_date_parse(const char *text, int64_t *out);
+
+/** The forms ohp_date_parse() accepts, for messages (a string literal). */
+#define OHP_DATE_FORMATS                                                                           \
+    "YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (UTC), "                     \
+    "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM"
 
 /** Size of the buffer ohp_date_format() needs, NUL included. */
 #define OHP_DATE_BUFSIZE 20
@@ -787,7 +794,12 @@ int ohp_job_uom_total(const ohp_job *job, size_t i, const char **uom_code, const
 /** Warning i of the last run (0 <= i < summary->warning_count), or NULL. */
 const char *ohp_job_warning(const ohp_job *job, size_t i);
 
-/** The last error message on the job ("" if none).  Owned by the job. */
+/**
+ * The last error message on the job ("" if none).  Owned by the job.  Like
+ * every message of the library it is one line: quoted values show control
+ * characters and bytes that are not UTF-8 as escapes (\n, \x1b, \xff;
+ * docs/job.md, "Messages are one line of visible text").
+ */
 const char *ohp_job_errmsg(const ohp_job *job);
 
 /**
@@ -834,8 +846,9 @@ typedef int (*ohp_read_fn)(void *user_data, void *buf, size_t cap, size_t *got);
 /**
  * A streaming reader of pipe-separated values with layout v1's quoting:
  * fields containing | " CR or LF are enclosed in double quotes with inner
- * quotes doubled.  Lines end with LF or CRLF.  Memory is bounded by the
- * longest line.
+ * quotes doubled.  Lines end with LF or CRLF.  A UTF-8 byte-order mark
+ * (EF BB BF) at the very start of the input is skipped.  Memory is bounded
+ * by the longest line.
  */
 typedef struct ohp_psv_reader ohp_psv_reader;
 
@@ -854,7 +867,9 @@ void ohp_psv_reader_free(ohp_psv_reader *r);
 /**
  * Read the next row.  Returns 1 with *fields (an array of *count
  * NUL-terminated strings, owned by the reader, valid until the next call),
- * 0 at the end, or a negative code: OHP_EPARSE (bad quoting), OHP_ELIMIT
+ * 0 at the end, or a negative code: OHP_EPARSE (bad quoting, or a NUL byte
+ * inside a field: never a value cut short at the NUL; the message names the
+ * line and column, and the next call goes on with the next row), OHP_ELIMIT
  * (line too long), OHP_EIO, OHP_ENOMEM; the message names the line.  An
  * empty line yields a row with one empty field.
  */
@@ -866,17 +881,19 @@ const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r);
 
 /**
  * A source of balance records read from a balances PSV: a header row
- * naming the columns (any order; unknown columns ignored) followed by one
- * row per balance.  Columns: ORGANIZATION_ID ORGANIZATION_CODE
+ * naming the columns (any order; unknown columns ignored, but a name equal
+ * to a column's once blanks are trimmed and case ignored fails the run
+ * naming it) followed by one row per balance.  Columns: ORGANIZATION_ID ORGANIZATION_CODE
  * INVENTORY_ITEM_ID ITEM_NUMBER REVISION SUBINVENTORY_CODE LOCATOR_ID
  * LOCATOR_NAME LOT_NUMBER LOT_EXPIRATION_DATE SERIAL_CONTROLLED
  * SERIAL_NUMBERS PRIMARY_QUANTITY PRIMARY_UOM_CODE SECONDARY_QUANTITY
  * SECONDARY_UOM_CODE CONSIGNED_FLAG OWNING_PARTY_ID PROJECT_ID TASK_ID
  * MATERIAL_STATUS_CODE LAST_UPDATE_DATE.  Flags are Y or N (CONSIGNED_FLAG
  * may be empty: N).  A row that cannot be made into a record (wrong number
- * of fields, bad flag) becomes a record with source_error set, so the
- * job's bad-record policy applies; a quoting error or an over-long line
- * fails the run.
+ * of fields, bad flag, a NUL byte in a field) becomes a record with
+ * source_error set (naming the line and column), so the job's bad-record
+ * policy applies; the fields holding a NUL byte are left out of it (NULL).
+ * A quoting error or an over-long line fails the run.
  */
 typedef struct ohp_balance_reader ohp_balance_reader;
 
@@ -925,6 +942,25 @@ typedef int (*ohp_rewind_fn)(void *user_data);
  * binding do).  Since 1.1.  OHP_OK or OHP_EINVAL (br or rewind NULL).
  */
 int ohp_balance_reader_set_rewind(ohp_balance_reader *br, ohp_rewind_fn rewind);
+
+/**
+ * Where record `ordinal` (1-based, as in ohp_rejection.ordinal and
+ * ohp_summary.error_ordinal) came from, for messages that point into the
+ * input: *line is the line of the input where its row starts (the header
+ * is line 1; a byte-order mark does not count).  When that record had a
+ * record error concerning one column, *column is the column's 1-based
+ * position in the header and *column_name its name (owned by the reader);
+ * otherwise 0 and NULL.  column and column_name may be NULL.
+ *
+ * Known for the latest record the reader returned, which is the one a
+ * rejection callback is called for and the one whose error failed a run
+ * (the job stops at it): call it from the rejection callback, or after
+ * ohp_job_run() with summary->error_ordinal.  Returns OHP_OK, OHP_EINVAL
+ * (NULL br or line) or OHP_ENOTFOUND (another record; *line is then 0).
+ * Since 1.1 (version node OHP_1.1).
+ */
+int ohp_balance_reader_locate(const ohp_balance_reader *br, uint64_t ordinal, uint64_t *line,
+                              size_t *column, const char **column_name);
 
 /* ------------------------------------------------------------------ */
 /* Reading published snapshots                                         */
@@ -1223,9 +1259,10 @@ int ohp_reconcile_load_erp(ohp_reconcile *rc, ohp_snapshot_reader *const *reader
 int ohp_reconcile_load_external(ohp_reconcile *rc, ohp_snapshot_reader *const *readers, size_t n);
 /**
  * Load the external side from a PSV read through read: a header naming the
- * columns (any order, unknown ones ignored; layout v1 and the balances
- * input layout of ohp_balance_reader_new() both qualify), then one balance
- * per line, summed per key and unit.  Required columns: ORGANIZATION_CODE,
+ * columns (any order, unknown ones ignored, but a name that is a known
+ * column's once blanks are trimmed and case ignored is an error; layout v1
+ * and the balances input layout of ohp_balance_reader_new() both qualify),
+ * then one balance per line, summed per key and unit.  Required columns: ORGANIZATION_CODE,
  * ITEM_NUMBER, SUBINVENTORY_CODE, PRIMARY_QUANTITY, PRIMARY_UOM_CODE;
  * optional: REVISION, LOCATOR_NAME, LOCATOR_ID, LOT_NUMBER,
  * OWNING_PARTY_ID, SERIAL_NUMBER (one serial) or SERIAL_NUMBERS (serials

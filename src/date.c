@@ -94,11 +94,12 @@ OHP_EXPORT int ohp_date_parse(const char *text, int64_t *out)
         return OHP_EPARSE;
     int64_t offset = 0;
     if (n > 10) {
-        char tsep = sep == '/' ? ' ' : 'T';
+        /* "YYYY/MM/DD HH:MM:SS" and "YYYY-MM-DD HH:MM:SS" are UTC; ISO 8601's 'T' needs a zone */
+        char tsep = sep == '/' || text[10] == ' ' ? ' ' : 'T';
         if (n < 19 || text[10] != tsep || !digits(text + 11, 2, &h) || text[13] != ':' ||
             !digits(text + 14, 2, &mi) || text[16] != ':' || !digits(text + 17, 2, &s))
             return OHP_EPARSE;
-        if (sep == '/') {
+        if (tsep == ' ') {
             if (n != 19)
                 return OHP_EPARSE;
         } else {

@@ -48,6 +48,7 @@ struct ohp_job {
     ohp_source_next_fn src_next;
     ohp_source_close_fn src_close;
     void *src_ud;
+    ohp_balance_reader *src_br; /* the source is this balance reader, or NULL */
     ohp_sink_open_fn sink_open;
     ohp_sink_write_fn sink_write;
     ohp_sink_close_fn sink_close;
@@ -236,7 +237,13 @@ OHP_EXPORT int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_sou
     job->src_next = next;
     job->src_close = close;
     job->src_ud = user_data;
+    job->src_br = NULL;
     return OHP_OK;
+}
+
+void ohp_job_attach_balance_reader(ohp_job *job, ohp_balance_reader *br)
+{
+    job->src_br = br;
 }
 
 OHP_EXPORT int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
@@ -806,14 +813,16 @@ static int make_prefix(ohp_job *job, const run_ctx *c)
 
 static void describe_record(const ohp_record *r, uint64_t ordinal, char *buf, size_t size)
 {
-#define K(s) (ohp_present(s) ? (s) : "-")
-    snprintf(buf, size,
-             "record %llu (organization %.40s, item %.60s, subinventory %.30s, locator %.40s, "
-             "lot %.40s)",
-             (unsigned long long)ordinal, K(r->organization_code), K(r->item_number),
-             K(r->subinventory_code), K(r->locator_name ? r->locator_name : r->locator_id),
-             K(r->lot_number));
+#define K(s, max) ohp_utf8_cut(ohp_present(s) ? (s) : "-", max), (ohp_present(s) ? (s) : "-")
+    char raw[OHP_ERRMSG_SIZE];
+    snprintf(raw, sizeof raw,
+             "record %llu (organization %.*s, item %.*s, subinventory %.*s, locator %.*s, "
+             "lot %.*s)",
+             (unsigned long long)ordinal, K(r->organization_code, 40), K(r->item_number, 60),
+             K(r->subinventory_code, 30), K(r->locator_name ? r->locator_name : r->locator_id, 40),
+             K(r->lot_number, 40));
 #undef K
+    ohp_escape_text(buf, size, raw, strlen(raw)); /* the fields as visible text */
 }
 
 /* A record with every field absent: the start of each record read. */
@@ -973,6 +982,8 @@ static int pump(ohp_job *job, run_ctx *c)
                 return set_err(job, OHP_ENOMEM, "out of memory");
         }
         if (!skip && crc == OHP_ERECORD) {
+            if (job->src_br != NULL)
+                ohp_balance_reader_note_error(job->src_br, ordinal, rule, msg);
             describe_record(&rec, ordinal, who, sizeof who);
             if (c->on_error == OHP_ON_ERROR_FAIL) {
                 job->sum.error_ordinal = ordinal;

@@ -48,6 +48,33 @@ void ohp_zfree(void *opaque, void *ptr);
 bool ohp_psv_reader_row_ascii(const ohp_psv_reader *r);
 /* Forget what was buffered and start again at line 1 (the input was rewound). */
 void ohp_psv_reader_restart(ohp_psv_reader *r);
+/*
+ * For the balance reader: a NUL byte inside a field no longer fails
+ * ohp_psv_reader_next(); ohp_psv_reader_nul_field() tells which field of the
+ * row holds one.
+ */
+void ohp_psv_reader_keep_nul(ohp_psv_reader *r);
+/* The first field (0-based) of the last row holding a NUL byte, or SIZE_MAX. */
+size_t ohp_psv_reader_nul_field(const ohp_psv_reader *r);
+/* The size in bytes of field i of the last row (NUL bytes inside it included). */
+size_t ohp_psv_reader_field_size(const ohp_psv_reader *r, size_t i);
+/*
+ * A header name that matches none of names[0..n) exactly but equals one of
+ * them once blanks (spaces, tabs) around it are trimmed and case is ignored:
+ * that name (a column the user meant but would silently lose); else NULL.
+ */
+const char *ohp_column_near_miss(const char *header_name, const char *const *names, size_t n);
+/* The job's source is this balance reader (set by ohp_job_set_balance_reader). */
+void ohp_job_attach_balance_reader(ohp_job *job, ohp_balance_reader *br);
+/* The job found a record error in record `ordinal` (for ohp_balance_reader_locate). */
+void ohp_balance_reader_note_error(ohp_balance_reader *br, uint64_t ordinal, int rule,
+                                   const char *message);
+/*
+ * The balances column a record error of ohp_record_check() concerns, from
+ * its rule and message (which name it), or NULL when it concerns no single
+ * column (or the rule is OHP_RULE_SOURCE: the source knows).
+ */
+const char *ohp_record_error_column(int rule, const char *message);
 /* CRC-32 of the ZIP format, as zlib's crc32() (faster on x86-64 with PCLMULQDQ). */
 uint32_t ohp_crc32(uint32_t crc, const void *buf, size_t len);
 /*
@@ -95,6 +122,17 @@ void ohp_buf_free(ohp_buf *b, const ohp_alloc *a);
 #define OHP_ERRMSG_SIZE 512
 void ohp_errmsg_set(char *msg, const char *fmt, ...) OHP_PRINTF(2, 3);
 void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap) OHP_PRINTF(2, 0);
+/*
+ * Copy len bytes of text into out (size bytes, always terminated) with what must not reach a
+ * terminal raw written as visible escapes: LF, CR and TAB as \n \r \t, other C0 controls,
+ * DEL and bytes that are not UTF-8 as \xHH, C1 controls (U+0080-U+009F) as \u0080-\u009f.
+ * A backslash is copied as is, so escaping twice changes nothing.  Stops before a character
+ * or an escape that would not fit.  Returns the length written.  ohp_errmsg_vset passes every
+ * message through it.
+ */
+size_t ohp_escape_text(char *out, size_t size, const char *in, size_t len);
+/* Bytes of s to print with "%.*s" for at most max bytes without splitting a UTF-8 character. */
+int ohp_utf8_cut(const char *s, int max);
 
 /* ---- text helpers ---- */
 

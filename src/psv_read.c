@@ -22,7 +22,10 @@ struct ohp_psv_reader {
     char *in;
     size_t in_pos, in_len;
     bool eof;
-    bool row_ascii; /* the current row is known to be 7-bit ASCII */
+    bool started;     /* the first read was done (a byte-order mark skipped) */
+    bool row_ascii;   /* the current row is known to be 7-bit ASCII */
+    bool keep_nul;    /* a NUL byte in a field is reported, not an error */
+    size_t nul_field; /* first field of the current row holding a NUL, or SIZE_MAX */
     size_t max_line;
     /* current row */
     ohp_buf row;
@@ -30,6 +33,7 @@ struct ohp_psv_reader {
     size_t offs_cap;
     const char **fields;
     size_t fields_cap;
+    size_t nfields;     /* fields of the current row */
     uint64_t line;      /* line where the current row started */
     uint64_t next_line; /* line where the next row starts */
     char errmsg[OHP_ERRMSG_SIZE];
@@ -80,6 +84,7 @@ void ohp_psv_reader_restart(ohp_psv_reader *r)
 {
     r->in_pos = r->in_len = 0;
     r->eof = false;
+    r->started = false; /* a byte-order mark is skipped again */
     r->row_ascii = false;
     r->line = 0;
     r->next_line = 1;
@@ -122,18 +127,52 @@ OHP_EXPORT const char *ohp_psv_reader_errmsg(const ohp_psv_reader *r)
     return r ? r->errmsg : "";
 }
 
+static int read_error(ohp_psv_reader *r)
+{
+    ohp_errmsg_set(r->errmsg, "line %llu: read error", (unsigned long long)r->next_line);
+    return OHP_EIO;
+}
+
+/*
+ * The first bytes of the input: a UTF-8 byte-order mark (EF BB BF), which
+ * editors and spreadsheets put in front of "UTF-8" text, is skipped.  Reads
+ * until the bytes are known not to start one, however the read callback
+ * splits them.
+ */
+static int start(ohp_psv_reader *r)
+{
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    r->started = true;
+    while (!r->eof && r->in_len < 3 && memcmp(r->in, bom, r->in_len) == 0) {
+        size_t got = 0;
+        if (r->read(r->ud, r->in + r->in_len, IN_CHUNK - r->in_len, &got) != 0)
+            return read_error(r);
+        if (got > IN_CHUNK - r->in_len)
+            got = IN_CHUNK - r->in_len;
+        if (got == 0)
+            r->eof = true;
+        r->in_len += got;
+    }
+    if (r->in_len >= 3 && memcmp(r->in, bom, 3) == 0)
+        r->in_pos = 3;
+    return OHP_OK;
+}
+
 /* Make at least one byte available; returns 1, 0 at end, or an error. */
 static int fill(ohp_psv_reader *r)
 {
+    if (!r->started) {
+        int rc = start(r);
+        if (rc)
+            return rc;
+    }
     if (r->in_pos < r->in_len)
         return 1;
     if (r->eof)
         return 0;
     size_t got = 0;
-    if (r->read(r->ud, r->in, IN_CHUNK, &got) != 0) {
-        ohp_errmsg_set(r->errmsg, "line %llu: read error", (unsigned long long)r->next_line);
-        return OHP_EIO;
-    }
+    if (r->read(r->ud, r->in, IN_CHUNK, &got) != 0)
+        return read_error(r);
     if (got > IN_CHUNK)
         got = IN_CHUNK;
     r->in_pos = 0;
@@ -188,15 +227,17 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
         return OHP_ENOMEM;
     char *row = r->row.data;
     size_t k = 0, i = 0;
-    unsigned high = 0;
+    unsigned high = 0, nul = 0;
     int rc;
 #ifdef __SSE2__
     /* copy 16 bytes at a time, ending a field at each '|' they hold */
     const __m128i bar = _mm_set1_epi8('|');
+    const __m128i zero = _mm_setzero_si128();
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
         _mm_storeu_si128((__m128i *)(row + i), v);
         high |= (unsigned)_mm_movemask_epi8(v);
+        nul |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero));
         unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bar));
         for (; m != 0; m &= m - 1) {
             size_t at = i + (size_t)__builtin_ctz(m);
@@ -210,12 +251,21 @@ static int whole_line(ohp_psv_reader *r, size_t *nfields)
     for (; i < len; i++) {
         row[i] = p[i];
         high |= (unsigned char)p[i] & 0x80u;
+        nul |= p[i] == '\0';
         if (p[i] == '|') {
             row[i] = '\0';
             r->row.len = i + 1;
             if ((rc = push_field(r, ++k)) != 0)
                 return rc;
         }
+    }
+    if (nul) {
+        /* no quotes on this line: the field is the number of '|' before the NUL */
+        const char *z = memchr(p, '\0', len);
+        size_t field = 0;
+        for (const char *c = p; c < z; c++)
+            field += *c == '|';
+        r->nul_field = field;
     }
     r->row.len = len;
     r->row_ascii = high == 0;
@@ -230,6 +280,22 @@ bool ohp_psv_reader_row_ascii(const ohp_psv_reader *r)
     return r->row_ascii;
 }
 
+void ohp_psv_reader_keep_nul(ohp_psv_reader *r)
+{
+    r->keep_nul = true;
+}
+
+size_t ohp_psv_reader_nul_field(const ohp_psv_reader *r)
+{
+    return r->nul_field;
+}
+
+size_t ohp_psv_reader_field_size(const ohp_psv_reader *r, size_t i)
+{
+    size_t end = i + 1 < r->nfields ? r->offs[i + 1] - 1 : r->row.len - 1;
+    return end - r->offs[i];
+}
+
 OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count)
 {
     if (r == NULL || fields == NULL || count == NULL)
@@ -239,6 +305,7 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
         return rc;
     r->row.len = 0;
     r->row_ascii = false;
+    r->nul_field = SIZE_MAX;
     size_t nfields = 0;
     if ((rc = push_field(r, nfields)) != 0)
         return rc;
@@ -278,6 +345,8 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
             size_t n = (size_t)(q - p);
             if (raw + n > r->max_line)
                 return too_long(r);
+            if (r->nul_field == SIZE_MAX && memchr(p, '\0', n) != NULL)
+                r->nul_field = nfields;
             if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
                 return rc;
             raw += n;
@@ -307,9 +376,12 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
             size_t n = (size_t)(q - p);
             if (raw + n > r->max_line)
                 return too_long(r);
-            for (const char *c = p; c < q; c++)
+            for (const char *c = p; c < q; c++) {
                 if (*c == '\n')
                     r->next_line++;
+                else if (*c == '\0' && r->nul_field == SIZE_MAX)
+                    r->nul_field = nfields;
+            }
             if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
                 return rc;
             raw += n;
@@ -373,6 +445,12 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
     if (st == UNQUOTED && r->row.len > r->offs[nfields] && r->row.data[r->row.len - 1] == '\r')
         r->row.len--;
 row_done:
+    if (r->nul_field != SIZE_MAX && !r->keep_nul) {
+        /* The row is consumed: the next call goes on with the next one. */
+        ohp_errmsg_set(r->errmsg, "line %llu, column %zu: the field holds a NUL byte",
+                       (unsigned long long)r->line, r->nul_field + 1);
+        return OHP_EPARSE;
+    }
     if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
         return rc;
     nfields++;
@@ -388,6 +466,7 @@ row_done:
     }
     for (size_t i = 0; i < nfields; i++)
         r->fields[i] = r->row.data + r->offs[i];
+    r->nfields = nfields;
     *fields = r->fields;
     *count = nfields;
     return 1;
@@ -447,6 +526,13 @@ struct ohp_balance_reader {
     const char *const *row; /* the fields of the row returned last, until the next read */
     size_t row_count;
     bool reread; /* the second pass of the run has started */
+    ohp_buf names;   /* the header's column names, each NUL-terminated */
+    size_t *name_at; /* offset in names of column i */
+    /* the latest record returned, for ohp_balance_reader_locate() */
+    uint64_t records;  /* records returned so far: the latest one's ordinal */
+    uint64_t rec_line; /* line where its row starts */
+    size_t src_column; /* its source error's column (1-based), or 0 */
+    size_t err_column; /* the column its record error concerns (1-based), or 0 */
     char errbuf[OHP_ERRMSG_SIZE];
 };
 
@@ -472,6 +558,7 @@ OHP_EXPORT int ohp_balance_reader_new(ohp_balance_reader **out, ohp_read_fn read
         ohp_free(&a, br);
         return rc;
     }
+    ohp_psv_reader_keep_nul(br->psv); /* a record error, not a failed run */
     *out = br;
     return OHP_OK;
 }
@@ -482,6 +569,8 @@ OHP_EXPORT void ohp_balance_reader_free(ohp_balance_reader *br)
         return;
     ohp_alloc a = br->alloc;
     ohp_psv_reader_free(br->psv);
+    ohp_buf_free(&br->names, &a);
+    ohp_free(&a, br->name_at);
     ohp_free(&a, br);
 }
 
@@ -533,17 +622,41 @@ static int br_open(void *ud, const ohp_source_query *q)
         return br_fail(br, "balances input: %s", ohp_psv_reader_errmsg(br->psv));
     if (got == 0)
         return br_fail(br, "balances input: empty input, a header line is required");
+    size_t nul = ohp_psv_reader_nul_field(br->psv);
+    if (nul != SIZE_MAX)
+        return br_fail(br, "balances input: line %llu, column %zu: the header holds a NUL byte",
+                       (unsigned long long)ohp_psv_reader_line(br->psv), nul + 1);
     for (int c = 0; c < C_COUNT; c++)
         br->idx[c] = -1;
     for (size_t i = 0; i < nf; i++) {
+        bool known = false;
         for (int c = 0; c < C_COUNT; c++) {
             if (strcmp(f[i], col_names[c]) == 0) {
                 if (br->idx[c] >= 0)
                     return br_fail(br, "balances input: line 1: column %s appears twice",
                                    col_names[c]);
                 br->idx[c] = (long)i;
+                known = true;
             }
         }
+        const char *near = known ? NULL : ohp_column_near_miss(f[i], col_names, C_COUNT);
+        if (near != NULL)
+            return br_fail(br,
+                           "balances input: line 1, column %zu: '%.60s' is not a column name; "
+                           "did you mean %s? (names are upper case, without blanks)",
+                           i + 1, f[i], near);
+    }
+    /* The names, for the positions of record errors (a header read again replaces them). */
+    ohp_free(&br->alloc, br->name_at);
+    br->names.len = 0;
+    br->records = 0;
+    br->name_at = ohp_malloc(&br->alloc, (nf ? nf : 1) * sizeof *br->name_at);
+    if (br->name_at == NULL)
+        return br_fail(br, "balances input: out of memory");
+    for (size_t i = 0; i < nf; i++) {
+        br->name_at[i] = br->names.len;
+        if (ohp_buf_append(&br->names, &br->alloc, f[i], strlen(f[i]) + 1) != 0)
+            return br_fail(br, "balances input: out of memory");
     }
     char missing[OHP_ERRMSG_SIZE] = "";
     size_t mlen = 0;
@@ -587,11 +700,31 @@ static int br_next(void *ud, ohp_record *rec)
     br->row = f;
     br->row_count = nf;
     unsigned long long line = (unsigned long long)ohp_psv_reader_line(br->psv);
+    br->records++;
+    br->rec_line = line;
+    br->src_column = 0;
+    br->err_column = 0;
     if (nf != br->ncols) {
         ohp_errmsg_set(br->errbuf, "line %llu: expected %zu fields, found %zu", line, br->ncols,
                        nf);
         rec->source_error = br->errbuf;
         return 1;
+    }
+    size_t nul = ohp_psv_reader_nul_field(br->psv);
+    if (nul != SIZE_MAX) {
+        /*
+         * Never a value cut short at the NUL: the fields holding one are left
+         * out of the record (an organization code among them cannot skip it
+         * as another organization's), the others are kept for the rejection.
+         */
+        ohp_errmsg_set(br->errbuf, "line %llu, column %zu (%.60s): the field holds a NUL byte",
+                       line, nul + 1, br->names.data + br->name_at[nul]);
+        br->src_column = nul + 1;
+        rec->source_error = br->errbuf;
+        const char **fv = (const char **)f;
+        for (size_t i = nul; i < nf; i++)
+            if (strlen(fv[i]) != ohp_psv_reader_field_size(br->psv, i))
+                fv[i] = NULL;
     }
     rec->organization_id = col(br, f, C_ORGANIZATION_ID);
     rec->organization_code = col(br, f, C_ORGANIZATION_CODE);
@@ -614,13 +747,20 @@ static int br_next(void *ud, ohp_record *rec)
     rec->material_status_code = col(br, f, C_MATERIAL_STATUS_CODE);
     rec->last_update_date = col(br, f, C_LAST_UPDATE_DATE);
     const char *sc = col(br, f, C_SERIAL_CONTROLLED);
+    if (rec->source_error != NULL) {
+        /* a row holding a NUL byte: its class still decides whether --items keeps it */
+        rec->serial_controlled = sc != NULL && strcmp(sc, "Y") == 0;
+        return 1;
+    }
     if (strcmp(sc, "Y") == 0) {
         rec->serial_controlled = 1;
     } else if (strcmp(sc, "N") == 0) {
         rec->serial_controlled = 0;
     } else {
-        ohp_errmsg_set(br->errbuf, "line %llu: SERIAL_CONTROLLED must be Y or N, found '%.40s'",
-                       line, sc);
+        ohp_errmsg_set(br->errbuf,
+                       "line %llu, column %ld: SERIAL_CONTROLLED must be Y or N, found '%.40s'",
+                       line, br->idx[C_SERIAL_CONTROLLED] + 1, sc);
+        br->src_column = (size_t)br->idx[C_SERIAL_CONTROLLED] + 1;
         rec->source_error = br->errbuf;
         return 1;
     }
@@ -630,8 +770,10 @@ static int br_next(void *ud, ohp_record *rec)
     } else if (strcmp(cf, "Y") == 0) {
         rec->consigned = 1;
     } else {
-        ohp_errmsg_set(br->errbuf, "line %llu: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
-                       cf);
+        ohp_errmsg_set(br->errbuf,
+                       "line %llu, column %ld: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
+                       br->idx[C_CONSIGNED_FLAG] + 1, cf);
+        br->src_column = (size_t)br->idx[C_CONSIGNED_FLAG] + 1;
         rec->source_error = br->errbuf;
         return 1;
     }
@@ -663,5 +805,46 @@ OHP_EXPORT int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br)
     if (job == NULL || br == NULL)
         return OHP_EINVAL;
     br->job = job;
-    return ohp_job_set_source(job, br_open, br_next, br_close, br);
+    int rc = ohp_job_set_source(job, br_open, br_next, br_close, br);
+    if (rc == OHP_OK)
+        ohp_job_attach_balance_reader(job, br);
+    return rc;
+}
+
+void ohp_balance_reader_note_error(ohp_balance_reader *br, uint64_t ordinal, int rule,
+                                   const char *message)
+{
+    if (ordinal != br->records || br->records == 0)
+        return;
+    if (rule == OHP_RULE_SOURCE) {
+        br->err_column = br->src_column;
+        return;
+    }
+    br->err_column = 0;
+    const char *name = ohp_record_error_column(rule, message);
+    for (int c = 0; name != NULL && c < C_COUNT; c++)
+        if (strcmp(name, col_names[c]) == 0 && br->idx[c] >= 0)
+            br->err_column = (size_t)br->idx[c] + 1;
+}
+
+OHP_EXPORT int ohp_balance_reader_locate(const ohp_balance_reader *br, uint64_t ordinal,
+                                         uint64_t *line, size_t *column, const char **column_name)
+{
+    if (column != NULL)
+        *column = 0;
+    if (column_name != NULL)
+        *column_name = NULL;
+    if (br == NULL || line == NULL)
+        return OHP_EINVAL;
+    *line = 0;
+    if (ordinal == 0 || ordinal != br->records)
+        return OHP_ENOTFOUND;
+    *line = br->rec_line;
+    if (br->err_column > 0) {
+        if (column != NULL)
+            *column = br->err_column;
+        if (column_name != NULL)
+            *column_name = br->names.data + br->name_at[br->err_column - 1];
+    }
+    return OHP_OK;
 }

@@ -1610,6 +1610,23 @@ static const char *const xcol_names[X_COUNT] = {
     "LOCATOR_NAME",      "LOCATOR_ID",       "LOT_NUMBER",    "OWNING_PARTY_ID",
     "PRIMARY_QUANTITY",  "PRIMARY_UOM_CODE", "SERIAL_NUMBER", "SERIAL_NUMBERS"};
 
+/* The other columns of layout v1 and of the balances input: known, and ignored. */
+static const char *const xcol_ignored[] = {"EXTERNAL_SYSTEM_CODE",
+                                           "PUBLISH_RUN_ID",
+                                           "PUBLISH_MODE",
+                                           "SNAPSHOT_DATE",
+                                           "ORGANIZATION_ID",
+                                           "INVENTORY_ITEM_ID",
+                                           "LOT_EXPIRATION_DATE",
+                                           "SERIAL_CONTROLLED",
+                                           "SECONDARY_QUANTITY",
+                                           "SECONDARY_UOM_CODE",
+                                           "CONSIGNED_FLAG",
+                                           "PROJECT_ID",
+                                           "TASK_ID",
+                                           "MATERIAL_STATUS_CODE",
+                                           "LAST_UPDATE_DATE"};
+
 /* Serial list "A,B,P001..P005": one contribution per serial at the current key. */
 static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list, uint64_t line,
                            long colno)
@@ -1785,7 +1802,7 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
     }
     for (int c = 0; c < X_COUNT; c++)
         idx[c] = -1;
-    for (size_t i = 0; i < nf; i++)
+    for (size_t i = 0; i < nf; i++) {
         for (int c = 0; c < X_COUNT; c++)
             /* a UTF-8 byte order mark before the first column name is skipped */
             if (strcmp(f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0), xcol_names[c]) ==
@@ -1799,6 +1816,19 @@ OHP_EXPORT int ohp_reconcile_load_external_psv(ohp_reconcile *rc, ohp_read_fn re
                 }
                 idx[c] = (long)i;
             }
+        /* A column meant but misspelt by blanks or case would be lost without a word. */
+        const char *near = ohp_column_near_miss(f[i], xcol_names, X_COUNT);
+        if (near == NULL)
+            near = ohp_column_near_miss(f[i], xcol_ignored,
+                                        sizeof xcol_ignored / sizeof xcol_ignored[0]);
+        if (near != NULL) {
+            r = rfail(rc, OHP_EPARSE,
+                      "external side: line 1, column %zu: '%.60s' is not a column name; did "
+                      "you mean %s? (names are upper case, without blanks)",
+                      i + 1, f[i], near);
+            goto out;
+        }
+    }
     static const int req[] = {X_ORG, X_ITEM, X_SUB, X_QTY, X_UOM};
     for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
         if (idx[req[k]] < 0) {

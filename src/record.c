@@ -517,12 +517,15 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
                         "SECONDARY_QUANTITY is given without SECONDARY_UOM_CODE");
     }
     if (ohp_checked_date(chk, rec->last_update_date, &chk->last_update))
-        return fail(rule, OHP_RULE_DATE, msg, "LAST_UPDATE_DATE '%.40s' is not a valid date",
+        return fail(rule, OHP_RULE_DATE, msg,
+                    "LAST_UPDATE_DATE '%.40s' is not a valid date (accepted: " OHP_DATE_FORMATS ")",
                     rec->last_update_date);
     chk->lot_expiration = OHP_TIME_NONE;
     if (ohp_present(rec->lot_expiration_date) &&
         ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
-        return fail(rule, OHP_RULE_DATE, msg, "LOT_EXPIRATION_DATE '%.40s' is not a valid date",
+        return fail(rule, OHP_RULE_DATE, msg,
+                    "LOT_EXPIRATION_DATE '%.40s' is not a valid date (accepted: " OHP_DATE_FORMATS
+                    ")",
                     rec->lot_expiration_date);
 
     bool has_serials = (rec->serials && rec->serial_count) || ohp_present(rec->serial_list);
@@ -547,4 +550,40 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
                     "serial count %llu does not match quantity %s", (unsigned long long)plan->total,
                     chk->primary.text);
     return find_duplicates(plan, a, rule, msg);
+}
+
+const char *ohp_record_error_column(int rule, const char *message)
+{
+    static const char *const columns[] = {
+        "ORGANIZATION_ID",      "ORGANIZATION_CODE",  "INVENTORY_ITEM_ID",
+        "ITEM_NUMBER",          "REVISION",           "SUBINVENTORY_CODE",
+        "LOCATOR_ID",           "LOCATOR_NAME",       "LOT_NUMBER",
+        "LOT_EXPIRATION_DATE",  "SERIAL_NUMBERS",     "PRIMARY_QUANTITY",
+        "PRIMARY_UOM_CODE",     "SECONDARY_QUANTITY", "SECONDARY_UOM_CODE",
+        "OWNING_PARTY_ID",      "PROJECT_ID",         "TASK_ID",
+        "MATERIAL_STATUS_CODE", "LAST_UPDATE_DATE"};
+    if (rule == OHP_RULE_NONE || rule == OHP_RULE_SOURCE || message == NULL)
+        return NULL;
+    if (rule == OHP_RULE_UOM)
+        return "SECONDARY_UOM_CODE"; /* given a secondary quantity, it is the one missing */
+    /* The messages above start with the column they concern, when there is one. */
+    size_t n = 0;
+    while ((message[n] >= 'A' && message[n] <= 'Z') || message[n] == '_')
+        n++;
+    if (n == strlen("SERIAL_NUMBER") && strncmp(message, "SERIAL_NUMBER", n) == 0)
+        return "SERIAL_NUMBERS"; /* one serial of the list */
+    for (size_t i = 0; n > 0 && i < sizeof columns / sizeof columns[0]; i++)
+        if (strlen(columns[i]) == n && strncmp(message, columns[i], n) == 0)
+            return columns[i];
+    /* the serial rules without a column in front: the serial numbers */
+    switch (rule) {
+    case OHP_RULE_SERIAL_COUNT:
+    case OHP_RULE_SERIAL_DUPLICATE:
+    case OHP_RULE_SERIAL_NOT_ALLOWED:
+    case OHP_RULE_SERIAL_RANGE:
+    case OHP_RULE_LIMIT: /* the only limits without a column in front are serial ones */
+        return "SERIAL_NUMBERS";
+    default:
+        return NULL;
+    }
 }

@@ -27,6 +27,9 @@ struct ohp_registry {
     entry *entries;
     size_t count;
     size_t cap;
+    /* Index by code: open addressing over code_num, slot = entry index + 1, 0 = free. */
+    size_t *slots;
+    size_t nslots; /* a power of two, more than twice count; 0 before the first use */
     char errmsg[OHP_ERRMSG_SIZE];
 };
 
@@ -179,16 +182,75 @@ static int entry_fill(const ohp_alloc *a, entry *e, const ohp_lookup_value *v, u
     return OHP_OK;
 }
 
+static size_t slot_of(uint64_t num, size_t nslots)
+{
+    num ^= num >> 33;
+    num *= UINT64_C(0xff51afd7ed558ccd);
+    num ^= num >> 33;
+    return (size_t)num & (nslots - 1);
+}
+
+/* The number of a canonical code ("0" or digits without leading zeros, <= 18), else false. */
+static bool code_number(const char *code, uint64_t *num)
+{
+    size_t n = 0;
+    uint64_t v = 0;
+    while (code[n] >= '0' && code[n] <= '9' && n <= MAX_CODE_DIGITS)
+        v = v * 10 + (uint64_t)(code[n++] - '0');
+    if (n == 0 || code[n] != '\0' || n > MAX_CODE_DIGITS || (code[0] == '0' && n > 1))
+        return false;
+    *num = v;
+    return true;
+}
+
+static void index_put(ohp_registry *reg, size_t i)
+{
+    size_t k = slot_of(reg->entries[i].code_num, reg->nslots);
+    while (reg->slots[k] != 0)
+        k = (k + 1) & (reg->nslots - 1);
+    reg->slots[k] = i + 1;
+}
+
+/* Rebuild the index for `count` entries (after a removal, or to grow it). */
+static int index_rebuild(ohp_registry *reg, size_t count)
+{
+    size_t n = 16;
+    while (n < 2 * count + 2)
+        n *= 2;
+    if (n != reg->nslots) {
+        size_t *p = ohp_malloc(&reg->alloc, n * sizeof *p);
+        if (p == NULL)
+            return OHP_ENOMEM;
+        ohp_free(&reg->alloc, reg->slots);
+        reg->slots = p;
+        reg->nslots = n;
+    }
+    memset(reg->slots, 0, reg->nslots * sizeof *reg->slots);
+    for (size_t i = 0; i < reg->count; i++)
+        index_put(reg, i);
+    return OHP_OK;
+}
+
 static entry *find(const ohp_registry *reg, const char *code)
 {
-    for (size_t i = 0; i < reg->count; i++)
-        if (strcmp(reg->entries[i].code, code) == 0)
-            return &reg->entries[i];
+    uint64_t num;
+    if (reg->nslots == 0 || !code_number(code, &num))
+        return NULL;
+    for (size_t k = slot_of(num, reg->nslots); reg->slots[k] != 0;
+         k = (k + 1) & (reg->nslots - 1)) {
+        entry *e = &reg->entries[reg->slots[k] - 1];
+        if (e->code_num == num)
+            return e;
+    }
     return NULL;
 }
 
+/* Room for `extra` more entries, in the array and in the index. */
 static int grow(ohp_registry *reg, size_t extra)
 {
+    if (2 * (reg->count + extra) + 2 > reg->nslots &&
+        index_rebuild(reg, reg->count + extra) != OHP_OK)
+        return OHP_ENOMEM;
     if (reg->count + extra <= reg->cap)
         return OHP_OK;
     size_t cap = reg->cap ? reg->cap : 8;
@@ -221,10 +283,12 @@ OHP_EXPORT int ohp_registry_new(ohp_registry **out, const ohp_allocator *alloc)
     seed.description = "Oracle Warehouse Management";
     if (grow(reg, 1) || entry_fill(&a, &reg->entries[0], &seed, 0)) {
         ohp_free(&a, reg->entries);
+        ohp_free(&a, reg->slots);
         ohp_free(&a, reg);
         return OHP_ENOMEM;
     }
     reg->count = 1;
+    index_put(reg, 0);
     *out = reg;
     return OHP_OK;
 }
@@ -237,6 +301,7 @@ OHP_EXPORT void ohp_registry_free(ohp_registry *reg)
     for (size_t i = 0; i < reg->count; i++)
         entry_free(&a, &reg->entries[i]);
     ohp_free(&a, reg->entries);
+    ohp_free(&a, reg->slots);
     ohp_free(&a, reg);
 }
 
@@ -260,7 +325,7 @@ OHP_EXPORT int ohp_registry_add(ohp_registry *reg, const ohp_lookup_value *v)
     rc = entry_fill(&reg->alloc, &reg->entries[reg->count], v, num);
     if (rc)
         return set_err(reg, rc, "out of memory");
-    reg->count++;
+    index_put(reg, reg->count++);
     reg->errmsg[0] = '\0';
     return OHP_OK;
 }
@@ -303,6 +368,10 @@ OHP_EXPORT int ohp_registry_remove(ohp_registry *reg, const char *code)
     entry_free(&reg->alloc, e);
     memmove(&reg->entries[i], &reg->entries[i + 1], (reg->count - i - 1) * sizeof *e);
     reg->count--;
+    /* The indexes moved: rebuild (same size, no allocation). */
+    memset(reg->slots, 0, reg->nslots * sizeof *reg->slots);
+    for (size_t k = 0; k < reg->count; k++)
+        index_put(reg, k);
     return OHP_OK;
 }
 
@@ -518,6 +587,7 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
                      "ENABLED_FLAG|START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG");
         goto done;
     }
+    uint64_t zero_line = 0; /* the line of the row for code 0, once seen */
     while ((got = ohp_psv_reader_next(r, &f, &nf)) == 1) {
         uint64_t line = ohp_psv_reader_line(r);
         if (nf == 1 && f[0][0] == '\0')
@@ -541,11 +611,14 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
                          (unsigned long long)line);
             goto done;
         }
-        if (parse_opt_date(f[4], &v.start_date) || parse_opt_date(f[5], &v.end_date)) {
+        bool bad_start = parse_opt_date(f[4], &v.start_date) != OHP_OK;
+        if (bad_start || parse_opt_date(f[5], &v.end_date) != OHP_OK) {
             rc = set_err(reg, OHP_EPARSE,
-                         "lookups: line %llu: dates must be YYYY/MM/DD (or another accepted "
-                         "date format)",
-                         (unsigned long long)line);
+                         "lookups: line %llu, column %d (%s): '%.40s' is not a date "
+                         "(accepted: " OHP_DATE_FORMATS ")",
+                         (unsigned long long)line, bad_start ? 5 : 6,
+                         bad_start ? "START_DATE_ACTIVE" : "END_DATE_ACTIVE",
+                         bad_start ? f[4] : f[5]);
             goto done;
         }
         if (parse_seq(f[6], &v.has_display_sequence, &v.display_sequence)) {
@@ -554,7 +627,20 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
                          (unsigned long long)line);
             goto done;
         }
-        rc = strcmp(v.code, "0") == 0 ? ohp_registry_update(tmp, &v) : ohp_registry_add(tmp, &v);
+        if (strcmp(v.code, "0") == 0) {
+            /* code 0 updates the seeded value, once: a second row is a duplicate code */
+            if (zero_line != 0) {
+                rc = set_err(reg, OHP_EEXISTS,
+                             "lookups: line %llu: lookup code 0 appears twice (first on line "
+                             "%llu)",
+                             (unsigned long long)line, (unsigned long long)zero_line);
+                goto done;
+            }
+            zero_line = line;
+            rc = ohp_registry_update(tmp, &v);
+        } else {
+            rc = ohp_registry_add(tmp, &v);
+        }
         if (rc) {
             set_err(reg, rc, "lookups: line %llu: %s", (unsigned long long)line, tmp->errmsg);
             goto done;
@@ -567,13 +653,17 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
     /* Swap contents. */
     {
         entry *e = reg->entries;
-        size_t c = reg->count, cap = reg->cap;
+        size_t c = reg->count, cap = reg->cap, *slots = reg->slots, nslots = reg->nslots;
         reg->entries = tmp->entries;
         reg->count = tmp->count;
         reg->cap = tmp->cap;
+        reg->slots = tmp->slots;
+        reg->nslots = tmp->nslots;
         tmp->entries = e;
         tmp->count = c;
         tmp->cap = cap;
+        tmp->slots = slots;
+        tmp->nslots = nslots;
         reg->errmsg[0] = '\0';
     }
 done:

@@ -288,6 +288,15 @@ typedef struct brun {
     char msgs[8][1200];
     size_t nrej;
     uint64_t read, published, rejected;
+    /* where each rejected record (and the record failing the run) came from */
+    ohp_balance_reader *br;
+    uint64_t lines[8];
+    size_t cols[8];
+    char colnames[8][64];
+    int has_org[8];
+    uint64_t error_line;
+    size_t error_col;
+    char error_colname[64];
 } brun;
 
 static int on_reject(void *ud, const ohp_rejection *rj)
@@ -296,16 +305,28 @@ static int on_reject(void *ud, const ohp_rejection *rj)
     ck_assert_uint_lt(b->nrej, 8);
     b->rules[b->nrej] = rj->rule;
     snprintf(b->msgs[b->nrej], sizeof b->msgs[0], "%s", rj->message);
+    const char *name = NULL;
+    ck_assert_int_eq(
+        ohp_balance_reader_locate(b->br, rj->ordinal, &b->lines[b->nrej], &b->cols[b->nrej], &name),
+        OHP_OK);
+    snprintf(b->colnames[b->nrej], sizeof b->colnames[0], "%s", name ? name : "");
+    b->has_org[b->nrej] = rj->record->organization_code != NULL;
+    /* only the record at hand is known */
+    uint64_t line = 99;
+    ck_assert_int_eq(ohp_balance_reader_locate(b->br, rj->ordinal + 1, &line, NULL, NULL),
+                     OHP_ENOTFOUND);
+    ck_assert_uint_eq(line, 0);
     b->nrej++;
     return 0;
 }
 
-static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
+static void balance_run_n(brun *b, const char *text, size_t len, size_t chunk, int on_error)
 {
     memset(b, 0, sizeof *b);
-    chunked ch = {text, strlen(text), chunk, 0, 0};
+    chunked ch = {text, len, chunk, 0, 0};
     ohp_balance_reader *br = NULL;
     ck_assert_int_eq(ohp_balance_reader_new(&br, chunked_read, &ch, NULL), OHP_OK);
+    b->br = br;
     ohp_job *job;
     ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
     ck_assert_int_eq(ohp_job_set_balance_reader(job, br), OHP_OK);
@@ -325,6 +346,13 @@ static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
     b->read = s->records_read;
     b->published = s->records_published;
     b->rejected = s->records_rejected;
+    if (s->error_ordinal != 0) {
+        const char *name = NULL;
+        ck_assert_int_eq(
+            ohp_balance_reader_locate(br, s->error_ordinal, &b->error_line, &b->error_col, &name),
+            OHP_OK);
+        snprintf(b->error_colname, sizeof b->error_colname, "%s", name ? name : "");
+    }
     ohp_job_free(job);
     ohp_balance_reader_free(br);
     if (b->rc == OHP_OK)
@@ -332,11 +360,164 @@ static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
                          0);
 }
 
+static void balance_run(brun *b, const char *text, size_t chunk, int on_error)
+{
+    balance_run_n(b, text, strlen(text), chunk, on_error);
+}
+
 static void brun_free(brun *b)
 {
     free(b->psv);
     tu_sink_free(&b->sink);
 }
+
+/* Read `len` bytes of text (NUL bytes allowed) in every variant. */
+static void reader_open_n(reader *rd, const char *text, size_t len, int variant)
+{
+    memset(rd, 0, sizeof *rd);
+    if (chunk_sizes[variant] == 0) {
+        ck_assert_int_eq(ohp_psv_reader_new_memory(&rd->r, text, len, NULL), OHP_OK);
+    } else {
+        rd->ch.p = text;
+        rd->ch.len = len;
+        rd->ch.chunk = chunk_sizes[variant];
+        ck_assert_int_eq(ohp_psv_reader_new(&rd->r, chunked_read, &rd->ch, 0, NULL), OHP_OK);
+    }
+}
+
+/*
+ * A NUL byte inside a field fails the row (never a value cut short at the
+ * NUL), with the line and column named; the reader goes on with the next row.
+ */
+static void expect_nul(const char *text, size_t len, const char *want_msg, const char *want_after)
+{
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open_n(&rd, text, len, v);
+        const char *const *f;
+        size_t n;
+        int rc;
+        while ((rc = ohp_psv_reader_next(rd.r, &f, &n)) == 1 && strcmp(f[0], "ok") == 0)
+            ;
+        ck_assert_msg(rc == OHP_EPARSE, "variant %d: %d", v, rc);
+        const char *msg = ohp_psv_reader_errmsg(rd.r);
+        ck_assert_msg(strstr(msg, want_msg) != NULL && strstr(msg, "NUL") != NULL,
+                      "variant %d: '%s' lacks '%s'", v, msg, want_msg);
+        char got[256];
+        ck_assert_int_eq(read_all(rd.r, got, sizeof got, NULL, 0), 0);
+        ck_assert_str_eq(got, want_after);
+        ohp_psv_reader_free(rd.r);
+    }
+}
+
+#define NUL_CASE(lit, msg, after) expect_nul(lit, sizeof lit - 1, msg, after)
+
+START_TEST(nul_byte_is_an_error)
+{
+    NUL_CASE("ok\nM1\0X|AB|c\nx|y\n", "line 2, column 1", "[x][y]\n");
+    NUL_CASE("ok\na|AB\0CD|c\nx|y\n", "line 2, column 2", "[x][y]\n");
+    NUL_CASE("a|b|\0\nx\n", "line 1, column 3", "[x]\n");
+    NUL_CASE("a|\"q\0\"|c\nx\n", "line 1, column 2", "[x]\n");
+    NUL_CASE("a|\"multi\nline\0\"|c\nx\n", "line 1, column 2", "[x]\n");
+    NUL_CASE("ok\nlast|fi\0eld", "line 2, column 2", "");
+    /* past the first 16 bytes (the vector path) and in the tail */
+    NUL_CASE("0123456789|0123456789|01234\0|x\nz\n", "line 1, column 3", "[z]\n");
+}
+END_TEST
+
+START_TEST(byte_order_mark_skipped)
+{
+    expect_rows("\xEF\xBB\xBF"
+                "a|b\nc\n",
+                "[a][b]\n[c]\n");
+    expect_rows("\xEF\xBB\xBF", "");
+    expect_rows("\xEF\xBB\xBF\"q|r\"\n", "[q|r]\n");
+    /* not a mark: kept as they are */
+    expect_rows("\xEF\xBBx\n", "[\xEF\xBBx]\n");
+    expect_rows("\xEF\n", "[\xEF]\n");
+    /* only at the very start */
+    expect_rows("a\n\xEF\xBB\xBF"
+                "b\n",
+                "[a]\n[\xEF\xBB\xBF"
+                "b]\n");
+    for (int v = 0; v < VARIANTS; v++) {
+        reader rd;
+        reader_open(&rd, "\xEF\xBB\xBFh\nx\n", v, 0);
+        char got[64], lines[64];
+        ck_assert_int_eq(read_all(rd.r, got, sizeof got, lines, sizeof lines), 0);
+        ck_assert_str_eq(lines, "@1@2");
+        ohp_psv_reader_free(rd.r);
+    }
+}
+END_TEST
+
+/* The readers built on the PSV reader: a NUL byte is a parse error naming line and column. */
+START_TEST(nul_byte_in_other_readers)
+{
+    /* lookups */
+    static const char lookups[] = "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                                  "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                                  "7|W\0X||Y||||\n";
+    ohp_registry *reg;
+    ck_assert_int_eq(ohp_registry_new(&reg, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_registry_load_psv(reg, lookups, sizeof lookups - 1), OHP_EPARSE);
+    ck_assert_ptr_nonnull(strstr(ohp_registry_errmsg(reg), "line 2, column 2"));
+    ck_assert_int_eq(ohp_registry_count(reg), 1);
+    /* with a byte-order mark and no NUL it loads */
+    static const char bom[] = "\xEF\xBB\xBFLOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|"
+                              "START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                              "7|W||Y||||\n";
+    ck_assert_int_eq(ohp_registry_load_psv(reg, bom, sizeof bom - 1), OHP_OK);
+    ck_assert_int_eq(ohp_registry_count(reg), 2);
+    ohp_registry_free(reg);
+
+    /* a bare snapshot */
+    static const char snap[] = TU_HEADER_V1 P "|M\0"
+                                              "1||A||FGI|||||N||1|Ea|||N|||||"
+                                              "2026/11/01 00:00:00\n";
+    chunked ch = {snap, sizeof snap - 1, 7, 0, 0};
+    ohp_snapshot_reader *sr;
+    ck_assert_int_eq(ohp_snapshot_reader_open_psv(&sr, chunked_read, &ch, NULL), OHP_OK);
+    const ohp_snapshot_record *rec;
+    ck_assert_int_eq(ohp_snapshot_reader_next(sr, &rec), OHP_EPARSE);
+    ck_assert_ptr_nonnull(strstr(ohp_snapshot_reader_errmsg(sr), "line 2, column 6"));
+    ohp_snapshot_reader_free(sr);
+
+    /* the external side of a reconciliation */
+    static const char ext[] = "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|PRIMARY_QUANTITY|"
+                              "PRIMARY_UOM_CODE\nM1|A\0B|FGI|1|Ea\n";
+    chunked ce = {ext, sizeof ext - 1, 65536, 0, 0};
+    ohp_reconcile *rc;
+    ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_reconcile_load_external_psv(rc, chunked_read, &ce), OHP_EPARSE);
+    ck_assert_ptr_nonnull(strstr(ohp_reconcile_errmsg(rc), "line 2, column 2"));
+    ohp_reconcile_free(rc);
+}
+END_TEST
+
+/* A header name that is a known column but for blanks or case is refused, not ignored. */
+START_TEST(external_header_near_miss)
+{
+    static const char *const heads[] = {
+        "ORGANIZATION_CODE|item_number|SUBINVENTORY_CODE|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n",
+        "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|PRIMARY_QUANTITY|PRIMARY_UOM_CODE| "
+        "LOT_NUMBER\n",
+        "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|"
+        "Last_Update_Date\n"};
+    static const char *const want[] = {"column 2: 'item_number'", "column 6: ' LOT_NUMBER'",
+                                       "column 6: 'Last_Update_Date'"};
+    static const char *const meant[] = {"ITEM_NUMBER", "LOT_NUMBER", "LAST_UPDATE_DATE"};
+    for (size_t i = 0; i < 3; i++) {
+        chunked ce = {heads[i], strlen(heads[i]), 65536, 0, 0};
+        ohp_reconcile *rc;
+        ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
+        ck_assert_int_eq(ohp_reconcile_load_external_psv(rc, chunked_read, &ce), OHP_EPARSE);
+        const char *msg = ohp_reconcile_errmsg(rc);
+        ck_assert_msg(strstr(msg, want[i]) != NULL && strstr(msg, meant[i]) != NULL, "'%s'", msg);
+        ohp_reconcile_free(rc);
+    }
+}
+END_TEST
 
 START_TEST(balances_any_column_order)
 {
@@ -537,6 +718,133 @@ START_TEST(balances_quoting_error_fails_run)
 }
 END_TEST
 
+/* A NUL byte in a balances field: a record error (rule SOURCE), never a value cut short. */
+START_TEST(balances_nul_is_record_error)
+{
+    static const char in[] = BAL_HEADER "M1\0X|AB\0CD|FGI|N|1|Ea|2026/11/01|\n"
+                                        "M1|AB|FGI|N|2|Ea|2026/11/01|\n"
+                                        "M2|I2|FGI|N|1|Ea|2026/11\0/01|\n"
+                                        "M1|I3|FGI|N|3|Ea|2026/11/01|\0\n";
+    for (size_t chunk = 1; chunk <= 65536; chunk *= 64) {
+        brun b;
+        balance_run_n(&b, in, sizeof in - 1, chunk, OHP_ON_ERROR_REJECT);
+        ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+        /* only the clean row of M1: no item AB from "AB\0CD" */
+        ck_assert_str_eq(b.psv, HEADER P "|M1||AB||FGI|||||N||2|Ea|||N|||||2026/11/01 00:00:00\n");
+        ck_assert_uint_eq(b.nrej, 2); /* M2's row is another organization's */
+        ck_assert_int_eq(b.rules[0], OHP_RULE_SOURCE);
+        ck_assert_ptr_nonnull(strstr(b.msgs[0], "record 1 "));
+        ck_assert_ptr_nonnull(strstr(b.msgs[0], "line 2, column 1 (ORGANIZATION_CODE)"));
+        ck_assert_ptr_nonnull(strstr(b.msgs[0], "NUL"));
+        ck_assert_int_eq(b.has_org[0], 0); /* not "M1" */
+        ck_assert_uint_eq(b.lines[0], 2);
+        ck_assert_uint_eq(b.cols[0], 1);
+        ck_assert_str_eq(b.colnames[0], "ORGANIZATION_CODE");
+        ck_assert_ptr_nonnull(strstr(b.msgs[1], "line 5, column 8 (CONSIGNED_FLAG)"));
+        ck_assert_uint_eq(b.lines[1], 5);
+        ck_assert_str_eq(b.colnames[1], "CONSIGNED_FLAG");
+        brun_free(&b);
+    }
+    brun b;
+    balance_run_n(&b, in, sizeof in - 1, 3, OHP_ON_ERROR_FAIL);
+    ck_assert_int_eq(b.rc, OHP_ERECORD);
+    ck_assert_ptr_nonnull(strstr(b.errmsg, "line 2, column 1 (ORGANIZATION_CODE)"));
+    ck_assert_uint_eq(b.error_line, 2);
+    ck_assert_int_eq(b.sink.committed, 0);
+    brun_free(&b);
+}
+END_TEST
+
+START_TEST(balances_byte_order_mark)
+{
+    brun b;
+    balance_run(&b, "\xEF\xBB\xBF" BAL_HEADER "M1|I1|FGI|N|1|Ea|2026/11/01|\n", 1,
+                OHP_ON_ERROR_FAIL);
+    ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+    ck_assert_str_eq(b.psv, HEADER P "|M1||I1||FGI|||||N||1|Ea|||N|||||2026/11/01 00:00:00\n");
+    brun_free(&b);
+    /* the first column is read: ORGANIZATION_ID is no "unknown column" */
+    balance_run(&b, "\xEF\xBB\xBFORGANIZATION_ID|" BAL_HEADER "204|M1|I1|FGI|N|1|Ea|2026/11/01|\n",
+                65536, OHP_ON_ERROR_FAIL);
+    ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+    ck_assert_str_eq(b.psv, HEADER P "204|M1||I1||FGI|||||N||1|Ea|||N|||||2026/11/01 00:00:00\n");
+    brun_free(&b);
+}
+END_TEST
+
+START_TEST(balances_header_near_miss)
+{
+    static const char *const heads[] = {
+        "ORGANIZATION_CODE|item_number|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"
+        "PRIMARY_UOM_CODE|LAST_UPDATE_DATE\n",
+        "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"
+        "PRIMARY_UOM_CODE|LAST_UPDATE_DATE|LOT_NUMBER \n",
+        "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"
+        "PRIMARY_UOM_CODE|LAST_UPDATE_DATE|\tOrganization_Id\n"};
+    static const char *const want[] = {"column 2: 'item_number'", "column 8: 'LOT_NUMBER '",
+                                       "column 8: '\\tOrganization_Id'"};
+    static const char *const meant[] = {"ITEM_NUMBER?", "LOT_NUMBER?", "ORGANIZATION_ID?"};
+    for (size_t i = 0; i < 3; i++) {
+        brun b;
+        balance_run(&b, heads[i], 65536, OHP_ON_ERROR_REJECT);
+        ck_assert_int_eq(b.rc, OHP_ESOURCE);
+        ck_assert_msg(strstr(b.errmsg, want[i]) != NULL && strstr(b.errmsg, meant[i]) != NULL,
+                      "'%s'", b.errmsg);
+        ck_assert_int_eq(b.sink.opened, 0);
+        brun_free(&b);
+    }
+    /* an unknown name unlike any column is still ignored */
+    brun b;
+    balance_run(&b, "NOTES|" BAL_HEADER "x|M1|I1|FGI|N|1|Ea|2026/11/01|\n", 65536,
+                OHP_ON_ERROR_FAIL);
+    ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+    brun_free(&b);
+}
+END_TEST
+
+/* ohp_balance_reader_locate: the line of a record (quoted line breaks and blank lines counted)
+ * and the column its record error concerns. */
+START_TEST(balances_locate)
+{
+    const char *in = BAL_HEADER "M1|\"I\n1\"|FGI|N|1|Ea|2026/11/01|\n"
+                                "\n"
+                                "M1|I2|FGI|N|x|Ea|2026/11/01|\n"
+                                "M1|I3|FGI|N|1|Ea|2026-13-01|\n"
+                                "M1|I4|FGI|N|1|Ea\n"
+                                "M1|I5|FGI|N|1.5|Ea|2026/11/01|maybe\n"
+                                "M1|I6|FGI|Y|2|Ea|2026/11/01|\n"
+                                "M1|I7|FGI|N|1|Ea|2026/11/01|\n";
+    static const uint64_t lines[] = {5, 6, 7, 8, 9};
+    static const size_t cols[] = {5, 7, 0, 8, 0};
+    static const char *const names[] = {"PRIMARY_QUANTITY", "LAST_UPDATE_DATE", "",
+                                        "CONSIGNED_FLAG", ""};
+    for (size_t chunk = 1; chunk <= 65536; chunk *= 16) {
+        brun b;
+        balance_run(&b, in, chunk, OHP_ON_ERROR_REJECT);
+        ck_assert_msg(b.rc == OHP_OK, "%d %s", b.rc, b.errmsg);
+        ck_assert_uint_eq(b.nrej, 5);
+        for (size_t i = 0; i < 5; i++) {
+            ck_assert_msg(b.lines[i] == lines[i], "rejection %zu: line %llu", i,
+                          (unsigned long long)b.lines[i]);
+            ck_assert_uint_eq(b.cols[i], cols[i]);
+            ck_assert_str_eq(b.colnames[i], names[i]);
+        }
+        /* the serial record I6 without serials: SERIAL_NUMBERS is not in the header */
+        brun_free(&b);
+    }
+    brun b;
+    balance_run(&b, in, 5, OHP_ON_ERROR_FAIL);
+    ck_assert_int_eq(b.rc, OHP_ERECORD);
+    ck_assert_uint_eq(b.error_line, 5);
+    ck_assert_uint_eq(b.error_col, 5);
+    ck_assert_str_eq(b.error_colname, "PRIMARY_QUANTITY");
+    brun_free(&b);
+
+    uint64_t line = 1;
+    ck_assert_int_eq(ohp_balance_reader_locate(NULL, 1, &line, NULL, NULL), OHP_EINVAL);
+}
+END_TEST
+
 static Suite *psv_reader_suite(void)
 {
     Suite *s = suite_create("psv_reader");
@@ -553,6 +861,10 @@ static Suite *psv_reader_suite(void)
     tcase_add_test(tc, read_error);
     tcase_add_test(tc, bad_arguments);
     tcase_add_loop_test(tc, random_texts_agree, 0, 4);
+    tcase_add_test(tc, nul_byte_is_an_error);
+    tcase_add_test(tc, byte_order_mark_skipped);
+    tcase_add_test(tc, nul_byte_in_other_readers);
+    tcase_add_test(tc, external_header_near_miss);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("balances");
     tcase_add_test(tb, balances_any_column_order);
@@ -562,6 +874,10 @@ static Suite *psv_reader_suite(void)
     tcase_add_test(tb, balance_reader_field_echoes_the_row);
     tcase_add_test(tb, balances_bad_row_fails_run);
     tcase_add_test(tb, balances_quoting_error_fails_run);
+    tcase_add_test(tb, balances_nul_is_record_error);
+    tcase_add_test(tb, balances_byte_order_mark);
+    tcase_add_test(tb, balances_header_near_miss);
+    tcase_add_test(tb, balances_locate);
     suite_add_tcase(s, tb);
     return s;
 }

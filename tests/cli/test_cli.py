@@ -613,16 +613,29 @@ class TestFailures(CliTest):
 
     def test_unwritable_outdir(self):
         preexec = None
+        # The inputs are copied next to the output: the user running the program
+        # needs to read them, wherever the sample data lies.
+        inp = shutil.copyfile(data("balances.psv"), os.path.join(self.tmp, "balances.psv"))
+        grants = shutil.copyfile(data("grants.psv"), os.path.join(self.tmp, "grants.psv"))
         if os.geteuid() == 0:
             # Directory permissions bind only other users: run the program as nobody.
             def preexec():
+                os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            if self.run_cli("--version", preexec=preexec).returncode != 0:
-                self.skipTest("the program cannot run as user nobody here")
             os.chmod(self.tmp, 0o755)
+            try:
+                probe = self.run_cli("--version", preexec=preexec)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # e.g. a checkout under a home folder of mode 700: user nobody
+                # cannot reach the program
+                self.skipTest(f"the program cannot run as user nobody here: {exc}")
+            if probe.returncode != 0:
+                self.skipTest("the program cannot run as user nobody here: "
+                              f"exit {probe.returncode}: {probe.stderr.strip()}")
         os.chmod(self.out, 0o555)
-        r = self.publish("--now", "2026/01/15", preexec=preexec)
+        r = self.publish("--now", "2026/01/15", "--user", "alice", "--grants", grants, inp=inp,
+                         auth=False, preexec=preexec)
         self.assertOneLineError(r, 4, self.out)
         os.chmod(self.out, 0o700)
         self.assertEqual(self.outfiles(), [])
@@ -657,6 +670,158 @@ class TestFailures(CliTest):
         self.assertOneLineError(r, 4, "already exists")
         self.assertEqual(read_bytes(path), before)
         self.assertEqual(self.outfiles(), [os.path.basename(path)])
+
+
+class TestInputs(CliTest):
+    """How every input is read: NUL bytes, byte-order marks, column names, positions, dates."""
+
+    def write_bytes(self, name, data):
+        p = os.path.join(self.tmp, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def test_nul_byte_is_a_record_error(self):
+        text = make_input([rec(org="M1\0X", item="AB\0CD"), rec(item="CLEAN")])
+        inp = self.write("nul.psv", text)
+        r = self.publish("--full", "--now", "2026/01/15", inp=inp)
+        self.assertOneLineError(r, 4, "NUL")
+        self.assertIn("record 1 (", r.stderr)
+        self.assertIn("line 2, column 2 (ORGANIZATION_CODE)", r.stderr)
+        self.assertIn("input '%s', line 2" % inp, r.stderr)
+        self.assertEqual(self.outfiles(), [])
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--full", "--now", "2026/01/15", "--on-error", "reject",
+                         "--rejects", rejects, inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("rejected 1", r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual([(g[5], g[7]) for g in got], [("M1", "CLEAN")])
+        rj = list(csv.reader(io.StringIO(read_text(rejects), newline=""), delimiter="|"))
+        self.assertEqual(rj[1][0], "1")
+        self.assertIn("NUL", rj[1][1])
+        self.assertNotIn("\0", read_text(rejects))
+
+    def test_nul_byte_in_other_inputs(self):
+        g = self.write("grants.psv", "USER_NAME|PRIVILEGE_CODE\nali\0ce|%s\n" % PRIV)
+        r = self.run_cli("publish", "--input", data("balances.psv"), "--org", "M1",
+                         "--outdir", self.out, "--user", "ali", "--grants", g)
+        self.assertOneLineError(r, 2, "grants")
+        self.assertIn("line 2, column 1", r.stderr)
+        self.assertIn("NUL", r.stderr)
+        lk = self.write("lk.psv", "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|"
+                        "START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                        "7|Seven\0 3PL||Y||||\n")
+        r = self.publish("--lookups", lk, "--system", "7")
+        self.assertOneLineError(r, 2, "line 2, column 2")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_nul_byte_in_the_state_file(self):
+        # the row of organization "M1<NUL>X" must not be read as M1's watermark
+        self.write("state.psv", STATE_HEAD.format(n=3) + "0|M1\0X|2026/01/15 18:00:00|3\n")
+        before = read_bytes(self.state)
+        r = self.publish("--state", self.state, "--now", "2026/01/16")
+        self.assertOneLineError(r, 4, "state file")
+        self.assertIn("line 4, column 2", r.stderr)
+        self.assertIn("NUL", r.stderr)
+        self.assertEqual(read_bytes(self.state), before)
+        self.assertEqual(self.outfiles(), [])
+
+    def test_byte_order_mark_is_skipped(self):
+        text = make_input([rec(item="A", ORGANIZATION_ID="204")])
+        inp = self.write_bytes("bom.psv", b"\xef\xbb\xbf" + text.encode())
+        g = self.write_bytes("grants.psv", b"\xef\xbb\xbfUSER_NAME|PRIVILEGE_CODE\nalice|"
+                             + PRIV.encode() + b"\n")
+        r = self.run_cli("publish", "--input", inp, "--org", "M1", "--outdir", self.out,
+                         "--user", "alice", "--grants", g, "--full", "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("ORGANIZATION_ID")], "204")
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("ITEM_NUMBER")], "A")
+
+    def test_near_miss_column_name_is_an_error(self):
+        for bad, meant in (("item_number", "ITEM_NUMBER"), ("LOT_NUMBER ", "LOT_NUMBER"),
+                           ("Organization_Id", "ORGANIZATION_ID")):
+            with self.subTest(bad=bad):
+                cols = [bad if c == meant else c for c in INPUT_COLUMNS]
+                text = psv_line(cols) + psv_line([rec().get(c, "") for c in INPUT_COLUMNS])
+                inp = self.write("near.psv", text)
+                r = self.publish("--full", inp=inp)
+                self.assertOneLineError(r, 4, "'%s'" % bad)
+                self.assertIn(meant + "?", r.stderr)
+                self.assertIn("near.psv", r.stderr)
+                self.assertEqual(self.outfiles(), [])
+
+    def test_record_errors_name_the_file_and_line(self):
+        # line 1 header, 2 good, 3 blank, 4-5 a quoted line break, 6 the bad record (record 3)
+        text = (psv_line(INPUT_COLUMNS)
+                + psv_line([rec(item="A").get(c, "") for c in INPUT_COLUMNS]) + "\n"
+                + psv_line([rec(item="B\nC").get(c, "") for c in INPUT_COLUMNS])
+                + psv_line([rec(item="D", qty="x1").get(c, "") for c in INPUT_COLUMNS]))
+        inp = self.write("lines.psv", text)
+        where = "input '%s', line 6, column 13 (PRIMARY_QUANTITY)" % inp
+        r = self.publish("--full", "--now", "2026/01/15", inp=inp)
+        self.assertOneLineError(r, 4, "record 3 (")
+        self.assertIn(where, r.stderr)
+        rejects = os.path.join(self.tmp, "rejects.psv")
+        r = self.publish("--full", "--now", "2026/01/15", "--on-error", "reject",
+                         "--rejects", rejects, inp=inp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("  rejected: record 3 (", r.stderr)
+        self.assertIn(where, r.stderr)
+        rj = list(csv.reader(io.StringIO(read_text(rejects), newline=""), delimiter="|"))
+        self.assertIn(where, rj[1][1])
+        # standard input has no file name
+        r = self.publish("--full", "--now", "2026/01/15", "--run-id", "9", inp="-", stdin=text)
+        self.assertOneLineError(r, 4, "standard input, line 6, column 13 (PRIMARY_QUANTITY)")
+
+    def test_dash_date_time_and_accepted_forms(self):
+        inp = self.write("in.psv", make_input([rec(LAST_UPDATE_DATE="2026-01-15 18:00:00")]))
+        r = self.publish("--full", "--now", "2026-01-16 06:30:00", "--run-id", "3", inp=inp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = read_zip(self, self.zip_path(r))
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("SNAPSHOT_DATE")], "2026/01/16 06:30:00")
+        self.assertEqual(got[0][OUTPUT_COLUMNS.index("LAST_UPDATE_DATE")], "2026/01/15 18:00:00")
+        forms = ("YYYY/MM/DD", "YYYY/MM/DD HH:MM:SS", "YYYY-MM-DD HH:MM:SS",
+                 "YYYY-MM-DDTHH:MM:SSZ", "YYYY-MM-DDTHH:MM:SS+HH:MM")
+        for opt in ("--now", "--from"):
+            r = self.publish(opt, "15/01/2026", inp=inp)
+            self.assertOneLineError(r, 2, "15/01/2026")
+            for f in forms:
+                self.assertIn(f, r.stderr)
+        inp = self.write("bad.psv", make_input([rec(LAST_UPDATE_DATE="01/15/2026 6pm")]))
+        r = self.publish("--full", inp=inp)
+        self.assertOneLineError(r, 4, "LAST_UPDATE_DATE '01/15/2026 6pm' is not a valid date")
+        for f in forms:
+            self.assertIn(f, r.stderr)
+
+    def lookups_text(self, size):
+        head = ("LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n")
+        rows = "".join("%d|System %d||Y||||\n" % (i, i) for i in range(1, 300001))
+        text = head + rows
+        return (text + "\n" * (size - len(text))).encode()
+
+    def test_lookups_of_exactly_16_mib(self):
+        lk = self.write_bytes("lk.psv", self.lookups_text(16777216))
+        self.assertEqual(os.path.getsize(lk), 16777216)
+        t0 = time.monotonic()
+        r = self.publish("--lookups", lk, "--system", "299999", "--full", "--now", "2026/01/15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - t0, 60)
+        self.assertIn("ONHAND_299999_M1_", r.stdout)
+        lk = self.write_bytes("lk2.psv", self.lookups_text(16777217))
+        r = self.publish("--lookups", lk, "--system", "299999")
+        self.assertOneLineError(r, 2, "larger than 16777216 bytes")
+
+    def test_lookups_code_zero_twice(self):
+        lk = self.write("lk.psv", "LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|"
+                        "START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n"
+                        "0|Oracle WMS Cloud||Y||||\n1|Acme||Y||||\n0|Other name||Y||||\n")
+        r = self.publish("--lookups", lk)
+        self.assertOneLineError(r, 2, "line 4")
+        self.assertIn("code 0", r.stderr)
+        self.assertEqual(self.outfiles(), [])
 
 
 class TestRejects(CliTest):
@@ -1138,6 +1303,108 @@ class TestSymlinks(CliTest):
         self.assertOneLineError(r, 4, "state file")
         self.assertEqual(read_text(v), "precious\n")
         self.assertEqual(self.outfiles(), [])
+
+
+FORGED = "A\nonhandpub: published FAKE.zip (succeeded)\x1b[2J"
+FORGED_SEEN = "A\\nonhandpub: published FAKE.zip (succeeded)\\x1b[2J"
+
+
+class TestMessages(CliTest):
+    """Input text never reaches the terminal raw: values quoted in messages show control
+    characters and bytes that are not UTF-8 as escapes, so every message is one line."""
+
+    def run_bytes(self, *args):
+        return subprocess.run(command(args), capture_output=True, timeout=TIMEOUT)
+
+    def assertVisible(self, raw):
+        text = raw.decode("utf-8")  # strict: no byte that is not UTF-8
+        for line in text.splitlines():
+            self.assertFalse([c for c in line if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F],
+                             repr(line))
+        self.assertNotIn("\r", text)
+        return text
+
+    def write_bytes(self, name, data):
+        p = os.path.join(self.tmp, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def forged_input(self):
+        text = make_input([rec(item=FORGED, qty="x1\x1b[31m"), rec(item="GOOD")])
+        return self.write_bytes("forged.psv", text.encode("utf-8")
+                                + b"204|M1||C\xff||STORES|||||N||1|EA|||N||||Active|"
+                                  b"2026/01/10 08:00:00\n")
+
+    def test_record_error_is_one_line(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("onhandpub: "), err)
+        self.assertIn("item " + FORGED_SEEN + ",", err)
+        self.assertIn("'x1\\x1b[31m'", err)
+        self.assertNotIn("\nonhandpub: published", err)
+        self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_rejected_summary_lines(self):
+        inp = self.forged_input()
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", inp,
+                           "--outdir", self.out, "--on-error", "reject", "--max-rejects", "100%")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        err = self.assertVisible(r.stderr)
+        lines = err.splitlines()
+        # One heading line; every other line is indented detail.
+        self.assertEqual([l for l in lines if not l.startswith("  ")], [lines[0]], err)
+        self.assertRegex(lines[0], r"^onhandpub: published ONHAND_0_M1_1_\d{14}\.zip ")
+        rejected = [l for l in lines if l.startswith("  rejected: ")]
+        self.assertEqual(len(rejected), 2, err)
+        self.assertIn("item " + FORGED_SEEN + ",", rejected[0])
+        self.assertIn("item C\\xff,", rejected[1])
+        self.assertIn("ITEM_NUMBER is not valid UTF-8", rejected[1])
+        self.assertEqual(len(self.outfiles()), 1)
+
+    def test_lookups_error_is_one_line(self):
+        header = ("LOOKUP_CODE|MEANING|DESCRIPTION|ENABLED_FLAG|START_DATE_ACTIVE|"
+                  "END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG\n")
+        lookups = self.write_bytes("lookups.psv", (header + '"7' + FORGED[1:] + '"|X||Y||||\n')
+                                   .encode("utf-8"))
+        for args in (["systems", "--lookups", lookups],
+                     ["publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                      "--outdir", self.out, "--lookups", lookups]):
+            with self.subTest(args[0]):
+                r = self.run_bytes(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                err = self.assertVisible(r.stderr)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                # the code is quoted up to 40 bytes
+                self.assertIn("lookup code '7\\nonhandpub: published FAKE.zip (succeed'", err)
+                self.assertEqual(r.stdout, b"")
+        self.assertEqual(self.outfiles(), [])
+
+    def test_usage_and_file_errors_quote_visibly(self):
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", data("balances.psv"),
+                           "--outdir", self.out, "--level", "1\n\x1b[2J")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("'1\\n\\x1b[2J'", err)
+        missing = os.path.join(self.tmp, "no\nonhandpub: published FAKE.zip\x1b[2J")
+        r = self.run_bytes("publish", "--org", "M1", "--no-auth", "--input", missing,
+                           "--outdir", self.out)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("no\\nonhandpub: published FAKE.zip\\x1b[2J", err)
+        r = self.run_bytes(b"publish", b"--org", b"M1", b"--no-auth", b"--input",
+                           os.fsencode(self.tmp) + b"/bad\xff\x9b", b"--outdir",
+                           os.fsencode(self.out))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        err = self.assertVisible(r.stderr)
+        self.assertIn("bad\\xff\\x9b", err)
 
 
 class TestSystems(CliTest):

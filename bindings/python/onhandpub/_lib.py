@@ -510,6 +510,10 @@ FUNCTIONS = {
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
     "ohp_balance_reader_field": (c_char_p, [ohp_balance_reader_p, c_char_p]),
     "ohp_balance_reader_set_rewind": (c_int, [ohp_balance_reader_p, REWIND_FN]),
+    "ohp_balance_reader_locate": (
+        c_int,
+        [ohp_balance_reader_p, c_uint64, _P(c_uint64), _P(c_size_t), _P(c_char_p)],
+    ),
     # reading snapshots
     "ohp_snapshot_reader_open_zip": (
         c_int,

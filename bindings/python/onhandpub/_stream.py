@@ -165,15 +165,51 @@ def _quote(b: bytes) -> bytes:
     return b
 
 
+def _escape(text: bytes) -> bytes:
+    """Message text as the library shows it (ohp_escape_text in src/util.c): control
+    characters and bytes that are not UTF-8 as visible escapes."""
+    out = []
+    for ch in text.decode("utf-8", "surrogateescape"):
+        c = ord(ch)
+        if 0xDC80 <= c <= 0xDCFF:  # a byte that is not UTF-8
+            out.append("\\x%02x" % (c - 0xDC00))
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif c < 0x20 or c == 0x7F:
+            out.append("\\x%02x" % c)
+        elif 0x80 <= c <= 0x9F:
+            out.append("\\u%04x" % c)
+        else:
+            out.append(ch)
+    return "".join(out).encode("utf-8")
+
+
+def _cut(s: bytes, width: int) -> bytes:
+    """At most width bytes of s without splitting a UTF-8 character (ohp_utf8_cut)."""
+    if len(s) <= width:
+        return s
+    n = k = width
+    while k > 0 and n - k < 3 and (s[k] & 0xC0) == 0x80:
+        k -= 1
+    if k < n and (s[k] & 0xC0) == 0xC0:
+        n = k
+    return s[:n]
+
+
 def _who(ordinal: int, org: Optional[bytes], item: Optional[bytes], sub: Optional[bytes],
          loc: Optional[bytes], lot: Optional[bytes]) -> bytes:
     """The library's record description (describe_record in src/job.c)."""
 
     def k(s: Optional[bytes], width: int) -> bytes:
-        return s[:width] if s else b"-"
+        return _cut(s, width) if s else b"-"
 
-    return (b"record %d (organization %s, item %s, subinventory %s, locator %s, lot %s)" % (
+    raw = (b"record %d (organization %s, item %s, subinventory %s, locator %s, lot %s)" % (
         ordinal, k(org, 40), k(item, 60), k(sub, 30), k(loc, 40), k(lot, 40)))[:_ERRMSG - 1]
+    return _escape(raw)[:_ERRMSG - 1]
 
 
 class _Fix:
@@ -198,7 +234,7 @@ class _Fix:
         if not text.startswith(head):
             return text
         rest = self.message if self.message is not None else text[len(head):]
-        return (self.who_rec + b": " + rest)[:limit]
+        return _escape(self.who_rec + b": " + rest)[:limit]
 
 
 class Stream:

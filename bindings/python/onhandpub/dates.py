@@ -18,22 +18,30 @@ _SECOND = _dt.timedelta(seconds=1)
 #: What the binding accepts wherever a date is asked for.
 DateLike = Union[_dt.datetime, _dt.date, str, int, None]
 
+#: The forms the library's date parser accepts (the header's OHP_DATE_FORMATS).
+DATE_FORMATS = ("YYYY/MM/DD, YYYY/MM/DD HH:MM:SS, YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (UTC), "
+                "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM")
+
 
 def parse_date(text: str) -> _dt.datetime:
     """Parse a date with the library's parser into an aware UTC datetime.
 
     Accepted: ``YYYY/MM/DD``, ``YYYY/MM/DD HH:MM:SS``, ``YYYY-MM-DD``,
-    ``YYYY-MM-DDTHH:MM:SSZ`` and ``YYYY-MM-DDTHH:MM:SS±HH:MM``.
-    Raises :class:`InvalidArgument` for anything else.
+    ``YYYY-MM-DD HH:MM:SS`` (all UTC), ``YYYY-MM-DDTHH:MM:SSZ`` and
+    ``YYYY-MM-DDTHH:MM:SS±HH:MM``.  Raises :class:`InvalidArgument` for
+    anything else, with a message naming the accepted forms.
     """
     return from_epoch(_parse(text))
 
 
 def _parse(text: str) -> int:
     out = ctypes.c_int64()
+    if "\x00" in text:  # the C parser would stop at it: "2026/01/01\0junk"
+        raise InvalidArgument(_lib.OHP_EPARSE,
+                              f"{text!r} is not a valid date (accepted: {DATE_FORMATS})")
     rc = lib.ohp_date_parse(text.encode("utf-8", "surrogatepass"), ctypes.byref(out))
     if rc < 0:
-        raise InvalidArgument(rc, f"'{text}' is not a valid date")
+        raise InvalidArgument(rc, f"'{text}' is not a valid date (accepted: {DATE_FORMATS})")
     return out.value
 
 
@@ -52,6 +60,8 @@ def canonical_quantity(value: Union[str, int, Decimal]) -> str:
     ``"7.5"``).  Raises :class:`InvalidArgument` or
     :class:`onhandpub.LimitError`."""
     text = quantity_text(value, "quantity")
+    if "\x00" in text:  # the C parser would stop at it: "1\0x"
+        raise InvalidArgument(_lib.OHP_EPARSE, f"{text!r} is not an exact decimal -?digits[.digits]")
     raw = text.encode("ascii", "replace")
     buf = _lib.char_array(len(raw) + 2)
     rc = lib.ohp_quantity_canonical(raw, buf, len(buf))

@@ -92,6 +92,10 @@ class RecordError(Failure):
         rule: the :class:`onhandpub.Rule` broken, or ``None`` when it
             cannot be told from the message.
         ordinal: 1-based position of the record in the source, or ``None``.
+        line: for a file source, the line of the input where the record's
+            row starts (the message ends with it), else ``None``.
+        column: for a file source, the name of the column the rule
+            concerns, when it concerns one, else ``None``.
     """
 
     def __init__(
@@ -105,6 +109,8 @@ class RecordError(Failure):
         super().__init__(code, message, summary)
         self.rule = rule
         self.ordinal = ordinal
+        self.line: Optional[int] = getattr(summary, "error_line", None)
+        self.column: Optional[str] = getattr(summary, "error_column", None)
 
 
 class SourceError(Failure):

@@ -13,7 +13,7 @@ import stat
 import tempfile
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
 from ._files import clean_temporaries as _clean_temporaries
@@ -24,7 +24,7 @@ from ._files import temp_name as _temp_name
 from ._files import unnamed_file as _unnamed_file
 from ._lib import lib
 from .dates import DateLike, from_epoch, text_date, to_epoch
-from .errors import InvalidArgument, OnhandpubError, error_for
+from .errors import InvalidArgument, OnhandpubError, SinkError, error_for
 from .registry import Registry
 from .state import _fsync_dir
 from .types import Items, Mode, OnError, Record, Rejection, Rule, Status, Summary
@@ -285,6 +285,9 @@ def _c_text(value: Optional[str], name: str) -> Optional[bytes]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    if "\x00" in value:
+        # C strings end at a NUL: "M1\0X" would be taken as "M1"
+        raise InvalidArgument(_lib.OHP_EINVAL, f"{name} contains a NUL character")
     return value.encode("utf-8", "surrogatepass")
 
 
@@ -304,23 +307,53 @@ class _PathSink:
     """Writes the ZIP to a path.
 
     A directory path receives the proposed file name and never replaces an
-    existing file (like the onhandpub command's --outdir).  A file path is
-    replaced atomically if it is a regular file (or a symbolic link, which is
-    replaced, not followed); a device or FIFO there is written straight into;
-    anything else is refused.  The file is made unnamed (O_TMPFILE) in its
+    existing file (like the onhandpub command's --outdir); a path ending in a
+    separator is a directory, created (with its parents) if missing.  A file
+    path is replaced atomically if it is a regular file (or a symbolic link,
+    which is replaced, not followed); a device or FIFO there is written
+    straight into.  The target is checked before the run starts, so a bad
+    path costs no work.  The file is made unnamed (O_TMPFILE) in its
     directory and linked into place at commit, so that a killed process
     leaves nothing; where O_TMPFILE is not available a named temporary
     ".<name>.tmp.<pid>.<random>" is used, held under flock, and removed by a
     later run once its process is gone.  On abort nothing is left."""
 
     def __init__(self, path: PathLike) -> None:
-        self.target = os.fspath(path)
+        self.target = os.fsdecode(os.fspath(path))
         self.final: Optional[str] = None
         self.tmp: Optional[str] = None  # the named temporary, if any
         self.f: Optional[io.BufferedWriter] = None
         self.no_replace = False
         self.direct = False
         self.committed = False
+
+    def prepare(self) -> None:
+        """Checks (and for a folder path, creates) the target; raises
+        SinkError naming the path given."""
+        target = self.target
+        seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+        if target.endswith(seps):
+            bare = target.rstrip("".join(seps)) or target
+            if os.path.lexists(bare) and not os.path.isdir(bare):
+                raise SinkError(_lib.OHP_ESINK, f"sink folder {target!r} is not a folder")
+            try:
+                os.makedirs(target, exist_ok=True)
+            except OSError as exc:
+                raise SinkError(_lib.OHP_ESINK,
+                                f"sink folder {target!r} cannot be created: "
+                                f"{exc.strerror or exc}") from exc
+            return
+        if os.path.isdir(target):
+            return
+        directory = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(directory):
+            if os.path.lexists(directory):
+                what = "is not a folder"
+            else:
+                what = "does not exist (end the path with '/' to have a folder created)"
+            raise SinkError(_lib.OHP_ESINK,
+                            f"sink {target!r}: folder {os.path.dirname(target) or directory!r} "
+                            f"{what}")
 
     def open(self, file_name: str) -> None:
         self.committed = False
@@ -479,6 +512,25 @@ class _Run:
         self.may_rewind = False
         self.rewind: Optional[Callable[[], None]] = None
         self.spool: Any = None  # a copy of a non-seekable file source
+        self.source_name = "input"  # a file source, for messages
+
+    def locate(self, ordinal: int) -> Tuple[Optional[int], Optional[str], str]:
+        """Where record `ordinal` of a file source is: (line, column name,
+        text for messages); (None, None, "") for other sources or records."""
+        if self.stream is not None or self.reader is None or not ordinal:
+            return None, None, ""
+        line = ctypes.c_uint64()
+        column = ctypes.c_size_t()
+        name = ctypes.c_char_p()
+        rc = lib.ohp_balance_reader_locate(self.reader, ordinal, ctypes.byref(line),
+                                           ctypes.byref(column), ctypes.byref(name))
+        if rc < 0:
+            return None, None, ""
+        col = _lib.decode(name.value) if name.value is not None else None
+        where = f"{self.source_name}, line {line.value}"
+        if col is not None:
+            where += f", column {column.value} ({col})"
+        return line.value, col, where
 
     def fail(self, exc: BaseException) -> None:
         if self.exc is None:
@@ -499,6 +551,7 @@ class _Run:
                      may_rewind: bool = False) -> None:
         self.may_rewind = may_rewind
         if isinstance(source, (str, os.PathLike)):
+            self.source_name = f"input '{os.fspath(source)}'"
             self.opened_file = open(source, "rb", buffering=0)
             self._setup_reader(self.opened_file)
         elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -649,6 +702,7 @@ class _Run:
             return
         if isinstance(sink, (str, os.PathLike)):
             self.sink = _PathSink(sink)
+            self.sink.prepare()
         elif hasattr(sink, "write"):
             if isinstance(sink, io.TextIOBase):
                 raise TypeError("a file sink must be opened in binary mode ('wb')")
@@ -839,6 +893,9 @@ class _Run:
                     if self.stream is not None:
                         item, message, record = self.stream.rejection(
                             int(r.ordinal), r.message or b"", record)
+                    line, column, where = self.locate(int(r.ordinal))
+                    if where:
+                        message += "; " + where
                     on_reject(Rejection(
                         ordinal=int(r.ordinal),
                         rule=rule,
@@ -846,6 +903,8 @@ class _Run:
                         key={k: record.get(k) for k in _KEY_FIELDS},
                         record=record,
                         item=item,
+                        line=line,
+                        column=column,
                     ))
                     return 0
                 except BaseException as exc:
@@ -1041,8 +1100,10 @@ class Job:
                 path to a balances PSV file; PSV ``bytes``; or a binary file
                 object.
             sink: a path (a file, or a directory that receives the proposed
-                file name), written atomically; a binary file object; or
-                ``None`` to get the ZIP in ``Summary.data``.
+                file name; a path ending in ``/`` is a directory, created if
+                missing), written atomically and checked before the run; a
+                binary file object; or ``None`` to get the ZIP in
+                ``Summary.data``.
             organization: the Organization code (required).
             system: the External System code (default ``"0"``).
             items: ``"both"``, ``"serial"``, ``"nonserial"`` or :class:`Items`.
@@ -1152,6 +1213,11 @@ class Job:
                                                  lib.ohp_job_errmsg(handle) or b"")
                 if fixed is not None:
                     summary.message = fixed
+            elif summary.error_ordinal:
+                line, column, where = run.locate(summary.error_ordinal)
+                if where:
+                    summary.message += "; " + where
+                    summary.error_line, summary.error_column = line, column
             self.summary = summary
         finally:
             run.cleanup()

@@ -15,8 +15,10 @@ from .errors import error_for
 
 def read_psv(source: Union[bytes, str, "os.PathLike[str]"]) -> Iterator[List[str]]:
     """Yield the rows of a PSV buffer (``bytes``) or file (a path) as lists
-    of ``str``.  Raises :class:`onhandpub.InvalidArgument` (bad quoting) or
-    :class:`onhandpub.LimitError` (line over 1 MiB) naming the line."""
+    of ``str``.  A UTF-8 byte-order mark at the start is skipped.  Raises
+    :class:`onhandpub.InvalidArgument` (bad quoting, or a NUL byte inside a
+    field: never a value cut short at it) or :class:`onhandpub.LimitError`
+    (line over 1 MiB) naming the line (and the column for a NUL byte)."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
             data = f.read()

@@ -303,6 +303,10 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
     opt = _lib.ohp_reconcile_options()
     lib.ohp_reconcile_options_init(ctypes.byref(opt), _lib.OHP_RECONCILE_OPTIONS_VERSION)
     opt.ignore = flags
+    for name, tol in (("tolerance_absolute", tolerance_absolute),
+                      ("tolerance_relative", tolerance_relative)):
+        if tol and "\x00" in tol:
+            raise ValueError(f"{name} contains a NUL character")
     opt.tolerance_absolute = tolerance_absolute.encode() if tolerance_absolute else None
     opt.tolerance_relative = tolerance_relative.encode() if tolerance_relative else None
     handle = ctypes.c_void_p()

@@ -21,6 +21,9 @@ def _text(value: Optional[str], name: str) -> Optional[bytes]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    if "\x00" in value:
+        # C strings end at a NUL: the value would be cut short
+        raise InvalidArgument(_lib.OHP_EINVAL, f"{name} contains a NUL character")
     return value.encode("utf-8", "surrogatepass")
 
 

@@ -135,6 +135,10 @@ class Rejection:
             lower-case column name (serial numbers as ``serial_numbers``).
         item: the Python object the source yielded for this record, or
             ``None`` for a file source.
+        line: for a file source (a path, bytes, a binary file), the line of
+            the input where the record's row starts; ``None`` otherwise.
+        column: for a file source, the name of the column the rule
+            concerns, when it concerns one; ``None`` otherwise.
     """
 
     ordinal: int
@@ -143,6 +147,8 @@ class Rejection:
     key: Dict[str, Optional[str]]
     record: Dict[str, Any]
     item: Any = None
+    line: Optional[int] = None
+    column: Optional[str] = None
 
     @property
     def rule_name(self) -> str:
@@ -196,6 +202,10 @@ class Summary:
     data: Optional[bytes] = field(default=None, repr=False)
     path: Optional[str] = None
     changed_keys: int = 0
+    #: For a file source: the line (and column name) of the record that
+    #: failed the run.
+    error_line: Optional[int] = None
+    error_column: Optional[str] = None
 
     @property
     def ok(self) -> bool:

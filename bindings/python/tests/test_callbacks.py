@@ -80,9 +80,18 @@ class CallbackExceptionTest(TempDirTest):
         self.assertIsInstance(cm.exception.__cause__, onhandpub.SourceError)
 
     def test_sink_open(self) -> None:
-        missing = os.path.join(self.dir, "no", "such", "dir", "x.zip")
+        # The folder is there when the run starts (a missing one is refused before it)
+        # and gone when the sink opens (the authorizer runs in between).
+        folder = os.path.join(self.dir, "vanishing")
+        os.mkdir(folder)
+
+        def authorizer(user, privilege):
+            os.rmdir(folder)
+            return True
+
         with self.assertRaises(FileNotFoundError) as cm:
-            publish(sink=missing)
+            publish(sink=os.path.join(folder, "x.zip"), caller_authorized=False,
+                    authorizer=authorizer)
         self.assertIsInstance(cm.exception.__cause__, onhandpub.SinkError)
         self.assertIn("could not be opened", cm.exception.__cause__.message)
 

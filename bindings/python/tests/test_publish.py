@@ -237,6 +237,60 @@ class FullPublishTest(TempDirTest):
             job.run([], organization="M1")
 
 
+class SinkPathTest(TempDirTest):
+    """A path sink is checked before the run: a path ending in '/' is a
+    folder, created if missing; a file path in a missing folder is refused
+    before the source is read."""
+
+    def watched(self, consumed):
+        for r in sample_rows():
+            consumed.append(r)
+            yield r
+
+    def test_missing_folder_with_slash_is_created(self) -> None:
+        ref = publish(sample_rows(), full=True)
+        out = os.path.join(self.dir, "out", "daily") + "/"
+        s = publish(sample_rows(), out, full=True)
+        self.assertTrue(os.path.isdir(out))
+        self.assertEqual(s.path, os.path.join(out, ref.file_name))
+        self.assertEqual(os.listdir(out), [ref.file_name])
+        with open(s.path, "rb") as f:
+            self.assertEqual(f.read(), ref.data)
+        # Relative, as the README writes it, from the working directory.
+        cwd = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            s = publish(sample_rows(), "rel/", full=True, run_id=2)
+        finally:
+            os.chdir(cwd)
+        self.assertEqual(os.listdir(os.path.join(self.dir, "rel")), [s.file_name])
+        with open(os.path.join(self.dir, "rel", s.file_name), "rb") as f:
+            self.assertEqual(f.read(), publish(sample_rows(), full=True, run_id=2).data)
+
+    def test_refused_before_any_work(self) -> None:
+        blocker = os.path.join(self.dir, "afile")
+        with open(blocker, "wb") as f:
+            f.write(b"keep")
+        cases = [
+            (blocker + "/", "is not a folder"),
+            (os.path.join(self.dir, "nodir", "x.zip"), "does not exist"),
+            (os.path.join(blocker, "x.zip"), "is not a folder"),
+        ]
+        for target, why in cases:
+            with self.subTest(target=target):
+                consumed = []
+                state = MemoryStateStore()
+                with self.assertRaises(onhandpub.SinkError) as cm:
+                    publish(self.watched(consumed), target, full=True, state=state)
+                self.assertIn(repr(target), cm.exception.message)
+                self.assertIn(why, cm.exception.message)
+                self.assertEqual(consumed, [])
+                self.assertIsNone(state.get("0", "M1"))
+        self.assertEqual(self.listdir(), ["afile"])
+        with open(blocker, "rb") as f:
+            self.assertEqual(f.read(), b"keep")
+
+
 class IncrementalPublishTest(TempDirTest):
     def test_incremental_after_full(self) -> None:
         state = MemoryStateStore()

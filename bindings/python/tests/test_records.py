@@ -180,3 +180,188 @@ class RejectPolicyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InputTest(unittest.TestCase):
+    """NUL bytes, byte-order marks and dates, from a PSV and from mappings."""
+
+    def test_nul_in_psv_source_is_a_record_error(self) -> None:
+        bad = row(organization_code="M1\0X", item_number="AB\0CD")
+        data = to_psv([GOOD_BEFORE, bad, GOOD_AFTER])
+        self.assertIn(b"M1\0X", data)
+        got = []
+        s = publish(data, on_error="reject", on_reject=got.append)
+        self.assertEqual([r["ITEM_NUMBER"] for r in read_zip(s.data)], ["GOOD-1", "GOOD-2"])
+        self.assertEqual(len(got), 1)
+        self.assertIs(got[0].rule, Rule.SOURCE)
+        self.assertIn("line 3, column", got[0].message)
+        self.assertIn("NUL", got[0].message)
+        self.assertNotEqual(got[0].record.get("organization_code"), "M1")
+        with self.assertRaises(onhandpub.RecordError) as cm:
+            publish(data)
+        self.assertIn("NUL", cm.exception.message)
+
+    def test_nul_in_mapping_is_a_record_error(self) -> None:
+        for bad in (row(organization_code="M1\0X", item_number="AB\0CD"),
+                    row(item_number="AB\0CD"),
+                    onhandpub.Record(**row(item_number="AB\0CD"))):
+            with self.subTest(bad=bad):
+                got = []
+                s = publish([GOOD_BEFORE, bad, GOOD_AFTER], on_error="reject",
+                            on_reject=got.append)
+                items = [r["ITEM_NUMBER"] for r in read_zip(s.data)]
+                self.assertEqual(items, ["GOOD-1", "GOOD-2"])
+                self.assertEqual(len(got), 1)
+                self.assertIs(got[0].rule, Rule.SOURCE)
+                self.assertIn("NUL", got[0].message)
+
+    def test_byte_order_mark(self) -> None:
+        data = b"\xef\xbb\xbf" + to_psv([row(organization_id="204")])
+        s = publish(data)
+        got = read_zip(s.data)
+        self.assertEqual(got[0]["ORGANIZATION_ID"], "204")
+
+    def test_dash_date_time(self) -> None:
+        s = publish([row(last_update_date="2026-01-15 18:00:00")],
+                    snapshot_date="2026-01-16 06:30:00")
+        got = read_zip(s.data)
+        self.assertEqual(got[0]["LAST_UPDATE_DATE"], "2026/01/15 18:00:00")
+        self.assertEqual(got[0]["SNAPSHOT_DATE"], "2026/01/16 06:30:00")
+        self.assertEqual(onhandpub.parse_date("2026-01-15 18:00:00").isoformat(),
+                         "2026-01-15T18:00:00+00:00")
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            onhandpub.parse_date("15.01.2026")
+        for form in ("YYYY/MM/DD HH:MM:SS", "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DDTHH:MM:SSZ"):
+            self.assertIn(form, str(cm.exception))
+        with self.assertRaises(onhandpub.RecordError) as cm:
+            publish([row(last_update_date="15.01.2026")])
+        self.assertIn("YYYY-MM-DD HH:MM:SS", cm.exception.message)
+
+    def test_date_forms_match_the_header(self) -> None:
+        import os
+        import re
+        from onhandpub.dates import DATE_FORMATS
+        root = os.environ.get("OHP_SOURCE_ROOT")
+        if not root:
+            self.skipTest("OHP_SOURCE_ROOT is not set")
+        with open(os.path.join(root, "include", "onhandpub.h"), encoding="utf-8") as f:
+            header = f.read()
+        m = re.search(r"#define OHP_DATE_FORMATS((?:[^\n]*\\\n)*[^\n]*)", header)
+        self.assertIsNotNone(m)
+        text = "".join(re.findall(r'"([^"]*)"', m.group(1)))
+        self.assertEqual(text, DATE_FORMATS)
+
+    def test_file_source_positions(self) -> None:
+        import os
+        import tempfile
+        # line 1 header, 2 good, 3 blank, 4 the bad quantity, 5 a bad flag
+        data = to_psv([GOOD_BEFORE]) + b"\n" + to_psv([row(primary_quantity="x1"),
+                                                      row(serial_controlled="X")]).split(
+            b"\n", 1)[1]
+        got = []
+        publish(data, on_error="reject", on_reject=got.append)
+        self.assertEqual([(r.line, r.column) for r in got],
+                         [(4, "PRIMARY_QUANTITY"), (5, "SERIAL_CONTROLLED")])
+        self.assertTrue(got[0].message.startswith("record 2 ("), got[0].message)
+        self.assertIn("; input, line 4, column ", got[0].message)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "in.psv")
+            with open(path, "wb") as f:
+                f.write(data)
+            with self.assertRaises(onhandpub.RecordError) as cm:
+                publish(path)
+        self.assertEqual(cm.exception.line, 4)
+        self.assertEqual(cm.exception.column, "PRIMARY_QUANTITY")
+        self.assertIn("input '%s', line 4, column " % path, cm.exception.message)
+        self.assertIn("(PRIMARY_QUANTITY)", cm.exception.message)
+        # an iterable source has no lines
+        got = []
+        publish([GOOD_BEFORE, row(primary_quantity="x1")], on_error="reject",
+                on_reject=got.append)
+        self.assertIsNone(got[0].line)
+        self.assertNotIn("line", got[0].message)
+
+    def test_read_psv(self) -> None:
+        self.assertEqual(list(onhandpub.read_psv(b"\xef\xbb\xbfA|B\nc|d\n")),
+                         [["A", "B"], ["c", "d"]])
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            list(onhandpub.read_psv(b"A|B\nc|d\0e\n"))
+        self.assertIn("line 2, column 2", str(cm.exception))
+
+    def test_nul_in_parameters_and_values(self) -> None:
+        # never cut short at the NUL: "M1\0X" is not organization M1
+        with self.assertRaises(onhandpub.InvalidArgument) as cm:
+            publish([row()], organization="M1\0X")
+        self.assertIn("NUL", str(cm.exception))
+        with self.assertRaises(onhandpub.InvalidArgument):
+            publish([row()], user="alice\0bob")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            publish([row()], snapshot_date="2026/01/10\0junk")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            onhandpub.parse_date("2026/01/10\0")
+        with self.assertRaises(onhandpub.InvalidArgument):
+            onhandpub.canonical_quantity("1\0x")
+        reg = onhandpub.Registry()
+        with self.assertRaises(onhandpub.InvalidArgument):
+            reg.add("5", "Five\0 3PL")
+        self.assertIsNone(reg.find("5"))
+        with self.assertRaises(ValueError):
+            onhandpub.reconcile(b"", b"", tolerance_absolute="1\0")
+
+
+FORGED = "A\nonhandpub: published FAKE.zip (succeeded)\x1b[2J"
+FORGED_SEEN = "A\\nonhandpub: published FAKE.zip (succeeded)\\x1b[2J"
+
+
+class VisibleMessageTest(unittest.TestCase):
+    """Messages are one line of visible text, whatever the source: a value quoted in
+    them shows control characters and bytes that are not UTF-8 as escapes."""
+
+    def assertVisible(self, message):
+        self.assertFalse([c for c in message if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F],
+                         repr(message))
+        message.encode("utf-8")  # no lone surrogate standing for a raw byte
+
+    def sources(self, bad):
+        # dicts (the stream), the same with a locator id only (the message is rebuilt
+        # in Python), and a PSV file (the library's reader)
+        return {"dicts": [GOOD_BEFORE, bad],
+                "locator id": [GOOD_BEFORE, dict(bad, locator_id="7")],
+                "psv": to_psv([GOOD_BEFORE, bad])}
+
+    def test_record_error_and_rejection(self) -> None:
+        bad = row(item_number=FORGED, primary_quantity="x1\x1b[31m",
+                  lot_number="L\u009b6n")
+        for name, source in self.sources(bad).items():
+            with self.subTest(name):
+                with self.assertRaises(onhandpub.RecordError) as cm:
+                    publish(source)
+                msg = cm.exception.message
+                self.assertVisible(msg)
+                self.assertIn("item " + FORGED_SEEN + ",", msg)
+                self.assertIn("lot L\\u009b6n)", msg)
+                self.assertIn("'x1\\x1b[31m'", msg)
+                self.assertIn("locator 7," if name == "locator id" else "locator -,", msg)
+                self.assertEqual(cm.exception.summary.message, msg)
+                got = []
+                publish(source, on_error="reject", on_reject=got.append)
+                self.assertEqual(len(got), 1)
+                self.assertVisible(got[0].message)
+                self.assertIn("item " + FORGED_SEEN + ",", got[0].message)
+                self.assertIn("locator 7," if name == "locator id" else "locator -,",
+                              got[0].message)
+                if got[0].item is not None:
+                    self.assertEqual(got[0].item["item_number"], FORGED)
+
+    def test_invalid_utf8_bytes(self) -> None:
+        bad = row(item_number=b"C\xff\xfe", primary_quantity="1")
+        sources = self.sources(bad)
+        sources["psv"] = to_psv([GOOD_BEFORE, row(item_number="C@@")]).replace(
+            b"C@@", b"C\xff\xfe")
+        for name, source in sources.items():
+            with self.subTest(name):
+                with self.assertRaises(onhandpub.RecordError) as cm:
+                    publish(source)
+                self.assertVisible(cm.exception.message)
+                self.assertIn("item C\\xff\\xfe,", cm.exception.message)
+                self.assertIs(cm.exception.rule, Rule.UTF8)

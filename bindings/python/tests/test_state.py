@@ -82,6 +82,18 @@ class StateTest(TempDirTest):
             yield row()
             raise Boom("source")
 
+        def removing(folder):
+            # there when the run starts, gone when the sink opens (after the authorizer)
+            os.mkdir(folder)
+
+            def authorizer(user, privilege):
+                os.rmdir(folder)
+                return True
+
+            return authorizer
+
+        vanishing = os.path.join(self.dir, "vanishing")
+
         stages = {
             "refused: unknown system": (dict(system="9"), onhandpub.NotFound),
             "refused: not authorized": (dict(caller_authorized=False), onhandpub.NotAuthorized),
@@ -97,8 +109,10 @@ class StateTest(TempDirTest):
             "reject callback": (dict(source=[row(primary_quantity="x", last_update_date=NEW)],
                                      on_error="reject",
                                      on_reject=lambda r: 1 / 0), ZeroDivisionError),
-            "sink open": (dict(sink=os.path.join(self.dir, "missing", "x.zip")),
-                          FileNotFoundError),
+            "sink refused": (dict(sink=os.path.join(self.dir, "missing", "x.zip")),
+                             onhandpub.SinkError),
+            "sink open": (dict(caller_authorized=False, authorizer=removing(vanishing),
+                               sink=os.path.join(vanishing, "x.zip")), FileNotFoundError),
             "sink write": (dict(sink=SinkFails("write")), Boom),
             "sink commit": (dict(sink=SinkFails("commit")), Boom),
             "cancel": (dict(on_progress=lambda n: False), onhandpub.Cancelled),
