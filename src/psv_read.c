@@ -525,7 +525,7 @@ struct ohp_balance_reader {
     bool opened;
     const char *const *row; /* the fields of the row returned last, until the next read */
     size_t row_count;
-    bool reread; /* the second pass of the run has started */
+    bool reread;     /* the second pass of the run has started */
     ohp_buf names;   /* the header's column names, each NUL-terminated */
     size_t *name_at; /* offset in names of column i */
     /* the latest record returned, for ohp_balance_reader_locate() */
