@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -819,18 +820,8 @@ static int do_publish(const opts *o, publish_ctx *c)
     if (o->given[OPT_GRANTS])
         ohp_job_set_authorizer(c->job, cli_grants_authorize, &c->grants);
     if (p.on_error == OHP_ON_ERROR_REJECT) {
-        if (o->given[OPT_REJECTS]) {
-            char *dir = NULL, *base = NULL;
-            if (cli_split_path(o->value[OPT_REJECTS], &dir, &base, err) != 0)
-                return usage_error("option --rejects: %s", err);
-            int dfd;
-            int bad = cli_open_dir(dir, &dfd, err);
-            free(dir);
-            free(base);
-            if (bad)
-                return usage_error("option --rejects: %s", err);
-            (void)close(dfd);
-        }
+        if (o->given[OPT_REJECTS] && cli_output_check(o->value[OPT_REJECTS], "--rejects", err) != 0)
+            return usage_error("%s", err);
         if (cli_rejects_open(&c->rejects, o->value[OPT_REJECTS], err) != 0) {
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
@@ -996,6 +987,9 @@ static int cmd_fetch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A file size limit (ulimit -f) makes a write fail with EFBIG, handled like any
+     * write error (exit 4, nothing left behind), instead of killing the run. */
+    (void)signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
         return usage_error(
             "a command is required: publish, systems or fetch (see onhandpub --help)");

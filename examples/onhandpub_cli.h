@@ -47,15 +47,34 @@ int cli_open_dir(const char *dir, int *fd, char *err);
 /* "dir/name" (no doubled slash), malloc'ed, or NULL. */
 char *cli_join(const char *dir, const char *name);
 
-/* ---- atomic files: temporary name, fsync, rename, fsync directory ---- */
+/* ---- output files (docs/cli.md, "Files the command writes") ----
+ *
+ * A regular file is written to a temporary file in its directory and put
+ * in place at commit: on Linux an unnamed O_TMPFILE file, linked into place
+ * with linkat (a killed run leaves nothing); where the file system refuses
+ * O_TMPFILE (or ONHANDPUB_NO_TMPFILE is set), a named temporary
+ * ".<name>.tmp.<pid>.<random>" created with O_EXCL|O_NOFOLLOW and held
+ * under flock while the run lives, so that a later run can remove it once
+ * its process is gone (cli_clean_temporaries).  Without no_replace the
+ * commit replaces a regular file (or a symbolic link) of the final name
+ * atomically; with no_replace it never replaces anything (linkat, or
+ * renameat2 RENAME_NOREPLACE).  cli_output_open adds the rules of a path
+ * given by the user: a device, FIFO or socket and the names of the
+ * process's own descriptors (/dev/stdout, /dev/stderr, /dev/fd/N,
+ * /proc/self/fd/N) are written straight into, never replaced; a directory
+ * is refused.
+ */
 
 typedef struct cli_atomic {
-    int dirfd;       /* borrowed */
-    const char *dir; /* borrowed, for messages */
+    int dirfd;       /* borrowed (owned after cli_output_open) */
+    const char *dir; /* for messages */
     char *name;      /* final name inside dir */
-    char *tmp;       /* temporary name inside dir */
+    char *tmp;       /* named temporary inside dir; NULL for O_TMPFILE and direct */
     int fd;          /* -1 when closed */
-    dev_t dev;       /* identity of the file we created */
+    int direct;      /* fd is the destination itself: no temporary, no commit step */
+    int own_dir;     /* dirfd and owned_dir belong to the object */
+    char *owned_dir;
+    dev_t dev; /* identity of the file we created */
     ino_t ino;
     unsigned char *buf;
     size_t len;
@@ -63,32 +82,74 @@ typedef struct cli_atomic {
 
 #define CLI_ATOMIC_INIT                                                                            \
     {                                                                                              \
-        -1, NULL, NULL, NULL, -1, 0, 0, NULL, 0                                                    \
+        .dirfd = -1, .fd = -1                                                                      \
     }
 
 /*
- * Create ".<name>.tmp.<pid>.<random>" in dirfd with
- * O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0666 (umask applies).
- * With no_replace, fail early if name already exists.
+ * Create the temporary file for name in dirfd, mode 0666 less the umask.
+ * With no_replace, fail early if name already exists; without, refuse a
+ * directory or another non-regular file at name.  The temporary is open
+ * for reading as well (cli_atomic_read_path).
  */
 int cli_atomic_open(cli_atomic *a, int dirfd, const char *dir, const char *name, int no_replace,
                     char *err);
+/*
+ * Open the output path given by the user (see above).  NULL or "-" is
+ * standard output.  Messages name the option (e.g. "--out").
+ */
+int cli_output_open(cli_atomic *a, const char *path, const char *option, char *err);
+/*
+ * Check an output path before any work (usage errors): a directory, or a
+ * missing directory of a file to create, is refused.
+ */
+int cli_output_check(const char *path, const char *option, char *err);
 /* Append bytes (buffered). */
 int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err);
 /* Write the buffered bytes to the temporary file (before reading it back). */
 int cli_atomic_flush(cli_atomic *a, char *err);
-/* Append one PSV field (quoted when it holds | " CR or LF); NULL is empty. */
+/* A path under which the temporary file can be opened for reading (buf of PATH_MAX bytes). */
+int cli_atomic_read_path(const cli_atomic *a, char *buf, size_t size, char *err);
+/* Append one PSV field (layout v1 quoting, src/psv_field.h); NULL is empty. */
 int cli_atomic_field(cli_atomic *a, const char *s, char *err);
+/* The same with a length (the bytes may hold NUL). */
+int cli_atomic_field_n(cli_atomic *a, const char *s, size_t len, char *err);
 /*
- * Flush, fsync, check that the temporary name still is the file we created,
- * rename it to the final name and fsync the directory.  With no_replace an
+ * Flush, fsync and put the file in place: see above.  With no_replace an
  * existing file of the final name is never replaced, and a failure after
- * the rename removes the new file again: success or nothing.  On failure
- * the temporary file is removed.  The object is closed either way.
+ * the link removes the new file again: success or nothing.  On failure the
+ * temporary file is removed.  The object is closed either way.  A direct
+ * output is flushed and closed.
  */
 int cli_atomic_commit(cli_atomic *a, int no_replace, char *err);
 /* Close and remove the temporary file (only if it is still ours). */
 void cli_atomic_abort(cli_atomic *a);
+/*
+ * Remove the named temporaries ".<name>.tmp.<pid>.<random>" (any name when
+ * name is NULL) left in dirfd by processes that no longer exist: the pid
+ * is not running and nobody holds the file's lock.  Returns the number
+ * removed.
+ */
+int cli_clean_temporaries(int dirfd, const char *name);
+
+/*
+ * A state file and its lock (docs/cli.md): refuse at once, before any
+ * waiting, a path that exists and is not a regular file (a symbolic link,
+ * a FIFO, a device, a directory): "<what> '<path>' is not a regular file".
+ */
+int cli_check_regular(int dirfd, const char *name, const char *what, const char *path, char *err);
+/*
+ * Open (creating it, mode 0666 less the umask) the lock file name in dirfd
+ * and take an exclusive flock, waiting with a notice on standard error
+ * while another run holds it.  Never opens anything but a regular file.
+ */
+int cli_lock_open(int dirfd, const char *name, const char *path, int *fd, char *err);
+/*
+ * Open the state file name in dirfd for reading: 0 and *fd, or 0 and *fd
+ * = -1 when it does not exist; -1 when it is not a regular file or cannot
+ * be opened (never blocks on a FIFO, never follows a link).
+ */
+int cli_state_file_open(int dirfd, const char *name, const char *what, const char *path, int *fd,
+                        char *err);
 
 /* ---- the ZIP file sink ---- */
 
@@ -173,8 +234,11 @@ int cli_grants_authorize(void *ud, const char *user, const char *privilege, int 
 
 typedef struct cli_rejects {
     ohp_job *job;
-    const ohp_balance_reader *br; /* the source, to name a rejected record's line */
-    const char *input;            /* --input, "-" for standard input */
+    /* The source: to name a rejected record's line, and to echo the rejected
+     * row field by field as read (ohp_balance_reader_field); NULL echoes the
+     * record's values. */
+    const ohp_balance_reader *br;
+    const char *input; /* --input, "-" for standard input */
     int dirfd;
     char *dir, *base;
     cli_atomic file;
@@ -183,7 +247,8 @@ typedef struct cli_rejects {
     char *notes[CLI_REJECT_NOTES]; /* the first messages, for the summary */
 } cli_rejects;
 
-/* Create the temporary rejects file and write its header (path may be NULL). */
+/* Create the temporary rejects file and write its header (path may be NULL;
+ * the rules of cli_output_open apply). */
 int cli_rejects_open(cli_rejects *r, const char *path, char *err);
 int cli_rejects_record(void *ud, const ohp_rejection *rejection);
 /* Put the file in place (commit) or discard it. */

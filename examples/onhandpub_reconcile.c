@@ -117,36 +117,23 @@ static int is_zip(file_in *f)
 /* ---- the discrepancies PSV ---- */
 
 typedef struct out {
-    cli_atomic file;
-    FILE *f; /* standard output when no --out */
+    cli_atomic file; /* --out FILE, or standard output written straight into */
+    int to_stdout;   /* no --out: the summary goes to standard error */
     int failed;
     char err[CLI_ERRSIZE];
 } out;
 
 static void out_raw(out *o, const char *s, size_t n)
 {
-    if (o->failed)
-        return;
-    if (o->f != NULL) {
-        if (fwrite(s, 1, n, o->f) != n) {
-            cli_err(o->err, "cannot write the discrepancies: %s", strerror(errno));
-            o->failed = 1;
-        }
-    } else if (cli_atomic_write(&o->file, s, n, o->err) != 0) {
+    if (!o->failed && cli_atomic_write(&o->file, s, n, o->err) != 0)
         o->failed = 1;
-    }
 }
 
+/* One field, quoted by the library's PSV field writer (src/psv_field.h). */
 static void out_field(out *o, const char *s, int last)
 {
-    if (strpbrk(s, "|\"\r\n") != NULL) {
-        out_raw(o, "\"", 1);
-        for (const char *p = s; *p; p++)
-            out_raw(o, p, 1 + (*p == '"'));
-        out_raw(o, "\"", 1);
-    } else {
-        out_raw(o, s, strlen(s));
-    }
+    if (!o->failed && cli_atomic_field(&o->file, s, o->err) != 0)
+        o->failed = 1;
     out_raw(o, last ? "\n" : "|", 1);
 }
 
@@ -385,6 +372,9 @@ int cli_reconcile(int argc, char **argv)
         return usage("at least one --snapshot ZIP is required");
     if (external == NULL)
         return usage("option --external is required");
+    char oerr[CLI_ERRSIZE];
+    if (out_path != NULL && cli_output_check(out_path, "--out", oerr) != 0)
+        return usage("%s", oerr);
     ohp_reconcile_options opt = OHP_RECONCILE_OPTIONS_INIT;
     char abs_t[128] = "", rel_t[128] = "";
     if (ignore_v && parse_ignore(ignore_v, &opt.ignore) != 0)
@@ -404,8 +394,6 @@ int cli_reconcile(int argc, char **argv)
     memset(&o, 0, sizeof o);
     cli_atomic init = CLI_ATOMIC_INIT;
     o.file = init;
-    int dirfd = -1;
-    char *dir = NULL, *base = NULL;
     if (files == NULL || readers == NULL) {
         cli_err(err, "out of memory");
         goto done;
@@ -464,32 +452,20 @@ int cli_reconcile(int argc, char **argv)
         status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
         goto done;
     }
-    if (out_path != NULL && strcmp(out_path, "-") != 0) {
-        if (cli_split_path(out_path, &dir, &base, err) != 0 ||
-            cli_open_dir(dir, &dirfd, err) != 0 ||
-            cli_atomic_open(&o.file, dirfd, dir, base, 0, err) != 0)
-            goto done;
-    } else {
-        o.f = stdout;
-    }
+    o.to_stdout = out_path == NULL || strcmp(out_path, "-") == 0;
+    if (cli_output_open(&o.file, o.to_stdout ? NULL : out_path, "--out", err) != 0)
+        goto done;
     for (size_t i = 0; i < NOUT; i++)
         out_field(&o, out_columns[i], i + 1 == NOUT);
     r = ohp_reconcile_run(rc, write_disc, &o);
     if (r != OHP_OK || o.failed) {
         cli_err(err, "%s", o.failed ? o.err : ohp_reconcile_errmsg(rc));
-        if (o.f == NULL)
-            cli_atomic_abort(&o.file);
+        cli_atomic_abort(&o.file);
         goto done;
     }
-    if (o.f != NULL) {
-        if (fflush(o.f) != 0) {
-            cli_err(err, "cannot write the discrepancies: %s", strerror(errno));
-            goto done;
-        }
-    } else if (cli_atomic_commit(&o.file, 0, err) != 0) {
+    if (cli_atomic_commit(&o.file, 0, err) != 0)
         goto done;
-    }
-    print_summary(o.f != NULL ? stderr : stdout, rc, nsnap, external);
+    print_summary(o.to_stdout ? stderr : stdout, rc, nsnap, external);
     status = ohp_reconcile_get_summary(rc)->discrepancies ? R_FOUND : R_OK_;
 done:
     if (status == R_FAILED || status == R_USAGE)
@@ -499,10 +475,6 @@ done:
     for (size_t i = 0; files != NULL && i < opened; i++)
         if (files[i].fd >= 0)
             close(files[i].fd);
-    if (dirfd >= 0)
-        close(dirfd);
-    free(dir);
-    free(base);
     free(files);
     free(readers);
     ohp_reconcile_free(rc);

@@ -249,46 +249,32 @@ int cli_state_open(cli_state *st, const char *path, char *err)
     if (cli_open_dir(st->dir, &st->dirfd, err) != 0)
         return -1;
 
-    /* The lock lives in a sibling file that is never replaced, so it outlives every rename. */
+    /* Both refused at once, before any waiting: a link, a FIFO, a device, a directory. */
     char *lock = malloc(strlen(path) + 6);
     if (lock == NULL) {
         cli_err(err, "out of memory");
         return -1;
     }
     sprintf(lock, "%s.lock", path);
-    st->lockfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (st->lockfd < 0) {
-        cli_err(err, "cannot open lock file '%s': %s", lock, strerror(errno));
+    const char *lockbase = strrchr(lock, '/') ? strrchr(lock, '/') + 1 : lock;
+    if (cli_check_regular(st->dirfd, st->base, "state file", path, err) != 0 ||
+        cli_check_regular(st->dirfd, lockbase, "lock file", lock, err) != 0) {
         free(lock);
         return -1;
     }
-    int rc = flock(st->lockfd, LOCK_EX | LOCK_NB);
-    if (rc != 0 && errno == EWOULDBLOCK) {
-        fprintf(stderr, "onhandpub: waiting for another run holding '%s'\n", lock);
-        do {
-            rc = flock(st->lockfd, LOCK_EX);
-        } while (rc != 0 && errno == EINTR);
-    }
-    if (rc != 0) {
-        cli_err(err, "cannot lock '%s': %s", lock, strerror(errno));
-        free(lock);
-        return -1;
-    }
+    /* The lock lives in a sibling file that is never replaced, so it outlives every rename. */
+    int rc = cli_lock_open(st->dirfd, lockbase, lock, &st->lockfd, err);
     free(lock);
+    if (rc != 0)
+        return -1;
+    /* Temporaries of killed runs where O_TMPFILE is not available, under the lock. */
+    (void)cli_clean_temporaries(st->dirfd, st->base);
 
-    int fd = openat(st->dirfd, st->base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0; /* no previous runs */
-        cli_err(err, "cannot read state file '%s': %s", path, strerror(errno));
+    int fd = -1;
+    if (cli_state_file_open(st->dirfd, st->base, "state file", path, &fd, err) != 0)
         return -1;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        cli_err(err, "state file '%s' is not a regular file", path);
-        (void)close(fd);
-        return -1;
-    }
+    if (fd < 0)
+        return 0; /* no previous runs */
     rc = state_parse(st, fd, err);
     (void)close(fd);
     return rc;

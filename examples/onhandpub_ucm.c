@@ -1910,45 +1910,30 @@ static int fetch_state_open(fetch_state *fs, const char *path, char *err)
         cli_open_dir(fs->dir, &fs->dirfd, err) != 0)
         return -1;
     char *lock = xmalloc(strlen(fs->base) + 6);
-    if (lock == NULL) {
+    char *lockpath = xmalloc(strlen(path) + 6);
+    if (lock == NULL || lockpath == NULL) {
+        free(lock);
+        free(lockpath);
         cli_err(err, "out of memory");
         return -1;
     }
     sprintf(lock, "%s.lock", fs->base);
-    fs->lockfd = openat(fs->dirfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fs->lockfd < 0) {
-        cli_err(err, "cannot open the lock file '%s.lock': %s", path, strerror(errno));
-        free(lock);
-        return -1;
-    }
+    sprintf(lockpath, "%s.lock", path);
+    /* Both refused at once, before any waiting: a link, a FIFO, a device, a directory. */
+    int bad = cli_check_regular(fs->dirfd, fs->base, "fetch state file", path, err) != 0 ||
+              cli_check_regular(fs->dirfd, lock, "lock file", lockpath, err) != 0 ||
+              cli_lock_open(fs->dirfd, lock, lockpath, &fs->lockfd, err) != 0;
     free(lock);
-    if (flock(fs->lockfd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK) {
-            cli_err(err, "cannot lock '%s.lock': %s", path, strerror(errno));
-            return -1;
-        }
-        fprintf(stderr, "onhandpub: waiting for another run holding '%s.lock'\n", path);
-        int r;
-        while ((r = flock(fs->lockfd, LOCK_EX)) != 0 && errno == EINTR) {
-        }
-        if (r != 0) {
-            cli_err(err, "cannot lock '%s.lock': %s", path, strerror(errno));
-            return -1;
-        }
-    }
-    int fd = openat(fs->dirfd, fs->base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        cli_err(err, "cannot open fetch state file '%s': %s", path, strerror(errno));
+    free(lockpath);
+    if (bad)
         return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cli_err(err, "fetch state file '%s' is not a regular file", path);
-        (void)close(fd);
+    /* Temporaries of killed runs where O_TMPFILE is not available, under the lock. */
+    (void)cli_clean_temporaries(fs->dirfd, fs->base);
+    int fd = -1;
+    if (cli_state_file_open(fs->dirfd, fs->base, "fetch state file", path, &fd, err) != 0)
         return -1;
-    }
+    if (fd < 0)
+        return 0;
     int rc = fetch_parse(fs, fd, err);
     (void)close(fd);
     return rc;
@@ -2131,26 +2116,20 @@ static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
     }
     if (outcome != UR_OK)
         goto out;
-    /* Check the ZIP where it lies, under its temporary name. */
-    char *tmppath = cli_join(outdir, file.tmp);
+    /* Check the ZIP where it lies, as the temporary file (unnamed or named). */
+    char tmppath[PATH_MAX];
     char zerr[CLI_ERRSIZE];
-    if (tmppath == NULL) {
-        cli_err(err, "out of memory");
-        outcome = UR_FAILED;
-        goto out;
-    }
-    if (cli_atomic_flush(&file, err) != 0) {
-        free(tmppath);
+    if (cli_atomic_flush(&file, err) != 0 ||
+        cli_atomic_read_path(&file, tmppath, sizeof tmppath, err) != 0) {
         outcome = UR_FAILED;
         goto out;
     }
     if (zip_check(tmppath, zerr) != 0) {
         cli_err(err, "document %s (%s) refused: %s", doc->id, doc->name, zerr);
-        free(tmppath);
         outcome = UR_FAILED;
         goto out;
     }
-    free(tmppath);
+    /* Put in place without replacing anything (linkat / RENAME_NOREPLACE). */
     if (cli_atomic_commit(&file, 1, err) != 0) {
         outcome = UR_FAILED;
         goto out;
@@ -2184,6 +2163,8 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
         status = EXIT_FAILED_;
         goto out;
     }
+    /* Temporaries of killed fetches where O_TMPFILE is not available. */
+    (void)cli_clean_temporaries(outfd, NULL);
     size_t ul = strlen(u->url) + sizeof RESOURCE;
     url = xmalloc(ul);
     if (url == NULL) {

@@ -914,6 +914,17 @@ void ohp_balance_reader_free(ohp_balance_reader *br);
  * nothing published.
  */
 int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br);
+/**
+ * The field of the balances column `column` (one of the column names
+ * above, e.g. "CONSIGNED_FLAG") in the row the reader gave the job last,
+ * exactly as read: quotes removed, nothing trimmed, defaulted or
+ * interpreted.  NULL when the header has no such column, the row has fewer
+ * fields, or no row is current.  Valid until the job reads the next row:
+ * call it from the rejection callback to echo a rejected row as the input
+ * gave it (a record's flags are interpreted values; a row that could not be
+ * made into a record has no fields at all).  Since 1.1 (OHP_1.1).
+ */
+const char *ohp_balance_reader_field(const ohp_balance_reader *br, const char *column);
 
 /**
  * Rewind callback: put the input back where the reader's first read

@@ -3,6 +3,7 @@
 #define OHP_INTERNAL_H
 
 #include "onhandpub.h"
+#include "psv_field.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -202,13 +203,10 @@ int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t da
 
 /* ---- PSV field encoding ---- */
 
-/* Does the field need quoting in layout v1? */
-bool ohp_psv_needs_quote(const char *s, size_t len);
+/* ohp_psv_needs_quote() and ohp_psv_put_field(): psv_field.h (shared with
+ * the onhandpub command). */
 /* Append the field, quoted if needed. */
 int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len);
-/* Write the field at o (room for 2 * len + 2 bytes), quoted if `quote`;
- * returns the new end. */
-char *ohp_psv_put_field(char *o, const char *s, size_t len, bool quote);
 
 /* The 26 column names of layout v1, joined with '|' and ending in LF. */
 extern const char ohp_psv_header_v1[];

@@ -523,7 +523,9 @@ struct ohp_balance_reader {
     long idx[C_COUNT]; /* column index or -1 */
     size_t ncols;
     bool opened;
-    bool reread; /* the second pass of the run has started */
+    const char *const *row; /* the fields of the row returned last, until the next read */
+    size_t row_count;
+    bool reread;     /* the second pass of the run has started */
     ohp_buf names;   /* the header's column names, each NUL-terminated */
     size_t *name_at; /* offset in names of column i */
     /* the latest record returned, for ohp_balance_reader_locate() */
@@ -684,6 +686,8 @@ static int br_next(void *ud, ohp_record *rec)
     const char *const *f;
     size_t nf;
     int got;
+    br->row = NULL;
+    br->row_count = 0;
     for (;;) {
         got = ohp_psv_reader_next(br->psv, &f, &nf);
         if (got < 0)
@@ -693,6 +697,8 @@ static int br_next(void *ud, ohp_record *rec)
         if (!(nf == 1 && f[0][0] == '\0'))
             break; /* skip blank lines */
     }
+    br->row = f;
+    br->row_count = nf;
     unsigned long long line = (unsigned long long)ohp_psv_reader_line(br->psv);
     br->records++;
     br->rec_line = line;
@@ -776,7 +782,22 @@ static int br_next(void *ud, ohp_record *rec)
 
 static void br_close(void *ud)
 {
-    (void)ud;
+    ohp_balance_reader *br = ud;
+    br->row = NULL;
+    br->row_count = 0;
+}
+
+OHP_EXPORT const char *ohp_balance_reader_field(const ohp_balance_reader *br, const char *column)
+{
+    if (br == NULL || column == NULL || br->row == NULL)
+        return NULL;
+    for (int c = 0; c < C_COUNT; c++) {
+        if (strcmp(column, col_names[c]) == 0) {
+            long i = br->idx[c];
+            return i >= 0 && (size_t)i < br->row_count ? br->row[i] : NULL;
+        }
+    }
+    return NULL;
 }
 
 OHP_EXPORT int ohp_job_set_balance_reader(ohp_job *job, ohp_balance_reader *br)

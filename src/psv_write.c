@@ -10,38 +10,11 @@ const char ohp_psv_header_v1[] =
     "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|SECONDARY_QUANTITY|SECONDARY_UOM_CODE|CONSIGNED_FLAG|"
     "OWNING_PARTY_ID|PROJECT_ID|TASK_ID|MATERIAL_STATUS_CODE|LAST_UPDATE_DATE\n";
 
-bool ohp_psv_needs_quote(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '|' || c == '"' || c == '\r' || c == '\n')
-            return true;
-    }
-    return false;
-}
-
-char *ohp_psv_put_field(char *o, const char *s, size_t len, bool quote)
-{
-    if (!quote) {
-        if (len) /* s is NULL for an absent field */
-            memcpy(o, s, len);
-        return o + len;
-    }
-    *o++ = '"';
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            *o++ = '"';
-        *o++ = s[i];
-    }
-    *o++ = '"';
-    return o;
-}
-
 int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len)
 {
     bool quote = ohp_psv_needs_quote(s, len);
     /* Worst case every byte is a quote. */
-    int rc = ohp_buf_reserve(b, a, quote ? len * 2 + 2 : len);
+    int rc = ohp_buf_reserve(b, a, OHP_PSV_FIELD_ROOM(len, quote));
     if (rc)
         return rc;
     b->len = (size_t)(ohp_psv_put_field(b->data + b->len, s, len, quote) - b->data);

@@ -579,6 +579,91 @@ END_TEST
     "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|PRIMARY_QUANTITY|"          \
     "PRIMARY_UOM_CODE|LAST_UPDATE_DATE|CONSIGNED_FLAG\n"
 
+/* What the rejection callback sees of the current row through ohp_balance_reader_field. */
+typedef struct echo {
+    ohp_balance_reader *br;
+    size_t n;
+    char cf[4][64], sc[4][64], item[4][64], uom[4][64];
+    int lot_null[4], bogus_null[4];
+} echo;
+
+static void copy_field(char *dst, const char *v)
+{
+    snprintf(dst, 64, "%s", v ? v : "(null)");
+}
+
+static int on_reject_echo(void *ud, const ohp_rejection *rj)
+{
+    (void)rj;
+    echo *e = ud;
+    ck_assert_uint_lt(e->n, 4);
+    copy_field(e->cf[e->n], ohp_balance_reader_field(e->br, "CONSIGNED_FLAG"));
+    copy_field(e->sc[e->n], ohp_balance_reader_field(e->br, "SERIAL_CONTROLLED"));
+    copy_field(e->item[e->n], ohp_balance_reader_field(e->br, "ITEM_NUMBER"));
+    copy_field(e->uom[e->n], ohp_balance_reader_field(e->br, "PRIMARY_UOM_CODE"));
+    e->lot_null[e->n] = ohp_balance_reader_field(e->br, "LOT_NUMBER") == NULL;
+    e->bogus_null[e->n] = ohp_balance_reader_field(e->br, "NOT_A_COLUMN") == NULL;
+    e->n++;
+    return 0;
+}
+
+START_TEST(balance_reader_field_echoes_the_row)
+{
+    /* Rejected rows, as read: an empty flag stays empty, a bad flag and blanks stay as
+     * they are, quotes are removed, a short row has only its own fields. */
+    const char *in = "ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|"
+                     "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|LAST_UPDATE_DATE|CONSIGNED_FLAG\n"
+                     "M1|\" A|\"\"B \"|FGI|N|x|Ea|2026/11/01|\n"
+                     "M1|I2|FGI| Y |1|Ea|2026/11/01|N\n"
+                     "M1|I3|FGI|N|1|Ea|2026/11/01|maybe\n"
+                     "M1|I4|FGI|N\n"
+                     "M1|I5|FGI|N|1|Ea|2026/11/01|Y\n"
+                     "M1|I6|FGI|N|1|Ea|2026/11/01|\n"
+                     "M1|I7|FGI|N|1|Ea|2026/11/01|\n"
+                     "M1|I8|FGI|N|1|Ea|2026/11/01|\n"; /* rejects under the default 50% */
+    chunked ch = {in, strlen(in), 7, 0, 0};
+    echo e;
+    memset(&e, 0, sizeof e);
+    ck_assert_int_eq(ohp_balance_reader_new(&e.br, chunked_read, &ch, NULL), OHP_OK);
+    ck_assert_ptr_null(ohp_balance_reader_field(e.br, "ITEM_NUMBER")); /* no row yet */
+    ck_assert_ptr_null(ohp_balance_reader_field(NULL, "ITEM_NUMBER"));
+    ohp_job *job;
+    tu_sink sink;
+    memset(&sink, 0, sizeof sink);
+    ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_job_set_balance_reader(job, e.br), OHP_OK);
+    tu_use_sink(job, &sink);
+    ck_assert_int_eq(ohp_job_set_reject_callback(job, on_reject_echo, &e), OHP_OK);
+    ohp_params p = OHP_PARAMS_INIT;
+    p.organization_code = "M1";
+    p.snapshot_date = tu_date("2026/11/02 06:00:00");
+    p.run_id = 3;
+    p.user = "tester";
+    p.caller_authorized = 1;
+    p.on_error = OHP_ON_ERROR_REJECT;
+    int rc = ohp_job_run(job, &p);
+    ck_assert_msg(rc == OHP_OK, "%d %s", rc, ohp_job_errmsg(job));
+    ck_assert_uint_eq(e.n, 4);
+    ck_assert_str_eq(e.item[0], " A|\"B ");
+    ck_assert_str_eq(e.cf[0], "");
+    ck_assert_str_eq(e.sc[0], "N");
+    ck_assert_str_eq(e.sc[1], " Y ");
+    ck_assert_str_eq(e.cf[1], "N");
+    ck_assert_str_eq(e.cf[2], "maybe");
+    ck_assert_str_eq(e.item[3], "I4");
+    ck_assert_str_eq(e.sc[3], "N");
+    ck_assert_str_eq(e.uom[3], "(null)"); /* beyond the short row */
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert(e.lot_null[i]);
+        ck_assert(e.bogus_null[i]);
+    }
+    ohp_job_free(job);
+    ck_assert_ptr_null(ohp_balance_reader_field(e.br, "ITEM_NUMBER")); /* the run is over */
+    ohp_balance_reader_free(e.br);
+    tu_sink_free(&sink);
+}
+END_TEST
+
 START_TEST(balances_bad_rows_rejected)
 {
     const char *in = BAL_HEADER "M1|I1|FGI|N|1|Ea|2026/11/01|\n"
@@ -786,6 +871,7 @@ static Suite *psv_reader_suite(void)
     tcase_add_test(tb, balances_missing_columns);
     tcase_add_test(tb, balances_empty_input);
     tcase_add_test(tb, balances_bad_rows_rejected);
+    tcase_add_test(tb, balance_reader_field_echoes_the_row);
     tcase_add_test(tb, balances_bad_row_fails_run);
     tcase_add_test(tb, balances_quoting_error_fails_run);
     tcase_add_test(tb, balances_nul_is_record_error);

@@ -125,7 +125,15 @@ class SafetyTest(unittest.TestCase):
 
 
 class TestCreationFlags(SafetyTest):
-    """The real open calls, as strace sees them."""
+    """The real open calls, as strace sees them.
+
+    Every file is created in its target directory, unnamed (O_TMPFILE) and
+    linked into place with linkat, or, where O_TMPFILE is not available
+    (ONHANDPUB_NO_TMPFILE=1 here), under a fresh temporary name with
+    O_CREAT|O_EXCL|O_NOFOLLOW and renamed (or linked) into place.
+    """
+
+    NO_TMPFILE = False
 
     def setUp(self):
         super().setUp()
@@ -137,23 +145,56 @@ class TestCreationFlags(SafetyTest):
 
     def traced(self, extra=(), bad=False, now="2026/01/15 18:00:00"):
         log = os.path.join(self.root, "strace.log")
-        r = self.publish(extra=extra, bad=bad, now=now, prefix=[
-            self.strace, "-f", "-qq", "-o", log, "-e",
-            "trace=open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat"])
+        old = os.environ.get("ONHANDPUB_NO_TMPFILE")
+        if self.NO_TMPFILE:
+            os.environ["ONHANDPUB_NO_TMPFILE"] = "1"
+        try:
+            r = self.publish(extra=extra, bad=bad, now=now, prefix=[
+                self.strace, "-f", "-qq", "-o", log, "-e",
+                "trace=open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat"])
+        finally:
+            if old is None:
+                os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
+            else:
+                os.environ["ONHANDPUB_NO_TMPFILE"] = old
         with open(log) as f:
             return r, f.read().splitlines()
 
     def check_creations(self, lines, expect_finals):
-        created, renamed = [], []
+        created, renamed, linked, unnamed = [], [], [], set()
         for line in lines:
-            m = re.search(r'\bopenat\((\w+|-?\d+), "([^"]*)", ([A-Z_|]+)', line)
+            m = re.search(r'\bopenat\((\w+|-?\d+), "([^"]*)", ([A-Z_|]+)[^=]*= (-?\d+)', line)
+            if m and "O_TMPFILE" in m.group(3):
+                # an unnamed file in the directory dirfd: nothing to follow, nothing to replace
+                self.assertEqual(m.group(2), ".", line)
+                self.assertNotIn("O_CREAT", m.group(3), line)
+                if int(m.group(4)) >= 0:
+                    unnamed.add(m.group(4))
+                continue
+            ml = re.search(r'\blinkat\((\w+|-?\d+), "([^"]*)", (\w+|-?\d+), "([^"]*)", '
+                           r'([A-Z_]+)\) = 0', line)
+            if ml:
+                src_fd, src, dst_dir, dst = ml.groups()[:4]
+                if src == "":
+                    self.assertIn(src_fd, unnamed, "linked a file it did not create: " + line)
+                elif src.startswith("/proc/self/fd/"):
+                    self.assertIn(src[len("/proc/self/fd/"):], unnamed, line)
+                else:
+                    self.assertEqual(src_fd, dst_dir, "linked across directories: " + line)
+                    self.assertIn(src, created, "linked a file it did not create: " + line)
+                self.assertNotIn("/", dst, line)
+                if dst.startswith(".") and ".tmp." in dst:
+                    created.append(dst)  # the name of the moment before a rename
+                else:
+                    linked.append(dst)
+                continue
             if m is None:
                 m2 = re.search(r'\bopen\("([^"]*)", ([A-Z_|]+)', line)
                 if m2 is None:
                     if re.search(r"\bcreat\(", line):
                         self.fail("creat() used: " + line)
                     mr = re.search(r'\brenameat2?\((\d+), "([^"]*)", (\d+), "([^"]*)"', line)
-                    if mr:
+                    if mr and not line.rstrip().endswith("= -1"):
                         renamed.append((mr.group(2), mr.group(4), mr.group(1) == mr.group(3)))
                     elif re.search(r'\brename\("', line):
                         self.fail("rename() by path instead of in the directory: " + line)
@@ -176,12 +217,14 @@ class TestCreationFlags(SafetyTest):
             self.assertIsNotNone(dirfd, "created by path, not in its directory: " + line)
             self.assertNotIn("/", path, line)
             self.assertTrue(path.startswith(".") and ".tmp." in path, line)
-        finals = sorted(os.path.basename(new) for _, new, _ in renamed)
+        finals = sorted([os.path.basename(new) for _, new, _ in renamed] + linked)
         for old, new, same_dir in renamed:
             self.assertTrue(same_dir, "renamed across directories: %s -> %s" % (old, new))
             self.assertIn(old, created, "renamed a file it did not create: " + old)
             self.assertNotIn("/", new)
         self.assertEqual(finals, sorted(expect_finals))
+        if not self.NO_TMPFILE:
+            self.assertTrue(unnamed, "no O_TMPFILE file was created")
         return created
 
     def test_publish_creates_with_excl_nofollow(self):
@@ -203,6 +246,12 @@ class TestCreationFlags(SafetyTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_creations(lines, [os.path.basename(r.stdout.strip()), "state.psv",
                                      "state.psv"])
+
+
+class TestCreationFlagsNamed(TestCreationFlags):
+    """The same where O_TMPFILE is not available: named temporaries."""
+
+    NO_TMPFILE = True
 
 
 class TestPlantedSymlinks(SafetyTest):

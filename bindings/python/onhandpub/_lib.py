@@ -508,6 +508,7 @@ FUNCTIONS = {
     ),
     "ohp_balance_reader_free": (None, [ohp_balance_reader_p]),
     "ohp_job_set_balance_reader": (c_int, [ohp_job_p, ohp_balance_reader_p]),
+    "ohp_balance_reader_field": (c_char_p, [ohp_balance_reader_p, c_char_p]),
     "ohp_balance_reader_set_rewind": (c_int, [ohp_balance_reader_p, REWIND_FN]),
     "ohp_balance_reader_locate": (
         c_int,

@@ -5,15 +5,23 @@ from __future__ import annotations
 import collections.abc
 import ctypes
 import datetime as _dt
+import errno
 import getpass
 import io
 import os
+import stat
 import tempfile
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
+from ._files import clean_temporaries as _clean_temporaries
+from ._files import create_named as _create_named
+from ._files import link_fd as _link_fd
+from ._files import lock as _lock
+from ._files import temp_name as _temp_name
+from ._files import unnamed_file as _unnamed_file
 from ._lib import lib
 from .dates import DateLike, from_epoch, text_date, to_epoch
 from .errors import InvalidArgument, OnhandpubError, SinkError, error_for
@@ -296,17 +304,28 @@ def _default_user() -> str:
 
 
 class _PathSink:
-    """Writes the ZIP to a path atomically: a temporary file in the same
-    directory, fsync, rename; removed on abort.  A directory path receives
-    the proposed file name; a path ending in a separator is a directory,
-    created (with its parents) if missing.  The target is checked before
-    the run starts, so a bad path costs no work."""
+    """Writes the ZIP to a path.
+
+    A directory path receives the proposed file name and never replaces an
+    existing file (like the onhandpub command's --outdir); a path ending in a
+    separator is a directory, created (with its parents) if missing.  A file
+    path is replaced atomically if it is a regular file (or a symbolic link,
+    which is replaced, not followed); a device or FIFO there is written
+    straight into.  The target is checked before the run starts, so a bad
+    path costs no work.  The file is made unnamed (O_TMPFILE) in its
+    directory and linked into place at commit, so that a killed process
+    leaves nothing; where O_TMPFILE is not available a named temporary
+    ".<name>.tmp.<pid>.<random>" is used, held under flock, and removed by a
+    later run once its process is gone.  On abort nothing is left."""
 
     def __init__(self, path: PathLike) -> None:
         self.target = os.fsdecode(os.fspath(path))
         self.final: Optional[str] = None
-        self.tmp: Optional[str] = None
+        self.tmp: Optional[str] = None  # the named temporary, if any
         self.f: Optional[io.BufferedWriter] = None
+        self.no_replace = False
+        self.direct = False
+        self.committed = False
 
     def prepare(self) -> None:
         """Checks (and for a folder path, creates) the target; raises
@@ -337,14 +356,33 @@ class _PathSink:
                             f"{what}")
 
     def open(self, file_name: str) -> None:
+        self.committed = False
         if os.path.isdir(self.target):
             final = os.path.join(self.target, file_name)
+            self.no_replace = True
         else:
             final = self.target
+            self.no_replace = False
+            try:
+                st = os.lstat(final)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                # a device or FIFO: written straight into, never replaced
+                fd = os.open(final, os.O_WRONLY | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                self.f = os.fdopen(fd, "wb")
+                self.final = final
+                self.direct = True
+                return
+        if self.no_replace and os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, "already exists; it is never replaced", final)
         directory = os.path.dirname(os.path.abspath(final))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp",
-                                   dir=directory)
-        self.tmp = tmp
+        _clean_temporaries(directory, None if self.no_replace else os.path.basename(final))
+        fd = _unnamed_file(directory)
+        if fd is None:
+            fd, self.tmp = _create_named(directory, os.path.basename(final))
+        else:
+            _lock(fd)  # held while this process lives (the linked name of a replace)
         try:
             self.f = os.fdopen(fd, "wb")
         except BaseException:
@@ -357,19 +395,45 @@ class _PathSink:
         assert self.f is not None
         self.f.write((ctypes.c_char * size).from_address(buf))
 
+    def _link(self, name: str) -> None:
+        assert self.f is not None
+        _link_fd(self.f.fileno(), name)
+
     def close(self, commit: bool) -> None:
         if not commit:
             self.discard()
             return
         try:
-            assert self.f is not None and self.tmp is not None and self.final is not None
+            assert self.f is not None and self.final is not None
             self.f.flush()
+            if self.direct:
+                self.f.close()
+                self.f = None
+                self.committed = True
+                return
             os.fsync(self.f.fileno())
+            final = self.final
+            if self.no_replace:
+                # never replaces: the link fails with FileExistsError
+                if self.tmp is None:
+                    self._link(final)
+                else:
+                    os.link(self.tmp, final, follow_symlinks=False)
+                    os.unlink(self.tmp)
+                    self.tmp = None
+            else:
+                if self.tmp is None:
+                    # linkat cannot replace: a name for the moment of the rename
+                    tmp = os.path.join(os.path.dirname(os.path.abspath(final)),
+                                       _temp_name(os.path.basename(final)))
+                    self._link(tmp)
+                    self.tmp = tmp
+                os.replace(self.tmp, final)
+                self.tmp = None
             self.f.close()
             self.f = None
-            os.replace(self.tmp, self.final)
-            self.tmp = None
-            _fsync_dir(os.path.dirname(os.path.abspath(self.final)))
+            self.committed = True
+            _fsync_dir(os.path.dirname(os.path.abspath(final)))
         except BaseException:
             self.discard()
             raise
@@ -382,11 +446,13 @@ class _PathSink:
                 pass
             self.f = None
         if self.tmp is not None:
-            tmp, self.tmp, self.final = self.tmp, None, None
+            tmp, self.tmp = self.tmp, None
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+        if not self.committed:
+            self.final = None
 
 
 class _FileSink:
@@ -1188,7 +1254,7 @@ class Job:
                 return v
 
         path = None
-        if run.sink is not None and isinstance(run.sink, _PathSink) and run.sink.tmp is None:
+        if run.sink is not None and isinstance(run.sink, _PathSink) and run.sink.committed:
             path = run.sink.final
         return Summary(
             status=enum_or_int(Status, s.status),

@@ -29,11 +29,12 @@ Two are provided: :class:`MemoryStateStore` and :class:`FileStateStore`.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
-import tempfile
 from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
+from . import _files
 from .dates import from_epoch, text_date, to_epoch
 
 _FORMAT = "onhandpub-state"
@@ -110,22 +111,45 @@ class MemoryStateStore:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    """Write data to path: temporary file in the same directory, fsync,
-    rename, fsync of the directory."""
+    """Write data to path: an unnamed file (O_TMPFILE) in the same directory,
+    fsync, linked to a temporary name and renamed over path at once, fsync of
+    the directory; a killed process leaves nothing.  Where O_TMPFILE is not
+    available, a named temporary held under flock, which a later write
+    removes once its process is gone (the onhandpub command's rules)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    name = os.path.basename(path)
+    _files.clean_temporaries(directory, name)
+    fd = _files.unnamed_file(directory)
+    tmp: Optional[str] = None
+    if fd is None:
+        fd, tmp = _files.create_named(directory, name)
+    else:
+        _files.lock(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if tmp is None:
+                # linkat cannot replace: a name for the moment of the rename
+                for _ in range(32):
+                    candidate = os.path.join(directory, _files.temp_name(name))
+                    try:
+                        _files.link_fd(f.fileno(), candidate)
+                    except FileExistsError:
+                        continue
+                    tmp = candidate
+                    break
+                else:
+                    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+            os.replace(tmp, path)
+            tmp = None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
     _fsync_dir(directory)
 

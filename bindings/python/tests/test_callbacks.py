@@ -123,20 +123,27 @@ class CallbackExceptionTest(TempDirTest):
         self.assert_reraised(cm, boom, onhandpub.SinkError)
 
     def test_path_sink_commit_failure_leaves_nothing(self) -> None:
-        boom = Boom("rename refused")
-        real = os.replace
+        # Unnamed (O_TMPFILE, linked into place) and named temporaries alike.
+        from onhandpub import job as job_module
 
-        def replace(a, b):
-            raise boom
+        for named in (False, True):
+            boom = Boom("link refused")
+            real_replace, real_link, real_link_fd = os.replace, os.link, job_module._link_fd
 
-        os.replace = replace
-        try:
-            with self.assertRaises(Boom) as cm:
-                publish(sink=self.dir)
-        finally:
-            os.replace = real
-        self.assertIsInstance(cm.exception.__cause__, onhandpub.SinkError)
-        self.assertEqual(self.listdir(), [])
+            def refuse(*args, **kwargs):
+                raise boom
+
+            os.replace = os.link = job_module._link_fd = refuse
+            if named:
+                os.environ["ONHANDPUB_NO_TMPFILE"] = "1"
+            try:
+                with self.assertRaises(Boom) as cm:
+                    publish(sink=self.dir)
+            finally:
+                os.replace, os.link, job_module._link_fd = real_replace, real_link, real_link_fd
+                os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
+            self.assertIsInstance(cm.exception.__cause__, onhandpub.SinkError)
+            self.assertEqual(self.listdir(), [])
 
     def test_path_sink_removed_on_failure(self) -> None:
         with self.assertRaises(onhandpub.RecordError):
@@ -251,6 +258,7 @@ class CallbackExceptionTest(TempDirTest):
         self.assertEqual(self.listdir(), [])
 
     def test_abort_failure_reported(self) -> None:
+        # A named temporary (where O_TMPFILE is not used) is what an abort removes.
         boom = Boom("cannot remove the temporary file")
         real = os.unlink
 
@@ -259,11 +267,13 @@ class CallbackExceptionTest(TempDirTest):
             raise boom
 
         os.unlink = unlink
+        os.environ["ONHANDPUB_NO_TMPFILE"] = "1"
         try:
             with self.assertRaises(Boom) as cm:
                 publish([row(primary_quantity="x")], sink=self.dir)
         finally:
             os.unlink = real
+            os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
         self.assertIs(cm.exception, boom)
         self.assertIsInstance(cm.exception.__cause__, onhandpub.RecordError)
 
