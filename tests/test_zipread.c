@@ -1,5 +1,5 @@
 /*
- * Reading ZIP archives back (src/zipread.c through the snapshot reader):
+ * Reading ZIP archives back (src/read/zipread.c through the snapshot reader):
  * archives laid out as other writers lay them out, ZIP64 included, must
  * read back exactly; archives whose parts disagree must be refused with a
  * message that names the disagreement; a declared size never sizes memory.

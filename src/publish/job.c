@@ -48,7 +48,7 @@ struct ohp_job {
     ohp_source_next_fn src_next;
     ohp_source_close_fn src_close;
     void *src_ud;
-    ohp_balance_reader *src_br; /* the source is this balance reader, or NULL */
+    ohp_record_error_hook_fn src_err_hook; /* told of each record error, or NULL */
     ohp_sink_open_fn sink_open;
     ohp_sink_write_fn sink_write;
     ohp_sink_close_fn sink_close;
@@ -237,13 +237,13 @@ OHP_EXPORT int ohp_job_set_source(ohp_job *job, ohp_source_open_fn open, ohp_sou
     job->src_next = next;
     job->src_close = close;
     job->src_ud = user_data;
-    job->src_br = NULL;
+    job->src_err_hook = NULL;
     return OHP_OK;
 }
 
-void ohp_job_attach_balance_reader(ohp_job *job, ohp_balance_reader *br)
+void ohp_job_set_record_error_hook(ohp_job *job, ohp_record_error_hook_fn hook)
 {
-    job->src_br = br;
+    job->src_err_hook = hook;
 }
 
 OHP_EXPORT int ohp_job_set_sink(ohp_job *job, ohp_sink_open_fn open, ohp_sink_write_fn write,
@@ -982,8 +982,8 @@ static int pump(ohp_job *job, run_ctx *c)
                 return set_err(job, OHP_ENOMEM, "out of memory");
         }
         if (!skip && crc == OHP_ERECORD) {
-            if (job->src_br != NULL)
-                ohp_balance_reader_note_error(job->src_br, ordinal, rule, msg);
+            if (job->src_err_hook != NULL)
+                job->src_err_hook(job->src_ud, ordinal, rule, msg);
             describe_record(&rec, ordinal, who, sizeof who);
             if (c->on_error == OHP_ON_ERROR_FAIL) {
                 job->sum.error_ordinal = ordinal;

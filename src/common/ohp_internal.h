@@ -64,11 +64,6 @@ size_t ohp_psv_reader_field_size(const ohp_psv_reader *r, size_t i);
  * that name (a column the user meant but would silently lose); else NULL.
  */
 const char *ohp_column_near_miss(const char *header_name, const char *const *names, size_t n);
-/* The job's source is this balance reader (set by ohp_job_set_balance_reader). */
-void ohp_job_attach_balance_reader(ohp_job *job, ohp_balance_reader *br);
-/* The job found a record error in record `ordinal` (for ohp_balance_reader_locate). */
-void ohp_balance_reader_note_error(ohp_balance_reader *br, uint64_t ordinal, int rule,
-                                   const char *message);
 /*
  * The balances column a record error of ohp_record_check() concerns, from
  * its rule and message (which name it), or NULL when it concerns no single
@@ -193,6 +188,15 @@ void ohp_acc_add_count(ohp_acc *acc, uint64_t n);
 void ohp_acc_format(const ohp_acc *acc, char *out);
 
 /* ---- job internals used by the ready-made sources ---- */
+
+/*
+ * Told of each record error of the current source (record `ordinal`, its rule
+ * and message), with the source's user data.  Set after ohp_job_set_source(),
+ * which clears it; a ready-made source uses it to remember where the error is.
+ */
+typedef void (*ohp_record_error_hook_fn)(void *source_ud, uint64_t ordinal, int rule,
+                                         const char *message);
+void ohp_job_set_record_error_hook(ohp_job *job, ohp_record_error_hook_fn hook);
 
 /* Non-zero if a callback already explained the current failure. */
 int ohp_job_has_callback_error(const ohp_job *job);
