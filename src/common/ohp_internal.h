@@ -3,6 +3,7 @@
 #define OHP_INTERNAL_H
 
 #include "onhandpub.h"
+#include "layout.h"
 #include "psv_field.h"
 
 #include <pthread.h>
@@ -137,6 +138,23 @@ static inline bool ohp_present(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* The longest id of layout v1 (OHP_CK_ID columns): 18 decimal digits. */
+#define OHP_ID_MAX_DIGITS 18
+/*
+ * Whether s is an id: 1 to 18 decimal digits.  *len (if not NULL) gets the
+ * number of leading digits counted, at most OHP_ID_MAX_DIGITS + 1.  An empty
+ * field is no id; the columns that may be empty say so at their callers.
+ */
+static inline bool ohp_is_id(const char *s, size_t *len)
+{
+    size_t n = 0;
+    while (n <= OHP_ID_MAX_DIGITS && s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (len != NULL)
+        *len = n;
+    return n > 0 && s[n] == '\0' && n <= OHP_ID_MAX_DIGITS;
+}
+
 /* ---- dates ---- */
 
 int64_t ohp_days_from_civil(int64_t y, unsigned m, unsigned d);
@@ -211,9 +229,6 @@ int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t da
  * the onhandpub command). */
 /* Append the field, quoted if needed. */
 int ohp_psv_append_field(ohp_buf *b, const ohp_alloc *a, const char *s, size_t len);
-
-/* The 26 column names of layout v1, joined with '|' and ending in LF. */
-extern const char ohp_psv_header_v1[];
 
 /* ---- ZIP writer over an append-only sink ---- */
 

@@ -1,6 +1,7 @@
 /* Record rules and serial planning: everything is checked before a line is written. */
 #include "ohp_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +80,6 @@ static inline int scan_text(const char *name, const char *s, const ohp_limits *l
     *len = n;
     *quote = (classes & C_QUOTE) != 0;
     return OHP_OK;
-}
-
-/* Whether s is an id (a whole number of at most 18 digits, or empty); *len: its length. */
-static bool is_id(const char *s, size_t *len)
-{
-    size_t n = 0;
-    while (n <= 18 && s[n] >= '0' && s[n] <= '9')
-        n++;
-    *len = n;
-    return s[n] == '\0' && n <= 18;
 }
 
 void ohp_serial_plan_free(ohp_serial_plan *p, const ohp_alloc *a)
@@ -404,70 +395,77 @@ const char *ohp_checked_last_update_text(ohp_checked *chk)
     return chk->cache_formatted;
 }
 
-int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
-                     ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg)
+#define FIELD(col, member)                                                                         \
+    {                                                                                              \
+        OHP_COL_##col, offsetof(ohp_record, member)                                                \
+    }
+/* A record's field by its layout v1 column (layout.h). */
+typedef struct {
+    int col;
+    size_t off;
+} record_field;
+
+static const char *field_of(const ohp_record *rec, const record_field *f)
+{
+    return *(const char *const *)((const char *)rec + f->off);
+}
+
+/* The fields every record must have. */
+static int check_required(const ohp_record *rec, int *rule, char *msg)
+{
+    static const record_field required[] = {
+        FIELD(ORGANIZATION_CODE, organization_code), FIELD(ITEM_NUMBER, item_number),
+        FIELD(SUBINVENTORY_CODE, subinventory_code), FIELD(PRIMARY_QUANTITY, primary_quantity),
+        FIELD(PRIMARY_UOM_CODE, primary_uom_code),   FIELD(LAST_UPDATE_DATE, last_update_date),
+    };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!ohp_present(field_of(rec, &required[i])))
+            return fail(rule, OHP_RULE_REQUIRED, msg, "%s is required",
+                        ohp_v1_names[required[i].col]);
+    return OHP_OK;
+}
+
+/* The text fields, by enum ohp_text_field. */
+static const record_field texts[OHP_TF_COUNT] = {
+    FIELD(ORGANIZATION_ID, organization_id),
+    FIELD(ORGANIZATION_CODE, organization_code),
+    FIELD(INVENTORY_ITEM_ID, inventory_item_id),
+    FIELD(ITEM_NUMBER, item_number),
+    FIELD(REVISION, revision),
+    FIELD(SUBINVENTORY_CODE, subinventory_code),
+    FIELD(LOCATOR_ID, locator_id),
+    FIELD(LOCATOR_NAME, locator_name),
+    FIELD(LOT_NUMBER, lot_number),
+    FIELD(LOT_EXPIRATION_DATE, lot_expiration_date),
+    FIELD(PRIMARY_QUANTITY, primary_quantity),
+    FIELD(PRIMARY_UOM_CODE, primary_uom_code),
+    FIELD(SECONDARY_QUANTITY, secondary_quantity),
+    FIELD(SECONDARY_UOM_CODE, secondary_uom_code),
+    FIELD(OWNING_PARTY_ID, owning_party_id),
+    FIELD(PROJECT_ID, project_id),
+    FIELD(TASK_ID, task_id),
+    FIELD(MATERIAL_STATUS_CODE, material_status_code),
+    FIELD(LAST_UPDATE_DATE, last_update_date),
+};
+
+/* One scan of every text field: lengths, quoting, UTF-8, limits, ids. */
+static int check_texts(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk, int *rule,
+                       char *msg)
 {
     int rc;
-    *rule = OHP_RULE_NONE;
-    plan->count = 0;
-    plan->total = 0;
-    if (rec->source_error)
-        return fail(rule, OHP_RULE_SOURCE, msg, "%s", rec->source_error);
-
-    static const struct {
-        const char *name;
-        size_t off;
-    } required[] = {
-        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code)},
-        {"ITEM_NUMBER", offsetof(ohp_record, item_number)},
-        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code)},
-        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity)},
-        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code)},
-        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date)},
-    };
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
-        const char *v = *(const char *const *)((const char *)rec + required[i].off);
-        if (!ohp_present(v))
-            return fail(rule, OHP_RULE_REQUIRED, msg, "%s is required", required[i].name);
-    }
-
-    static const struct {
-        const char *name;
-        size_t off;
-        bool id; /* a whole number of at most 18 digits */
-    } texts[OHP_TF_COUNT] = {
-        {"ORGANIZATION_ID", offsetof(ohp_record, organization_id), true},
-        {"ORGANIZATION_CODE", offsetof(ohp_record, organization_code), false},
-        {"INVENTORY_ITEM_ID", offsetof(ohp_record, inventory_item_id), true},
-        {"ITEM_NUMBER", offsetof(ohp_record, item_number), false},
-        {"REVISION", offsetof(ohp_record, revision), false},
-        {"SUBINVENTORY_CODE", offsetof(ohp_record, subinventory_code), false},
-        {"LOCATOR_ID", offsetof(ohp_record, locator_id), true},
-        {"LOCATOR_NAME", offsetof(ohp_record, locator_name), false},
-        {"LOT_NUMBER", offsetof(ohp_record, lot_number), false},
-        {"LOT_EXPIRATION_DATE", offsetof(ohp_record, lot_expiration_date), false},
-        {"PRIMARY_QUANTITY", offsetof(ohp_record, primary_quantity), false},
-        {"PRIMARY_UOM_CODE", offsetof(ohp_record, primary_uom_code), false},
-        {"SECONDARY_QUANTITY", offsetof(ohp_record, secondary_quantity), false},
-        {"SECONDARY_UOM_CODE", offsetof(ohp_record, secondary_uom_code), false},
-        {"OWNING_PARTY_ID", offsetof(ohp_record, owning_party_id), true},
-        {"PROJECT_ID", offsetof(ohp_record, project_id), true},
-        {"TASK_ID", offsetof(ohp_record, task_id), true},
-        {"MATERIAL_STATUS_CODE", offsetof(ohp_record, material_status_code), false},
-        {"LAST_UPDATE_DATE", offsetof(ohp_record, last_update_date), false},
-    };
     chk->text_total = 0;
     /* the first field that is not an id: its rule comes after every field's scan */
     int bad_id = -1;
     for (size_t i = 0; i < OHP_TF_COUNT; i++) {
-        const char *v = *(const char *const *)((const char *)rec + texts[i].off);
+        const char *v = field_of(rec, &texts[i]);
+        const char *name = ohp_v1_names[texts[i].col];
         chk->len[i] = 0;
         chk->quote[i] = false;
         if (v == NULL)
             continue;
-        if (texts[i].id) {
-            size_t n;
-            bool ok = is_id(v, &n);
+        if (ohp_v1_kinds[texts[i].col] == OHP_CK_ID) {
+            size_t n = 0;
+            bool ok = v[0] == '\0' || ohp_is_id(v, &n);
             if (ok && n <= lim->max_field_length) {
                 /* digits only: no quoting, ASCII, no scan needed */
                 chk->len[i] = n;
@@ -477,7 +475,7 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
             if (!ok && bad_id < 0)
                 bad_id = (int)i;
         }
-        if ((rc = scan_text(texts[i].name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
+        if ((rc = scan_text(name, v, lim, &chk->len[i], &chk->quote[i], rule, msg)) != 0)
             return rc;
         chk->text_total += chk->len[i];
     }
@@ -488,9 +486,14 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
     }
     if (bad_id >= 0)
         return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
-                    texts[bad_id].name,
-                    *(const char *const *)((const char *)rec + texts[bad_id].off));
+                    ohp_v1_names[texts[bad_id].col], field_of(rec, &texts[bad_id]));
+    return OHP_OK;
+}
 
+/* The quantities and the dates. */
+static int check_values(const ohp_record *rec, ohp_checked *chk, int *rule, char *msg)
+{
+    int rc;
     rc = ohp_decimal_parse(rec->primary_quantity, &chk->primary);
     if (rc == OHP_ELIMIT)
         return fail(rule, OHP_RULE_LIMIT, msg,
@@ -528,6 +531,14 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
                     ")",
                     rec->lot_expiration_date);
 
+    return OHP_OK;
+}
+
+/* The serial numbers of a serial-controlled record, planned (or refused on another). */
+static int check_serials(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
+                         ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg)
+{
+    int rc;
     bool has_serials = (rec->serials && rec->serial_count) || ohp_present(rec->serial_list);
     if (!rec->serial_controlled) {
         if (has_serials)
@@ -552,16 +563,23 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
     return find_duplicates(plan, a, rule, msg);
 }
 
+int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *chk,
+                     ohp_serial_plan *plan, const ohp_alloc *a, int *rule, char *msg)
+{
+    int rc;
+    *rule = OHP_RULE_NONE;
+    plan->count = 0;
+    plan->total = 0;
+    if (rec->source_error)
+        return fail(rule, OHP_RULE_SOURCE, msg, "%s", rec->source_error);
+    if ((rc = check_required(rec, rule, msg)) || (rc = check_texts(rec, lim, chk, rule, msg)) ||
+        (rc = check_values(rec, chk, rule, msg)))
+        return rc;
+    return check_serials(rec, lim, chk, plan, a, rule, msg);
+}
+
 const char *ohp_record_error_column(int rule, const char *message)
 {
-    static const char *const columns[] = {
-        "ORGANIZATION_ID",      "ORGANIZATION_CODE",  "INVENTORY_ITEM_ID",
-        "ITEM_NUMBER",          "REVISION",           "SUBINVENTORY_CODE",
-        "LOCATOR_ID",           "LOCATOR_NAME",       "LOT_NUMBER",
-        "LOT_EXPIRATION_DATE",  "SERIAL_NUMBERS",     "PRIMARY_QUANTITY",
-        "PRIMARY_UOM_CODE",     "SECONDARY_QUANTITY", "SECONDARY_UOM_CODE",
-        "OWNING_PARTY_ID",      "PROJECT_ID",         "TASK_ID",
-        "MATERIAL_STATUS_CODE", "LAST_UPDATE_DATE"};
     if (rule == OHP_RULE_NONE || rule == OHP_RULE_SOURCE || message == NULL)
         return NULL;
     if (rule == OHP_RULE_UOM)
@@ -572,9 +590,9 @@ const char *ohp_record_error_column(int rule, const char *message)
         n++;
     if (n == strlen("SERIAL_NUMBER") && strncmp(message, "SERIAL_NUMBER", n) == 0)
         return "SERIAL_NUMBERS"; /* one serial of the list */
-    for (size_t i = 0; n > 0 && i < sizeof columns / sizeof columns[0]; i++)
-        if (strlen(columns[i]) == n && strncmp(message, columns[i], n) == 0)
-            return columns[i];
+    for (int i = 0; n > 0 && i < OHP_IN_NCOLS; i++)
+        if (strlen(ohp_input_names[i]) == n && strncmp(message, ohp_input_names[i], n) == 0)
+            return ohp_input_names[i];
     /* the serial rules without a column in front: the serial numbers */
     switch (rule) {
     case OHP_RULE_SERIAL_COUNT:

@@ -7,47 +7,9 @@
 
 #include "zipread.h"
 
-#define NCOLS 26
-
-enum {
-    K_SYSTEM,
-    K_RUN_ID,
-    K_MODE,
-    K_SNAPSHOT,
-    K_ORG_ID,
-    K_ORG_CODE,
-    K_ITEM_ID,
-    K_ITEM,
-    K_REVISION,
-    K_SUBINV,
-    K_LOCATOR_ID,
-    K_LOCATOR_NAME,
-    K_LOT,
-    K_LOT_EXP,
-    K_SERIAL_CONTROLLED,
-    K_SERIAL,
-    K_PQTY,
-    K_PUOM,
-    K_SQTY,
-    K_SUOM,
-    K_CONSIGNED,
-    K_OWNER,
-    K_PROJECT,
-    K_TASK,
-    K_STATUS,
-    K_LAST_UPDATE
-};
-
-static const char *const col_names[NCOLS] = {
-    "EXTERNAL_SYSTEM_CODE", "PUBLISH_RUN_ID",      "PUBLISH_MODE",
-    "SNAPSHOT_DATE",        "ORGANIZATION_ID",     "ORGANIZATION_CODE",
-    "INVENTORY_ITEM_ID",    "ITEM_NUMBER",         "REVISION",
-    "SUBINVENTORY_CODE",    "LOCATOR_ID",          "LOCATOR_NAME",
-    "LOT_NUMBER",           "LOT_EXPIRATION_DATE", "SERIAL_CONTROLLED",
-    "SERIAL_NUMBER",        "PRIMARY_QUANTITY",    "PRIMARY_UOM_CODE",
-    "SECONDARY_QUANTITY",   "SECONDARY_UOM_CODE",  "CONSIGNED_FLAG",
-    "OWNING_PARTY_ID",      "PROJECT_ID",          "TASK_ID",
-    "MATERIAL_STATUS_CODE", "LAST_UPDATE_DATE"};
+/* The columns: layout.h's, by enum ohp_col. */
+#define NCOLS OHP_V1_NCOLS
+#define col_names ohp_v1_names
 
 enum { KIND_ZIP, KIND_PSV };
 enum { ST_NEW, ST_READING, ST_DONE, ST_FAILED };
@@ -290,18 +252,9 @@ static int start(ohp_snapshot_reader *r)
 
 /* ---- field rules ---- */
 
-static bool is_id(const char *s)
-{
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (s[n] < '0' || s[n] > '9')
-            return false;
-    return n > 0 && n <= 18;
-}
-
 static bool is_run_id(const char *s, uint64_t *out)
 {
-    if (!is_id(s) || (s[0] == '0' && s[1] != '\0'))
+    if (!ohp_is_id(s, NULL) || (s[0] == '0' && s[1] != '\0'))
         return false;
     uint64_t v = 0;
     for (const char *p = s; *p; p++)
@@ -340,7 +293,9 @@ static bool is_canonical(const char *s)
 }
 
 /* The identity fields of every line: equal on every line of a snapshot. */
-static const int ident_cols[] = {K_SYSTEM, K_RUN_ID, K_MODE, K_SNAPSHOT, K_ORG_CODE};
+static const int ident_cols[] = {OHP_COL_EXTERNAL_SYSTEM_CODE, OHP_COL_PUBLISH_RUN_ID,
+                                 OHP_COL_PUBLISH_MODE, OHP_COL_SNAPSHOT_DATE,
+                                 OHP_COL_ORGANIZATION_CODE};
 #define NIDENT (sizeof ident_cols / sizeof ident_cols[0])
 
 /* Keep the first line's identity text, when it fits. */
@@ -378,6 +333,162 @@ static int field_error(ohp_snapshot_reader *r, int col, const char *what, const 
                 (unsigned long long)r->rec.line, col + 1, col_names[col], what, value);
 }
 
+/* The run's identity of the line: equal on every line of a snapshot. */
+static int check_identity(ohp_snapshot_reader *r, const char *const *f)
+{
+    /* text identical to the first line's needs no second look */
+    if (r->have_first && ident_same(r, f))
+        return OHP_OK;
+    uint64_t run_id;
+    int mode;
+    int64_t snap;
+    if (!(strcmp(f[OHP_COL_EXTERNAL_SYSTEM_CODE], "0") == 0 ||
+          is_run_id(f[OHP_COL_EXTERNAL_SYSTEM_CODE], &run_id)))
+        return field_error(r, OHP_COL_EXTERNAL_SYSTEM_CODE, "expected 0 or a positive integer",
+                           f[OHP_COL_EXTERNAL_SYSTEM_CODE]);
+    if (!is_run_id(f[OHP_COL_PUBLISH_RUN_ID], &run_id))
+        return field_error(r, OHP_COL_PUBLISH_RUN_ID, "expected a decimal run id",
+                           f[OHP_COL_PUBLISH_RUN_ID]);
+    if (strcmp(f[OHP_COL_PUBLISH_MODE], "FULL") == 0)
+        mode = OHP_MODE_FULL;
+    else if (strcmp(f[OHP_COL_PUBLISH_MODE], "INCREMENTAL") == 0)
+        mode = OHP_MODE_INCREMENTAL;
+    else
+        return field_error(r, OHP_COL_PUBLISH_MODE, "expected FULL or INCREMENTAL",
+                           f[OHP_COL_PUBLISH_MODE]);
+    if (!is_datetime(f[OHP_COL_SNAPSHOT_DATE], &snap))
+        return field_error(r, OHP_COL_SNAPSHOT_DATE, "expected a date-time YYYY/MM/DD HH:MM:SS",
+                           f[OHP_COL_SNAPSHOT_DATE]);
+    if (f[OHP_COL_ORGANIZATION_CODE][0] == '\0')
+        return field_error(r, OHP_COL_ORGANIZATION_CODE, "required", "");
+    if (!r->have_first) {
+        snprintf(r->system, sizeof r->system, "%s", f[OHP_COL_EXTERNAL_SYSTEM_CODE]);
+        r->run_id = run_id;
+        r->mode = mode;
+        r->snapshot = snap;
+        r->org = ohp_strdup(&r->alloc, f[OHP_COL_ORGANIZATION_CODE]);
+        if (r->org == NULL)
+            return fail(r, OHP_ENOMEM, "out of memory");
+        r->have_first = true;
+        ident_keep(r, f);
+        return OHP_OK;
+    }
+    int c = -1;
+    if (strcmp(r->system, f[OHP_COL_EXTERNAL_SYSTEM_CODE]) != 0)
+        c = OHP_COL_EXTERNAL_SYSTEM_CODE;
+    else if (run_id != r->run_id)
+        c = OHP_COL_PUBLISH_RUN_ID;
+    else if (mode != r->mode)
+        c = OHP_COL_PUBLISH_MODE;
+    else if (snap != r->snapshot)
+        c = OHP_COL_SNAPSHOT_DATE;
+    else if (strcmp(r->org, f[OHP_COL_ORGANIZATION_CODE]) != 0)
+        c = OHP_COL_ORGANIZATION_CODE;
+    return c < 0 ? OHP_OK : field_error(r, c, "differs from the first line", f[c]);
+}
+
+/* Y or N into *out. */
+static int check_flag(ohp_snapshot_reader *r, const char *const *f, int c, int *out)
+{
+    if (strcmp(f[c], "Y") == 0)
+        *out = 1;
+    else if (strcmp(f[c], "N") == 0)
+        *out = 0;
+    else
+        return field_error(r, c, "expected Y or N", f[c]);
+    return OHP_OK;
+}
+
+/* The ids, the required texts and the dates of the line. */
+static int check_texts(ohp_snapshot_reader *r, const char *const *f, int64_t *lot_exp,
+                       int64_t *last_update)
+{
+    for (int c = 0; c < NCOLS; c++)
+        if (ohp_v1_kinds[c] == OHP_CK_ID && f[c][0] != '\0' && !ohp_is_id(f[c], NULL))
+            return field_error(r, c, "expected a decimal id of at most 18 digits", f[c]);
+    static const int required[] = {OHP_COL_ITEM_NUMBER, OHP_COL_SUBINVENTORY_CODE,
+                                   OHP_COL_PRIMARY_UOM_CODE};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (f[required[i]][0] == '\0')
+            return field_error(r, required[i], "required", "");
+    *lot_exp = OHP_TIME_NONE;
+    const char *exp = f[OHP_COL_LOT_EXPIRATION_DATE], *lud = f[OHP_COL_LAST_UPDATE_DATE];
+    if (exp[0] != '\0' && !is_date(exp, lot_exp))
+        return field_error(r, OHP_COL_LOT_EXPIRATION_DATE, "expected a date YYYY/MM/DD", exp);
+    if (r->lud_text[0] != '\0' && ohp_short_eq(r->lud_text, lud)) {
+        *last_update = r->lud_value; /* lines often share their timestamp */
+        return OHP_OK;
+    }
+    if (!is_datetime(lud, last_update))
+        return field_error(r, OHP_COL_LAST_UPDATE_DATE, "expected a date-time YYYY/MM/DD HH:MM:SS",
+                           lud);
+    memcpy(r->lud_text, lud, 20); /* the pattern made it 19 bytes */
+    r->lud_value = *last_update;
+    return OHP_OK;
+}
+
+/* The quantities and the serial number, by the line's SERIAL_CONTROLLED. */
+static int check_quantities(ohp_snapshot_reader *r, const char *const *f, int serial)
+{
+    const char *pq = f[OHP_COL_PRIMARY_QUANTITY], *sq = f[OHP_COL_SECONDARY_QUANTITY];
+    const char *sn = f[OHP_COL_SERIAL_NUMBER];
+    if (!is_canonical(pq))
+        return field_error(r, OHP_COL_PRIMARY_QUANTITY, "expected a canonical exact decimal", pq);
+    if (sq[0] != '\0') {
+        if (!is_canonical(sq))
+            return field_error(r, OHP_COL_SECONDARY_QUANTITY, "expected a canonical exact decimal",
+                               sq);
+        if (f[OHP_COL_SECONDARY_UOM_CODE][0] == '\0')
+            return field_error(r, OHP_COL_SECONDARY_UOM_CODE, "required with a secondary quantity",
+                               "");
+    }
+    if (!serial) {
+        if (sn[0] != '\0')
+            return field_error(r, OHP_COL_SERIAL_NUMBER,
+                               "a serial number on a line with SERIAL_CONTROLLED N", sn);
+    } else if (sn[0] != '\0') {
+        if (strcmp(pq, "1") != 0)
+            return field_error(r, OHP_COL_PRIMARY_QUANTITY, "a serial line has quantity 1", pq);
+        if (sq[0] != '\0')
+            return field_error(r, OHP_COL_SECONDARY_QUANTITY,
+                               "a serial line has no secondary quantity", sq);
+    } else if (strcmp(pq, "0") != 0) {
+        return field_error(r, OHP_COL_SERIAL_NUMBER,
+                           "a serial-controlled line without a serial number has quantity 0", sn);
+    }
+    return OHP_OK;
+}
+
+/* Point the record at the checked line's fields. */
+static void fill_record(ohp_snapshot_record *rec, const ohp_snapshot_reader *r,
+                        const char *const *f)
+{
+    rec->version = OHP_SNAPSHOT_RECORD_VERSION;
+    rec->external_system_code = f[OHP_COL_EXTERNAL_SYSTEM_CODE];
+    rec->publish_run_id = r->run_id;
+    rec->mode = r->mode;
+    rec->snapshot_date = r->snapshot;
+    rec->organization_id = f[OHP_COL_ORGANIZATION_ID];
+    rec->organization_code = f[OHP_COL_ORGANIZATION_CODE];
+    rec->inventory_item_id = f[OHP_COL_INVENTORY_ITEM_ID];
+    rec->item_number = f[OHP_COL_ITEM_NUMBER];
+    rec->revision = f[OHP_COL_REVISION];
+    rec->subinventory_code = f[OHP_COL_SUBINVENTORY_CODE];
+    rec->locator_id = f[OHP_COL_LOCATOR_ID];
+    rec->locator_name = f[OHP_COL_LOCATOR_NAME];
+    rec->lot_number = f[OHP_COL_LOT_NUMBER];
+    rec->serial_number = f[OHP_COL_SERIAL_NUMBER];
+    rec->primary_quantity = f[OHP_COL_PRIMARY_QUANTITY];
+    rec->primary_uom_code = f[OHP_COL_PRIMARY_UOM_CODE];
+    rec->secondary_quantity = f[OHP_COL_SECONDARY_QUANTITY];
+    rec->secondary_uom_code = f[OHP_COL_SECONDARY_UOM_CODE];
+    rec->owning_party_id = f[OHP_COL_OWNING_PARTY_ID];
+    rec->project_id = f[OHP_COL_PROJECT_ID];
+    rec->task_id = f[OHP_COL_TASK_ID];
+    rec->material_status_code = f[OHP_COL_MATERIAL_STATUS_CODE];
+}
+
+/* Check one line against layout v1's rules; on success r->rec describes it. */
 static int check_line(ohp_snapshot_reader *r, const char *const *f, size_t nf)
 {
     ohp_snapshot_record *rec = &r->rec;
@@ -389,135 +500,17 @@ static int check_line(ohp_snapshot_reader *r, const char *const *f, size_t nf)
         for (int c = 0; c < NCOLS; c++)
             if (!ohp_utf8_valid(f[c], strlen(f[c])))
                 return field_error(r, c, "not valid UTF-8", "");
-    /* the run's identity, equal on every line: text identical to the first line's needs no
-       second look */
-    uint64_t run_id;
-    int mode;
-    int64_t snap;
-    if (r->have_first && ident_same(r, f)) {
-        run_id = r->run_id;
-        mode = r->mode;
-        snap = r->snapshot;
-    } else {
-        if (!(strcmp(f[K_SYSTEM], "0") == 0 || is_run_id(f[K_SYSTEM], &run_id)))
-            return field_error(r, K_SYSTEM, "expected 0 or a positive integer", f[K_SYSTEM]);
-        if (!is_run_id(f[K_RUN_ID], &run_id))
-            return field_error(r, K_RUN_ID, "expected a decimal run id", f[K_RUN_ID]);
-        if (strcmp(f[K_MODE], "FULL") == 0)
-            mode = OHP_MODE_FULL;
-        else if (strcmp(f[K_MODE], "INCREMENTAL") == 0)
-            mode = OHP_MODE_INCREMENTAL;
-        else
-            return field_error(r, K_MODE, "expected FULL or INCREMENTAL", f[K_MODE]);
-        if (!is_datetime(f[K_SNAPSHOT], &snap))
-            return field_error(r, K_SNAPSHOT, "expected a date-time YYYY/MM/DD HH:MM:SS",
-                               f[K_SNAPSHOT]);
-        if (f[K_ORG_CODE][0] == '\0')
-            return field_error(r, K_ORG_CODE, "required", "");
-        if (!r->have_first) {
-            snprintf(r->system, sizeof r->system, "%s", f[K_SYSTEM]);
-            r->run_id = run_id;
-            r->mode = mode;
-            r->snapshot = snap;
-            r->org = ohp_strdup(&r->alloc, f[K_ORG_CODE]);
-            if (r->org == NULL)
-                return fail(r, OHP_ENOMEM, "out of memory");
-            r->have_first = true;
-            ident_keep(r, f);
-        } else {
-            if (strcmp(r->system, f[K_SYSTEM]) != 0)
-                return field_error(r, K_SYSTEM, "differs from the first line", f[K_SYSTEM]);
-            if (run_id != r->run_id)
-                return field_error(r, K_RUN_ID, "differs from the first line", f[K_RUN_ID]);
-            if (mode != r->mode)
-                return field_error(r, K_MODE, "differs from the first line", f[K_MODE]);
-            if (snap != r->snapshot)
-                return field_error(r, K_SNAPSHOT, "differs from the first line", f[K_SNAPSHOT]);
-            if (strcmp(r->org, f[K_ORG_CODE]) != 0)
-                return field_error(r, K_ORG_CODE, "differs from the first line", f[K_ORG_CODE]);
-        }
-    }
-    static const int ids[] = {K_ORG_ID, K_ITEM_ID, K_LOCATOR_ID, K_OWNER, K_PROJECT, K_TASK};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        if (f[ids[i]][0] != '\0' && !is_id(f[ids[i]]))
-            return field_error(r, ids[i], "expected a decimal id of at most 18 digits", f[ids[i]]);
-    static const int required[] = {K_ITEM, K_SUBINV, K_PUOM};
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (f[required[i]][0] == '\0')
-            return field_error(r, required[i], "required", "");
-    int64_t lot_exp = OHP_TIME_NONE, last_update;
-    if (f[K_LOT_EXP][0] != '\0' && !is_date(f[K_LOT_EXP], &lot_exp))
-        return field_error(r, K_LOT_EXP, "expected a date YYYY/MM/DD", f[K_LOT_EXP]);
-    if (r->lud_text[0] != '\0' && ohp_short_eq(r->lud_text, f[K_LAST_UPDATE])) {
-        last_update = r->lud_value; /* lines often share their timestamp */
-    } else {
-        if (!is_datetime(f[K_LAST_UPDATE], &last_update))
-            return field_error(r, K_LAST_UPDATE, "expected a date-time YYYY/MM/DD HH:MM:SS",
-                               f[K_LAST_UPDATE]);
-        memcpy(r->lud_text, f[K_LAST_UPDATE], 20); /* the pattern made it 19 bytes */
-        r->lud_value = last_update;
-    }
-    int serial, consigned;
-    if (strcmp(f[K_SERIAL_CONTROLLED], "Y") == 0)
-        serial = 1;
-    else if (strcmp(f[K_SERIAL_CONTROLLED], "N") == 0)
-        serial = 0;
-    else
-        return field_error(r, K_SERIAL_CONTROLLED, "expected Y or N", f[K_SERIAL_CONTROLLED]);
-    if (strcmp(f[K_CONSIGNED], "Y") == 0)
-        consigned = 1;
-    else if (strcmp(f[K_CONSIGNED], "N") == 0)
-        consigned = 0;
-    else
-        return field_error(r, K_CONSIGNED, "expected Y or N", f[K_CONSIGNED]);
-    if (!is_canonical(f[K_PQTY]))
-        return field_error(r, K_PQTY, "expected a canonical exact decimal", f[K_PQTY]);
-    if (f[K_SQTY][0] != '\0') {
-        if (!is_canonical(f[K_SQTY]))
-            return field_error(r, K_SQTY, "expected a canonical exact decimal", f[K_SQTY]);
-        if (f[K_SUOM][0] == '\0')
-            return field_error(r, K_SUOM, "required with a secondary quantity", "");
-    }
-    if (!serial) {
-        if (f[K_SERIAL][0] != '\0')
-            return field_error(r, K_SERIAL, "a serial number on a line with SERIAL_CONTROLLED N",
-                               f[K_SERIAL]);
-    } else if (f[K_SERIAL][0] != '\0') {
-        if (strcmp(f[K_PQTY], "1") != 0)
-            return field_error(r, K_PQTY, "a serial line has quantity 1", f[K_PQTY]);
-        if (f[K_SQTY][0] != '\0')
-            return field_error(r, K_SQTY, "a serial line has no secondary quantity", f[K_SQTY]);
-    } else if (strcmp(f[K_PQTY], "0") != 0) {
-        return field_error(r, K_SERIAL,
-                           "a serial-controlled line without a serial number has quantity 0",
-                           f[K_SERIAL]);
-    }
-    rec->version = OHP_SNAPSHOT_RECORD_VERSION;
-    rec->external_system_code = f[K_SYSTEM];
-    rec->publish_run_id = run_id;
-    rec->mode = mode;
-    rec->snapshot_date = snap;
-    rec->organization_id = f[K_ORG_ID];
-    rec->organization_code = f[K_ORG_CODE];
-    rec->inventory_item_id = f[K_ITEM_ID];
-    rec->item_number = f[K_ITEM];
-    rec->revision = f[K_REVISION];
-    rec->subinventory_code = f[K_SUBINV];
-    rec->locator_id = f[K_LOCATOR_ID];
-    rec->locator_name = f[K_LOCATOR_NAME];
-    rec->lot_number = f[K_LOT];
+    int rc, serial, consigned;
+    int64_t lot_exp, last_update;
+    if ((rc = check_identity(r, f)) != OHP_OK || (rc = check_texts(r, f, &lot_exp, &last_update)) ||
+        (rc = check_flag(r, f, OHP_COL_SERIAL_CONTROLLED, &serial)) ||
+        (rc = check_flag(r, f, OHP_COL_CONSIGNED_FLAG, &consigned)) ||
+        (rc = check_quantities(r, f, serial)))
+        return rc;
+    fill_record(rec, r, f);
     rec->lot_expiration_date = lot_exp;
     rec->serial_controlled = serial;
-    rec->serial_number = f[K_SERIAL];
-    rec->primary_quantity = f[K_PQTY];
-    rec->primary_uom_code = f[K_PUOM];
-    rec->secondary_quantity = f[K_SQTY];
-    rec->secondary_uom_code = f[K_SUOM];
     rec->consigned = consigned;
-    rec->owning_party_id = f[K_OWNER];
-    rec->project_id = f[K_PROJECT];
-    rec->task_id = f[K_TASK];
-    rec->material_status_code = f[K_STATUS];
     rec->last_update_date = last_update;
     return OHP_OK;
 }

@@ -13,45 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 
-enum col {
-    C_ORGANIZATION_ID,
-    C_ORGANIZATION_CODE,
-    C_INVENTORY_ITEM_ID,
-    C_ITEM_NUMBER,
-    C_REVISION,
-    C_SUBINVENTORY_CODE,
-    C_LOCATOR_ID,
-    C_LOCATOR_NAME,
-    C_LOT_NUMBER,
-    C_LOT_EXPIRATION_DATE,
-    C_SERIAL_CONTROLLED,
-    C_SERIAL_NUMBERS,
-    C_PRIMARY_QUANTITY,
-    C_PRIMARY_UOM_CODE,
-    C_SECONDARY_QUANTITY,
-    C_SECONDARY_UOM_CODE,
-    C_CONSIGNED_FLAG,
-    C_OWNING_PARTY_ID,
-    C_PROJECT_ID,
-    C_TASK_ID,
-    C_MATERIAL_STATUS_CODE,
-    C_LAST_UPDATE_DATE,
-    C_COUNT
-};
-
-static const char *const col_names[C_COUNT] = {
-    "ORGANIZATION_ID",     "ORGANIZATION_CODE", "INVENTORY_ITEM_ID",
-    "ITEM_NUMBER",         "REVISION",          "SUBINVENTORY_CODE",
-    "LOCATOR_ID",          "LOCATOR_NAME",      "LOT_NUMBER",
-    "LOT_EXPIRATION_DATE", "SERIAL_CONTROLLED", "SERIAL_NUMBERS",
-    "PRIMARY_QUANTITY",    "PRIMARY_UOM_CODE",  "SECONDARY_QUANTITY",
-    "SECONDARY_UOM_CODE",  "CONSIGNED_FLAG",    "OWNING_PARTY_ID",
-    "PROJECT_ID",          "TASK_ID",           "MATERIAL_STATUS_CODE",
-    "LAST_UPDATE_DATE"};
-
-static const enum col required_cols[] = {
-    C_ORGANIZATION_CODE, C_ITEM_NUMBER,      C_SUBINVENTORY_CODE, C_SERIAL_CONTROLLED,
-    C_PRIMARY_QUANTITY,  C_PRIMARY_UOM_CODE, C_LAST_UPDATE_DATE};
+/* Input column c of layout.h: C_(ITEM_NUMBER) is the position of ITEM_NUMBER. */
+#define C_(name) (OHP_COL_##name - OHP_IN_FIRST)
+#define C_SERIAL_NUMBERS C_(SERIAL_NUMBER) /* the list, in SERIAL_NUMBER's place */
+#define C_COUNT OHP_IN_NCOLS
+#define col_names ohp_input_names
 
 struct ohp_balance_reader {
     ohp_alloc alloc;
@@ -199,9 +165,8 @@ static int br_open(void *ud, const ohp_source_query *q)
     }
     char missing[OHP_ERRMSG_SIZE] = "";
     size_t mlen = 0;
-    for (size_t k = 0; k < sizeof required_cols / sizeof required_cols[0]; k++) {
-        enum col c = required_cols[k];
-        if (br->idx[c] < 0) {
+    for (int c = 0; c < C_COUNT; c++) {
+        if (ohp_input_required(c) && br->idx[c] < 0) {
             int w = snprintf(missing + mlen, sizeof missing - mlen, "%s%s", mlen ? ", " : "",
                              col_names[c]);
             if (w > 0 && (size_t)w < sizeof missing - mlen)
@@ -214,7 +179,7 @@ static int br_open(void *ud, const ohp_source_query *q)
     return 0;
 }
 
-static const char *col(const ohp_balance_reader *br, const char *const *f, enum col c)
+static const char *col(const ohp_balance_reader *br, const char *const *f, int c)
 {
     return br->idx[c] >= 0 ? f[br->idx[c]] : NULL;
 }
@@ -265,27 +230,27 @@ static int br_next(void *ud, ohp_record *rec)
             if (strlen(fv[i]) != ohp_psv_reader_field_size(br->psv, i))
                 fv[i] = NULL;
     }
-    rec->organization_id = col(br, f, C_ORGANIZATION_ID);
-    rec->organization_code = col(br, f, C_ORGANIZATION_CODE);
-    rec->inventory_item_id = col(br, f, C_INVENTORY_ITEM_ID);
-    rec->item_number = col(br, f, C_ITEM_NUMBER);
-    rec->revision = col(br, f, C_REVISION);
-    rec->subinventory_code = col(br, f, C_SUBINVENTORY_CODE);
-    rec->locator_id = col(br, f, C_LOCATOR_ID);
-    rec->locator_name = col(br, f, C_LOCATOR_NAME);
-    rec->lot_number = col(br, f, C_LOT_NUMBER);
-    rec->lot_expiration_date = col(br, f, C_LOT_EXPIRATION_DATE);
+    rec->organization_id = col(br, f, C_(ORGANIZATION_ID));
+    rec->organization_code = col(br, f, C_(ORGANIZATION_CODE));
+    rec->inventory_item_id = col(br, f, C_(INVENTORY_ITEM_ID));
+    rec->item_number = col(br, f, C_(ITEM_NUMBER));
+    rec->revision = col(br, f, C_(REVISION));
+    rec->subinventory_code = col(br, f, C_(SUBINVENTORY_CODE));
+    rec->locator_id = col(br, f, C_(LOCATOR_ID));
+    rec->locator_name = col(br, f, C_(LOCATOR_NAME));
+    rec->lot_number = col(br, f, C_(LOT_NUMBER));
+    rec->lot_expiration_date = col(br, f, C_(LOT_EXPIRATION_DATE));
     rec->serial_list = col(br, f, C_SERIAL_NUMBERS);
-    rec->primary_quantity = col(br, f, C_PRIMARY_QUANTITY);
-    rec->primary_uom_code = col(br, f, C_PRIMARY_UOM_CODE);
-    rec->secondary_quantity = col(br, f, C_SECONDARY_QUANTITY);
-    rec->secondary_uom_code = col(br, f, C_SECONDARY_UOM_CODE);
-    rec->owning_party_id = col(br, f, C_OWNING_PARTY_ID);
-    rec->project_id = col(br, f, C_PROJECT_ID);
-    rec->task_id = col(br, f, C_TASK_ID);
-    rec->material_status_code = col(br, f, C_MATERIAL_STATUS_CODE);
-    rec->last_update_date = col(br, f, C_LAST_UPDATE_DATE);
-    const char *sc = col(br, f, C_SERIAL_CONTROLLED);
+    rec->primary_quantity = col(br, f, C_(PRIMARY_QUANTITY));
+    rec->primary_uom_code = col(br, f, C_(PRIMARY_UOM_CODE));
+    rec->secondary_quantity = col(br, f, C_(SECONDARY_QUANTITY));
+    rec->secondary_uom_code = col(br, f, C_(SECONDARY_UOM_CODE));
+    rec->owning_party_id = col(br, f, C_(OWNING_PARTY_ID));
+    rec->project_id = col(br, f, C_(PROJECT_ID));
+    rec->task_id = col(br, f, C_(TASK_ID));
+    rec->material_status_code = col(br, f, C_(MATERIAL_STATUS_CODE));
+    rec->last_update_date = col(br, f, C_(LAST_UPDATE_DATE));
+    const char *sc = col(br, f, C_(SERIAL_CONTROLLED));
     if (rec->source_error != NULL) {
         /* a row holding a NUL byte: its class still decides whether --items keeps it */
         rec->serial_controlled = sc != NULL && strcmp(sc, "Y") == 0;
@@ -298,12 +263,12 @@ static int br_next(void *ud, ohp_record *rec)
     } else {
         ohp_errmsg_set(br->errbuf,
                        "line %llu, column %ld: SERIAL_CONTROLLED must be Y or N, found '%.40s'",
-                       line, br->idx[C_SERIAL_CONTROLLED] + 1, sc);
-        br->src_column = (size_t)br->idx[C_SERIAL_CONTROLLED] + 1;
+                       line, br->idx[C_(SERIAL_CONTROLLED)] + 1, sc);
+        br->src_column = (size_t)br->idx[C_(SERIAL_CONTROLLED)] + 1;
         rec->source_error = br->errbuf;
         return 1;
     }
-    const char *cf = col(br, f, C_CONSIGNED_FLAG);
+    const char *cf = col(br, f, C_(CONSIGNED_FLAG));
     if (cf == NULL || cf[0] == '\0' || strcmp(cf, "N") == 0) {
         rec->consigned = 0;
     } else if (strcmp(cf, "Y") == 0) {
@@ -311,8 +276,8 @@ static int br_next(void *ud, ohp_record *rec)
     } else {
         ohp_errmsg_set(br->errbuf,
                        "line %llu, column %ld: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
-                       br->idx[C_CONSIGNED_FLAG] + 1, cf);
-        br->src_column = (size_t)br->idx[C_CONSIGNED_FLAG] + 1;
+                       br->idx[C_(CONSIGNED_FLAG)] + 1, cf);
+        br->src_column = (size_t)br->idx[C_(CONSIGNED_FLAG)] + 1;
         rec->source_error = br->errbuf;
         return 1;
     }
