@@ -303,32 +303,151 @@ size_t ohp_psv_reader_field_size(const ohp_psv_reader *r, size_t i)
     return end - r->offs[i];
 }
 
-OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count)
+/*
+ * The character-by-character path: quoted fields, lines split across reads.
+ * Each step takes what it can from the input buffer and says whether the row
+ * goes on (STEP_MORE), ended at its LF (STEP_ROW) or at the end of input
+ * (STEP_EOF), or failed (< 0).
+ */
+enum { STEP_MORE = 0, STEP_ROW = 1, STEP_EOF = 2 };
+enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED };
+typedef struct {
+    int st;
+    size_t raw;     /* bytes of input consumed by this row */
+    size_t nfields; /* fields ended so far */
+} scan;
+
+/* A '|': the current field ends, the next one starts. */
+static int end_field(ohp_psv_reader *r, scan *sc)
 {
-    if (r == NULL || fields == NULL || count == NULL)
-        return OHP_EINVAL;
-    int rc = fill(r);
-    if (rc <= 0)
+    int rc;
+    if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
         return rc;
-    r->row.len = 0;
-    r->row_ascii = false;
-    r->nul_field = SIZE_MAX;
-    size_t nfields = 0;
-    if ((rc = push_field(r, nfields)) != 0)
+    sc->nfields++;
+    if ((rc = push_field(r, sc->nfields)) != 0)
         return rc;
-    if ((rc = whole_line(r, &nfields)) < 0)
+    sc->st = FIELD_START;
+    return STEP_MORE;
+}
+
+/* An unquoted field up to its '|' or LF, or to the end of the buffer. */
+static int step_unquoted(ohp_psv_reader *r, scan *sc, const char *p, const char *end)
+{
+    int rc;
+    if (sc->st == FIELD_START && *p == '"') {
+        sc->st = QUOTED;
+        r->in_pos++;
+        sc->raw++;
+        return STEP_MORE;
+    }
+    sc->st = UNQUOTED;
+    const char *q = p; /* fast scan to the next delimiter */
+    while (q < end && *q != '|' && *q != '\n')
+        q++;
+    size_t n = (size_t)(q - p);
+    if (sc->raw + n > r->max_line)
+        return too_long(r);
+    if (r->nul_field == SIZE_MAX && memchr(p, '\0', n) != NULL)
+        r->nul_field = sc->nfields;
+    if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
         return rc;
-    if (rc == 1)
-        goto row_done;
+    sc->raw += n;
+    r->in_pos += n;
+    if (q == end)
+        return STEP_MORE;
+    r->in_pos++;
+    sc->raw++;
+    if (*q == '|')
+        return end_field(r, sc);
+    /* LF: strip a CR before it. */
+    r->next_line++;
+    if (r->row.len > r->offs[sc->nfields] && r->row.data[r->row.len - 1] == '\r')
+        r->row.len--;
+    return STEP_ROW;
+}
+
+/* Inside quotes, up to the next quote or the end of the buffer. */
+static int step_quoted(ohp_psv_reader *r, scan *sc, const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && *q != '"')
+        q++;
+    size_t n = (size_t)(q - p);
+    if (sc->raw + n > r->max_line)
+        return too_long(r);
+    for (const char *c = p; c < q; c++) {
+        if (*c == '\n')
+            r->next_line++;
+        else if (*c == '\0' && r->nul_field == SIZE_MAX)
+            r->nul_field = sc->nfields;
+    }
+    int rc = ohp_buf_append(&r->row, &r->alloc, p, n);
+    if (rc != 0)
+        return rc;
+    sc->raw += n;
+    r->in_pos += n;
+    if (q < end) {
+        r->in_pos++;
+        sc->raw++;
+        sc->st = QUOTE_IN_QUOTED;
+    }
+    return STEP_MORE;
+}
+
+static int after_quote_error(ohp_psv_reader *r, const scan *sc)
+{
+    ohp_errmsg_set(r->errmsg, "line %llu: field %zu: unexpected character after closing quote",
+                   (unsigned long long)r->line, sc->nfields + 1);
+    return OHP_EPARSE;
+}
+
+/* The byte after a quote inside a quoted field: a doubled quote, or the field's end. */
+static int step_after_quote(ohp_psv_reader *r, scan *sc, char c)
+{
+    int rc;
+    if (c == '"') {
+        if ((rc = ohp_buf_putc(&r->row, &r->alloc, '"')) != 0)
+            return rc;
+        r->in_pos++;
+        sc->raw++;
+        sc->st = QUOTED;
+        return STEP_MORE;
+    }
+    if (c == '|') {
+        r->in_pos++;
+        sc->raw++;
+        return end_field(r, sc);
+    }
+    if (c == '\n') {
+        r->in_pos++;
+        r->next_line++;
+        return STEP_ROW;
+    }
+    if (c != '\r')
+        return after_quote_error(r, sc);
+    /* Only CRLF may follow a closing quote. */
+    r->in_pos++;
+    sc->raw++;
+    if ((rc = fill(r)) <= 0)
+        return rc < 0 ? rc : STEP_EOF;
+    if (r->in[r->in_pos] != '\n')
+        return after_quote_error(r, sc);
+    r->in_pos++;
+    r->next_line++;
+    return STEP_ROW;
+}
+
+/* The row the fast path left, step by step; *nfields: the separators seen. */
+static int slow_row(ohp_psv_reader *r, size_t *nfields)
+{
+    scan sc = {FIELD_START, 0, *nfields};
     r->line = r->next_line;
-    size_t raw = 0; /* bytes of input consumed by this row */
-    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } st = FIELD_START;
+    int rc;
     for (;;) {
-        rc = fill(r);
-        if (rc < 0)
+        if ((rc = fill(r)) < 0)
             return rc;
         if (rc == 0) {
-            if (st == QUOTED) {
+            if (sc.st == QUOTED) {
                 ohp_errmsg_set(r->errmsg, "line %llu: unterminated quoted field",
                                (unsigned long long)r->line);
                 return OHP_EPARSE;
@@ -336,122 +455,36 @@ OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields
             break;
         }
         const char *p = r->in + r->in_pos;
-        const char *end = r->in + r->in_len;
-        if (st == UNQUOTED || st == FIELD_START) {
-            if (st == FIELD_START && *p == '"') {
-                st = QUOTED;
-                r->in_pos++;
-                raw++;
-                continue;
-            }
-            st = UNQUOTED;
-            /* Fast scan to the next delimiter. */
-            const char *q = p;
-            while (q < end && *q != '|' && *q != '\n')
-                q++;
-            size_t n = (size_t)(q - p);
-            if (raw + n > r->max_line)
-                return too_long(r);
-            if (r->nul_field == SIZE_MAX && memchr(p, '\0', n) != NULL)
-                r->nul_field = nfields;
-            if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
-                return rc;
-            raw += n;
-            r->in_pos += n;
-            if (q == end)
-                continue;
-            r->in_pos++;
-            raw++;
-            if (*q == '|') {
-                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
-                    return rc;
-                nfields++;
-                if ((rc = push_field(r, nfields)) != 0)
-                    return rc;
-                st = FIELD_START;
-                continue;
-            }
-            /* LF: strip a CR before it. */
-            r->next_line++;
-            if (r->row.len > r->offs[nfields] && r->row.data[r->row.len - 1] == '\r')
-                r->row.len--;
-            goto row_done;
-        } else if (st == QUOTED) {
-            const char *q = p;
-            while (q < end && *q != '"')
-                q++;
-            size_t n = (size_t)(q - p);
-            if (raw + n > r->max_line)
-                return too_long(r);
-            for (const char *c = p; c < q; c++) {
-                if (*c == '\n')
-                    r->next_line++;
-                else if (*c == '\0' && r->nul_field == SIZE_MAX)
-                    r->nul_field = nfields;
-            }
-            if ((rc = ohp_buf_append(&r->row, &r->alloc, p, n)) != 0)
-                return rc;
-            raw += n;
-            r->in_pos += n;
-            if (q < end) {
-                r->in_pos++;
-                raw++;
-                st = QUOTE_IN_QUOTED;
-            }
-        } else { /* QUOTE_IN_QUOTED */
-            char c = *p;
-            if (c == '"') {
-                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '"')) != 0)
-                    return rc;
-                r->in_pos++;
-                raw++;
-                st = QUOTED;
-            } else if (c == '|') {
-                r->in_pos++;
-                raw++;
-                if ((rc = ohp_buf_putc(&r->row, &r->alloc, '\0')) != 0)
-                    return rc;
-                nfields++;
-                if ((rc = push_field(r, nfields)) != 0)
-                    return rc;
-                st = FIELD_START;
-            } else if (c == '\n') {
-                r->in_pos++;
-                r->next_line++;
-                goto row_done;
-            } else if (c == '\r') {
-                /* Only CRLF may follow a closing quote. */
-                r->in_pos++;
-                raw++;
-                rc = fill(r);
-                if (rc < 0)
-                    return rc;
-                if (rc == 0)
-                    break;
-                if (r->in[r->in_pos] != '\n') {
-                    ohp_errmsg_set(r->errmsg,
-                                   "line %llu: field %zu: unexpected character after closing "
-                                   "quote",
-                                   (unsigned long long)r->line, nfields + 1);
-                    return OHP_EPARSE;
-                }
-                r->in_pos++;
-                r->next_line++;
-                goto row_done;
-            } else {
-                ohp_errmsg_set(r->errmsg,
-                               "line %llu: field %zu: unexpected character after closing quote",
-                               (unsigned long long)r->line, nfields + 1);
-                return OHP_EPARSE;
-            }
-        }
-        if (raw > r->max_line)
+        bool quoted = sc.st == QUOTED || sc.st == QUOTE_IN_QUOTED;
+        if (!quoted)
+            rc = step_unquoted(r, &sc, p, r->in + r->in_len);
+        else if (sc.st == QUOTED)
+            rc = step_quoted(r, &sc, p, r->in + r->in_len);
+        else
+            rc = step_after_quote(r, &sc, *p);
+        if (rc < 0)
+            return rc;
+        *nfields = sc.nfields;
+        if (rc == STEP_ROW)
+            return OHP_OK;
+        if (rc == STEP_EOF)
+            break;
+        /* an unquoted field counts its length against the limit as it goes */
+        if (quoted && sc.raw > r->max_line)
             return too_long(r);
     }
+    *nfields = sc.nfields;
     /* End of input without a final LF: strip a trailing CR of an unquoted field. */
-    if (st == UNQUOTED && r->row.len > r->offs[nfields] && r->row.data[r->row.len - 1] == '\r')
+    if (sc.st == UNQUOTED && r->row.len > r->offs[sc.nfields] &&
+        r->row.data[r->row.len - 1] == '\r')
         r->row.len--;
-row_done:
+    return OHP_OK;
+}
+
+/* The row is read: terminate its last field and point the caller's array at its fields. */
+static int finish_row(ohp_psv_reader *r, size_t nfields, const char *const **fields, size_t *count)
+{
+    int rc;
     if (r->nul_field != SIZE_MAX && !r->keep_nul) {
         /* The row is consumed: the next call goes on with the next one. */
         ohp_errmsg_set(r->errmsg, "line %llu, column %zu: the field holds a NUL byte",
@@ -477,4 +510,24 @@ row_done:
     *fields = r->fields;
     *count = nfields;
     return 1;
+}
+
+OHP_EXPORT int ohp_psv_reader_next(ohp_psv_reader *r, const char *const **fields, size_t *count)
+{
+    if (r == NULL || fields == NULL || count == NULL)
+        return OHP_EINVAL;
+    int rc = fill(r);
+    if (rc <= 0)
+        return rc;
+    r->row.len = 0;
+    r->row_ascii = false;
+    r->nul_field = SIZE_MAX;
+    size_t nfields = 0;
+    if ((rc = push_field(r, nfields)) != 0)
+        return rc;
+    if ((rc = whole_line(r, &nfields)) < 0)
+        return rc;
+    if (rc == 0 && (rc = slow_row(r, &nfields)) != OHP_OK)
+        return rc;
+    return finish_row(r, nfields, fields, count);
 }
