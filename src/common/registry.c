@@ -539,18 +539,11 @@ static int parse_seq(const char *s, int *has, int64_t *out)
     return OHP_OK;
 }
 
-OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t len)
+/* A scratch registry holding reg's current values: a load is all or nothing. */
+static int scratch_copy(ohp_registry *reg, const ohp_allocator *pub, ohp_registry **out)
 {
-    if (reg == NULL || (buf == NULL && len > 0))
-        return OHP_EINVAL;
-    /* Work on a scratch copy: all or nothing. */
     ohp_registry *tmp = NULL;
-    ohp_allocator pub = {OHP_ALLOCATOR_VERSION, reg->alloc.malloc_fn, reg->alloc.realloc_fn,
-                         reg->alloc.free_fn, reg->alloc.opaque};
-    int rc = ohp_registry_new(&tmp, &pub);
-    if (rc)
-        return set_err(reg, rc, "out of memory");
-    /* Copy the current values in. */
+    int rc = ohp_registry_new(&tmp, pub);
     for (size_t i = 0; i < reg->count && rc == OHP_OK; i++) {
         ohp_lookup_value v;
         to_value(&reg->entries[i], &v);
@@ -561,112 +554,138 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
         ohp_registry_free(tmp);
         return set_err(reg, rc, "out of memory");
     }
-    ohp_psv_reader *r = NULL;
-    rc = ohp_psv_reader_new_memory(&r, buf ? buf : "", len, &pub);
-    if (rc) {
-        ohp_registry_free(tmp);
-        return set_err(reg, rc, "out of memory");
-    }
+    *out = tmp;
+    return OHP_OK;
+}
+
+static int read_header(ohp_registry *reg, ohp_psv_reader *r)
+{
     const char *const *f;
     size_t nf;
     int got = ohp_psv_reader_next(r, &f, &nf);
-    if (got < 0) {
-        rc = set_err(reg, got, "lookups: %s", ohp_psv_reader_errmsg(r));
-        goto done;
-    }
-    if (got == 0) {
-        rc = set_err(reg, OHP_EPARSE, "lookups: line 1: missing header");
-        goto done;
-    }
+    if (got < 0)
+        return set_err(reg, got, "lookups: %s", ohp_psv_reader_errmsg(r));
+    if (got == 0)
+        return set_err(reg, OHP_EPARSE, "lookups: line 1: missing header");
     bool header_ok = nf == 8;
     for (size_t i = 0; header_ok && i < 8; i++)
         header_ok = strcmp(f[i], lookup_columns[i]) == 0;
-    if (!header_ok) {
-        rc = set_err(reg, OHP_EPARSE,
-                     "lookups: line 1: header must be LOOKUP_CODE|MEANING|DESCRIPTION|"
-                     "ENABLED_FLAG|START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG");
-        goto done;
+    if (!header_ok)
+        return set_err(reg, OHP_EPARSE,
+                       "lookups: line 1: header must be LOOKUP_CODE|MEANING|DESCRIPTION|"
+                       "ENABLED_FLAG|START_DATE_ACTIVE|END_DATE_ACTIVE|DISPLAY_SEQUENCE|TAG");
+    return OHP_OK;
+}
+
+/* One row of 8 fields into *v (borrowing the fields). */
+static int parse_row(ohp_registry *reg, const char *const *f, uint64_t line, ohp_lookup_value *v)
+{
+    v->code = f[0];
+    v->meaning = f[1];
+    v->description = f[2];
+    v->tag = f[7];
+    if (strcmp(f[3], "Y") == 0)
+        v->enabled = 1;
+    else if (strcmp(f[3], "N") == 0)
+        v->enabled = 0;
+    else
+        return set_err(reg, OHP_EPARSE, "lookups: line %llu: ENABLED_FLAG must be Y or N",
+                       (unsigned long long)line);
+    bool bad_start = parse_opt_date(f[4], &v->start_date) != OHP_OK;
+    if (bad_start || parse_opt_date(f[5], &v->end_date) != OHP_OK)
+        return set_err(reg, OHP_EPARSE,
+                       "lookups: line %llu, column %d (%s): '%.40s' is not a date "
+                       "(accepted: " OHP_DATE_FORMATS ")",
+                       (unsigned long long)line, bad_start ? 5 : 6,
+                       bad_start ? "START_DATE_ACTIVE" : "END_DATE_ACTIVE",
+                       bad_start ? f[4] : f[5]);
+    if (parse_seq(f[6], &v->has_display_sequence, &v->display_sequence))
+        return set_err(reg, OHP_EPARSE,
+                       "lookups: line %llu: DISPLAY_SEQUENCE must be a whole number",
+                       (unsigned long long)line);
+    return OHP_OK;
+}
+
+/* Add the row's value to tmp; code 0 updates the seeded value, once. */
+static int apply_row(ohp_registry *reg, ohp_registry *tmp, const ohp_lookup_value *v, uint64_t line,
+                     uint64_t *zero_line)
+{
+    int rc;
+    if (strcmp(v->code, "0") == 0) {
+        /* a second row for code 0 is a duplicate code */
+        if (*zero_line != 0)
+            return set_err(reg, OHP_EEXISTS,
+                           "lookups: line %llu: lookup code 0 appears twice (first on line "
+                           "%llu)",
+                           (unsigned long long)line, (unsigned long long)*zero_line);
+        *zero_line = line;
+        rc = ohp_registry_update(tmp, v);
+    } else {
+        rc = ohp_registry_add(tmp, v);
     }
+    if (rc)
+        return set_err(reg, rc, "lookups: line %llu: %s", (unsigned long long)line, tmp->errmsg);
+    return OHP_OK;
+}
+
+/* Every row after the header into tmp. */
+static int read_rows(ohp_registry *reg, ohp_registry *tmp, ohp_psv_reader *r)
+{
+    const char *const *f;
+    size_t nf;
+    int got, rc;
     uint64_t zero_line = 0; /* the line of the row for code 0, once seen */
     while ((got = ohp_psv_reader_next(r, &f, &nf)) == 1) {
         uint64_t line = ohp_psv_reader_line(r);
         if (nf == 1 && f[0][0] == '\0')
             continue; /* blank line */
-        if (nf != 8) {
-            rc = set_err(reg, OHP_EPARSE, "lookups: line %llu: expected 8 fields, found %zu",
-                         (unsigned long long)line, nf);
-            goto done;
-        }
+        if (nf != 8)
+            return set_err(reg, OHP_EPARSE, "lookups: line %llu: expected 8 fields, found %zu",
+                           (unsigned long long)line, nf);
         ohp_lookup_value v = OHP_LOOKUP_VALUE_INIT;
-        v.code = f[0];
-        v.meaning = f[1];
-        v.description = f[2];
-        v.tag = f[7];
-        if (strcmp(f[3], "Y") == 0)
-            v.enabled = 1;
-        else if (strcmp(f[3], "N") == 0)
-            v.enabled = 0;
-        else {
-            rc = set_err(reg, OHP_EPARSE, "lookups: line %llu: ENABLED_FLAG must be Y or N",
-                         (unsigned long long)line);
-            goto done;
-        }
-        bool bad_start = parse_opt_date(f[4], &v.start_date) != OHP_OK;
-        if (bad_start || parse_opt_date(f[5], &v.end_date) != OHP_OK) {
-            rc = set_err(reg, OHP_EPARSE,
-                         "lookups: line %llu, column %d (%s): '%.40s' is not a date "
-                         "(accepted: " OHP_DATE_FORMATS ")",
-                         (unsigned long long)line, bad_start ? 5 : 6,
-                         bad_start ? "START_DATE_ACTIVE" : "END_DATE_ACTIVE",
-                         bad_start ? f[4] : f[5]);
-            goto done;
-        }
-        if (parse_seq(f[6], &v.has_display_sequence, &v.display_sequence)) {
-            rc = set_err(reg, OHP_EPARSE,
-                         "lookups: line %llu: DISPLAY_SEQUENCE must be a whole number",
-                         (unsigned long long)line);
-            goto done;
-        }
-        if (strcmp(v.code, "0") == 0) {
-            /* code 0 updates the seeded value, once: a second row is a duplicate code */
-            if (zero_line != 0) {
-                rc = set_err(reg, OHP_EEXISTS,
-                             "lookups: line %llu: lookup code 0 appears twice (first on line "
-                             "%llu)",
-                             (unsigned long long)line, (unsigned long long)zero_line);
-                goto done;
-            }
-            zero_line = line;
-            rc = ohp_registry_update(tmp, &v);
-        } else {
-            rc = ohp_registry_add(tmp, &v);
-        }
-        if (rc) {
-            set_err(reg, rc, "lookups: line %llu: %s", (unsigned long long)line, tmp->errmsg);
-            goto done;
-        }
+        if ((rc = parse_row(reg, f, line, &v)) || (rc = apply_row(reg, tmp, &v, line, &zero_line)))
+            return rc;
     }
-    if (got < 0) {
-        rc = set_err(reg, got, "lookups: %s", ohp_psv_reader_errmsg(r));
-        goto done;
-    }
-    /* Swap contents. */
-    {
-        entry *e = reg->entries;
-        size_t c = reg->count, cap = reg->cap, *slots = reg->slots, nslots = reg->nslots;
-        reg->entries = tmp->entries;
-        reg->count = tmp->count;
-        reg->cap = tmp->cap;
-        reg->slots = tmp->slots;
-        reg->nslots = tmp->nslots;
-        tmp->entries = e;
-        tmp->count = c;
-        tmp->cap = cap;
-        tmp->slots = slots;
-        tmp->nslots = nslots;
+    if (got < 0)
+        return set_err(reg, got, "lookups: %s", ohp_psv_reader_errmsg(r));
+    return OHP_OK;
+}
+
+/* Exchange the contents of the two registries. */
+static void swap_contents(ohp_registry *a, ohp_registry *b)
+{
+    entry *e = a->entries;
+    size_t c = a->count, cap = a->cap, *slots = a->slots, nslots = a->nslots;
+    a->entries = b->entries;
+    a->count = b->count;
+    a->cap = b->cap;
+    a->slots = b->slots;
+    a->nslots = b->nslots;
+    b->entries = e;
+    b->count = c;
+    b->cap = cap;
+    b->slots = slots;
+    b->nslots = nslots;
+}
+
+OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t len)
+{
+    if (reg == NULL || (buf == NULL && len > 0))
+        return OHP_EINVAL;
+    ohp_allocator pub = {OHP_ALLOCATOR_VERSION, reg->alloc.malloc_fn, reg->alloc.realloc_fn,
+                         reg->alloc.free_fn, reg->alloc.opaque};
+    ohp_registry *tmp = NULL;
+    int rc = scratch_copy(reg, &pub, &tmp);
+    if (rc)
+        return rc;
+    ohp_psv_reader *r = NULL;
+    rc = ohp_psv_reader_new_memory(&r, buf ? buf : "", len, &pub);
+    if (rc)
+        rc = set_err(reg, rc, "out of memory");
+    else if ((rc = read_header(reg, r)) == OHP_OK && (rc = read_rows(reg, tmp, r)) == OHP_OK) {
+        swap_contents(reg, tmp);
         reg->errmsg[0] = '\0';
     }
-done:
     ohp_psv_reader_free(r);
     ohp_registry_free(tmp);
     return rc;
