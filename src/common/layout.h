@@ -9,6 +9,9 @@
 #define OHP_LAYOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "onhandpub.h"
 
 /* What a column holds, for the checks of the publisher and of the reader. */
 enum ohp_col_kind {
@@ -75,5 +78,19 @@ extern const char ohp_psv_header_v1[];
 extern const char *const ohp_input_names[OHP_IN_NCOLS];
 /* Whether the balances input must have column i (it is required of every record). */
 bool ohp_input_required(int i);
+
+/*
+ * Where input column i lives in an ohp_record: the offset of its text member
+ * (const char *), or OHP_NO_MEMBER for the two flags (serial_controlled,
+ * consigned), which a record holds as ints.
+ */
+#define OHP_NO_MEMBER ((size_t)-1)
+extern const size_t ohp_input_member[OHP_IN_NCOLS];
+
+/* Input column i of rec, for a column with a text member. */
+static inline const char *ohp_input_text(const ohp_record *rec, int i)
+{
+    return *(const char *const *)((const char *)rec + ohp_input_member[i]);
+}
 
 #endif

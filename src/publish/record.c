@@ -395,57 +395,43 @@ const char *ohp_checked_last_update_text(ohp_checked *chk)
     return chk->cache_formatted;
 }
 
-#define FIELD(col, member)                                                                         \
-    {                                                                                              \
-        OHP_COL_##col, offsetof(ohp_record, member)                                                \
-    }
-/* A record's field by its layout v1 column (layout.h). */
-typedef struct {
-    int col;
-    size_t off;
-} record_field;
-
-static const char *field_of(const ohp_record *rec, const record_field *f)
-{
-    return *(const char *const *)((const char *)rec + f->off);
-}
+/* Input column `name` (layout.h). */
+#define IN(name) (OHP_COL_##name - OHP_IN_FIRST)
 
 /* The fields every record must have. */
 static int check_required(const ohp_record *rec, int *rule, char *msg)
 {
-    static const record_field required[] = {
-        FIELD(ORGANIZATION_CODE, organization_code), FIELD(ITEM_NUMBER, item_number),
-        FIELD(SUBINVENTORY_CODE, subinventory_code), FIELD(PRIMARY_QUANTITY, primary_quantity),
-        FIELD(PRIMARY_UOM_CODE, primary_uom_code),   FIELD(LAST_UPDATE_DATE, last_update_date),
-    };
+    static const int required[] = {IN(ORGANIZATION_CODE), IN(ITEM_NUMBER),
+                                   IN(SUBINVENTORY_CODE), IN(PRIMARY_QUANTITY),
+                                   IN(PRIMARY_UOM_CODE),  IN(LAST_UPDATE_DATE)};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!ohp_present(field_of(rec, &required[i])))
+        if (!ohp_present(ohp_input_text(rec, required[i])))
             return fail(rule, OHP_RULE_REQUIRED, msg, "%s is required",
-                        ohp_v1_names[required[i].col]);
+                        ohp_input_names[required[i]]);
     return OHP_OK;
 }
 
-/* The text fields, by enum ohp_text_field. */
-static const record_field texts[OHP_TF_COUNT] = {
-    FIELD(ORGANIZATION_ID, organization_id),
-    FIELD(ORGANIZATION_CODE, organization_code),
-    FIELD(INVENTORY_ITEM_ID, inventory_item_id),
-    FIELD(ITEM_NUMBER, item_number),
-    FIELD(REVISION, revision),
-    FIELD(SUBINVENTORY_CODE, subinventory_code),
-    FIELD(LOCATOR_ID, locator_id),
-    FIELD(LOCATOR_NAME, locator_name),
-    FIELD(LOT_NUMBER, lot_number),
-    FIELD(LOT_EXPIRATION_DATE, lot_expiration_date),
-    FIELD(PRIMARY_QUANTITY, primary_quantity),
-    FIELD(PRIMARY_UOM_CODE, primary_uom_code),
-    FIELD(SECONDARY_QUANTITY, secondary_quantity),
-    FIELD(SECONDARY_UOM_CODE, secondary_uom_code),
-    FIELD(OWNING_PARTY_ID, owning_party_id),
-    FIELD(PROJECT_ID, project_id),
-    FIELD(TASK_ID, task_id),
-    FIELD(MATERIAL_STATUS_CODE, material_status_code),
-    FIELD(LAST_UPDATE_DATE, last_update_date),
+/* The text fields' input columns, by enum ohp_text_field. */
+static const int texts[OHP_TF_COUNT] = {
+    IN(ORGANIZATION_ID),
+    IN(ORGANIZATION_CODE),
+    IN(INVENTORY_ITEM_ID),
+    IN(ITEM_NUMBER),
+    IN(REVISION),
+    IN(SUBINVENTORY_CODE),
+    IN(LOCATOR_ID),
+    IN(LOCATOR_NAME),
+    IN(LOT_NUMBER),
+    IN(LOT_EXPIRATION_DATE),
+    IN(PRIMARY_QUANTITY),
+    IN(PRIMARY_UOM_CODE),
+    IN(SECONDARY_QUANTITY),
+    IN(SECONDARY_UOM_CODE),
+    IN(OWNING_PARTY_ID),
+    IN(PROJECT_ID),
+    IN(TASK_ID),
+    IN(MATERIAL_STATUS_CODE),
+    IN(LAST_UPDATE_DATE),
 };
 
 /* One scan of every text field: lengths, quoting, UTF-8, limits, ids. */
@@ -457,13 +443,13 @@ static int check_texts(const ohp_record *rec, const ohp_limits *lim, ohp_checked
     /* the first field that is not an id: its rule comes after every field's scan */
     int bad_id = -1;
     for (size_t i = 0; i < OHP_TF_COUNT; i++) {
-        const char *v = field_of(rec, &texts[i]);
-        const char *name = ohp_v1_names[texts[i].col];
+        const char *v = ohp_input_text(rec, texts[i]);
+        const char *name = ohp_input_names[texts[i]];
         chk->len[i] = 0;
         chk->quote[i] = false;
         if (v == NULL)
             continue;
-        if (ohp_v1_kinds[texts[i].col] == OHP_CK_ID) {
+        if (ohp_v1_kinds[texts[i] + OHP_IN_FIRST] == OHP_CK_ID) {
             size_t n = 0;
             bool ok = v[0] == '\0' || ohp_is_id(v, &n);
             if (ok && n <= lim->max_field_length) {
@@ -486,7 +472,7 @@ static int check_texts(const ohp_record *rec, const ohp_limits *lim, ohp_checked
     }
     if (bad_id >= 0)
         return fail(rule, OHP_RULE_ID, msg, "%s '%.40s' is not a whole number of at most 18 digits",
-                    ohp_v1_names[texts[bad_id].col], field_of(rec, &texts[bad_id]));
+                    ohp_input_names[texts[bad_id]], ohp_input_text(rec, texts[bad_id]));
     return OHP_OK;
 }
 

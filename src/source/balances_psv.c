@@ -184,103 +184,101 @@ static const char *col(const ohp_balance_reader *br, const char *const *f, int c
     return br->idx[c] >= 0 ? f[br->idx[c]] : NULL;
 }
 
+/* The next row that is not blank: 1, 0 at the end, or a failure. */
+static int next_row(ohp_balance_reader *br, const char *const **f, size_t *nf)
+{
+    for (;;) {
+        int got = ohp_psv_reader_next(br->psv, f, nf);
+        if (got < 0)
+            return br_fail(br, "balances input: %s", ohp_psv_reader_errmsg(br->psv));
+        if (got == 0 || !(*nf == 1 && (*f)[0][0] == '\0'))
+            return got;
+    }
+}
+
+/* A source error for the record, in column `column` (1-based, 0: none). */
+static int row_error(ohp_balance_reader *br, ohp_record *rec, size_t column, const char *fmt, ...)
+    OHP_PRINTF(4, 5);
+static int row_error(ohp_balance_reader *br, ohp_record *rec, size_t column, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ohp_errmsg_vset(br->errbuf, fmt, ap);
+    va_end(ap);
+    br->src_column = column;
+    rec->source_error = br->errbuf;
+    return 1;
+}
+
+/*
+ * A row holding a NUL byte: never a value cut short at the NUL.  The fields
+ * holding one are left out of the record (an organization code among them
+ * cannot skip it as another organization's), the others are kept for the
+ * rejection.
+ */
+static void drop_nul_fields(ohp_balance_reader *br, ohp_record *rec, const char *const *f,
+                            size_t nf, size_t nul)
+{
+    row_error(br, rec, nul + 1, "line %llu, column %zu (%.60s): the field holds a NUL byte",
+              (unsigned long long)br->rec_line, nul + 1, br->names.data + br->name_at[nul]);
+    const char **fv = (const char **)f;
+    for (size_t i = nul; i < nf; i++)
+        if (strlen(fv[i]) != ohp_psv_reader_field_size(br->psv, i))
+            fv[i] = NULL;
+}
+
+/* A Y/N flag column into *out (absent or empty: `absent`, or an error when it is -1). */
+static int read_flag(ohp_balance_reader *br, ohp_record *rec, const char *const *f, int c,
+                     int absent, int *out)
+{
+    const char *v = col(br, f, c);
+    if (absent >= 0 && (v == NULL || v[0] == '\0'))
+        *out = absent;
+    else if (strcmp(v, "Y") == 0)
+        *out = 1;
+    else if (strcmp(v, "N") == 0)
+        *out = 0;
+    else
+        return row_error(br, rec, (size_t)br->idx[c] + 1,
+                         "line %llu, column %ld: %s must be Y or N, found '%.40s'",
+                         (unsigned long long)br->rec_line, br->idx[c] + 1, col_names[c], v);
+    return 0;
+}
+
 static int br_next(void *ud, ohp_record *rec)
 {
     ohp_balance_reader *br = ud;
     const char *const *f;
     size_t nf;
-    int got;
     br->row = NULL;
     br->row_count = 0;
-    for (;;) {
-        got = ohp_psv_reader_next(br->psv, &f, &nf);
-        if (got < 0)
-            return br_fail(br, "balances input: %s", ohp_psv_reader_errmsg(br->psv));
-        if (got == 0)
-            return 0;
-        if (!(nf == 1 && f[0][0] == '\0'))
-            break; /* skip blank lines */
-    }
+    int got = next_row(br, &f, &nf);
+    if (got <= 0)
+        return got;
     br->row = f;
     br->row_count = nf;
-    unsigned long long line = (unsigned long long)ohp_psv_reader_line(br->psv);
     br->records++;
-    br->rec_line = line;
+    br->rec_line = ohp_psv_reader_line(br->psv);
     br->src_column = 0;
     br->err_column = 0;
-    if (nf != br->ncols) {
-        ohp_errmsg_set(br->errbuf, "line %llu: expected %zu fields, found %zu", line, br->ncols,
-                       nf);
-        rec->source_error = br->errbuf;
-        return 1;
-    }
+    if (nf != br->ncols)
+        return row_error(br, rec, 0, "line %llu: expected %zu fields, found %zu",
+                         (unsigned long long)br->rec_line, br->ncols, nf);
     size_t nul = ohp_psv_reader_nul_field(br->psv);
-    if (nul != SIZE_MAX) {
-        /*
-         * Never a value cut short at the NUL: the fields holding one are left
-         * out of the record (an organization code among them cannot skip it
-         * as another organization's), the others are kept for the rejection.
-         */
-        ohp_errmsg_set(br->errbuf, "line %llu, column %zu (%.60s): the field holds a NUL byte",
-                       line, nul + 1, br->names.data + br->name_at[nul]);
-        br->src_column = nul + 1;
-        rec->source_error = br->errbuf;
-        const char **fv = (const char **)f;
-        for (size_t i = nul; i < nf; i++)
-            if (strlen(fv[i]) != ohp_psv_reader_field_size(br->psv, i))
-                fv[i] = NULL;
-    }
-    rec->organization_id = col(br, f, C_(ORGANIZATION_ID));
-    rec->organization_code = col(br, f, C_(ORGANIZATION_CODE));
-    rec->inventory_item_id = col(br, f, C_(INVENTORY_ITEM_ID));
-    rec->item_number = col(br, f, C_(ITEM_NUMBER));
-    rec->revision = col(br, f, C_(REVISION));
-    rec->subinventory_code = col(br, f, C_(SUBINVENTORY_CODE));
-    rec->locator_id = col(br, f, C_(LOCATOR_ID));
-    rec->locator_name = col(br, f, C_(LOCATOR_NAME));
-    rec->lot_number = col(br, f, C_(LOT_NUMBER));
-    rec->lot_expiration_date = col(br, f, C_(LOT_EXPIRATION_DATE));
-    rec->serial_list = col(br, f, C_SERIAL_NUMBERS);
-    rec->primary_quantity = col(br, f, C_(PRIMARY_QUANTITY));
-    rec->primary_uom_code = col(br, f, C_(PRIMARY_UOM_CODE));
-    rec->secondary_quantity = col(br, f, C_(SECONDARY_QUANTITY));
-    rec->secondary_uom_code = col(br, f, C_(SECONDARY_UOM_CODE));
-    rec->owning_party_id = col(br, f, C_(OWNING_PARTY_ID));
-    rec->project_id = col(br, f, C_(PROJECT_ID));
-    rec->task_id = col(br, f, C_(TASK_ID));
-    rec->material_status_code = col(br, f, C_(MATERIAL_STATUS_CODE));
-    rec->last_update_date = col(br, f, C_(LAST_UPDATE_DATE));
-    const char *sc = col(br, f, C_(SERIAL_CONTROLLED));
+    if (nul != SIZE_MAX)
+        drop_nul_fields(br, rec, f, nf, nul);
+    for (int c = 0; c < C_COUNT; c++)
+        if (ohp_input_member[c] != OHP_NO_MEMBER)
+            *(const char **)((char *)rec + ohp_input_member[c]) = col(br, f, c);
     if (rec->source_error != NULL) {
         /* a row holding a NUL byte: its class still decides whether --items keeps it */
+        const char *sc = col(br, f, C_(SERIAL_CONTROLLED));
         rec->serial_controlled = sc != NULL && strcmp(sc, "Y") == 0;
         return 1;
     }
-    if (strcmp(sc, "Y") == 0) {
-        rec->serial_controlled = 1;
-    } else if (strcmp(sc, "N") == 0) {
-        rec->serial_controlled = 0;
-    } else {
-        ohp_errmsg_set(br->errbuf,
-                       "line %llu, column %ld: SERIAL_CONTROLLED must be Y or N, found '%.40s'",
-                       line, br->idx[C_(SERIAL_CONTROLLED)] + 1, sc);
-        br->src_column = (size_t)br->idx[C_(SERIAL_CONTROLLED)] + 1;
-        rec->source_error = br->errbuf;
-        return 1;
-    }
-    const char *cf = col(br, f, C_(CONSIGNED_FLAG));
-    if (cf == NULL || cf[0] == '\0' || strcmp(cf, "N") == 0) {
-        rec->consigned = 0;
-    } else if (strcmp(cf, "Y") == 0) {
-        rec->consigned = 1;
-    } else {
-        ohp_errmsg_set(br->errbuf,
-                       "line %llu, column %ld: CONSIGNED_FLAG must be Y or N, found '%.40s'", line,
-                       br->idx[C_(CONSIGNED_FLAG)] + 1, cf);
-        br->src_column = (size_t)br->idx[C_(CONSIGNED_FLAG)] + 1;
-        rec->source_error = br->errbuf;
-        return 1;
-    }
+    /* a bad flag is the record's source error: the job rejects or fails it */
+    if (read_flag(br, rec, f, C_(SERIAL_CONTROLLED), -1, &rec->serial_controlled) == 0)
+        read_flag(br, rec, f, C_(CONSIGNED_FLAG), 0, &rec->consigned);
     return 1;
 }
 
