@@ -370,9 +370,4 @@ int ohp_record_check(const ohp_record *rec, const ohp_limits *lim, ohp_checked *
 /* Write serial number k-th of an item into buf (needs from_len+1). */
 void ohp_serial_item_format(const ohp_serial_item *it, uint64_t value, char *buf);
 
-/* ---- snapshot reader internals used by the reconciler ---- */
-
-/* Uncompressed size of a ZIP snapshot's entry once known, else 0 (a sizing hint). */
-uint64_t ohp_snapshot_reader_size_hint(const ohp_snapshot_reader *r);
-
 #endif

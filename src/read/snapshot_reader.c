@@ -638,8 +638,3 @@ OHP_EXPORT int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_inf
     }
     return OHP_OK;
 }
-
-uint64_t ohp_snapshot_reader_size_hint(const ohp_snapshot_reader *r)
-{
-    return r != NULL && r->kind == KIND_ZIP && r->zip_open ? zr_size_hint(&r->z) : 0;
-}
