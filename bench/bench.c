@@ -20,7 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <onhandpub.h>
 
-#include "ohp_internal.h" /* the block layout, OHP_DF_* */
+#include "publish.h" /* the block layout, OHP_DF_* */
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -18,7 +18,7 @@
  * are allocated before the workers start; a worker allocates only to grow a
  * block's output buffer, under the allocator lock the job installs.
  */
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <pthread.h>
 #include <string.h>

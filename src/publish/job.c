@@ -3,7 +3,7 @@
  * source -> filter -> check -> expand -> encode -> zip -> sink.
  */
 #include "balance_key.h"
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <stddef.h>
 #include <stdio.h>

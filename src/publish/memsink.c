@@ -1,5 +1,5 @@
 /* The in-memory sink. */
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Record rules and serial planning: everything is checked before a line is written. */
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <stddef.h>
 #include <stdio.h>

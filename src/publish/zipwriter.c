@@ -13,7 +13,7 @@
  * Every output error is latched: minizip ignores some of its write errors,
  * this layer does not.
  */
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <limits.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * case, unknown columns named), the conversion of one row into an ohp_record,
  * the rewind of a second pass, and ohp_balance_reader_locate().
  */
-#include "ohp_internal.h"
+#include "publish.h"
 
 #include <stdio.h>
 #include <string.h>
