@@ -1,6 +1,7 @@
 /* Exact decimal quantities: canonical text and exact sums. */
 #include "ohp_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int ohp_decimal_parse(const char *s, ohp_decimal *out)
@@ -250,4 +251,170 @@ void ohp_acc_format(const ohp_acc *acc, char *out)
         o += end - int_len;
     }
     *o = '\0';
+}
+
+/* ---- small decimals: at most 18 digits as a mantissa and a scale ---- */
+
+/* Decimal -> mantissa/scale when it has at most 18 digits. */
+bool ohp_dec_small(const ohp_decimal *d, int64_t *m, uint8_t *scale)
+{
+    if (d->int_digits + d->frac_digits > 18)
+        return false;
+    const char *p = d->text + (d->negative ? 1 : 0);
+    int64_t v = 0;
+    for (; *p; p++)
+        if (*p != '.')
+            v = v * 10 + (*p - '0');
+    *m = d->negative ? -v : v;
+    *scale = (uint8_t)d->frac_digits;
+    return true;
+}
+
+void ohp_dec_small_text(int64_t m, unsigned scale, char *out)
+{
+    char digits[24];
+    uint64_t u = m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m;
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)u);
+    char tmp[48];
+    char *o = tmp;
+    if (m < 0)
+        *o++ = '-';
+    if ((unsigned)n <= scale) {
+        *o++ = '0';
+        *o++ = '.';
+        for (unsigned i = (unsigned)n; i < scale; i++)
+            *o++ = '0';
+        memcpy(o, digits, (size_t)n);
+        o += n;
+    } else {
+        memcpy(o, digits, (size_t)n - scale);
+        o += (size_t)n - scale;
+        if (scale) {
+            *o++ = '.';
+            memcpy(o, digits + n - scale, scale);
+            o += scale;
+        }
+    }
+    *o = '\0';
+    ohp_decimal d;
+    if (ohp_decimal_parse(tmp, &d) == OHP_OK)
+        strcpy(out, d.text);
+    else
+        strcpy(out, "0");
+}
+
+/* x - y exactly, both canonical texts as ohp_acc_format() gives them. */
+void ohp_dec_sub_text(const char *x, const char *y, char out[OHP_ACC_BUFSIZE])
+{
+    ohp_acc acc;
+    memset(&acc, 0, sizeof acc);
+    int rx = ohp_acc_add_text(&acc, x, false), ry = ohp_acc_add_text(&acc, y, true);
+    (void)rx; /* both are sums the accumulators formatted: they always fit */
+    (void)ry;
+    ohp_acc_format(&acc, out);
+}
+
+/* Compare non-negative canonical decimal texts. */
+int ohp_dec_cmp_nonneg(const char *a, const char *b)
+{
+    size_t ia = strcspn(a, "."), ib = strcspn(b, ".");
+    if (ia != ib)
+        return ia < ib ? -1 : 1;
+    int c = strncmp(a, b, ia);
+    if (c)
+        return c < 0 ? -1 : 1;
+    const char *fa = a[ia] ? a + ia + 1 : "", *fb = b[ib] ? b + ib + 1 : "";
+    c = strcmp(fa, fb);
+    return c < 0 ? -1 : c > 0;
+}
+
+/* Product of non-negative canonical decimals, canonical, into out (size n). */
+void ohp_dec_mul_nonneg(const char *a, const char *b, char *out, size_t n)
+{
+    char da[OHP_ACC_BUFSIZE] = {0}, db[OHP_ACC_BUFSIZE] = {0};
+    size_t la = 0, lb = 0, fa = 0, fb = 0;
+    bool seen = false;
+    for (const char *p = a; *p && la < sizeof da; p++) {
+        if (*p == '.')
+            seen = true;
+        else {
+            da[la++] = *p;
+            fa += seen;
+        }
+    }
+    seen = false;
+    for (const char *p = b; *p && lb < sizeof db; p++) {
+        if (*p == '.')
+            seen = true;
+        else {
+            db[lb++] = *p;
+            fb += seen;
+        }
+    }
+    unsigned prod[2 * OHP_ACC_BUFSIZE];
+    size_t lp = la + lb;
+    memset(prod, 0, sizeof prod);
+    for (size_t i = 0; i < la; i++)
+        for (size_t j = 0; j < lb; j++)
+            prod[i + j + 1] += (unsigned)(da[i] - '0') * (unsigned)(db[j] - '0');
+    for (size_t k = lp; k-- > 1;) {
+        prod[k - 1] += prod[k] / 10;
+        prod[k] %= 10;
+    }
+    size_t frac = fa + fb;
+    size_t ilen = lp - frac;
+    char tmp[2 * OHP_ACC_BUFSIZE + 2];
+    size_t o = 0;
+    size_t start = 0;
+    while (start + 1 < ilen && prod[start] == 0)
+        start++;
+    for (size_t k = start; k < ilen; k++)
+        tmp[o++] = (char)('0' + prod[k]);
+    size_t end = lp;
+    while (end > ilen && prod[end - 1] == 0)
+        end--;
+    if (end > ilen) {
+        tmp[o++] = '.';
+        for (size_t k = ilen; k < end; k++)
+            tmp[o++] = (char)('0' + prod[k]);
+    }
+    tmp[o] = '\0';
+    snprintf(out, n, "%s", o ? tmp : "0");
+}
+
+/*
+ * Quantity text -> mantissa and scale (canonical: no trailing zeros after
+ * the point), for the decimals of at most 18 digits that
+ * ohp_decimal_parse() accepts; false for anything else.
+ */
+bool ohp_dec_small_parse(const char *s, int64_t *m, uint8_t *scale)
+{
+    const char *p = s + (s[0] == '-');
+    int64_t v = 0;
+    unsigned digits = 0, frac = 0, zeros = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (digits == 18)
+            return false; /* 19 digits may not fit */
+        v = v * 10 + (*p - '0');
+    }
+    if (digits == 0)
+        return false;
+    if (*p == '.') {
+        const char *f = ++p;
+        for (; *p >= '0' && *p <= '9'; p++, digits++, frac++) {
+            if (digits == 18)
+                return false;
+            v = v * 10 + (*p - '0');
+            zeros = *p == '0' ? zeros + 1 : 0;
+        }
+        if (p == f)
+            return false;
+    }
+    if (*p != '\0')
+        return false;
+    for (; zeros > 0; zeros--, frac--)
+        v /= 10;
+    *m = s[0] == '-' ? -v : v;
+    *scale = (uint8_t)frac;
+    return true;
 }

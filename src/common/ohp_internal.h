@@ -199,6 +199,21 @@ void ohp_acc_add_count(ohp_acc *acc, uint64_t n);
 #define OHP_ACC_BUFSIZE 112
 void ohp_acc_format(const ohp_acc *acc, char *out);
 
+/* Decimals of at most 18 digits as mantissa and scale (m * 10^-scale). */
+/* The parsed decimal as mantissa and scale; false past 18 digits. */
+bool ohp_dec_small(const ohp_decimal *d, int64_t *m, uint8_t *scale);
+/* Text -> mantissa and scale (no trailing fraction zeros) for the decimals
+ * of at most 18 digits ohp_decimal_parse() accepts; false for anything else. */
+bool ohp_dec_small_parse(const char *s, int64_t *m, uint8_t *scale);
+/* Canonical text of m * 10^-scale into out (at least 48 bytes). */
+void ohp_dec_small_text(int64_t m, unsigned scale, char *out);
+/* x - y exactly, both canonical texts as ohp_acc_format() gives them. */
+void ohp_dec_sub_text(const char *x, const char *y, char out[OHP_ACC_BUFSIZE]);
+/* Compare non-negative canonical decimal texts: -1, 0 or 1. */
+int ohp_dec_cmp_nonneg(const char *a, const char *b);
+/* Product of non-negative canonical decimals, canonical, into out (size n). */
+void ohp_dec_mul_nonneg(const char *a, const char *b, char *out, size_t n);
+
 /* ---- registry internals used by the job ---- */
 
 int ohp_registry_check_msg(const ohp_registry *reg, const char *code, int64_t date, char *msg);

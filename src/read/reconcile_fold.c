@@ -1,0 +1,280 @@
+/*
+ * Loading snapshots: a single FULL snapshot goes straight into the comparison;
+ * a chain (FULL, then INCREMENTAL ones) is folded to the state it ends in.
+ */
+#include "reconcile_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- loading snapshots ---- */
+
+typedef struct snap {
+    ohp_snapshot_reader *r;
+    ohp_snapshot_info info;
+    size_t pos; /* position given by the caller */
+} snap;
+
+static int snap_cmp(const void *a, const void *b)
+{
+    const snap *x = a, *y = b;
+    if (x->info.snapshot_date != y->info.snapshot_date)
+        return x->info.snapshot_date < y->info.snapshot_date ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int reader_error(ohp_reconcile *rc, int side, const snap *s, int code)
+{
+    const char *name = s->info.entry_name && s->info.entry_name[0] ? s->info.entry_name : NULL;
+    if (name)
+        return rc_fail(rc, code, "%s, snapshot %zu (%s): %s", rc_side_name(side), s->pos + 1, name,
+                       ohp_snapshot_reader_errmsg(s->r));
+    return rc_fail(rc, code, "%s, snapshot %zu: %s", rc_side_name(side), s->pos + 1,
+                   ohp_snapshot_reader_errmsg(s->r));
+}
+
+static uint64_t *lines_of(ohp_reconcile *rc, int side)
+{
+    return side == OHP_SIDE_ERP ? &rc->sum.erp_lines : &rc->sum.external_lines;
+}
+
+/* A single FULL snapshot: straight into the comparison. */
+static int load_direct(ohp_reconcile *rc, int side, snap *s)
+{
+    const ohp_snapshot_record *rec;
+    int got;
+    const char *kf[NKEY];
+    /* the table grows with the keys read, never with a size the archive declares */
+    rc->expect_keys = rc->cmp.n;
+    if (!rc->merging)
+        rc_tab_reserve(&rc->cmp, &rc->alloc, rc->expect_keys);
+    rc_stream_begin(rc);
+    while ((got = ohp_snapshot_reader_next(s->r, &rec)) == 1) {
+        (*lines_of(rc, side))++;
+        rc_record_key(rec, kf);
+        uint16_t u = 0;
+        qin q;
+        int r;
+        if (rc_qin_parse(rec->primary_quantity, &q) != OHP_OK) /* the reader checked it */
+            return rc_fail(rc, OHP_EPARSE, "%s: quantity '%.40s' is not an exact decimal",
+                           rc_side_name(side), rec->primary_quantity);
+        if ((r = rc_uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK ||
+            (r = rc_cmp_key(rc, kf, u)) != OHP_OK ||
+            (r = rc_push(rc, side, &q, u, rec->serial_number, strlen(rec->serial_number))) !=
+                OHP_OK)
+            return r;
+    }
+    return got < 0 ? reader_error(rc, side, s, got) : rc_flush(rc);
+}
+
+static void fold_reset(ohp_reconcile *rc, entry *e)
+{
+    rc_qty_clear(&rc->big, &e->q[0], &rc->alloc);
+    e->serials = 0;
+    e->flags = 0;
+    e->uom = 0;
+}
+
+static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
+{
+    tab fm;
+    memset(&fm, 0, sizeof fm);
+    fm.hdr = offsetof(entry, key);
+    pool nodes;
+    memset(&nodes, 0, sizeof nodes);
+    int r = OHP_OK;
+    const char *kf[NKEY];
+    for (size_t k = 0; k < n && r == OHP_OK; k++) {
+        uint32_t gen = (uint32_t)k + 1;
+        bool full = v[k].info.mode == OHP_MODE_FULL || (k == 0 && v[k].info.mode < 0);
+        if (full) {
+            tab_iter it = {0, 0};
+            for (entry *e; (e = rc_tab_next(&fm, &it, NULL)) != NULL;)
+                fold_reset(rc, e);
+        }
+        const ohp_snapshot_record *rec;
+        int got;
+        while ((got = ohp_snapshot_reader_next(v[k].r, &rec)) == 1) {
+            (*lines_of(rc, side))++;
+            rc_record_key(rec, kf);
+            uint32_t ref, klen;
+            size_t prefix;
+            bool added;
+            rc->scratch.len = 0;
+            if ((r = rc_key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix, NULL)) !=
+                    OHP_OK ||
+                (r = rc_tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
+                                rc_hash(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
+                r = r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory")
+                                    : rc_fail(rc, r, "too many keys");
+                break;
+            }
+            entry *e = tab_at(&fm, ref);
+            if (!full && e->gen != gen)
+                fold_reset(rc, e); /* an incremental line replaces the key */
+            e->gen = gen;
+            ohp_decimal d;
+            ohp_decimal_parse(rec->primary_quantity, &d);
+            if (d.zero && rec->serial_number[0] == '\0')
+                continue; /* quantity 0: the key is gone (or stays empty) */
+            uint16_t u = 0;
+            if ((r = rc_uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK)
+                break;
+            if (e->uom == 0)
+                e->uom = u;
+            e->flags |= F_PRESENT;
+            /* a line in another unit than the key's first is kept as it is */
+            bool other_unit = e->uom != u;
+            if (!other_unit && rc_qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
+                r = rc_fail(rc, OHP_ENOMEM, "out of memory");
+                break;
+            }
+            for (int pass = 0; pass < 2 && r == OHP_OK; pass++) {
+                const char *t = pass == 0 ? (other_unit ? d.text : NULL) : rec->serial_number;
+                if (t == NULL || t[0] == '\0')
+                    continue;
+                size_t sl = strlen(t);
+                snode *sn;
+                uint32_t nref;
+                if ((r = rc_pool_alloc(&nodes, &rc->alloc, sizeof *sn + sl + 1, (void **)&sn,
+                                       &nref)) != OHP_OK) {
+                    r = r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory")
+                                        : rc_fail(rc, r, "too many serials");
+                    break;
+                }
+                sn->uom = u;
+                sn->serial = pass == 1;
+                memcpy(sn->s, t, sl + 1);
+                sn->next = e->serials;
+                e->serials = nref + 1;
+            }
+            if (r != OHP_OK)
+                break;
+        }
+        if (r == OHP_OK && got < 0)
+            r = reader_error(rc, side, &v[k], got);
+    }
+    /* The folded state goes into the comparison. */
+    rc_stream_begin(rc);
+    tab_iter it = {0, 0};
+    for (entry *e; r == OHP_OK && (e = rc_tab_next(&fm, &it, NULL)) != NULL;) {
+        if (!(e->flags & F_PRESENT))
+            continue;
+        rc_split_key(e->key, kf);
+        char t[OHP_ACC_BUFSIZE];
+        qin q;
+        rc_qty_text(&rc->big, &e->q[0], t);
+        /* serial lines first reversed: restore the snapshot's order */
+        uint32_t rev = 0;
+        for (uint32_t x = e->serials; x != 0 && nodes.n > 0;) {
+            snode *sn = pool_at(&nodes, x - 1);
+            uint32_t nx = sn->next;
+            sn->next = rev;
+            rev = x;
+            x = nx;
+        }
+        if (rc_qin_parse(t, &q) != OHP_OK) {
+            q.small = false;
+            q.sum = t; /* a sum past the parser's limits */
+        }
+        if ((r = rc_cmp_key(rc, kf, e->uom)) != OHP_OK ||
+            (r = rc_push(rc, side, &q, e->uom, NULL, 0)) != OHP_OK)
+            break;
+        /* each unit is a key of its own in the comparison */
+        uint16_t cur = e->uom;
+        for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
+            const snode *sn = pool_at(&nodes, x - 1);
+            if (sn->uom != cur && (r = rc_cmp_key(rc, kf, sn->uom)) != OHP_OK)
+                break;
+            cur = sn->uom;
+            if (sn->serial) {
+                r = rc_push(rc, side, NULL, cur, sn->s, strlen(sn->s));
+            } else {
+                rc_qin_parse(sn->s, &q); /* the reader checked it */
+                r = rc_push(rc, side, &q, cur, NULL, 0);
+            }
+            x = sn->next;
+        }
+    }
+    if (r == OHP_OK)
+        r = rc_flush(rc);
+    rc_tab_free(&fm, &rc->alloc);
+    rc_pool_free(&nodes, &rc->alloc);
+    return r;
+}
+
+int rc_load_snapshots(ohp_reconcile *rc, int side, ohp_snapshot_reader *const *readers, size_t n)
+{
+    snap *v = ohp_calloc(&rc->alloc, n, sizeof *v);
+    if (v == NULL)
+        return rc_fail(rc, OHP_ENOMEM, "out of memory");
+    int r = OHP_OK;
+    const char *sys = NULL, *org = NULL;
+    for (size_t i = 0; i < n && r == OHP_OK; i++) {
+        v[i].r = readers[i];
+        v[i].pos = i;
+        v[i].info.version = OHP_SNAPSHOT_INFO_VERSION;
+        if (readers[i] == NULL) {
+            r = rc_fail(rc, OHP_EINVAL, "%s, snapshot %zu: no reader", rc_side_name(side), i + 1);
+            break;
+        }
+        int got = ohp_snapshot_reader_info(readers[i], &v[i].info);
+        if (got != OHP_OK) {
+            r = reader_error(rc, side, &v[i], got);
+            break;
+        }
+        const ohp_snapshot_info *in = &v[i].info;
+        if (in->external_system_code[0]) {
+            if (sys != NULL && strcmp(sys, in->external_system_code) != 0)
+                r = rc_fail(rc, OHP_EINVAL,
+                            "%s: snapshots of different external systems (%s and %s) cannot be "
+                            "folded together",
+                            rc_side_name(side), sys, in->external_system_code);
+            sys = in->external_system_code;
+        }
+        if (in->organization_code[0]) {
+            if (org != NULL && strcmp(org, in->organization_code) != 0)
+                r = rc_fail(rc, OHP_EINVAL,
+                            "%s: snapshots of different organizations (%s and %s) cannot be "
+                            "folded together",
+                            rc_side_name(side), org, in->organization_code);
+            org = in->organization_code;
+        }
+        if (n > 1 && in->snapshot_date == OHP_TIME_NONE && r == OHP_OK)
+            r = rc_fail(rc, OHP_EINVAL,
+                        "%s, snapshot %zu: no data lines and no entry name to date it, cannot "
+                        "place it in a chain",
+                        rc_side_name(side), i + 1);
+    }
+    if (r == OHP_OK) {
+        qsort(v, n, sizeof *v, snap_cmp);
+        for (size_t i = 1; i < n && r == OHP_OK; i++)
+            if (v[i].info.snapshot_date == v[i - 1].info.snapshot_date)
+                r = rc_fail(rc, OHP_EINVAL, "%s: snapshots %zu and %zu have the same snapshot date",
+                            rc_side_name(side), v[i - 1].pos + 1, v[i].pos + 1);
+        if (r == OHP_OK && v[0].info.mode == OHP_MODE_INCREMENTAL) {
+            char d[OHP_DATE_BUFSIZE] = "";
+            ohp_date_format(v[0].info.snapshot_date, 0, d);
+            r = rc_fail(rc, OHP_EINVAL,
+                        "%s: snapshot %zu (INCREMENTAL of %s) has no FULL snapshot before it; a "
+                        "chain starts with a FULL snapshot",
+                        rc_side_name(side), v[0].pos + 1, d);
+        }
+    }
+    if (r == OHP_OK && side == OHP_SIDE_ERP && org != NULL &&
+        (rc->erp_org = ohp_strdup(&rc->alloc, org)) == NULL)
+        r = rc_fail(rc, OHP_ENOMEM, "out of memory");
+    if (r == OHP_OK) {
+        if (n == 1)
+            r = load_direct(rc, side, &v[0]);
+        else
+            r = load_fold(rc, side, v, n);
+    }
+    ohp_free(&rc->alloc, v);
+    if (r != OHP_OK) {
+        rc->failed = true;
+        rc->npending = 0;
+    }
+    return r;
+}
