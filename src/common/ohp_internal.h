@@ -31,6 +31,9 @@ typedef struct ohp_alloc {
 
 /* Fill a from the public allocator (NULL: the C library's). */
 int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub);
+/* The allocator a came from, as the public type (into *pub, which is returned), for handing
+ * to another handle of the library. */
+const ohp_allocator *ohp_alloc_public(const ohp_alloc *a, ohp_allocator *pub);
 void *ohp_malloc(const ohp_alloc *a, size_t size);
 void *ohp_calloc(const ohp_alloc *a, size_t n, size_t size);
 void *ohp_realloc(const ohp_alloc *a, void *ptr, size_t size);

@@ -672,10 +672,9 @@ OHP_EXPORT int ohp_registry_load_psv(ohp_registry *reg, const char *buf, size_t 
 {
     if (reg == NULL || (buf == NULL && len > 0))
         return OHP_EINVAL;
-    ohp_allocator pub = {OHP_ALLOCATOR_VERSION, reg->alloc.malloc_fn, reg->alloc.realloc_fn,
-                         reg->alloc.free_fn, reg->alloc.opaque};
+    ohp_allocator pub;
     ohp_registry *tmp = NULL;
-    int rc = scratch_copy(reg, &pub, &tmp);
+    int rc = scratch_copy(reg, ohp_alloc_public(&reg->alloc, &pub), &tmp);
     if (rc)
         return rc;
     ohp_psv_reader *r = NULL;

@@ -105,6 +105,16 @@ int ohp_alloc_init(ohp_alloc *a, const ohp_allocator *pub)
     return OHP_OK;
 }
 
+const ohp_allocator *ohp_alloc_public(const ohp_alloc *a, ohp_allocator *pub)
+{
+    pub->version = OHP_ALLOCATOR_VERSION;
+    pub->malloc_fn = a->malloc_fn;
+    pub->realloc_fn = a->realloc_fn;
+    pub->free_fn = a->free_fn;
+    pub->opaque = a->opaque;
+    return pub;
+}
+
 void *ohp_malloc(const ohp_alloc *a, size_t size)
 {
     if (a->lock == NULL)

@@ -1074,9 +1074,9 @@ static int check_system_and_user(ohp_job *job, const run_ctx *c)
     const ohp_registry *reg = job->reg;
     if (reg == NULL) {
         /* On the job's allocator, like every other allocation of the job. */
-        ohp_allocator pub = {OHP_ALLOCATOR_VERSION, job->alloc.malloc_fn, job->alloc.realloc_fn,
-                             job->alloc.free_fn, job->alloc.opaque};
-        if (job->builtin_reg == NULL && ohp_registry_new(&job->builtin_reg, &pub) != OHP_OK)
+        ohp_allocator pub;
+        if (job->builtin_reg == NULL &&
+            ohp_registry_new(&job->builtin_reg, ohp_alloc_public(&job->alloc, &pub)) != OHP_OK)
             return set_err(job, OHP_ENOMEM, "out of memory");
         reg = job->builtin_reg;
     }

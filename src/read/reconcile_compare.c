@@ -564,47 +564,82 @@ static void serial_places(const ohp_reconcile *rc, const olist *l0, const olist 
     }
 }
 
-int rc_compare(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data)
+/* Distinct serial numbers per side, those of other organizations than the ERP side's left out. */
+static void count_serials(ohp_reconcile *rc)
 {
-    int rk = rc->rekey ? rekey(rc) : OHP_OK;
-    if (rk != OHP_OK)
-        return rk;
-    /* nothing is looked up any more: the slots make room for ordering the keys */
-    void *spare = rc->cmp.slots;
-    size_t spare_size = rc->cmp.nslots * sizeof(uint64_t);
-    ohp_free(&rc->alloc, rc->ser.slots);
-    rc->cmp.slots = rc->ser.slots = NULL;
-    rc->cmp.nslots = rc->ser.nslots = 0;
-    ohp_reconcile_summary *sum = &rc->sum;
-    tab_iter it = {0, 0};
-    uint32_t ref;
     if (rc->erp_org != NULL && rc->distinct[1] > 0) {
         /* serials of other organizations are not compared, nor counted */
+        tab_iter it = {0, 0};
         rc->distinct[0] = rc->distinct[1] = 0;
-        for (serial *s; (s = rc_tab_next(&rc->ser, &it, &ref)) != NULL;)
+        for (serial *s; (s = rc_tab_next(&rc->ser, &it, NULL)) != NULL;)
             for (int side = 0; side < 2; side++)
                 rc->distinct[side] += s->count[side] && !other_org(rc, s->key);
-        it = (tab_iter){0, 0};
     }
-    sum->erp_serials = rc->distinct[0];
-    sum->external_serials = rc->distinct[1];
-    tab *m = &rc->cmp;
-    int r = OHP_OK;
-    uint32_t *order = NULL;
-    serial_disc *sd = NULL;
-    size_t nsd = 0, cap_sd = 0;
-    /* occurrences of serials repeated on a side, by serial, side and key */
+    rc->sum.erp_serials = rc->distinct[0];
+    rc->sum.external_serials = rc->distinct[1];
+}
+
+/* The occurrences of serials repeated on a side, by serial, side and key. */
+static void order_occurrences(ohp_reconcile *rc)
+{
     for (size_t i = 0; i < rc->nocc; i++) {
-        const entry *e = tab_at(m, rc->occs[i].entry);
+        const entry *e = tab_at(&rc->cmp, rc->occs[i].entry);
         rc->occs[i].key = e->key;
         rc->occs[i].klen = e->klen;
     }
     if (rc->nocc > 1)
         qsort(rc->occs, rc->nocc, sizeof *rc->occs, occ_cmp);
-    size_t oc = 0;
-    /* Serial classes, when both sides carry serial numbers (of the ERP side's organization). */
-    bool do_serials = rc->distinct[0] > 0 && rc->distinct[1] > 0;
-    for (serial *s; do_serials && (s = rc_tab_next(&rc->ser, &it, &ref)) != NULL;) {
+}
+
+/* The serial-number discrepancies of one serial s (reference ref) into add: how many. */
+static size_t serial_discs(ohp_reconcile *rc, serial *s, uint32_t ref, const olist l[2],
+                           serial_disc add[4])
+{
+    bool same, shared;
+    serial_places(rc, &l[0], &l[1], &same, &shared);
+    if (same)
+        return 0; /* the same places on both sides, duplicates included */
+    size_t k = 0;
+    if (s->count[0] && !s->count[1])
+        add[k++] = (serial_disc){.rank = s->entry[0],
+                                 .serial = ref,
+                                 .kind = OHP_DISC_SERIAL_MISSING_EXTERNAL,
+                                 .side = 0};
+    else if (!s->count[0] && s->count[1])
+        add[k++] = (serial_disc){
+            .rank = s->entry[1], .serial = ref, .kind = OHP_DISC_SERIAL_MISSING_ERP, .side = 1};
+    else if (!shared) {
+        add[k++] = (serial_disc){
+            .rank = s->entry[0], .serial = ref, .kind = OHP_DISC_SERIAL_MOVED, .side = 0};
+        entry *from = tab_at(&rc->cmp, s->entry[0]), *to = tab_at(&rc->cmp, s->entry[1]);
+        if ((from->moved & 0xffffu) < 0xffffu)
+            from->moved += 1;
+        if ((to->moved >> 16) < 0xffffu)
+            to->moved += 1u << 16;
+    }
+    for (int side = 0; side < 2; side++)
+        if (s->count[side] > 1)
+            add[k++] = (serial_disc){.rank = s->entry[side],
+                                     .serial = ref,
+                                     .kind = OHP_DISC_SERIAL_DUPLICATE,
+                                     .side = (uint8_t)side};
+    return k;
+}
+
+/*
+ * The serial classes, when both sides carry serial numbers (of the ERP
+ * side's organization): *sd (*nsd of them, the caller frees *sd), each
+ * ranked at the entry of the key it is reported with.
+ */
+static int serial_classes(ohp_reconcile *rc, serial_disc **sd, size_t *nsd)
+{
+    size_t cap = 0, oc = 0;
+    order_occurrences(rc);
+    if (rc->distinct[0] == 0 || rc->distinct[1] == 0)
+        return OHP_OK;
+    tab_iter it = {0, 0};
+    uint32_t ref;
+    for (serial *s; (s = rc_tab_next(&rc->ser, &it, &ref)) != NULL;) {
         olist l[2];
         for (int side = 0; side < 2; side++) {
             while (oc < rc->nocc && (rc->occs[oc].serial < ref ||
@@ -618,79 +653,70 @@ int rc_compare(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data)
         }
         if (other_org(rc, s->key))
             continue;
-        bool same, shared;
-        serial_places(rc, &l[0], &l[1], &same, &shared);
-        if (same)
-            continue; /* the same places on both sides, duplicates included */
         serial_disc add[4];
-        size_t k = 0;
-        if (s->count[0] && !s->count[1])
-            add[k++] = (serial_disc){.rank = s->entry[0],
-                                     .serial = ref,
-                                     .kind = OHP_DISC_SERIAL_MISSING_EXTERNAL,
-                                     .side = 0};
-        else if (!s->count[0] && s->count[1])
-            add[k++] = (serial_disc){
-                .rank = s->entry[1], .serial = ref, .kind = OHP_DISC_SERIAL_MISSING_ERP, .side = 1};
-        else if (!shared) {
-            add[k++] = (serial_disc){
-                .rank = s->entry[0], .serial = ref, .kind = OHP_DISC_SERIAL_MOVED, .side = 0};
-            entry *from = tab_at(m, s->entry[0]), *to = tab_at(m, s->entry[1]);
-            if ((from->moved & 0xffffu) < 0xffffu)
-                from->moved += 1;
-            if ((to->moved >> 16) < 0xffffu)
-                to->moved += 1u << 16;
-        }
-        for (int side = 0; side < 2; side++)
-            if (s->count[side] > 1)
-                add[k++] = (serial_disc){.rank = s->entry[side],
-                                         .serial = ref,
-                                         .kind = OHP_DISC_SERIAL_DUPLICATE,
-                                         .side = (uint8_t)side};
+        size_t k = serial_discs(rc, s, ref, l, add);
         if (k == 0)
             continue;
-        if (nsd + k > cap_sd) {
-            serial_disc *p = rc_grown(&rc->alloc, sd, &cap_sd, sizeof *p, 256);
-            if (p == NULL) {
-                r = rc_fail(rc, OHP_ENOMEM, "out of memory");
-                goto out;
-            }
-            sd = p;
+        if (*nsd + k > cap) {
+            serial_disc *p = rc_grown(&rc->alloc, *sd, &cap, sizeof *p, 256);
+            if (p == NULL)
+                return rc_fail(rc, OHP_ENOMEM, "out of memory");
+            *sd = p;
         }
-        memcpy(sd + nsd, add, k * sizeof *add);
-        nsd += k;
+        memcpy(*sd + *nsd, add, k * sizeof *add);
+        *nsd += k;
     }
-    /* Keys in order. */
-    order = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof *order);
-    if (order == NULL) {
-        r = rc_fail(rc, OHP_ENOMEM, "out of memory");
-        goto out;
+    return OHP_OK;
+}
+
+/*
+ * The entries in key order into *order (the caller frees it), the units of
+ * one key sharing its rank; spare (the hash slots, no longer needed) is
+ * room for the sort, and is freed.
+ */
+static int order_keys(ohp_reconcile *rc, void *spare, size_t spare_size, uint32_t **order)
+{
+    tab *m = &rc->cmp;
+    *order = ohp_malloc(&rc->alloc, (m->n ? m->n : 1) * sizeof **order);
+    if (*order == NULL) {
+        ohp_free(&rc->alloc, spare);
+        return rc_fail(rc, OHP_ENOMEM, "out of memory");
     }
-    it = (tab_iter){0, 0};
+    tab_iter it = {0, 0};
     for (size_t i = 0; i < m->n; i++)
-        rc_tab_next(m, &it, &order[i]);
-    r = sort_refs(m, order, m->n, rc->unordered, rc->lcp, spare, spare_size, &rc->alloc);
+        rc_tab_next(m, &it, &(*order)[i]);
+    int r = sort_refs(m, *order, m->n, rc->unordered, rc->lcp, spare, spare_size, &rc->alloc);
     ohp_free(&rc->alloc, spare);
-    spare = NULL;
-    if (r != OHP_OK) {
-        r = rc_fail(rc, OHP_ENOMEM, "out of memory");
-        goto out;
-    }
-    /* the units of one key share its rank */
+    if (r != OHP_OK)
+        return rc_fail(rc, OHP_ENOMEM, "out of memory");
     for (size_t i = 0, g = 0; i < m->n; i++) {
-        entry *e = tab_at(m, order[i]);
-        if (i > 0 && !rc_same_key_nounit(tab_at(m, order[i - 1]), e))
+        entry *e = tab_at(m, (*order)[i]);
+        if (i > 0 && !rc_same_key_nounit(tab_at(m, (*order)[i - 1]), e))
             g++;
         e->rank = (uint32_t)g;
     }
+    return OHP_OK;
+}
+
+/* The serial discrepancies in the order they are reported: by their key's rank, then serial. */
+static void order_serial_discs(ohp_reconcile *rc, serial_disc *sd, size_t nsd)
+{
     for (size_t i = 0; i < nsd; i++) {
         const serial *s = tab_at(&rc->ser, sd[i].serial);
-        sd[i].rank = ((const entry *)tab_at(m, sd[i].rank))->rank;
+        sd[i].rank = ((const entry *)tab_at(&rc->cmp, sd[i].rank))->rank;
         sd[i].key = s->key;
         sd[i].klen = s->klen;
     }
     if (nsd > 0)
         qsort(sd, nsd, sizeof *sd, sd_cmp);
+}
+
+/* Each key's group of units in order, and after it the serial discrepancies reported with it. */
+static int report_all(ohp_reconcile *rc, const uint32_t *order, const serial_disc *sd, size_t nsd,
+                      ohp_discrepancy_fn report, void *user_data)
+{
+    tab *m = &rc->cmp;
+    int r = OHP_OK;
     size_t j = 0;
     for (size_t i = 0; i < m->n && r == OHP_OK;) {
         uint32_t g = ((const entry *)tab_at(m, order[i]))->rank;
@@ -704,12 +730,37 @@ int rc_compare(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data)
             r = emit_serial(rc, &sd[j], report, user_data);
         i = k;
     }
-    if (r != OHP_OK && rc->errmsg[0] == '\0')
-        rc_fail(rc, r, "the discrepancy callback stopped the run (%d)", r);
-    if (r == OHP_OK && finish_totals(rc) != OHP_OK)
-        r = rc_fail(rc, OHP_ENOMEM, "out of memory");
-out:
-    ohp_free(&rc->alloc, spare);
+    return r;
+}
+
+int rc_compare(ohp_reconcile *rc, ohp_discrepancy_fn report, void *user_data)
+{
+    int r = rc->rekey ? rekey(rc) : OHP_OK;
+    if (r != OHP_OK)
+        return r;
+    /* nothing is looked up any more: the slots make room for ordering the keys */
+    void *spare = rc->cmp.slots;
+    size_t spare_size = rc->cmp.nslots * sizeof(uint64_t);
+    ohp_free(&rc->alloc, rc->ser.slots);
+    rc->cmp.slots = rc->ser.slots = NULL;
+    rc->cmp.nslots = rc->ser.nslots = 0;
+    count_serials(rc);
+    uint32_t *order = NULL;
+    serial_disc *sd = NULL;
+    size_t nsd = 0;
+    r = serial_classes(rc, &sd, &nsd);
+    if (r != OHP_OK)
+        ohp_free(&rc->alloc, spare);
+    else
+        r = order_keys(rc, spare, spare_size, &order);
+    if (r == OHP_OK) {
+        order_serial_discs(rc, sd, nsd);
+        r = report_all(rc, order, sd, nsd, report, user_data);
+        if (r != OHP_OK && rc->errmsg[0] == '\0')
+            rc_fail(rc, r, "the discrepancy callback stopped the run (%d)", r);
+        if (r == OHP_OK && finish_totals(rc) != OHP_OK)
+            r = rc_fail(rc, OHP_ENOMEM, "out of memory");
+    }
     ohp_free(&rc->alloc, order);
     ohp_free(&rc->alloc, sd);
     return r;

@@ -28,27 +28,29 @@ enum xcol {
     X_COUNT
 };
 
-static const char *const xcol_names[X_COUNT] = {
-    "ORGANIZATION_CODE", "ITEM_NUMBER",      "REVISION",      "SUBINVENTORY_CODE",
-    "LOCATOR_NAME",      "LOCATOR_ID",       "LOT_NUMBER",    "OWNING_PARTY_ID",
-    "PRIMARY_QUANTITY",  "PRIMARY_UOM_CODE", "SERIAL_NUMBER", "SERIAL_NUMBERS"};
+/* The columns the external side is read by, as layout v1 and the balances input name them. */
+static const char *xcol_name(int c)
+{
+    static const unsigned char col[X_COUNT] = {
+        OHP_COL_ORGANIZATION_CODE, OHP_COL_ITEM_NUMBER,     OHP_COL_REVISION,
+        OHP_COL_SUBINVENTORY_CODE, OHP_COL_LOCATOR_NAME,    OHP_COL_LOCATOR_ID,
+        OHP_COL_LOT_NUMBER,        OHP_COL_OWNING_PARTY_ID, OHP_COL_PRIMARY_QUANTITY,
+        OHP_COL_PRIMARY_UOM_CODE,  OHP_COL_SERIAL_NUMBER,   OHP_COL_SERIAL_NUMBER};
+    if (c == X_SERIALS) /* the input's list in SERIAL_NUMBER's place */
+        return ohp_input_names[OHP_COL_SERIAL_NUMBER - OHP_IN_FIRST];
+    return ohp_v1_names[col[c]];
+}
 
-/* The other columns of layout v1 and of the balances input: known, and ignored. */
-static const char *const xcol_ignored[] = {"EXTERNAL_SYSTEM_CODE",
-                                           "PUBLISH_RUN_ID",
-                                           "PUBLISH_MODE",
-                                           "SNAPSHOT_DATE",
-                                           "ORGANIZATION_ID",
-                                           "INVENTORY_ITEM_ID",
-                                           "LOT_EXPIRATION_DATE",
-                                           "SERIAL_CONTROLLED",
-                                           "SECONDARY_QUANTITY",
-                                           "SECONDARY_UOM_CODE",
-                                           "CONSIGNED_FLAG",
-                                           "PROJECT_ID",
-                                           "TASK_ID",
-                                           "MATERIAL_STATUS_CODE",
-                                           "LAST_UPDATE_DATE"};
+/*
+ * A name that is no column but a column of layout v1 or of the balances
+ * input (the other columns are known, and ignored) misspelt by blanks or
+ * case: the name meant, or NULL.
+ */
+static const char *column_near_miss(const char *name)
+{
+    const char *near = ohp_column_near_miss(name, ohp_v1_names, OHP_V1_NCOLS);
+    return near ? near : ohp_column_near_miss(name, ohp_input_names, OHP_IN_NCOLS);
+}
 
 /* Serial list "A,B,P001..P005": one contribution per serial at the current key. */
 static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list, uint64_t line,
@@ -191,74 +193,69 @@ static int header_not_psv(ohp_reconcile *rc, const char *h)
         seps[best].name, sep, nbest);
 }
 
-int rc_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data)
+/* The required columns: a line without them cannot be placed. */
+static const int req[] = {X_ORG, X_ITEM, X_SUB, X_QTY, X_UOM};
+#define NREQ (sizeof req / sizeof req[0])
+
+/* Where the header names each column (idx[c], -1: absent), checking each name. */
+static int match_columns(ohp_reconcile *rc, const char *const *f, size_t nf, long idx[X_COUNT])
 {
-    rc_stream_begin(rc);
-    sniff sn = {read, user_data, {0}, 0};
-    ohp_psv_reader *psv;
-    int r = ohp_psv_reader_new(&psv, sniff_read, &sn, 0,
-                               &(ohp_allocator){OHP_ALLOCATOR_VERSION, rc->alloc.malloc_fn,
-                                                rc->alloc.realloc_fn, rc->alloc.free_fn,
-                                                rc->alloc.opaque});
-    if (r)
-        return rc_fail(rc, r, "out of memory");
-    const char *const *f;
-    size_t nf;
-    long idx[X_COUNT];
-    int got = ohp_psv_reader_next(psv, &f, &nf);
-    if (got != 1 && utf16_bom(&sn)) {
-        r = rc_fail(rc, OHP_EPARSE,
-                    "external side: line 1: the file looks UTF-16 encoded (it starts with a UTF-16 "
-                    "byte order mark); " EXPECTED_HEADER);
-        goto out;
-    }
-    if (got <= 0) {
-        r = got < 0 ? rc_fail(rc, got, "external side: %s", ohp_psv_reader_errmsg(psv))
-                    : rc_fail(rc, OHP_EPARSE,
-                              "external side: line 1: empty input, a header line "
-                              "is required");
-        goto out;
-    }
     for (int c = 0; c < X_COUNT; c++)
         idx[c] = -1;
     for (size_t i = 0; i < nf; i++) {
+        /* a UTF-8 byte order mark before the first column name is skipped */
+        const char *name = f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0);
         for (int c = 0; c < X_COUNT; c++)
-            /* a UTF-8 byte order mark before the first column name is skipped */
-            if (strcmp(f[i] + (i == 0 && strncmp(f[i], UTF8_BOM, 3) == 0 ? 3 : 0), xcol_names[c]) ==
-                0) {
-                if (idx[c] >= 0) {
-                    r = rc_fail(rc, OHP_EPARSE,
-                                "external side: line 1, column %zu: column %s "
-                                "appears twice",
-                                i + 1, xcol_names[c]);
-                    goto out;
-                }
+            if (strcmp(name, xcol_name(c)) == 0) {
+                if (idx[c] >= 0)
+                    return rc_fail(rc, OHP_EPARSE,
+                                   "external side: line 1, column %zu: column %s appears twice",
+                                   i + 1, xcol_name(c));
                 idx[c] = (long)i;
             }
         /* A column meant but misspelt by blanks or case would be lost without a word. */
-        const char *near = ohp_column_near_miss(f[i], xcol_names, X_COUNT);
-        if (near == NULL)
-            near = ohp_column_near_miss(f[i], xcol_ignored,
-                                        sizeof xcol_ignored / sizeof xcol_ignored[0]);
-        if (near != NULL) {
-            r = rc_fail(rc, OHP_EPARSE,
-                        "external side: line 1, column %zu: '%.60s' is not a column name; did "
-                        "you mean %s? (names are upper case, without blanks)",
-                        i + 1, f[i], near);
-            goto out;
-        }
+        const char *near = column_near_miss(f[i]);
+        if (near != NULL)
+            return rc_fail(rc, OHP_EPARSE,
+                           "external side: line 1, column %zu: '%.60s' is not a column name; did "
+                           "you mean %s? (names are upper case, without blanks)",
+                           i + 1, f[i], near);
     }
-    static const int req[] = {X_ORG, X_ITEM, X_SUB, X_QTY, X_UOM};
-    for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
+    return OHP_OK;
+}
+
+/*
+ * The header line: the columns' places into idx, their count into *ncols;
+ * key parts without a column are left out of the comparison on both sides.
+ */
+static int read_header(ohp_reconcile *rc, ohp_psv_reader *psv, const sniff *sn, long idx[X_COUNT],
+                       size_t *ncols)
+{
+    const char *const *f;
+    size_t nf;
+    int got = ohp_psv_reader_next(psv, &f, &nf);
+    if (got != 1 && utf16_bom(sn))
+        return rc_fail(rc, OHP_EPARSE,
+                       "external side: line 1: the file looks UTF-16 encoded (it starts with a "
+                       "UTF-16 byte order mark); " EXPECTED_HEADER);
+    if (got < 0)
+        return rc_fail(rc, got, "external side: %s", ohp_psv_reader_errmsg(psv));
+    if (got == 0)
+        return rc_fail(rc, OHP_EPARSE,
+                       "external side: line 1: empty input, a header line is required");
+    int r = match_columns(rc, f, nf, idx);
+    if (r != OHP_OK)
+        return r;
+    for (size_t k = 0; k < NREQ; k++)
         if (idx[req[k]] < 0) {
-            if (utf16_bom(&sn))
-                r = rc_fail(rc, OHP_EPARSE,
-                            "external side: line 1: the file looks UTF-16 encoded (it starts with "
-                            "a UTF-16 byte order mark); " EXPECTED_HEADER);
-            else if (nf != 1 || (r = header_not_psv(rc, f[0])) == 0)
+            if (utf16_bom(sn))
+                return rc_fail(rc, OHP_EPARSE,
+                               "external side: line 1: the file looks UTF-16 encoded (it starts "
+                               "with a UTF-16 byte order mark); " EXPECTED_HEADER);
+            if (nf != 1 || (r = header_not_psv(rc, f[0])) == 0)
                 r = rc_fail(rc, OHP_EPARSE, "external side: line 1: required column %s is missing",
-                            xcol_names[req[k]]);
-            goto out;
+                            xcol_name(req[k]));
+            return r;
         }
     /* Key parts the file has no column for: both sides are compared without them. */
     int missing = (idx[X_REV] < 0 ? OHP_IGNORE_REVISION : 0) |
@@ -271,77 +268,95 @@ int rc_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data)
             rc->rekey = true;
         rc->ignore |= missing;
     }
-    size_t ncols = nf;
+    *ncols = nf;
+    return OHP_OK;
+}
+
+/* One data line (its fields by column in v): checked, then its contributions. */
+static int add_line(ohp_reconcile *rc, const char *const v[X_COUNT], const long idx[X_COUNT],
+                    uint64_t line, bool ascii)
+{
+    /*
+     * Another organization than the ERP side's (once known): never
+     * compared, and read no further than its key (publishing skips
+     * such lines unchecked too); it counts as a key of another
+     * organization.
+     */
+    bool other = rc->erp_org != NULL && v[X_ORG][0] != '\0' && strcmp(v[X_ORG], rc->erp_org) != 0;
+    for (int c = 0; c < X_COUNT && !ascii && !other; c++)
+        if (!ohp_utf8_valid(v[c], strlen(v[c])))
+            return rc_fail(rc, OHP_EPARSE,
+                           "external side: line %llu, column %ld (%s): not valid UTF-8",
+                           (unsigned long long)line, idx[c] + 1, xcol_name(c));
+    for (size_t k = 0; k < NREQ && !other; k++)
+        if (v[req[k]][0] == '\0')
+            return rc_fail(rc, OHP_EPARSE, "external side: line %llu, column %ld (%s): required",
+                           (unsigned long long)line, idx[req[k]] + 1, xcol_name(req[k]));
+    const char *kf[NKEY];
+    ohp_key_fields(kf, v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME], v[X_LOC_ID],
+                   v[X_LOT], v[X_OWNER]);
+    uint16_t u;
+    int r;
+    if (other) {
+        rc->sum.external_lines++;
+        if ((r = rc_uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = rc_cmp_key(rc, kf, u)) != OHP_OK)
+            return r;
+        return rc_push(rc, OHP_SIDE_EXTERNAL, NULL, u, NULL, 0);
+    }
+    qin q;
+    if (rc_qin_parse(v[X_QTY], &q) != OHP_OK)
+        return rc_fail(rc, OHP_EPARSE,
+                       "external side: line %llu, column %ld (PRIMARY_QUANTITY): expected an "
+                       "exact decimal, found '%.40s'",
+                       (unsigned long long)line, idx[X_QTY] + 1, v[X_QTY]);
+    rc->sum.external_lines++;
+    if ((r = rc_uom_index(rc, v[X_UOM], &u)) != OHP_OK || (r = rc_cmp_key(rc, kf, u)) != OHP_OK ||
+        (r = rc_push(rc, OHP_SIDE_EXTERNAL, &q, u, v[X_SERIAL], strlen(v[X_SERIAL]))) != OHP_OK)
+        return r;
+    if (v[X_SERIALS][0])
+        return add_serial_list(rc, u, v[X_SERIALS], line, idx[X_SERIALS] + 1);
+    return OHP_OK;
+}
+
+static int read_lines(ohp_reconcile *rc, ohp_psv_reader *psv, const long idx[X_COUNT], size_t ncols)
+{
+    const char *const *f;
+    size_t nf;
+    int got;
     while ((got = ohp_psv_reader_next(psv, &f, &nf)) == 1) {
         uint64_t line = ohp_psv_reader_line(psv);
         if (nf == 1 && f[0][0] == '\0')
             continue;
-        if (nf != ncols) {
-            r = rc_fail(rc, OHP_EPARSE,
-                        "external side: line %llu, column %zu: expected %zu fields, found %zu",
-                        (unsigned long long)line, nf < ncols ? nf + 1 : ncols + 1, ncols, nf);
-            goto out;
-        }
+        if (nf != ncols)
+            return rc_fail(rc, OHP_EPARSE,
+                           "external side: line %llu, column %zu: expected %zu fields, found %zu",
+                           (unsigned long long)line, nf < ncols ? nf + 1 : ncols + 1, ncols, nf);
         const char *v[X_COUNT];
         for (int c = 0; c < X_COUNT; c++)
             v[c] = idx[c] >= 0 ? f[idx[c]] : "";
-        /*
-         * Another organization than the ERP side's (once known): never
-         * compared, and read no further than its key (publishing skips
-         * such lines unchecked too); it counts as a key of another
-         * organization.
-         */
-        bool other =
-            rc->erp_org != NULL && v[X_ORG][0] != '\0' && strcmp(v[X_ORG], rc->erp_org) != 0;
-        bool ascii = other || ohp_psv_reader_row_ascii(psv);
-        for (int c = 0; c < X_COUNT && !ascii; c++) {
-            if (!ohp_utf8_valid(v[c], strlen(v[c]))) {
-                r = rc_fail(rc, OHP_EPARSE,
-                            "external side: line %llu, column %ld (%s): not valid UTF-8",
-                            (unsigned long long)line, idx[c] + 1, xcol_names[c]);
-                goto out;
-            }
-        }
-        for (size_t k = 0; k < sizeof req / sizeof req[0] && !other; k++)
-            if (v[req[k]][0] == '\0') {
-                r = rc_fail(rc, OHP_EPARSE, "external side: line %llu, column %ld (%s): required",
-                            (unsigned long long)line, idx[req[k]] + 1, xcol_names[req[k]]);
-                goto out;
-            }
-        const char *kf[NKEY];
-        ohp_key_fields(kf, v[X_ORG], v[X_ITEM], v[X_REV], v[X_SUB], v[X_LOC_NAME], v[X_LOC_ID],
-                       v[X_LOT], v[X_OWNER]);
-        uint16_t u;
-        if (other) {
-            rc->sum.external_lines++;
-            if ((r = rc_uom_index(rc, v[X_UOM], &u)) != OHP_OK ||
-                (r = rc_cmp_key(rc, kf, u)) != OHP_OK ||
-                (r = rc_push(rc, OHP_SIDE_EXTERNAL, NULL, u, NULL, 0)) != OHP_OK)
-                goto out;
-            continue;
-        }
-        qin q;
-        if (rc_qin_parse(v[X_QTY], &q) != OHP_OK) {
-            r = rc_fail(rc, OHP_EPARSE,
-                        "external side: line %llu, column %ld (PRIMARY_QUANTITY): expected an "
-                        "exact decimal, found '%.40s'",
-                        (unsigned long long)line, idx[X_QTY] + 1, v[X_QTY]);
-            goto out;
-        }
-        rc->sum.external_lines++;
-        if ((r = rc_uom_index(rc, v[X_UOM], &u)) != OHP_OK ||
-            (r = rc_cmp_key(rc, kf, u)) != OHP_OK ||
-            (r = rc_push(rc, OHP_SIDE_EXTERNAL, &q, u, v[X_SERIAL], strlen(v[X_SERIAL]))) != OHP_OK)
-            goto out;
-        if (v[X_SERIALS][0] &&
-            (r = add_serial_list(rc, u, v[X_SERIALS], line, idx[X_SERIALS] + 1)) != OHP_OK)
-            goto out;
+        int r = add_line(rc, v, idx, line, ohp_psv_reader_row_ascii(psv));
+        if (r != OHP_OK)
+            return r;
     }
     if (got < 0)
-        r = rc_fail(rc, got, "external side: %s", ohp_psv_reader_errmsg(psv));
+        return rc_fail(rc, got, "external side: %s", ohp_psv_reader_errmsg(psv));
+    return rc_flush(rc);
+}
+
+int rc_load_external_psv(ohp_reconcile *rc, ohp_read_fn read, void *user_data)
+{
+    rc_stream_begin(rc);
+    sniff sn = {read, user_data, {0}, 0};
+    ohp_psv_reader *psv;
+    ohp_allocator pa;
+    int r = ohp_psv_reader_new(&psv, sniff_read, &sn, 0, ohp_alloc_public(&rc->alloc, &pa));
+    if (r)
+        return rc_fail(rc, r, "out of memory");
+    long idx[X_COUNT];
+    size_t ncols = 0;
+    r = read_header(rc, psv, &sn, idx, &ncols);
     if (r == OHP_OK)
-        r = rc_flush(rc);
-out:
+        r = read_lines(rc, psv, idx, ncols);
     ohp_psv_reader_free(psv);
     if (r != OHP_OK) {
         rc->failed = true;

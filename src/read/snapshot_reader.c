@@ -198,10 +198,8 @@ static int open_zip(ohp_snapshot_reader *r)
         return fail(r, zr_code(zrc), "%s", r->z.err);
     if (r->z.name_len < 5 || strcmp(r->z.name + r->z.name_len - 4, ".psv") != 0)
         return fail(r, OHP_EPARSE, "the archive's entry '%.200s' is not a .psv file", r->z.name);
-    int rc = ohp_psv_reader_new(&r->psv, entry_read, r, 0,
-                                &(ohp_allocator){OHP_ALLOCATOR_VERSION, r->alloc.malloc_fn,
-                                                 r->alloc.realloc_fn, r->alloc.free_fn,
-                                                 r->alloc.opaque});
+    ohp_allocator pub;
+    int rc = ohp_psv_reader_new(&r->psv, entry_read, r, 0, ohp_alloc_public(&r->alloc, &pub));
     if (rc)
         return fail(r, rc, "out of memory");
     return OHP_OK;
