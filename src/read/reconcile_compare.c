@@ -280,22 +280,15 @@ static int emit_key(ohp_reconcile *rc, int kind, const entry *e0, const entry *e
 }
 
 /*
- * Compare one key: its entries refs[0, n), one per unit of measure, in
- * unit order.  A side has the key in a unit when its quantity there, net
- * of moved serials, is not zero; units are compared one by one, except
- * when both sides have the key in units that have nothing in common (a
- * unit of measure mismatch, nothing subtracted).
+ * A key's units (refs[0, n)): each side's total per unit, and each entry's
+ * flags: F_RAW << s when side s holds a quantity, F_HAS << s when it holds
+ * one net of moved serials.  cnt: entries the ERP side has, the external
+ * side has, both have; *compared: some side holds something.
  */
-static int compare_group(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_discrepancy_fn fn,
-                         void *ud)
+static int mark_group(ohp_reconcile *rc, const uint32_t *refs, size_t n, size_t cnt[3],
+                      bool *compared)
 {
-    entry *first = tab_at(&rc->cmp, refs[0]);
-    if (other_org(rc, first->key)) {
-        rc->sum.external_other_organization++;
-        return 0;
-    }
-    size_t n0 = 0, n1 = 0, common = 0;
-    bool any[2] = {false, false}, compared = false;
+    bool any[2] = {false, false};
     for (size_t i = 0; i < n; i++) {
         entry *e = tab_at(&rc->cmp, refs[i]);
         uom *u = &rc->uoms[e->uom - 1];
@@ -314,71 +307,108 @@ static int compare_group(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_
             }
             if (raw)
                 any[s] = true;
-            compared = compared || raw || has;
+            *compared = *compared || raw || has;
             e->flags |= (uint8_t)((raw ? F_RAW << s : 0) | (has ? F_HAS << s : 0));
         }
         bool h0 = (e->flags & F_HAS) != 0, h1 = (e->flags & (F_HAS << 1)) != 0;
-        n0 += h0;
-        n1 += h1;
-        common += h0 && h1;
+        cnt[0] += h0;
+        cnt[1] += h1;
+        cnt[2] += h0 && h1;
     }
     if (any[0])
         rc->sum.erp_keys++;
     if (any[1])
         rc->sum.external_keys++;
-    if (!compared)
+    return OHP_OK;
+}
+
+/* The sides hold the key in different units: the i-th unit of each side on one line. */
+static int report_units(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_discrepancy_fn fn,
+                        void *ud)
+{
+    size_t i0 = 0, i1 = 0;
+    for (;;) {
+        while (i0 < n && !(((entry *)tab_at(&rc->cmp, refs[i0]))->flags & F_HAS))
+            i0++;
+        while (i1 < n && !(((entry *)tab_at(&rc->cmp, refs[i1]))->flags & (F_HAS << 1)))
+            i1++;
+        if (i0 == n && i1 == n)
+            return 0;
+        const entry *e0 = i0 < n ? tab_at(&rc->cmp, refs[i0++]) : NULL;
+        const entry *e1 = i1 < n ? tab_at(&rc->cmp, refs[i1++]) : NULL;
+        int r = emit_key(rc, OHP_DISC_UOM, e0, e1, NULL, fn, ud);
+        if (r != 0)
+            return r;
+    }
+}
+
+/* Unit by unit: equal, within tolerance, or a discrepancy (counted in *equal and *tolerated). */
+static int compare_units(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_discrepancy_fn fn,
+                         void *ud, size_t *equal, size_t *tolerated)
+{
+    for (size_t i = 0; i < n; i++) {
+        entry *e = tab_at(&rc->cmp, refs[i]);
+        bool h0 = (e->flags & F_HAS) != 0, h1 = (e->flags & (F_HAS << 1)) != 0;
+        int r = 0;
+        if (h0 && h1) {
+            if (e->moved == 0 && e->q[0].scale != QBIG && e->q[1].scale != QBIG &&
+                e->q[0].m == e->q[1].m && e->q[0].scale == e->q[1].scale) {
+                (*equal)++; /* the common case, without formatting */
+                continue;
+            }
+            char n0t[OHP_ACC_BUFSIZE], n1t[OHP_ACC_BUFSIZE], diff[OHP_ACC_BUFSIZE];
+            net_text(rc, e, 0, n0t);
+            net_text(rc, e, 1, n1t);
+            if (strcmp(n0t, n1t) == 0) {
+                (*equal)++;
+                continue;
+            }
+            /* net of moved serials, as the class is decided */
+            ohp_dec_sub_text(n1t, n0t, diff);
+            if (within_tolerance(rc, diff, n0t))
+                (*tolerated)++;
+            else
+                r = emit_key(rc, OHP_DISC_QUANTITY, e, e, diff, fn, ud);
+        } else if (h0) {
+            r = emit_key(rc, OHP_DISC_MISSING_EXTERNAL, e, NULL, NULL, fn, ud);
+        } else if (h1) {
+            r = emit_key(rc, OHP_DISC_MISSING_ERP, NULL, e, NULL, fn, ud);
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/*
+ * Compare one key: its entries refs[0, n), one per unit of measure, in
+ * unit order.  A side has the key in a unit when its quantity there, net
+ * of moved serials, is not zero; units are compared one by one, except
+ * when both sides have the key in units that have nothing in common (a
+ * unit of measure mismatch, nothing subtracted).
+ */
+static int compare_group(ohp_reconcile *rc, const uint32_t *refs, size_t n, ohp_discrepancy_fn fn,
+                         void *ud)
+{
+    entry *first = tab_at(&rc->cmp, refs[0]);
+    if (other_org(rc, first->key)) {
+        rc->sum.external_other_organization++;
         return 0;
+    }
+    size_t cnt[3] = {0, 0, 0};
+    bool compared = false;
+    int r = mark_group(rc, refs, n, cnt, &compared);
+    if (r != OHP_OK || !compared)
+        return r;
     rc->sum.keys_compared++;
     uint64_t before = rc->sum.discrepancies;
     size_t equal = 0, tolerated = 0;
-    int r = 0;
-    if (n0 > 0 && n1 > 0 && common == 0) {
-        /* the sides hold the key in different units: the i-th unit of each side on one line */
-        size_t i0 = 0, i1 = 0;
-        for (;;) {
-            while (i0 < n && !(((entry *)tab_at(&rc->cmp, refs[i0]))->flags & F_HAS))
-                i0++;
-            while (i1 < n && !(((entry *)tab_at(&rc->cmp, refs[i1]))->flags & (F_HAS << 1)))
-                i1++;
-            if (i0 == n && i1 == n)
-                break;
-            const entry *e0 = i0 < n ? tab_at(&rc->cmp, refs[i0++]) : NULL;
-            const entry *e1 = i1 < n ? tab_at(&rc->cmp, refs[i1++]) : NULL;
-            if ((r = emit_key(rc, OHP_DISC_UOM, e0, e1, NULL, fn, ud)) != 0)
-                return r;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            entry *e = tab_at(&rc->cmp, refs[i]);
-            bool h0 = (e->flags & F_HAS) != 0, h1 = (e->flags & (F_HAS << 1)) != 0;
-            if (h0 && h1) {
-                if (e->moved == 0 && e->q[0].scale != QBIG && e->q[1].scale != QBIG &&
-                    e->q[0].m == e->q[1].m && e->q[0].scale == e->q[1].scale) {
-                    equal++; /* the common case, without formatting */
-                    continue;
-                }
-                char n0t[OHP_ACC_BUFSIZE], n1t[OHP_ACC_BUFSIZE], diff[OHP_ACC_BUFSIZE];
-                net_text(rc, e, 0, n0t);
-                net_text(rc, e, 1, n1t);
-                if (strcmp(n0t, n1t) == 0) {
-                    equal++;
-                    continue;
-                }
-                ohp_dec_sub_text(n1t, n0t,
-                                 diff); /* net of moved serials, as the class is decided */
-                if (within_tolerance(rc, diff, n0t))
-                    tolerated++;
-                else
-                    r = emit_key(rc, OHP_DISC_QUANTITY, e, e, diff, fn, ud);
-            } else if (h0) {
-                r = emit_key(rc, OHP_DISC_MISSING_EXTERNAL, e, NULL, NULL, fn, ud);
-            } else if (h1) {
-                r = emit_key(rc, OHP_DISC_MISSING_ERP, NULL, e, NULL, fn, ud);
-            }
-            if (r != 0)
-                return r;
-        }
-    }
+    if (cnt[0] > 0 && cnt[1] > 0 && cnt[2] == 0)
+        r = report_units(rc, refs, n, fn, ud);
+    else
+        r = compare_units(rc, refs, n, fn, ud, &equal, &tolerated);
+    if (r != 0)
+        return r;
     if (rc->sum.discrepancies == before) {
         if (tolerated > 0)
             rc->sum.within_tolerance++;

@@ -76,131 +76,152 @@ static void fold_reset(ohp_reconcile *rc, entry *e)
     e->uom = 0;
 }
 
+/* A chain being folded: one entry per key (without its unit), and the entries' serial nodes. */
+typedef struct fold {
+    tab fm;
+    pool nodes;
+} fold;
+
+/* Add a node (a serial number, or a line in another unit than the key's first) to e. */
+static int add_node(ohp_reconcile *rc, fold *f, entry *e, uint16_t u, const char *t, bool is_serial)
+{
+    size_t sl = strlen(t);
+    snode *sn;
+    uint32_t nref;
+    int r = rc_pool_alloc(&f->nodes, &rc->alloc, sizeof *sn + sl + 1, (void **)&sn, &nref);
+    if (r != OHP_OK)
+        return r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory")
+                               : rc_fail(rc, r, "too many serials");
+    sn->uom = u;
+    sn->serial = is_serial;
+    memcpy(sn->s, t, sl + 1);
+    sn->next = e->serials;
+    e->serials = nref + 1;
+    return OHP_OK;
+}
+
+/* One line of snapshot gen (a FULL one when full) into the folded state. */
+static int fold_line(ohp_reconcile *rc, fold *f, const ohp_snapshot_record *rec, bool full,
+                     uint32_t gen)
+{
+    const char *kf[NKEY];
+    rc_record_key(rec, kf);
+    uint32_t ref, klen;
+    size_t prefix;
+    bool added;
+    rc->scratch.len = 0;
+    int r;
+    if ((r = rc_key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix, NULL)) !=
+            OHP_OK ||
+        (r = rc_tab_get(&f->fm, &rc->alloc, rc->scratch.data, klen, rc_hash(rc->scratch.data, klen),
+                        &ref, &added)) != OHP_OK)
+        return r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory") : rc_fail(rc, r, "too many keys");
+    entry *e = tab_at(&f->fm, ref);
+    if (!full && e->gen != gen)
+        fold_reset(rc, e); /* an incremental line replaces the key */
+    e->gen = gen;
+    ohp_decimal d;
+    ohp_decimal_parse(rec->primary_quantity, &d);
+    if (d.zero && rec->serial_number[0] == '\0')
+        return OHP_OK; /* quantity 0: the key is gone (or stays empty) */
+    uint16_t u = 0;
+    if ((r = rc_uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK)
+        return r;
+    if (e->uom == 0)
+        e->uom = u;
+    e->flags |= F_PRESENT;
+    /* a line in another unit than the key's first is kept as it is */
+    if (e->uom != u)
+        r = add_node(rc, f, e, u, d.text, false);
+    else if (rc_qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK)
+        r = rc_fail(rc, OHP_ENOMEM, "out of memory");
+    if (r == OHP_OK && rec->serial_number[0] != '\0')
+        r = add_node(rc, f, e, u, rec->serial_number, true);
+    return r;
+}
+
+/* Snapshot gen of the chain (s) into the folded state: a FULL one replaces it all. */
+static int fold_snapshot(ohp_reconcile *rc, int side, fold *f, snap *s, uint32_t gen)
+{
+    bool full = s->info.mode == OHP_MODE_FULL || (gen == 1 && s->info.mode < 0);
+    if (full) {
+        tab_iter it = {0, 0};
+        for (entry *e; (e = rc_tab_next(&f->fm, &it, NULL)) != NULL;)
+            fold_reset(rc, e);
+    }
+    const ohp_snapshot_record *rec;
+    int got;
+    while ((got = ohp_snapshot_reader_next(s->r, &rec)) == 1) {
+        (*lines_of(rc, side))++;
+        int r = fold_line(rc, f, rec, full, gen);
+        if (r != OHP_OK)
+            return r;
+    }
+    return got < 0 ? reader_error(rc, side, s, got) : OHP_OK;
+}
+
+/* One folded key into the comparison: its quantity, then its nodes in the snapshots' order. */
+static int fold_entry_out(ohp_reconcile *rc, int side, fold *f, entry *e)
+{
+    const char *kf[NKEY];
+    rc_split_key(e->key, kf);
+    char t[OHP_ACC_BUFSIZE];
+    qin q;
+    rc_qty_text(&rc->big, &e->q[0], t);
+    /* serial lines first reversed: restore the snapshot's order */
+    uint32_t rev = 0;
+    for (uint32_t x = e->serials; x != 0 && f->nodes.n > 0;) {
+        snode *sn = pool_at(&f->nodes, x - 1);
+        uint32_t nx = sn->next;
+        sn->next = rev;
+        rev = x;
+        x = nx;
+    }
+    if (rc_qin_parse(t, &q) != OHP_OK) {
+        q.small = false;
+        q.sum = t; /* a sum past the parser's limits */
+    }
+    int r;
+    if ((r = rc_cmp_key(rc, kf, e->uom)) != OHP_OK ||
+        (r = rc_push(rc, side, &q, e->uom, NULL, 0)) != OHP_OK)
+        return r;
+    /* each unit is a key of its own in the comparison */
+    uint16_t cur = e->uom;
+    for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
+        const snode *sn = pool_at(&f->nodes, x - 1);
+        if (sn->uom != cur && (r = rc_cmp_key(rc, kf, sn->uom)) != OHP_OK)
+            break;
+        cur = sn->uom;
+        if (sn->serial) {
+            r = rc_push(rc, side, NULL, cur, sn->s, strlen(sn->s));
+        } else {
+            rc_qin_parse(sn->s, &q); /* the reader checked it */
+            r = rc_push(rc, side, &q, cur, NULL, 0);
+        }
+        x = sn->next;
+    }
+    return r;
+}
+
+/* A chain of n snapshots (in date order) folded, then its state into the comparison. */
 static int load_fold(ohp_reconcile *rc, int side, snap *v, size_t n)
 {
-    tab fm;
-    memset(&fm, 0, sizeof fm);
-    fm.hdr = offsetof(entry, key);
-    pool nodes;
-    memset(&nodes, 0, sizeof nodes);
+    fold f;
+    memset(&f, 0, sizeof f);
+    f.fm.hdr = offsetof(entry, key);
     int r = OHP_OK;
-    const char *kf[NKEY];
-    for (size_t k = 0; k < n && r == OHP_OK; k++) {
-        uint32_t gen = (uint32_t)k + 1;
-        bool full = v[k].info.mode == OHP_MODE_FULL || (k == 0 && v[k].info.mode < 0);
-        if (full) {
-            tab_iter it = {0, 0};
-            for (entry *e; (e = rc_tab_next(&fm, &it, NULL)) != NULL;)
-                fold_reset(rc, e);
-        }
-        const ohp_snapshot_record *rec;
-        int got;
-        while ((got = ohp_snapshot_reader_next(v[k].r, &rec)) == 1) {
-            (*lines_of(rc, side))++;
-            rc_record_key(rec, kf);
-            uint32_t ref, klen;
-            size_t prefix;
-            bool added;
-            rc->scratch.len = 0;
-            if ((r = rc_key_append(&rc->scratch, &rc->alloc, kf, 0, NULL, &klen, &prefix, NULL)) !=
-                    OHP_OK ||
-                (r = rc_tab_get(&fm, &rc->alloc, rc->scratch.data, klen,
-                                rc_hash(rc->scratch.data, klen), &ref, &added)) != OHP_OK) {
-                r = r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory")
-                                    : rc_fail(rc, r, "too many keys");
-                break;
-            }
-            entry *e = tab_at(&fm, ref);
-            if (!full && e->gen != gen)
-                fold_reset(rc, e); /* an incremental line replaces the key */
-            e->gen = gen;
-            ohp_decimal d;
-            ohp_decimal_parse(rec->primary_quantity, &d);
-            if (d.zero && rec->serial_number[0] == '\0')
-                continue; /* quantity 0: the key is gone (or stays empty) */
-            uint16_t u = 0;
-            if ((r = rc_uom_index(rc, rec->primary_uom_code, &u)) != OHP_OK)
-                break;
-            if (e->uom == 0)
-                e->uom = u;
-            e->flags |= F_PRESENT;
-            /* a line in another unit than the key's first is kept as it is */
-            bool other_unit = e->uom != u;
-            if (!other_unit && rc_qty_add(&rc->big, &e->q[0], &d, &rc->alloc) != OHP_OK) {
-                r = rc_fail(rc, OHP_ENOMEM, "out of memory");
-                break;
-            }
-            for (int pass = 0; pass < 2 && r == OHP_OK; pass++) {
-                const char *t = pass == 0 ? (other_unit ? d.text : NULL) : rec->serial_number;
-                if (t == NULL || t[0] == '\0')
-                    continue;
-                size_t sl = strlen(t);
-                snode *sn;
-                uint32_t nref;
-                if ((r = rc_pool_alloc(&nodes, &rc->alloc, sizeof *sn + sl + 1, (void **)&sn,
-                                       &nref)) != OHP_OK) {
-                    r = r == OHP_ENOMEM ? rc_fail(rc, r, "out of memory")
-                                        : rc_fail(rc, r, "too many serials");
-                    break;
-                }
-                sn->uom = u;
-                sn->serial = pass == 1;
-                memcpy(sn->s, t, sl + 1);
-                sn->next = e->serials;
-                e->serials = nref + 1;
-            }
-            if (r != OHP_OK)
-                break;
-        }
-        if (r == OHP_OK && got < 0)
-            r = reader_error(rc, side, &v[k], got);
-    }
+    for (size_t k = 0; k < n && r == OHP_OK; k++)
+        r = fold_snapshot(rc, side, &f, &v[k], (uint32_t)k + 1);
     /* The folded state goes into the comparison. */
     rc_stream_begin(rc);
     tab_iter it = {0, 0};
-    for (entry *e; r == OHP_OK && (e = rc_tab_next(&fm, &it, NULL)) != NULL;) {
-        if (!(e->flags & F_PRESENT))
-            continue;
-        rc_split_key(e->key, kf);
-        char t[OHP_ACC_BUFSIZE];
-        qin q;
-        rc_qty_text(&rc->big, &e->q[0], t);
-        /* serial lines first reversed: restore the snapshot's order */
-        uint32_t rev = 0;
-        for (uint32_t x = e->serials; x != 0 && nodes.n > 0;) {
-            snode *sn = pool_at(&nodes, x - 1);
-            uint32_t nx = sn->next;
-            sn->next = rev;
-            rev = x;
-            x = nx;
-        }
-        if (rc_qin_parse(t, &q) != OHP_OK) {
-            q.small = false;
-            q.sum = t; /* a sum past the parser's limits */
-        }
-        if ((r = rc_cmp_key(rc, kf, e->uom)) != OHP_OK ||
-            (r = rc_push(rc, side, &q, e->uom, NULL, 0)) != OHP_OK)
-            break;
-        /* each unit is a key of its own in the comparison */
-        uint16_t cur = e->uom;
-        for (uint32_t x = rev; x != 0 && r == OHP_OK;) {
-            const snode *sn = pool_at(&nodes, x - 1);
-            if (sn->uom != cur && (r = rc_cmp_key(rc, kf, sn->uom)) != OHP_OK)
-                break;
-            cur = sn->uom;
-            if (sn->serial) {
-                r = rc_push(rc, side, NULL, cur, sn->s, strlen(sn->s));
-            } else {
-                rc_qin_parse(sn->s, &q); /* the reader checked it */
-                r = rc_push(rc, side, &q, cur, NULL, 0);
-            }
-            x = sn->next;
-        }
-    }
+    for (entry *e; r == OHP_OK && (e = rc_tab_next(&f.fm, &it, NULL)) != NULL;)
+        if (e->flags & F_PRESENT)
+            r = fold_entry_out(rc, side, &f, e);
     if (r == OHP_OK)
         r = rc_flush(rc);
-    rc_tab_free(&fm, &rc->alloc);
-    rc_pool_free(&nodes, &rc->alloc);
+    rc_tab_free(&f.fm, &rc->alloc);
+    rc_pool_free(&f.nodes, &rc->alloc);
     return r;
 }
 
