@@ -4,6 +4,7 @@
  */
 #include "balance_key.h"
 #include "publish.h"
+#include "serial_list.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -16,7 +17,6 @@
 #define DEFAULT_LEVEL 6
 #define DEFAULT_PROGRESS 10000
 #define DEFAULT_MAX_FIELD 4000
-#define DEFAULT_MAX_SERIALS 1000000
 #define MAX_UOMS 4096
 #define MAX_THREADS 64
 #define DEFAULT_MAX_CHANGED_KEYS ((uint64_t)1 << 22)
@@ -736,7 +736,7 @@ static int check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
     c->org = pp->organization_code;
     c->lim.max_field_length = pp->max_field_length ? pp->max_field_length : DEFAULT_MAX_FIELD;
     c->lim.max_serials_per_record =
-        pp->max_serials_per_record ? pp->max_serials_per_record : DEFAULT_MAX_SERIALS;
+        pp->max_serials_per_record ? pp->max_serials_per_record : OHP_SERIALS_MAX_DEFAULT;
     if (!ohp_present(c->org))
         return set_err(job, OHP_EINVAL, "the Organization parameter is required");
     size_t org_bytes = strlen(c->org), org_chars = 0;

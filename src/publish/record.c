@@ -1,5 +1,6 @@
 /* Record rules and serial planning: everything is checked before a line is written. */
 #include "publish.h"
+#include "serial_list.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -105,34 +106,6 @@ static int plan_push(ohp_serial_plan *p, const ohp_alloc *a, ohp_serial_item **o
     return OHP_OK;
 }
 
-/* Split s into prefix and trailing digits; numbers keep the last 18 digits. */
-static void split_numeric(const char *s, size_t len, size_t *prefix_len, size_t *width,
-                          uint64_t *num, bool *numeric)
-{
-    size_t d = len;
-    while (d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9')
-        d--;
-    size_t w = len - d;
-    if (w == 0) {
-        *numeric = false;
-        *prefix_len = len;
-        *width = 0;
-        *num = 0;
-        return;
-    }
-    if (w > 18) {
-        d = len - 18;
-        w = 18;
-    }
-    uint64_t v = 0;
-    for (size_t i = d; i < len; i++)
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    *numeric = true;
-    *prefix_len = d;
-    *width = w;
-    *num = v;
-}
-
 static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, const char *to,
                     size_t pos, const ohp_limits *lim, int *rule, char *msg)
 {
@@ -155,36 +128,29 @@ static int add_item(ohp_serial_plan *p, const ohp_alloc *a, const char *from, co
     it->from_len = from_len;
     it->quote = from_quote;
     it->order = pos;
-    split_numeric(from, it->from_len, &it->prefix_len, &it->width, &it->lo, &it->numeric);
+    it->numeric = ohp_serial_split(from, it->from_len, &it->prefix_len, &it->width, &it->lo);
     it->hi = it->lo;
     if (to == NULL) {
         p->total++;
         return OHP_OK;
     }
-    size_t tp, tw;
     uint64_t tn;
-    bool tnum;
-    /* Rule: same length, same prefix, numeric suffix, from <= to. */
-    size_t fd = it->from_len, td = to_len;
-    while (fd > 0 && from[fd - 1] >= '0' && from[fd - 1] <= '9')
-        fd--;
-    while (td > 0 && to[td - 1] >= '0' && to[td - 1] <= '9')
-        td--;
-    if (to_len != it->from_len || fd != td || fd == it->from_len || memcmp(from, to, fd) != 0)
+    switch (ohp_serial_range(from, it->from_len, to, to_len, &it->prefix_len, &it->lo, &tn)) {
+    case OHP_RANGE_SHAPE:
         return fail(rule, OHP_RULE_SERIAL_RANGE, msg,
                     "serial range %.60s..%.60s is invalid: both ends need the same length, the "
                     "same prefix and a numeric suffix",
                     from, to);
-    split_numeric(to, to_len, &tp, &tw, &tn, &tnum);
-    if (tp != it->prefix_len || memcmp(from, to, tp) != 0) {
-        /* The digits above the last 18 differ: more than 10^18 serials. */
+    case OHP_RANGE_WIDE:
         return fail(rule, OHP_RULE_LIMIT, msg,
                     "serial range %.60s..%.60s is longer than %zu serials", from, to,
                     lim->max_serials_per_record);
-    }
-    if (tn < it->lo)
+    case OHP_RANGE_REVERSED:
         return fail(rule, OHP_RULE_SERIAL_RANGE, msg,
                     "serial range %.60s..%.60s is invalid: FROM is greater than TO", from, to);
+    default:
+        break;
+    }
     it->hi = tn;
     it->range = true;
     uint64_t n = tn - it->lo + 1;
@@ -325,36 +291,10 @@ static int plan_serials(const ohp_record *rec, const ohp_limits *lim, ohp_serial
         if ((rc = ohp_buf_append(&p->list_copy, a, rec->serial_list, strlen(rec->serial_list))) ||
             (rc = ohp_buf_terminate(&p->list_copy, a)))
             return rc;
-        char *s = p->list_copy.data;
-        size_t pos = 0;
-        for (;;) {
-            char *comma = strchr(s, ',');
-            if (comma)
-                *comma = '\0';
-            /* Trim blanks around the item. */
-            while (*s == ' ' || *s == '\t')
-                s++;
-            char *e = s + strlen(s);
-            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-                *--e = '\0';
-            char *dots = strstr(s, "..");
-            const char *to = NULL;
-            if (dots) {
-                *dots = '\0';
-                to = dots + 2;
-                while (*to == ' ' || *to == '\t')
-                    to++;
-                char *fe = dots;
-                while (fe > s && (fe[-1] == ' ' || fe[-1] == '\t'))
-                    *--fe = '\0';
-            }
-            rc = add_item(p, a, s, to, pos++, lim, rule, msg);
-            if (rc)
+        char *cur = p->list_copy.data, *from, *to;
+        for (size_t pos = 0; ohp_serial_list_next(&cur, &from, &to); pos++)
+            if ((rc = add_item(p, a, from, to, pos, lim, rule, msg)) != 0)
                 return rc;
-            if (!comma)
-                break;
-            s = comma + 1;
-        }
     }
     return OHP_OK;
 }

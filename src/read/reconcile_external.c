@@ -3,12 +3,11 @@
  * lists and ranges, each line's contributions.
  */
 #include "reconcile_internal.h"
+#include "serial_list.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_RANGE 1000000u
 
 /* ---- the external side as a PSV with named columns ---- */
 
@@ -56,70 +55,47 @@ static const char *column_near_miss(const char *name)
 static int add_serial_list(ohp_reconcile *rc, uint16_t uom_ix, const char *list, uint64_t line,
                            long colno)
 {
-    const char *p = list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        while (n > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        /* a serial as long as the field (the publisher takes them up to its field limit) */
-        rc->scratch.len = 0;
-        if (ohp_buf_reserve(&rc->scratch, &rc->alloc, n + 1) != 0)
-            return rc_fail(rc, OHP_ENOMEM, "out of memory");
-        char *item = rc->scratch.data;
-        memcpy(item, p, n);
-        item[n] = '\0';
-        p += comma ? (size_t)(comma - p) + 1 : strlen(p);
-        if (n == 0)
-            continue;
-        char *dots = strstr(item, "..");
-        int r;
-        if (dots == NULL) {
-            if ((r = rc_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, item, n)) != OHP_OK)
+    /* cut in place in a copy; a serial as long as the field (the publisher takes them up to its
+     * field limit) */
+    size_t len = strlen(list);
+    rc->scratch.len = 0;
+    if (ohp_buf_reserve(&rc->scratch, &rc->alloc, len + 1) != 0)
+        return rc_fail(rc, OHP_ENOMEM, "out of memory");
+    memcpy(rc->scratch.data, list, len + 1);
+    char *cur = rc->scratch.data, *from, *to;
+    int r;
+    while (ohp_serial_list_next(&cur, &from, &to)) {
+        size_t fl = strlen(from);
+        if (to == NULL) {
+            if (fl > 0 && (r = rc_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, from, fl)) != OHP_OK)
                 return r;
             continue;
         }
-        *dots = '\0';
-        const char *from = item, *to = dots + 2;
-        /* blanks around ".." as publishing takes them: "S1 .. S3" */
-        while (*to == ' ' || *to == '\t')
-            to++;
-        for (char *fe = dots; fe > item && (fe[-1] == ' ' || fe[-1] == '\t');)
-            *--fe = '\0';
-        size_t fl = strlen(from), tl = strlen(to);
-        size_t w = 0;
-        while (w < fl && from[fl - 1 - w] >= '0' && from[fl - 1 - w] <= '9')
-            w++;
-        if (w > 18)
-            w = 18;
-        if (fl != tl || w == 0 || strncmp(from, to, fl - w) != 0 ||
-            strspn(to + fl - w, "0123456789") != w)
+        size_t prefix;
+        uint64_t lo, hi;
+        int check = ohp_serial_range(from, fl, to, strlen(to), &prefix, &lo, &hi);
+        if (check == OHP_RANGE_SHAPE || check == OHP_RANGE_WIDE)
             return rc_fail(rc, OHP_EPARSE,
                            "external side: line %llu, column %ld (SERIAL_NUMBERS): invalid range "
                            "'%.40s..%.40s'",
                            (unsigned long long)line, colno, from, to);
-        uint64_t lo = strtoull(from + fl - w, NULL, 10), hi = strtoull(to + fl - w, NULL, 10);
-        if (hi < lo || hi - lo >= MAX_RANGE)
+        if (check == OHP_RANGE_REVERSED || hi - lo >= OHP_SERIALS_MAX_DEFAULT)
             return rc_fail(rc, OHP_EPARSE,
                            "external side: line %llu, column %ld (SERIAL_NUMBERS): range "
                            "'%.40s..%.40s' is empty or longer than %u",
-                           (unsigned long long)line, colno, from, to, MAX_RANGE);
-        /* item holds "from": count its last w digits up to "to", in place */
+                           (unsigned long long)line, colno, from, to, OHP_SERIALS_MAX_DEFAULT);
+        /* count from's digits after the prefix up to to, in place */
         for (uint64_t x = lo;; x++) {
-            if ((r = rc_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, item, fl)) != OHP_OK)
+            if ((r = rc_push(rc, OHP_SIDE_EXTERNAL, NULL, uom_ix, from, fl)) != OHP_OK)
                 return r;
             if (x == hi)
                 break;
-            for (size_t k = fl; k-- > fl - w;) {
-                if (item[k] != '9') {
-                    item[k]++;
+            for (size_t k = fl; k-- > prefix;) {
+                if (from[k] != '9') {
+                    from[k]++;
                     break;
                 }
-                item[k] = '0';
+                from[k] = '0';
             }
         }
     }
