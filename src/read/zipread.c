@@ -24,8 +24,6 @@
 #define U32_MAX_ 0xffffffffu
 
 #define INBUF ((size_t)64 * 1024)
-/* Deflate cannot inflate past about 1032 bytes per compressed byte. */
-#define DEFLATE_RATIO 1032u
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -225,6 +223,59 @@ static int find_end(zipread *z, uint64_t *end_pos, unsigned char rec[END_SIZE])
     return rc;
 }
 
+/* The end record's fields that the ZIP64 end record may carry in full. */
+typedef struct end_fields {
+    uint64_t disk, cd_disk, n_disk, n_total, cd_size, cd_off;
+} end_fields;
+
+/*
+ * The ZIP64 end record its locator (loc, at end_pos - LOCATOR_SIZE) points
+ * at: its values replace the end record's placeholders in f, *cd_end is
+ * where it begins.
+ */
+static int read_end64(zipread *z, uint64_t end_pos, const unsigned char *loc, end_fields *f,
+                      uint64_t *cd_end)
+{
+    uint64_t loc_pos = end_pos - LOCATOR_SIZE, off64 = le(loc + 8, 8);
+    if (le(loc + 4, 4) != 0 || le(loc + 16, 4) > 1)
+        return zfail(z, ZR_EPARSE, "multi-volume archives are not supported");
+    if (off64 > loc_pos || loc_pos - off64 < END64_SIZE)
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the ZIP64 locator points at offset %llu, where no "
+                     "ZIP64 end record fits before it",
+                     (unsigned long long)off64);
+    unsigned char r64[END64_SIZE];
+    int rc = read_at(z, off64, r64, sizeof r64, "ZIP64 end record");
+    if (rc != ZR_OK)
+        return rc;
+    if (le(r64, 4) != SIG_END64)
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: no ZIP64 end record where its locator says (offset "
+                     "%llu)",
+                     (unsigned long long)off64);
+    uint64_t rsize = le(r64 + 4, 8);
+    if (rsize < END64_SIZE - 12 || rsize != loc_pos - off64 - 12)
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the ZIP64 end record's size (%llu bytes) does not "
+                     "reach its locator",
+                     (unsigned long long)rsize);
+    end_fields f64 = {le(r64 + 16, 4), le(r64 + 20, 4), le(r64 + 24, 8),
+                      le(r64 + 32, 8), le(r64 + 40, 8), le(r64 + 48, 8)};
+    /* a field of the 32-bit record is its placeholder or the ZIP64 record's value */
+    if ((f->disk != U16_MAX_ && f->disk != f64.disk) ||
+        (f->cd_disk != U16_MAX_ && f->cd_disk != f64.cd_disk) ||
+        (f->n_disk != U16_MAX_ && f->n_disk != f64.n_disk) ||
+        (f->n_total != U16_MAX_ && f->n_total != f64.n_total) ||
+        (f->cd_size != U32_MAX_ && f->cd_size != f64.cd_size) ||
+        (f->cd_off != U32_MAX_ && f->cd_off != f64.cd_off))
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the end of central directory record and the ZIP64 "
+                     "end record disagree");
+    *f = f64;
+    *cd_end = off64;
+    return ZR_OK;
+}
+
 static int read_end(zipread *z, end_info *e)
 {
     uint64_t end_pos = 0;
@@ -234,10 +285,10 @@ static int read_end(zipread *z, end_info *e)
     int rc = find_end(z, &end_pos, rec);
     if (rc != ZR_OK)
         return rc;
-    uint64_t disk = le(rec + 4, 2), cd_disk = le(rec + 6, 2), n_disk = le(rec + 8, 2),
-             n_total = le(rec + 10, 2), cd_size = le(rec + 12, 4), cd_off = le(rec + 16, 4);
-    bool need64 = disk == U16_MAX_ || cd_disk == U16_MAX_ || n_disk == U16_MAX_ ||
-                  n_total == U16_MAX_ || cd_size == U32_MAX_ || cd_off == U32_MAX_;
+    end_fields f = {le(rec + 4, 2),  le(rec + 6, 2),  le(rec + 8, 2),
+                    le(rec + 10, 2), le(rec + 12, 4), le(rec + 16, 4)};
+    bool need64 = f.disk == U16_MAX_ || f.cd_disk == U16_MAX_ || f.n_disk == U16_MAX_ ||
+                  f.n_total == U16_MAX_ || f.cd_size == U32_MAX_ || f.cd_off == U32_MAX_;
     bool have64 = false;
     unsigned char loc[LOCATOR_SIZE];
     if (end_pos >= LOCATOR_SIZE) {
@@ -250,62 +301,24 @@ static int read_end(zipread *z, end_info *e)
                      "damaged archive: the end of central directory record defers to a ZIP64 "
                      "end record, and no ZIP64 locator precedes it");
     e->cd_end = end_pos;
-    if (have64) {
-        uint64_t loc_pos = end_pos - LOCATOR_SIZE, off64 = le(loc + 8, 8);
-        if (le(loc + 4, 4) != 0 || le(loc + 16, 4) > 1)
-            return zfail(z, ZR_EPARSE, "multi-volume archives are not supported");
-        if (off64 > loc_pos || loc_pos - off64 < END64_SIZE)
-            return zfail(z, ZR_EPARSE,
-                         "damaged archive: the ZIP64 locator points at offset %llu, where no "
-                         "ZIP64 end record fits before it",
-                         (unsigned long long)off64);
-        unsigned char r64[END64_SIZE];
-        if ((rc = read_at(z, off64, r64, sizeof r64, "ZIP64 end record")) != ZR_OK)
-            return rc;
-        if (le(r64, 4) != SIG_END64)
-            return zfail(z, ZR_EPARSE,
-                         "damaged archive: no ZIP64 end record where its locator says (offset "
-                         "%llu)",
-                         (unsigned long long)off64);
-        uint64_t rsize = le(r64 + 4, 8);
-        if (rsize < END64_SIZE - 12 || rsize != loc_pos - off64 - 12)
-            return zfail(z, ZR_EPARSE,
-                         "damaged archive: the ZIP64 end record's size (%llu bytes) does not "
-                         "reach its locator",
-                         (unsigned long long)rsize);
-        uint64_t d64 = le(r64 + 16, 4), cdd64 = le(r64 + 20, 4), nd64 = le(r64 + 24, 8),
-                 nt64 = le(r64 + 32, 8), cs64 = le(r64 + 40, 8), co64 = le(r64 + 48, 8);
-        /* a field of the 32-bit record is its placeholder or the ZIP64 record's value */
-        if ((disk != U16_MAX_ && disk != d64) || (cd_disk != U16_MAX_ && cd_disk != cdd64) ||
-            (n_disk != U16_MAX_ && n_disk != nd64) || (n_total != U16_MAX_ && n_total != nt64) ||
-            (cd_size != U32_MAX_ && cd_size != cs64) || (cd_off != U32_MAX_ && cd_off != co64))
-            return zfail(z, ZR_EPARSE,
-                         "damaged archive: the end of central directory record and the ZIP64 "
-                         "end record disagree");
-        disk = d64;
-        cd_disk = cdd64;
-        n_disk = nd64;
-        n_total = nt64;
-        cd_size = cs64;
-        cd_off = co64;
-        e->cd_end = off64;
-    }
-    if (disk != 0 || cd_disk != 0)
+    if (have64 && (rc = read_end64(z, end_pos, loc, &f, &e->cd_end)) != ZR_OK)
+        return rc;
+    if (f.disk != 0 || f.cd_disk != 0)
         return zfail(z, ZR_EPARSE, "multi-volume archives are not supported");
-    if (n_disk != n_total)
+    if (f.n_disk != f.n_total)
         return zfail(z, ZR_EPARSE,
                      "damaged archive: the end record counts %llu entries on this disk and %llu "
                      "in all",
-                     (unsigned long long)n_disk, (unsigned long long)n_total);
-    if (cd_off > e->cd_end || cd_size != e->cd_end - cd_off)
+                     (unsigned long long)f.n_disk, (unsigned long long)f.n_total);
+    if (f.cd_off > e->cd_end || f.cd_size != e->cd_end - f.cd_off)
         return zfail(z, ZR_EPARSE,
                      "damaged archive: the central directory (%llu bytes at offset %llu) does "
                      "not end where the end record begins (offset %llu)",
-                     (unsigned long long)cd_size, (unsigned long long)cd_off,
+                     (unsigned long long)f.cd_size, (unsigned long long)f.cd_off,
                      (unsigned long long)e->cd_end);
-    e->entries = n_total;
-    e->cd_size = cd_size;
-    e->cd_off = cd_off;
+    e->entries = f.n_total;
+    e->cd_size = f.cd_size;
+    e->cd_off = f.cd_off;
     return ZR_OK;
 }
 
@@ -358,6 +371,80 @@ static void name_for_message(char *out, size_t cap, const unsigned char *s, size
     out[k] = '\0';
 }
 
+/* The entry's name, nlen bytes at off, into z->name. */
+static int read_central_name(zipread *z, uint64_t off, size_t nlen)
+{
+    if (nlen == 0)
+        return zfail(z, ZR_EPARSE, "damaged archive: the entry has no name");
+    if (nlen >= ZR_NAME_MAX)
+        return zfail(z, ZR_EPARSE, "the entry's name is %zu bytes long, at most %d are read", nlen,
+                     ZR_NAME_MAX - 1);
+    int rc = read_at(z, off, z->name, nlen, "central directory");
+    if (rc != ZR_OK)
+        return rc;
+    z->name[nlen] = '\0';
+    z->name_len = nlen;
+    if (memchr(z->name, '\0', nlen) != NULL) {
+        char shown[256];
+        name_for_message(shown, sizeof shown, (const unsigned char *)z->name, nlen);
+        return zfail(z, ZR_EPARSE, "the entry's name '%s' holds a NUL byte", shown);
+    }
+    return ZR_OK;
+}
+
+/* The central directory's values that a ZIP64 extra field may hold in full. */
+typedef struct central_sizes {
+    uint64_t usize, csize, off, disk;
+} central_sizes;
+
+/* One value the ZIP64 field holds (width bytes at *o) for a placeholder; false when it lacks it. */
+static bool zip64_value(const unsigned char *p, size_t n, size_t *o, size_t width, uint64_t *v)
+{
+    if (n - *o < width)
+        return false;
+    *v = le(p + *o, (int)width);
+    *o += width;
+    return true;
+}
+
+/*
+ * The central directory's extra field (xlen bytes at off): its ZIP64 field
+ * holds, in this order, the values of s whose 32-bit fields are placeholders.
+ */
+static int read_central_zip64(zipread *z, uint64_t off, size_t xlen, central_sizes *s)
+{
+    unsigned char *x = NULL;
+    int rc = read_extra(z, off, xlen, &x, "central directory");
+    if (rc != ZR_OK)
+        return rc;
+    const unsigned char *p;
+    size_t n;
+    if (find_zip64(x, xlen, true, &p, &n) != 0) {
+        zr_free(z, x);
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the central directory's extra field is malformed");
+    }
+    const char *missing = NULL;
+    size_t o = 0;
+    if (s->usize == U32_MAX_ && !zip64_value(p, n, &o, 8, &s->usize))
+        missing = "size";
+    else if (s->csize == U32_MAX_ && !zip64_value(p, n, &o, 8, &s->csize))
+        missing = "compressed size";
+    else if (s->off == U32_MAX_ && !zip64_value(p, n, &o, 8, &s->off))
+        missing = "local header offset";
+    else if (s->disk == U16_MAX_ && !zip64_value(p, n, &o, 4, &s->disk))
+        missing = "disk number";
+    zr_free(z, x);
+    if (missing != NULL)
+        return zfail(z, ZR_EPARSE,
+                     p ? "damaged archive: the central directory's ZIP64 extra field lacks the "
+                         "entry's %s"
+                       : "damaged archive: the central directory defers the entry's %s to a "
+                         "ZIP64 extra field it does not have",
+                     missing);
+    return ZR_OK;
+}
+
 static int read_central(zipread *z, const end_info *e, uint64_t *lh_off, unsigned *flags)
 {
     unsigned char c[CENTRAL_SIZE];
@@ -385,66 +472,15 @@ static int read_central(zipread *z, const end_info *e, uint64_t *lh_off, unsigne
                      "damaged archive: the central directory holds %llu bytes, its one entry "
                      "%zu",
                      (unsigned long long)e->cd_size, CENTRAL_SIZE + nlen + xlen + clen);
-    if (nlen == 0)
-        return zfail(z, ZR_EPARSE, "damaged archive: the entry has no name");
-    if (nlen >= ZR_NAME_MAX)
-        return zfail(z, ZR_EPARSE, "the entry's name is %zu bytes long, at most %d are read", nlen,
-                     ZR_NAME_MAX - 1);
-    if ((rc = read_at(z, e->cd_off + CENTRAL_SIZE, z->name, nlen, "central directory")) != ZR_OK)
+    if ((rc = read_central_name(z, e->cd_off + CENTRAL_SIZE, nlen)) != ZR_OK)
         return rc;
-    z->name[nlen] = '\0';
-    z->name_len = nlen;
-    if (memchr(z->name, '\0', nlen) != NULL) {
-        char shown[256];
-        name_for_message(shown, sizeof shown, (const unsigned char *)z->name, nlen);
-        return zfail(z, ZR_EPARSE, "the entry's name '%s' holds a NUL byte", shown);
-    }
-    unsigned char *x = NULL;
-    if ((rc = read_extra(z, e->cd_off + CENTRAL_SIZE + nlen, xlen, &x, "central directory")) !=
-        ZR_OK)
+    central_sizes s = {usize, csize, off, disk};
+    if ((rc = read_central_zip64(z, e->cd_off + CENTRAL_SIZE + nlen, xlen, &s)) != ZR_OK)
         return rc;
-    const unsigned char *p;
-    size_t n;
-    if (find_zip64(x, xlen, true, &p, &n) != 0) {
-        zr_free(z, x);
-        return zfail(z, ZR_EPARSE,
-                     "damaged archive: the central directory's extra field is malformed");
-    }
-    /* the ZIP64 field holds, in this order, the values whose 32-bit fields are placeholders */
-    const char *missing = NULL;
-    size_t o = 0;
-    if (usize == U32_MAX_) {
-        if (n - o < 8)
-            missing = "size";
-        else
-            usize = le(p + o, 8), o += 8;
-    }
-    if (missing == NULL && csize == U32_MAX_) {
-        if (n - o < 8)
-            missing = "compressed size";
-        else
-            csize = le(p + o, 8), o += 8;
-    }
-    if (missing == NULL && off == U32_MAX_) {
-        if (n - o < 8)
-            missing = "local header offset";
-        else
-            off = le(p + o, 8), o += 8;
-    }
-    if (missing == NULL && disk == U16_MAX_) {
-        if (n - o < 4)
-            missing = "disk number";
-        else
-            disk = le(p + o, 4);
-    }
-    zr_free(z, x);
-    if (missing != NULL)
-        return zfail(z, ZR_EPARSE,
-                     p ? "damaged archive: the central directory's ZIP64 extra field lacks the "
-                         "entry's %s"
-                       : "damaged archive: the central directory defers the entry's %s to a "
-                         "ZIP64 extra field it does not have",
-                     missing);
+    usize = s.usize;
+    csize = s.csize;
+    off = s.off;
+    disk = s.disk;
     if (disk != 0)
         return zfail(z, ZR_EPARSE, "multi-volume archives are not supported");
     if (*flags & (1u | 64u))
@@ -459,6 +495,49 @@ static int read_central(zipread *z, const end_info *e, uint64_t *lh_off, unsigne
     z->size = usize;
     z->comp_size = csize;
     *lh_off = off;
+    return ZR_OK;
+}
+
+/* The local header's name (nlen bytes at off) is the central directory's, byte for byte. */
+static int check_local_name(zipread *z, uint64_t off, size_t nlen)
+{
+    char lname[ZR_NAME_MAX];
+    size_t cmp_len = nlen == z->name_len ? nlen : nlen < 200 ? nlen : 200;
+    int rc = read_at(z, off, lname, cmp_len, "local header");
+    if (rc != ZR_OK)
+        return rc;
+    if (nlen != z->name_len || memcmp(lname, z->name, nlen) != 0) {
+        char a[256], b[256];
+        name_for_message(a, sizeof a, (const unsigned char *)lname, cmp_len);
+        name_for_message(b, sizeof b, (const unsigned char *)z->name, z->name_len);
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the local header names the entry '%s', the central "
+                     "directory '%s'",
+                     a, b);
+    }
+    return ZR_OK;
+}
+
+/* The local header's ZIP64 field (in its xlen-byte extra area at off) holds both sizes. */
+static int read_local_zip64(zipread *z, uint64_t off, size_t xlen, uint64_t *usize, uint64_t *csize)
+{
+    unsigned char *x = NULL;
+    int rc = read_extra(z, off, xlen, &x, "local header");
+    if (rc != ZR_OK)
+        return rc;
+    const unsigned char *p;
+    size_t n;
+    (void)find_zip64(x, xlen, false, &p, &n);
+    bool ok = p != NULL && n >= 16;
+    if (ok) {
+        *usize = le(p, 8);
+        *csize = le(p + 8, 8);
+    }
+    zr_free(z, x);
+    if (!ok)
+        return zfail(z, ZR_EPARSE,
+                     "damaged archive: the local header defers the entry's sizes to a "
+                     "ZIP64 extra field it does not have");
     return ZR_OK;
 }
 
@@ -486,20 +565,8 @@ static int read_local(zipread *z, const end_info *e, uint64_t lh_off, unsigned c
     if (data > e->cd_off)
         return zfail(z, ZR_EPARSE,
                      "damaged archive: the local header runs into the central directory");
-    /* the local header's name is the central directory's, byte for byte */
-    char lname[ZR_NAME_MAX];
-    size_t cmp_len = nlen == z->name_len ? nlen : nlen < 200 ? nlen : 200;
-    if ((rc = read_at(z, lh_off + LOCAL_SIZE, lname, cmp_len, "local header")) != ZR_OK)
+    if ((rc = check_local_name(z, lh_off + LOCAL_SIZE, nlen)) != ZR_OK)
         return rc;
-    if (nlen != z->name_len || memcmp(lname, z->name, nlen) != 0) {
-        char a[256], b[256];
-        name_for_message(a, sizeof a, (const unsigned char *)lname, cmp_len);
-        name_for_message(b, sizeof b, (const unsigned char *)z->name, z->name_len);
-        return zfail(z, ZR_EPARSE,
-                     "damaged archive: the local header names the entry '%s', the central "
-                     "directory '%s'",
-                     a, b);
-    }
     if (method != z->method)
         return zfail(z, ZR_EPARSE,
                      "damaged archive: the local header's compression method (%u) differs from "
@@ -516,24 +583,9 @@ static int read_local(zipread *z, const end_info *e, uint64_t lh_off, unsigned c
     z->descriptor = (flags & 8u) != 0;
     if (!z->descriptor) {
         /* the local header carries the real CRC and sizes: they are the central directory's */
-        if (usize == U32_MAX_ || csize == U32_MAX_) {
-            unsigned char *x = NULL;
-            if ((rc = read_extra(z, lh_off + LOCAL_SIZE + nlen, xlen, &x, "local header")) != ZR_OK)
-                return rc;
-            const unsigned char *p;
-            size_t n;
-            (void)find_zip64(x, xlen, false, &p, &n);
-            bool ok = p != NULL && n >= 16;
-            if (ok) { /* the local ZIP64 field holds both sizes */
-                usize = le(p, 8);
-                csize = le(p + 8, 8);
-            }
-            zr_free(z, x);
-            if (!ok)
-                return zfail(z, ZR_EPARSE,
-                             "damaged archive: the local header defers the entry's sizes to a "
-                             "ZIP64 extra field it does not have");
-        }
+        if ((usize == U32_MAX_ || csize == U32_MAX_) &&
+            (rc = read_local_zip64(z, lh_off + LOCAL_SIZE + nlen, xlen, &usize, &csize)) != ZR_OK)
+            return rc;
         if (crc != z->crc)
             return zfail(z, ZR_EPARSE,
                          "damaged archive: CRC-32 mismatch (local header %08lx, central "
@@ -724,15 +776,6 @@ int zr_read(zipread *z, void *buf, size_t cap, size_t *got)
                      (unsigned long long)z->size);
     *got = k;
     return ZR_OK;
-}
-
-uint64_t zr_size_hint(const zipread *z)
-{
-    if (z->method == 0)
-        return z->size < z->comp_size ? z->size : z->comp_size;
-    uint64_t most =
-        z->comp_size > UINT64_MAX / DEFLATE_RATIO ? UINT64_MAX : z->comp_size * DEFLATE_RATIO;
-    return z->size < most ? z->size : most;
 }
 
 void zr_close(zipread *z)

@@ -69,9 +69,6 @@ int zr_open(zipread *z);
  * size, CRC-32 and data descriptor are checked.  ZR_OK or an error as above.
  */
 int zr_read(zipread *z, void *buf, size_t cap, size_t *got);
-/* At most what the entry can hold: its declared size, capped by what its compressed data can
-   inflate to. */
-uint64_t zr_size_hint(const zipread *z);
 /* Release what zr_open allocated (z can be opened again after zr_init). */
 void zr_close(zipread *z);
 
