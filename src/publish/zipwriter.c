@@ -215,6 +215,32 @@ static int deflater_output(void *ctx, const void *buf, size_t len)
     return pass_compressed(ctx, buf, len);
 }
 
+/* mtime as the entry's DOS date and time, clamped to the years DOS dates hold (1980 to 2107). */
+static void dos_time(int64_t mtime, tm_zip *tz)
+{
+    int y, mo, d, h, mi, s;
+    ohp_civil_from_time(mtime, &y, &mo, &d, &h, &mi, &s);
+    if (y < 1980) { /* DOS dates start in 1980 */
+        y = 1980;
+        mo = 1;
+        d = 1;
+        h = mi = s = 0;
+    } else if (y > 2107) {
+        y = 2107;
+        mo = 12;
+        d = 31;
+        h = 23;
+        mi = 59;
+        s = 58;
+    }
+    tz->tm_year = (uInt)y;
+    tz->tm_mon = (uInt)(mo - 1);
+    tz->tm_mday = (uInt)d;
+    tz->tm_hour = (uInt)h;
+    tz->tm_min = (uInt)mi;
+    tz->tm_sec = (uInt)s;
+}
+
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
                       const char *entry_name, int64_t mtime, int level, unsigned threads,
                       char *errmsg)
@@ -259,27 +285,7 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
 
     zip_fileinfo fi;
     memset(&fi, 0, sizeof fi);
-    int y, mo, d, h, mi, s;
-    ohp_civil_from_time(mtime, &y, &mo, &d, &h, &mi, &s);
-    if (y < 1980) { /* DOS dates start in 1980 */
-        y = 1980;
-        mo = 1;
-        d = 1;
-        h = mi = s = 0;
-    } else if (y > 2107) {
-        y = 2107;
-        mo = 12;
-        d = 31;
-        h = 23;
-        mi = 59;
-        s = 58;
-    }
-    fi.tmz_date.tm_year = (uInt)y;
-    fi.tmz_date.tm_mon = (uInt)(mo - 1);
-    fi.tmz_date.tm_mday = (uInt)d;
-    fi.tmz_date.tm_hour = (uInt)h;
-    fi.tmz_date.tm_min = (uInt)mi;
-    fi.tmz_date.tm_sec = (uInt)s;
+    dos_time(mtime, &fi.tmz_date);
     fi.external_fa = (uLong)0100644 << 16; /* regular file, rw-r--r-- */
 
     const uLong made_by = (3u << 8) | 45u; /* UNIX, ZIP 4.5 (ZIP64) */
