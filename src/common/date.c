@@ -141,7 +141,7 @@ OHP_EXPORT int ohp_date_format(int64_t t, int date_only, char buf[OHP_DATE_BUFSI
     }
     int y, mo, d, h, mi, s;
     ohp_civil_from_time(t, &y, &mo, &d, &h, &mi, &s);
-    int v[6] = {y, mo, d, h, mi, s};
+    const int v[6] = {y, mo, d, h, mi, s};
     /* Hand-rolled for speed and to keep snprintf out of the hot path. */
     char *p = buf;
     p[0] = (char)('0' + v[0] / 1000);

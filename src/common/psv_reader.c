@@ -442,9 +442,9 @@ static int slow_row(ohp_psv_reader *r, size_t *nfields)
 {
     scan sc = {FIELD_START, 0, *nfields};
     r->line = r->next_line;
-    int rc;
     for (;;) {
-        if ((rc = fill(r)) < 0)
+        int rc = fill(r);
+        if (rc < 0)
             return rc;
         if (rc == 0) {
             if (sc.st == QUOTED) {

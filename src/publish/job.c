@@ -338,11 +338,12 @@ static bool is_refusal(int rc)
 
 static int zip_failure(ohp_job *job, int rc)
 {
-    char det[OHP_ERRMSG_SIZE];
-    if (rc == OHP_ESINK || (job->zw && ohp_zipwriter_output_failed(job->zw)))
+    if (rc == OHP_ESINK || (job->zw && ohp_zipwriter_output_failed(job->zw))) {
+        char det[OHP_ERRMSG_SIZE];
         return job_err(job, OHP_ESINK, "sink write failed after %llu bytes%s",
                        (unsigned long long)(job->zw ? ohp_zipwriter_total(job->zw) : 0),
                        job_cb_detail(job, det, sizeof det));
+    }
     if (rc == OHP_ENOMEM)
         return job_err(job, OHP_ENOMEM, "out of memory");
     return job_err(job, rc, "archive writer failed");
@@ -351,14 +352,15 @@ static int zip_failure(ohp_job *job, int rc)
 /* Open the sink and the archive, stream the records, finish the archive. */
 static int write_archive(ohp_job *job, run_ctx *c)
 {
-    char det[OHP_ERRMSG_SIZE];
     ohp_summary *s = &job->sum;
     int rc;
     if (job->sink_open) {
         job->cbmsg[0] = '\0';
-        if (job->sink_open(job->sink_ud, job->file_name) != 0)
+        if (job->sink_open(job->sink_ud, job->file_name) != 0) {
+            char det[OHP_ERRMSG_SIZE];
             return job_err(job, OHP_ESINK, "the sink could not be opened for %s%s", job->file_name,
                            job_cb_detail(job, det, sizeof det));
+        }
     }
     c->sink_open = true;
     job->cbmsg[0] = '\0';
@@ -452,13 +454,14 @@ static int publish(ohp_job *job, run_ctx *c)
 /* Commit: the sink first, then the state. */
 static int commit(ohp_job *job, run_ctx *c)
 {
-    char det[OHP_ERRMSG_SIZE];
     job_close_source(job, c);
     c->sink_open = false;
     job->cbmsg[0] = '\0';
-    if (job->sink_close(job->sink_ud, 1) != 0)
+    if (job->sink_close(job->sink_ud, 1) != 0) {
+        char det[OHP_ERRMSG_SIZE];
         return job_err(job, OHP_ESINK, "the sink could not commit %s%s", job->file_name,
                        job_cb_detail(job, det, sizeof det));
+    }
     return job_commit_state(job, c);
 }
 

@@ -162,7 +162,6 @@ int job_make_prefix(ohp_job *job, const run_ctx *c)
 int job_check_system_and_user(ohp_job *job, const run_ctx *c)
 {
     const ohp_params *pp = c->pp;
-    char det[OHP_ERRMSG_SIZE];
     const ohp_registry *reg = job->reg;
     if (reg == NULL) {
         /* On the job's allocator, like every other allocation of the job. */
@@ -184,9 +183,11 @@ int job_check_system_and_user(ohp_job *job, const run_ctx *c)
                        pp->user, OHP_PRIVILEGE);
     int granted = 0;
     job->cbmsg[0] = '\0';
-    if (job->authz(job->authz_ud, pp->user, OHP_PRIVILEGE, &granted) != 0)
+    if (job->authz(job->authz_ud, pp->user, OHP_PRIVILEGE, &granted) != 0) {
+        char det[OHP_ERRMSG_SIZE];
         return job_err(job, OHP_EAUTH, "the authorizer failed for user %.100s%s", pp->user,
                        job_cb_detail(job, det, sizeof det));
+    }
     if (!granted)
         return job_err(job, OHP_EDENIED, "user %.100s does not have privilege %s", pp->user,
                        OHP_PRIVILEGE);

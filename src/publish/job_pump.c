@@ -156,7 +156,7 @@ static int skip_record(ohp_job *job, const run_ctx *c, const ohp_record *rec, bo
 static int reject_record(ohp_job *job, const run_ctx *c, const ohp_record *rec, ohp_checked *chk,
                          uint64_t ordinal, int rule, const char *msg)
 {
-    char who[OHP_ERRMSG_SIZE], det[OHP_ERRMSG_SIZE];
+    char who[OHP_ERRMSG_SIZE];
     if (job->src_err_hook != NULL)
         job->src_err_hook(job->src_ud, ordinal, rule, msg);
     describe_record(rec, ordinal, who, sizeof who);
@@ -177,9 +177,11 @@ static int reject_record(ohp_job *job, const run_ctx *c, const ohp_record *rec, 
         snprintf(full, sizeof full, "%s: %s", who, msg);
         ohp_rejection rj = {OHP_REJECTION_VERSION, ordinal, rule, full, rec};
         job->cbmsg[0] = '\0';
-        if (job->reject(job->reject_ud, &rj) != 0)
+        if (job->reject(job->reject_ud, &rj) != 0) {
+            char det[OHP_ERRMSG_SIZE];
             return job_err(job, OHP_EREJECT, "the rejection callback failed at %s%s", who,
                            job_cb_detail(job, det, sizeof det));
+        }
     }
     return OHP_OK;
 }

@@ -170,7 +170,6 @@ static int next_state(ohp_job *job, const run_ctx *c, ohp_class_state next[2])
 
 int job_commit_state(ohp_job *job, const run_ctx *c)
 {
-    char det[OHP_ERRMSG_SIZE];
     ohp_class_state next[2];
     int rc = next_state(job, c, next);
     if (rc)
@@ -180,10 +179,12 @@ int job_commit_state(ohp_job *job, const run_ctx *c)
         rc = job->st2.commit(job->st2_ud, c->system, c->org, c->items, next, job->sum.run_id);
     else if (job->st_commit)
         rc = job->st_commit(job->st_ud, c->system, c->org, job->sum.snapshot_date, job->sum.run_id);
-    if (rc != 0)
+    if (rc != 0) {
+        char det[OHP_ERRMSG_SIZE];
         return job_err(job, OHP_ESTORE,
                        "%s was published but the state store could not record the run%s; the "
                        "next incremental run will publish these changes again",
                        job->file_name, job_cb_detail(job, det, sizeof det));
+    }
     return OHP_OK;
 }

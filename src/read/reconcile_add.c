@@ -197,9 +197,9 @@ int rc_cmp_key(ohp_reconcile *rc, const char *const kf[NKEY], uint16_t uom_ix)
 int rc_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix, const char *serial_no,
             size_t sl)
 {
-    int r;
     if (rc->npending == BATCH) {
-        /* the current key survives the rc_flush: it moves to the start of text */
+        int r;
+        /* the current key survives the flush: it moves to the start of text */
         size_t off = rc->cur_key, len = (size_t)rc->cur_klen + 1;
         if ((r = rc_flush(rc)) != OHP_OK)
             return r;
@@ -211,7 +211,7 @@ int rc_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix, const ch
     p->key = rc->cur_key;
     p->klen = rc->cur_klen;
     /*
-     * A rc_flush above may have ended merging in the middle of the key's
+     * A flush above may have ended merging in the middle of the key's
      * contributions: the hash is only what rc_cmp_key() computed (apply()
      * computes a missing one).
      */

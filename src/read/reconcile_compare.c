@@ -261,9 +261,12 @@ static int emit_key(ohp_reconcile *rc, int kind, const entry *e0, const entry *e
                     ohp_discrepancy_fn fn, void *ud)
 {
     char q0[OHP_ACC_BUFSIZE], q1[OHP_ACC_BUFSIZE];
+    const entry *e = e0 ? e0 : e1;
+    if (e == NULL)
+        return 0; /* a discrepancy is of a key one side holds at least */
     ohp_discrepancy d;
     disc_init(&d, kind);
-    fill_key(&d, e0 ? e0 : e1);
+    fill_key(&d, e);
     if (e0 != NULL) {
         rc_qty_text(&rc->big, &e0->q[0], q0);
         d.erp_quantity = q0;
