@@ -297,10 +297,9 @@ void ohp_dec_small_text(int64_t m, unsigned scale, char *out)
     }
     *o = '\0';
     ohp_decimal d;
-    if (ohp_decimal_parse(tmp, &d) == OHP_OK)
-        strcpy(out, d.text);
-    else
-        strcpy(out, "0");
+    if (ohp_decimal_parse(tmp, &d) != OHP_OK)
+        memcpy(d.text, "0", 2);
+    memcpy(out, d.text, strlen(d.text) + 1);
 }
 
 /* x - y exactly, both canonical texts as ohp_acc_format() gives them. */

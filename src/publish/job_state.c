@@ -53,7 +53,7 @@ int job_read_state(ohp_job *job, run_ctx *c, int64_t *w)
              st->last_snapshot != OHP_TIME_NONE && s->snapshot_date <= st->last_snapshot &&
              st->last_snapshot - s->snapshot_date < 2;
              waits++) {
-            struct timespec pause = {0, 100 * 1000 * 1000};
+            struct timespec pause = {0, 100L * 1000 * 1000};
             nanosleep(&pause, NULL);
             s->snapshot_date = (int64_t)time(NULL);
         }

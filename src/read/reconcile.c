@@ -35,7 +35,7 @@ OHP_EXPORT int ohp_reconcile_options_init(ohp_reconcile_options *o, unsigned int
 static int parse_tolerance(const char *text, char *out, const char *what, char *msg)
 {
     if (text == NULL || text[0] == '\0') {
-        strcpy(out, "0");
+        memcpy(out, "0", 2);
         return OHP_OK;
     }
     ohp_decimal d;
@@ -43,7 +43,7 @@ static int parse_tolerance(const char *text, char *out, const char *what, char *
         ohp_errmsg_set(msg, "%s tolerance: expected a decimal >= 0, found '%.40s'", what, text);
         return OHP_EINVAL;
     }
-    strcpy(out, d.text);
+    memcpy(out, d.text, strlen(d.text) + 1);
     return OHP_OK;
 }
 
@@ -72,8 +72,8 @@ OHP_EXPORT int ohp_reconcile_new(ohp_reconcile **out, const ohp_reconcile_option
         return OHP_ENOMEM;
     r->alloc = a;
     r->ignore = opt ? opt->ignore : 0;
-    strcpy(r->tol_abs, abs_t);
-    strcpy(r->tol_rel, rel_t);
+    memcpy(r->tol_abs, abs_t, strlen(abs_t) + 1);
+    memcpy(r->tol_rel, rel_t, strlen(rel_t) + 1);
     r->cmp.hdr = offsetof(entry, key);
     r->merging = true;
     r->cursor = r->stream_last = NONE;

@@ -217,13 +217,13 @@ static void net_text(const ohp_reconcile *rc, const entry *e, int s, char out[OH
         snprintf(m, sizeof m, "%lu", (unsigned long)(e->moved & 0xffffu));
         char t[OHP_ACC_BUFSIZE];
         ohp_dec_sub_text(out, m, t);
-        strcpy(out, t);
+        memcpy(out, t, strlen(t) + 1);
     } else if (s == OHP_SIDE_EXTERNAL && (e->moved >> 16)) {
         char m[24];
         snprintf(m, sizeof m, "%lu", (unsigned long)(e->moved >> 16));
         char t[OHP_ACC_BUFSIZE];
         ohp_dec_sub_text(out, m, t);
-        strcpy(out, t);
+        memcpy(out, t, strlen(t) + 1);
     }
 }
 

@@ -367,7 +367,7 @@ static void name_for_message(char *out, size_t cap, const unsigned char *s, size
 {
     size_t k = 0;
     for (size_t i = 0; i < n && k + 1 < cap && i < 200; i++)
-        out[k++] = s[i] < 0x20 || s[i] == 0x7f ? '?' : (char)s[i];
+        out[k++] = (char)(s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
     out[k] = '\0';
 }
 
