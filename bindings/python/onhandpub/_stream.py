@@ -37,7 +37,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from . import _lib
-from .job import (
+from ._record import (
     _P_CONSIGNED,
     _P_SERIAL_CONTROLLED,
     _P_SERIAL_LIST,
@@ -166,7 +166,7 @@ def _quote(b: bytes) -> bytes:
 
 
 def _escape(text: bytes) -> bytes:
-    """Message text as the library shows it (ohp_escape_text in src/util.c): control
+    """Message text as the library shows it (ohp_escape_text in src/common/util.c): control
     characters and bytes that are not UTF-8 as visible escapes."""
     out = []
     for ch in text.decode("utf-8", "surrogateescape"):
@@ -202,7 +202,7 @@ def _cut(s: bytes, width: int) -> bytes:
 
 def _who(ordinal: int, org: Optional[bytes], item: Optional[bytes], sub: Optional[bytes],
          loc: Optional[bytes], lot: Optional[bytes]) -> bytes:
-    """The library's record description (describe_record in src/job.c)."""
+    """The library's record description (describe_record in src/publish/job_pump.c)."""
 
     def k(s: Optional[bytes], width: int) -> bytes:
         return _cut(s, width) if s else b"-"

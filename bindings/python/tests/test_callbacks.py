@@ -124,23 +124,23 @@ class CallbackExceptionTest(TempDirTest):
 
     def test_path_sink_commit_failure_leaves_nothing(self) -> None:
         # Unnamed (O_TMPFILE, linked into place) and named temporaries alike.
-        from onhandpub import job as job_module
+        from onhandpub import _sinks as sinks_module
 
         for named in (False, True):
             boom = Boom("link refused")
-            real_replace, real_link, real_link_fd = os.replace, os.link, job_module._link_fd
+            real_replace, real_link, real_link_fd = os.replace, os.link, sinks_module._link_fd
 
             def refuse(*args, **kwargs):
                 raise boom
 
-            os.replace = os.link = job_module._link_fd = refuse
+            os.replace = os.link = sinks_module._link_fd = refuse
             if named:
                 os.environ["ONHANDPUB_NO_TMPFILE"] = "1"
             try:
                 with self.assertRaises(Boom) as cm:
                     publish(sink=self.dir)
             finally:
-                os.replace, os.link, job_module._link_fd = real_replace, real_link, real_link_fd
+                os.replace, os.link, sinks_module._link_fd = real_replace, real_link, real_link_fd
                 os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
             self.assertIsInstance(cm.exception.__cause__, onhandpub.SinkError)
             self.assertEqual(self.listdir(), [])
