@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the connector's grants file (examples/onhandpub_state.c,
+ * Fuzz target: the connector's grants file (examples/onhandpub/state.c,
  * cli_grants_authorize).  Any content gives a clear answer: granted,
  * not granted, or an error; never a crash.  A grant is only ever given
  * to the user asked about, for the publishing privilege.
@@ -7,7 +7,7 @@
 #define _GNU_SOURCE /* memfd_create */
 #include "fuzz.h"
 
-#include "onhandpub_cli.h"
+#include "cli.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the connector's state file parser (examples/onhandpub_state.c).
+ * Fuzz target: the connector's state file parser (examples/onhandpub/state.c).
  * Any content is either loaded, with every row consistent (distinct keys,
  * run ids not above the counter), or refused with a message; never a crash
  * or a leak.  A loaded state answers the job's state-store calls.
@@ -7,12 +7,12 @@
 #define _GNU_SOURCE /* memfd_create */
 #include "fuzz.h"
 
-#include "onhandpub_cli.h"
+#include "cli.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* examples/onhandpub_state.c: the parser without the locking and the file. */
+/* examples/onhandpub/state.c: the parser without the locking and the file. */
 int cli_state_parse_fd(cli_state *st, int fd, char *err);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

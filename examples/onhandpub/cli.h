@@ -1,9 +1,10 @@
 /*
- * onhandpub_cli.h - internals shared by the files of the onhandpub command.
+ * The internals shared by the files of the onhandpub command: its exit
+ * statuses and options, its subcommands, and the host side of the job
+ * (atomic files, the ZIP file sink, the state file, the grants file, the
+ * rejects file, the content server).
  *
- * The command uses only the public API (onhandpub.h); these helpers are the
- * host side: atomic files, the ZIP file sink, the state file, the grants
- * file and the rejects file.  Every function that can fail fills a
+ * The command uses only the public API (onhandpub.h).  Every function that can fail fills a
  * one-line message into err (CLI_ERRSIZE bytes) and returns -1.
  */
 #ifndef ONHANDPUB_CLI_H
@@ -288,7 +289,7 @@ void cli_input_close(cli_input *in);
 void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
                      size_t size);
 
-/* ---- the content server (UCM), onhandpub_ucm.c ---- */
+/* ---- the content server (UCM): ucm.h and its files ---- */
 
 /* Environment variables holding the credentials when no file is given. */
 #define CLI_UCM_ENV_USER "ONHANDPUB_UCM_USER"
@@ -355,10 +356,117 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
 /* Free everything, wiping the credentials. */
 void cli_ucm_free(cli_ucm *u);
 
-/* ---- reconcile (onhandpub_reconcile.c) ---- */
+/* ---- the subcommands (cmd_*.c; main.c dispatches) ---- */
 
-/* The reconcile subcommand; argv holds the arguments after "reconcile".
- * Returns the exit status (docs/cli.md). */
-int cli_reconcile(int argc, char **argv);
+/* Exit statuses (docs/cli.md). */
+enum { EXIT_OK = 0, EXIT_WARNINGS = 1, EXIT_USAGE = 2, EXIT_DENIED = 3, EXIT_FAILED = 4 };
+
+/* Each takes the arguments after the subcommand's word and returns the exit status. */
+int cmd_publish(int argc, char **argv);
+int cmd_systems(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
+/* The command's help on standard output (main.c). */
+int cli_print_help(void);
+
+/* ---- options (options.c) ---- */
+
+enum opt_id {
+    OPT_INPUT,
+    OPT_ORG,
+    OPT_SYSTEM,
+    OPT_LOOKUPS,
+    OPT_ITEMS,
+    OPT_FULL,
+    OPT_FROM,
+    OPT_STATE,
+    OPT_OUTDIR,
+    OPT_USER,
+    OPT_GRANTS,
+    OPT_NO_AUTH,
+    OPT_RUN_ID,
+    OPT_NOW,
+    OPT_LEVEL,
+    OPT_THREADS,
+    OPT_ON_ERROR,
+    OPT_REJECTS,
+    OPT_MAX_REJECTS,
+    OPT_ALLOW_EMPTY,
+    OPT_DATE,
+    OPT_UCM,
+    OPT_UCM_ACCOUNT,
+    OPT_UCM_CREDENTIALS,
+    OPT_UCM_INSECURE,
+    OPT_UCM_CONNECT_TIMEOUT,
+    OPT_UCM_TIMEOUT,
+    OPT_UCM_RETRIES,
+    OPT_UCM_BACKOFF,
+    OPT_UCM_CACERT,
+    OPT_PREFIX,
+    OPT_SNAPSHOT,
+    OPT_EXTERNAL,
+    OPT_OUT,
+    OPT_IGNORE,
+    OPT_TOLERANCE,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_COUNT
+};
+
+/* Values of the one option a subcommand may repeat (reconcile's --snapshot), at most. */
+#define CLI_MAX_LIST 256
+
+typedef struct cli_opts {
+    const char *value[OPT_COUNT];
+    int given[OPT_COUNT];
+    const char *list[CLI_MAX_LIST]; /* the repeatable option's values, in order */
+    size_t nlist;
+} cli_opts;
+
+/* Reports a usage error (one line on standard error) and returns EXIT_USAGE. */
+typedef int (*cli_usage_fn)(const char *fmt, ...);
+
+/* What a subcommand accepts. */
+typedef struct cli_command {
+    const int *allowed; /* its options */
+    size_t nallowed;
+    int repeatable;     /* an option that may be given more than once, or -1 */
+    const char *see;    /* appended to "unknown option" and "unexpected argument" */
+    cli_usage_fn usage; /* NULL: cli_usage_error */
+} cli_command;
+
+#define CLI_COMMAND(allowed)                                                                       \
+    {                                                                                              \
+        (allowed), sizeof(allowed) / sizeof((allowed)[0]), -1, " (see onhandpub --help)", NULL     \
+    }
+
+/*
+ * Parse argv (after the subcommand's word), accepting only cmd's options:
+ * --name VALUE or --name=VALUE, -h for --help.  Returns 0, or the usage
+ * error's status after printing a one-line reason.
+ */
+int cli_parse_options(int argc, char **argv, const cli_command *cmd, cli_opts *o);
+/* An option's name, without the dashes. */
+const char *cli_opt_name(int id);
+/* "onhandpub: MESSAGE" on standard error; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* A date option into *out (OHP_TIME_NONE when not given). */
+int cli_parse_date_opt(const cli_opts *o, int id, int64_t *out);
+/* A whole number of seconds or a count in [lo, hi] into *out (unchanged when not given). */
+int cli_parse_count_opt(const cli_opts *o, int id, long lo, long hi, long *out);
+/*
+ * The --ucm options into u (u->url stays NULL without --ucm).  Loads the
+ * credentials; the caller frees u.  Returns 0 or EXIT_USAGE.
+ */
+int cli_parse_ucm_options(const cli_opts *o, cli_ucm *u);
+
+/* ---- the lookups file (lookups.c) ---- */
+
+/* Load the lookups file into a new registry (*reg; NULL lookups: the built-in one). */
+int cli_load_registry(const char *lookups, ohp_registry **reg, char *err);
 
 #endif /* ONHANDPUB_CLI_H */

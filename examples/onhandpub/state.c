@@ -12,7 +12,7 @@
  * that date for both classes, and written back as version 2.
  */
 #define _DEFAULT_SOURCE /* flock */
-#include "onhandpub_cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * onhandpub_escape.c - messages stay one line: input text reaches the terminal only as
  * visible escapes (docs/cli.md, "Messages").
  */
-#include "onhandpub_cli.h"
+#include "cli.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * external system's balances and write the discrepancies as PSV
  * (docs/reconcile.md, docs/cli.md).
  */
-#include "onhandpub_cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 enum { R_OK_ = 0, R_FOUND = 1, R_USAGE = 2, R_FAILED = 4 };
-
-#define MAX_SNAPSHOTS 256
 
 static const char reconcile_usage[] =
     "Usage: onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE\n"
@@ -326,48 +324,23 @@ static void print_summary(FILE *f, const ohp_reconcile *rc, size_t nsnap, const 
     }
 }
 
-int cli_reconcile(int argc, char **argv)
+int cmd_reconcile(int argc, char **argv)
 {
-    const char *snapshots[MAX_SNAPSHOTS];
-    size_t nsnap = 0;
-    const char *external = NULL, *out_path = NULL, *ignore_v = NULL, *tol_v = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(reconcile_usage, stdout);
-            return R_OK_;
-        }
-        const char *names[] = {"--snapshot", "--external", "--out", "--ignore", "--tolerance"};
-        size_t k = 0;
-        const char *val = NULL;
-        for (; k < 5; k++) {
-            size_t l = strlen(names[k]);
-            if (strncmp(a, names[k], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
-                if (a[l] == '=')
-                    val = a + l + 1;
-                else if (i + 1 < argc)
-                    val = argv[++i];
-                else
-                    return usage("option %s requires a value", names[k]);
-                break;
-            }
-        }
-        if (k == 5)
-            return a[0] == '-' ? usage("unknown option '%s'", a)
-                               : usage("unexpected argument '%s'", a);
-        if (val[0] == '\0')
-            return usage("option %s requires a non-empty value", names[k]);
-        if (k == 0) {
-            if (nsnap == MAX_SNAPSHOTS)
-                return usage("at most %d --snapshot options", MAX_SNAPSHOTS);
-            snapshots[nsnap++] = val;
-            continue;
-        }
-        const char **slot = k == 1 ? &external : k == 2 ? &out_path : k == 3 ? &ignore_v : &tol_v;
-        if (*slot != NULL)
-            return usage("option %s given more than once", names[k]);
-        *slot = val;
+    static const int allowed[] = {OPT_SNAPSHOT, OPT_EXTERNAL,  OPT_OUT,
+                                  OPT_IGNORE,   OPT_TOLERANCE, OPT_HELP};
+    const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, "", usage};
+    cli_opts args;
+    int prc = cli_parse_options(argc, argv, &cmd, &args);
+    if (prc)
+        return prc;
+    if (args.given[OPT_HELP]) {
+        fputs(reconcile_usage, stdout);
+        return R_OK_;
     }
+    const char *const *snapshots = args.list;
+    size_t nsnap = args.nlist;
+    const char *external = args.value[OPT_EXTERNAL], *out_path = args.value[OPT_OUT],
+               *ignore_v = args.value[OPT_IGNORE], *tol_v = args.value[OPT_TOLERANCE];
     if (nsnap == 0)
         return usage("at least one --snapshot ZIP is required");
     if (external == NULL)

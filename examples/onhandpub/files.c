@@ -3,7 +3,7 @@
  * the input reader of the onhandpub command.
  */
 #define _GNU_SOURCE /* O_TMPFILE, AT_EMPTY_PATH, renameat2, flock */
-#include "onhandpub_cli.h"
+#include "cli.h"
 #include "psv_field.h"
 
 #include <dirent.h>

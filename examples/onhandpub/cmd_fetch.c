@@ -1,0 +1,365 @@
+/*
+ * onhandpub fetch: the documents of the content server whose names start with
+ * --prefix and were not fetched before, each downloaded, checked as a ZIP
+ * and saved in --outdir.
+ */
+#include "ucm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zipread.h" /* the library's ZIP reader, compiled into the command */
+
+#ifdef ONHANDPUB_HAVE_CURL
+
+/* ---- fetch: download, check, save ---- */
+
+typedef struct download {
+    cli_atomic *file;
+    b64_decoder dec;
+    int have_content;
+    int failed;
+    unsigned char out[JSON_CHUNK / 4 * 3 + 8];
+    char err[CLI_ERRSIZE];
+} download;
+
+static int on_download_event(void *ud, int ev, int depth, const char *key, const char *data,
+                             size_t len)
+{
+    download *d = ud;
+    if (depth != 1 || key == NULL || strcmp(key, "DocumentContent") != 0)
+        return 0;
+    if (ev == JEV_STR) {
+        d->have_content = 1;
+        /* The parser hands over at most JSON_CHUNK characters at a time. */
+        long n = b64_decode(&d->dec, data, len, d->out);
+        if (n < 0) {
+            d->failed = 1;
+            cli_err(d->err, "DocumentContent is not valid base64");
+            return -1;
+        }
+        if (n > 0 && cli_atomic_write(d->file, d->out, (size_t)n, d->err) != 0) {
+            d->failed = 1;
+            return -1;
+        }
+    } else if (ev == JEV_STR_END) {
+        d->have_content = 1;
+    }
+    return 0;
+}
+
+/* zipread.c over a file descriptor (with ucm_fd_read above). */
+static int fd_seek(void *ud, uint64_t off)
+{
+    return off > (uint64_t)INT64_MAX || lseek(*(int *)ud, (off_t)off, SEEK_SET) < 0 ? -1 : 0;
+}
+
+/*
+ * A valid ZIP with exactly one .psv entry whose data inflate to its size and
+ * match its CRC-32, read as `reconcile` reads it (docs/psv-format.md, "Reading
+ * an archive back").
+ */
+static int zip_check(const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cli_err(err, "cannot read it back: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    zr_io io = {0};
+    io.read = ucm_fd_read;
+    io.seek = fd_seek;
+    io.ud = &fd;
+    io.size = (uint64_t)st.st_size;
+    zipread z;
+    zr_init(&z, &io);
+    int ret = -1;
+    unsigned char *buf = NULL;
+    int rc = zr_open(&z);
+    if (rc != ZR_OK) {
+        cli_err(err, "%s", z.err);
+        goto out;
+    }
+    if (z.name_len < 5 || strcmp(z.name + z.name_len - 4, ".psv") != 0 ||
+        strchr(z.name, '/') != NULL) {
+        cli_err(err, "the ZIP's entry '%.200s' is not a .psv file", z.name);
+        goto out;
+    }
+    if ((buf = malloc(65536)) == NULL) {
+        cli_err(err, "out of memory");
+        goto out;
+    }
+    size_t got;
+    while ((rc = zr_read(&z, buf, 65536, &got)) == ZR_OK && got > 0)
+        ;
+    if (rc != ZR_OK) {
+        cli_err(err, "the ZIP's entry '%.200s': %s", z.name, z.err);
+        goto out;
+    }
+    ret = 0;
+out:
+    free(buf);
+    zr_close(&z);
+    close(fd);
+    return ret;
+}
+
+/* Download one document into a temporary file in outdir, check it, rename it. */
+static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
+                     const doc_entry *doc, char *err)
+{
+    char *qid = json_quote(doc->id);
+    size_t bl = (qid ? strlen(qid) : 0) + 80;
+    char *body = ucm_xmalloc(bl);
+    download *d = calloc(1, sizeof *d);
+    json_parser *jp = malloc(sizeof *jp);
+    answer *a = malloc(sizeof *a);
+    cli_atomic file = CLI_ATOMIC_INIT;
+    char what[256];
+    int outcome = UR_FAILED;
+    snprintf(what, sizeof what, "UCM download of document %s", doc->id);
+    if (qid == NULL || body == NULL || d == NULL || jp == NULL || a == NULL) {
+        cli_err(err, "out of memory");
+        goto out;
+    }
+    snprintf(body, bl, "{\"OperationName\":\"getDocumentForDocumentId\",\"DocumentId\":%s}", qid);
+    for (unsigned attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            char how[128];
+            double wait = ucm_retry_wait(u, attempt, how, sizeof how);
+            fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
+            ucm_sleep(wait);
+        }
+        if (cli_atomic_open(&file, dirfd, outdir, doc->name, 1, err) != 0) {
+            outcome = UR_FAILED;
+            break;
+        }
+        memset(d, 0, sizeof *d);
+        d->file = &file;
+        json_init(jp, on_download_event, d);
+        memset(a, 0, sizeof *a);
+        a->jp = jp;
+        outcome = ucm_request(u, what, url, body, NULL, a, err);
+        if (outcome == UR_FAILED && d->failed)
+            cli_err(err, "%s: %s", what, d->err);
+        if (outcome == UR_OK && (!d->have_content || b64_finish(&d->dec) != 0)) {
+            cli_err(err, "%s: %s", what,
+                    d->have_content ? "DocumentContent is not valid base64"
+                                    : "the answer has no DocumentContent");
+            outcome = UR_FAILED;
+        }
+        if (outcome == UR_OK || outcome != UR_RETRY || attempt >= u->retries)
+            break;
+        cli_atomic_abort(&file);
+    }
+    if (outcome != UR_OK)
+        goto out;
+    /* Check the ZIP where it lies, as the temporary file (unnamed or named). */
+    char tmppath[PATH_MAX];
+    char zerr[CLI_ERRSIZE];
+    if (cli_atomic_flush(&file, err) != 0 ||
+        cli_atomic_read_path(&file, tmppath, sizeof tmppath, err) != 0) {
+        outcome = UR_FAILED;
+        goto out;
+    }
+    if (zip_check(tmppath, zerr) != 0) {
+        cli_err(err, "document %s (%s) refused: %s", doc->id, doc->name, zerr);
+        outcome = UR_FAILED;
+        goto out;
+    }
+    /* Put in place without replacing anything (linkat / RENAME_NOREPLACE). */
+    if (cli_atomic_commit(&file, 1, err) != 0) {
+        outcome = UR_FAILED;
+        goto out;
+    }
+out:
+    cli_atomic_abort(&file);
+    free(qid);
+    free(body);
+    free(d);
+    free(jp);
+    free(a);
+    return outcome;
+}
+
+int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char *state_path)
+{
+    char err[CLI_ERRSIZE];
+    fetch_state fs;
+    memset(&fs, 0, sizeof fs);
+    fs.dirfd = fs.lockfd = -1;
+    int outfd = -1, status = 0;
+    char *url = NULL;
+    listing l;
+    memset(&l, 0, sizeof l);
+    if (cli_open_dir(outdir, &outfd, err) != 0) {
+        fprintf(stderr, "onhandpub: option --outdir: %s\n", err);
+        return EXIT_USAGE_;
+    }
+    if (state_path && fetch_state_open(&fs, state_path, err) != 0) {
+        fprintf(stderr, "onhandpub: %s\n", err);
+        status = EXIT_FAILED_;
+        goto out;
+    }
+    /* Temporaries of killed fetches where O_TMPFILE is not available. */
+    (void)cli_clean_temporaries(outfd, NULL);
+    size_t ul = strlen(u->url) + sizeof RESOURCE;
+    url = ucm_xmalloc(ul);
+    if (url == NULL) {
+        fprintf(stderr, "onhandpub: out of memory\n");
+        status = EXIT_FAILED_;
+        goto out;
+    }
+    snprintf(url, ul, "%s" RESOURCE, u->url);
+
+    /* The listing, retried like any request. */
+    int lr;
+    for (unsigned attempt = 0;; attempt++) {
+        lr = ucm_list_prefix(u, prefix, &l, err);
+        if (lr != UR_RETRY || attempt >= u->retries)
+            break;
+        char how[128];
+        double wait = ucm_retry_wait(u, attempt + 1, how, sizeof how);
+        fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
+        ucm_sleep(wait);
+    }
+    if (lr != UR_OK) {
+        fprintf(stderr, "onhandpub: %s\n", err);
+        status = lr == UR_DENIED ? EXIT_DENIED_ : EXIT_FAILED_;
+        goto out;
+    }
+
+    size_t fetched = 0, skipped = 0, failed = 0;
+    for (size_t i = 0; i < l.count; i++) {
+        const doc_entry *doc = &l.docs[i];
+        if (doc->nul || !ucm_valid_id(doc->id) || !ucm_valid_name(doc->name)) {
+            char idtxt[64], nametxt[128];
+            ucm_excerpt(doc->id, strlen(doc->id), idtxt, sizeof idtxt);
+            ucm_excerpt(doc->name, strlen(doc->name), nametxt, sizeof nametxt);
+            fprintf(stderr, "onhandpub: document '%s' (%s) refused: unusable %s\n", idtxt, nametxt,
+                    doc->nul                 ? "document id or file name (it holds a NUL byte)"
+                    : !ucm_valid_id(doc->id) ? "document id"
+                                             : "file name");
+            failed++;
+            continue;
+        }
+        /* Only names with the prefix (the service matches by prefix too). */
+        if (strncmp(doc->name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (fetch_find(&fs, doc->id) != NULL) {
+            skipped++;
+            continue;
+        }
+        int rc = fetch_one(u, url, outfd, outdir, doc, err);
+        if (rc == UR_DENIED) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            status = EXIT_DENIED_;
+            goto summary;
+        }
+        if (rc != UR_OK) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            failed++;
+            continue;
+        }
+        char *path = cli_join(outdir, doc->name);
+        printf("%s\n", path ? path : doc->name);
+        free(path);
+        fetched++;
+        if (state_path) {
+            int bad = fetch_add(&fs, doc->id, doc->name, (int64_t)time(NULL));
+            if (bad)
+                cli_err(err, "out of memory");
+            else
+                bad = fetch_state_save(&fs, err);
+            if (bad) {
+                fprintf(stderr,
+                        "onhandpub: %s was saved but the fetch state file could not be "
+                        "written: %s; the next fetch will download it again\n",
+                        doc->name, err);
+                status = EXIT_FAILED_;
+                goto summary;
+            }
+        }
+    }
+summary:
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
+        status = EXIT_FAILED_;
+    }
+    fprintf(stderr,
+            "onhandpub: fetched %zu document%s, %zu fetched before, %zu refused or failed "
+            "(prefix %s, account %s)\n",
+            fetched, fetched == 1 ? "" : "s", skipped, failed, prefix, u->account);
+    if (status == 0 && failed > 0)
+        status = EXIT_FAILED_;
+out:
+    ucm_listing_free(&l);
+    free(url);
+    fetch_state_close(&fs);
+    if (outfd >= 0)
+        (void)close(outfd);
+    return status;
+}
+
+#endif /* ONHANDPUB_HAVE_CURL */
+
+/* ---- fetch ---- */
+
+int cmd_fetch(int argc, char **argv)
+{
+    static const int allowed[] = {OPT_UCM,
+                                  OPT_UCM_ACCOUNT,
+                                  OPT_UCM_CREDENTIALS,
+                                  OPT_UCM_INSECURE,
+                                  OPT_UCM_CONNECT_TIMEOUT,
+                                  OPT_UCM_TIMEOUT,
+                                  OPT_UCM_RETRIES,
+                                  OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
+                                  OPT_PREFIX,
+                                  OPT_OUTDIR,
+                                  OPT_STATE,
+                                  OPT_HELP};
+    cli_opts o;
+    int rc = cli_parse_options(argc, argv, &(const cli_command)CLI_COMMAND(allowed), &o);
+    if (rc)
+        return rc;
+    if (o.given[OPT_HELP])
+        return cli_print_help();
+    if (!o.given[OPT_UCM])
+        return cli_usage_error("option --ucm is required for fetch");
+    if (!o.given[OPT_PREFIX])
+        return cli_usage_error("option --prefix is required for fetch");
+    char perr[CLI_ERRSIZE];
+    if (cli_ucm_check_finder_value("option --prefix", o.value[OPT_PREFIX], perr) != 0)
+        return cli_usage_error("%s", perr);
+    if (!cli_ucm_supported())
+        return cli_usage_error("fetch: this onhandpub was built without content-server (UCM) "
+                               "support: rebuild with libcurl (meson option ucm)");
+    char err[CLI_ERRSIZE];
+    if (cli_ucm_global_init(err) != 0) {
+        fprintf(stderr, "onhandpub: %s\n", err);
+        return EXIT_FAILED;
+    }
+    cli_ucm u;
+    memset(&u, 0, sizeof u);
+    rc = cli_parse_ucm_options(&o, &u);
+    if (rc == 0)
+        rc = cli_ucm_fetch(&u, o.value[OPT_PREFIX], o.given[OPT_OUTDIR] ? o.value[OPT_OUTDIR] : ".",
+                           o.value[OPT_STATE]);
+    cli_ucm_free(&u);
+    cli_ucm_global_cleanup();
+    return rc;
+}

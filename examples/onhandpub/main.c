@@ -1,0 +1,149 @@
+/*
+ * onhandpub - publish on-hand inventory balances as a PSV file in a ZIP.
+
+  onhandpub publish --input FILE --org CODE [options]
+  onhandpub systems [--lookups FILE] [--date DATE]
+  onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]
+  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]
+
+A command-line connector built on the public API of libonhandpub only; each
+subcommand is a file (cmd_*.c), the options are parsed by options.c.  See
+docs/cli.md.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef ONHANDPUB_CLI_VERSION
+#define ONHANDPUB_CLI_VERSION OHP_VERSION_STRING
+#endif
+
+static const char usage_text[] =
+    "Usage:\n"
+    "  onhandpub publish --input FILE --org CODE [options]\n"
+    "  onhandpub systems [--lookups FILE] [--date DATE]\n"
+    "  onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]\n"
+    "  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]\n"
+    "  onhandpub --help | --version\n"
+    "\n"
+    "publish: write the organization's on-hand balances as a PSV file inside a ZIP\n"
+    "in --outdir and print the ZIP's path.\n"
+    "  --input FILE          balances PSV to read ('-': standard input) (required)\n"
+    "  --org CODE            organization code (required)\n"
+    "  --system CODE         external system code (default 0, Oracle WMS)\n"
+    "  --lookups FILE        external systems (lookup values PSV); without it only code 0\n"
+    "  --items KIND          both, serial or nonserial (default both)\n"
+    "  --full                full publish (default: incremental from the last success)\n"
+    "  --from DATE           publish-from date (reach back before the last success)\n"
+    "  --state FILE          watermark and run-id store, locked for the whole run\n"
+    "  --outdir DIR          directory for the ZIP (default .)\n"
+    "  --user NAME           submitting user (default: the login name)\n"
+    "  --grants FILE         privilege grants, lines USER_NAME|PRIVILEGE_CODE\n"
+    "  --no-auth             the caller has authorized the request: skip the privilege check\n"
+    "  --run-id N            run id, a positive integer (default: from --state, else 1)\n"
+    "  --now DATE            snapshot date (default: the clock at start)\n"
+    "  --level N             compression level 0-9 (default 6)\n"
+    "  --threads N           compression threads 1-64 (default: the number of cores;\n"
+    "                        the ZIP is the same whatever the number)\n"
+    "  --on-error POLICY     fail or reject (default fail)\n"
+    "  --rejects FILE        write rejected records as PSV (only with --on-error reject)\n"
+    "  --max-rejects N|P%    with --on-error reject: fail the run when more than N records,\n"
+    "                        or more than P% of the records checked, are rejected\n"
+    "                        (default 50%: a run rejecting everything never succeeds)\n"
+    "  --allow-empty         a full publish may hold no line (the organization is empty);\n"
+    "                        without it such a run is refused, nothing published\n"
+    "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
+    "                        run succeeds, and the watermark advances, only once the\n"
+    "                        service answered with a document id\n"
+    "\n"
+    "systems: list the external systems usable on --date (default today) as PSV.\n"
+    "\n"
+    "reconcile: compare snapshots with the external system's balances and write the\n"
+    "discrepancies as PSV (options: onhandpub reconcile --help).\n"
+    "\n"
+    "fetch: download the documents of the content server whose names start with\n"
+    "--prefix and that were not fetched before, check each ZIP and save it in --outdir.\n"
+    "  --prefix PREFIX       file name prefix to list (required)\n"
+    "  --outdir DIR          directory for the ZIPs (default .)\n"
+    "  --state FILE          document ids fetched so far, locked for the whole run\n"
+    "\n"
+    "Content server options (publish --ucm, fetch):\n"
+    "  --ucm URL             the service's base URL (https://host[:port]); http:// only\n"
+    "                        to a loopback address, or with --ucm-insecure\n"
+    "  --ucm-account NAME    document account, site-specific: the one set up for this\n"
+    "                        interface (required)\n"
+    "  --ucm-credentials FILE  a line user:password, mode 600; without it the\n"
+    "                        environment variables " CLI_UCM_ENV_USER " and\n"
+    "                        " CLI_UCM_ENV_PASSWORD "\n"
+    "  --ucm-connect-timeout S  connect timeout in seconds (default 30)\n"
+    "  --ucm-timeout S       time limit of each request in seconds (default 600)\n"
+    "  --ucm-retries N       retries after a network error, a 429 or a 5xx answer (default 3)\n"
+    "  --ucm-backoff S       seconds before the first retry, doubled after each (default 1);\n"
+    "                        a Retry-After of the service (429, 503) is waited instead\n"
+    "  --ucm-cacert FILE     verify the server's certificate against the CA certificates\n"
+    "                        in FILE (PEM) instead of the system's store\n"
+    "  --ucm-insecure        do not verify the server's TLS certificate, and allow http://\n"
+    "                        to any host (prints a warning)\n"
+    "  Proxies: libcurl's variables https_proxy, http_proxy, all_proxy, no_proxy\n"
+    "\n"
+    "Dates: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ,\n"
+    "YYYY-MM-DDTHH:MM:SS+HH:MM.  Values may also be given as --option=VALUE.\n"
+    "Without --grants and without --no-auth every run is refused.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  succeeded\n"
+    "  1  succeeded with warnings (records rejected, or --from later than the last success)\n"
+    "  2  usage or configuration error (bad option or value, unknown or inactive system,\n"
+    "     bad lookups file, unreadable or malformed grants file)\n"
+    "  3  not authorized (also: the content server refused the credentials)\n"
+    "  4  failed (bad record under --on-error fail, input, output or state file error,\n"
+    "     content server error after the retries, refused document)\n";
+
+static int print_version(void)
+{
+    printf("onhandpub %s (libonhandpub %s)\n", ONHANDPUB_CLI_VERSION, ohp_version());
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+int cli_print_help(void)
+{
+    fputs(usage_text, stdout);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    /* A file size limit (ulimit -f) makes a write fail with EFBIG, handled like any
+     * write error (exit 4, nothing left behind), instead of killing the run. */
+    (void)signal(SIGXFSZ, SIG_IGN);
+    if (argc < 2)
+        return cli_usage_error(
+            "a command is required: publish, systems or fetch (see onhandpub --help)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "publish") == 0)
+        return cmd_publish(argc - 2, argv + 2);
+    if (strcmp(cmd, "systems") == 0)
+        return cmd_systems(argc - 2, argv + 2);
+    if (strcmp(cmd, "fetch") == 0)
+        return cmd_fetch(argc - 2, argv + 2);
+    if (strcmp(cmd, "reconcile") == 0)
+        return cmd_reconcile(argc - 2, argv + 2);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+        return argc == 2 ? cli_print_help() : cli_usage_error("unexpected argument '%s'", argv[2]);
+    if (strcmp(cmd, "--version") == 0)
+        return argc == 2 ? print_version() : cli_usage_error("unexpected argument '%s'", argv[2]);
+    if (strncmp(cmd, "-", 1) == 0)
+        return cli_usage_error("unknown option '%s' (see onhandpub --help)", cmd);
+    return cli_usage_error("unknown command '%s': expected publish, systems or fetch", cmd);
+}
