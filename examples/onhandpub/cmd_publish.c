@@ -164,38 +164,25 @@ static void publish_free(publish_ctx *c)
         (void)close(c->outdir_fd);
 }
 
-static int do_publish(const cli_opts *o, publish_ctx *c)
+/* What the run publishes: --items, --full, --from, --now, --run-id, --level, --threads. */
+static int parse_run_options(const cli_opts *o, ohp_params *p)
 {
-    char err[CLI_ERRSIZE];
-    struct timespec t0;
-    if (clock_gettime(CLOCK_MONOTONIC, &t0) != 0)
-        t0.tv_sec = t0.tv_nsec = 0;
-
-    /* Parameters. */
-    ohp_params p;
-    ohp_params_init(&p, OHP_PARAMS_VERSION);
-    if (!o->given[OPT_INPUT])
-        return cli_usage_error("option --input is required (use --input - for standard input)");
-    if (!o->given[OPT_ORG])
-        return cli_usage_error("option --org is required");
-    p.organization_code = o->value[OPT_ORG];
-    p.system_code = o->given[OPT_SYSTEM] ? o->value[OPT_SYSTEM] : OHP_SYSTEM_ORACLE_WMS;
     if (o->given[OPT_ITEMS]) {
         const char *v = o->value[OPT_ITEMS];
         if (strcmp(v, "both") == 0)
-            p.items = OHP_ITEMS_BOTH;
+            p->items = OHP_ITEMS_BOTH;
         else if (strcmp(v, "serial") == 0)
-            p.items = OHP_ITEMS_SERIAL;
+            p->items = OHP_ITEMS_SERIAL;
         else if (strcmp(v, "nonserial") == 0)
-            p.items = OHP_ITEMS_NONSERIAL;
+            p->items = OHP_ITEMS_NONSERIAL;
         else
             return cli_usage_error("option --items: expected both, serial or nonserial, found '%s'",
                                    v);
     }
-    p.full_publish = o->given[OPT_FULL];
+    p->full_publish = o->given[OPT_FULL];
     int rc;
-    if ((rc = cli_parse_date_opt(o, OPT_FROM, &p.publish_from)) != 0 ||
-        (rc = cli_parse_date_opt(o, OPT_NOW, &p.snapshot_date)) != 0)
+    if ((rc = cli_parse_date_opt(o, OPT_FROM, &p->publish_from)) != 0 ||
+        (rc = cli_parse_date_opt(o, OPT_NOW, &p->snapshot_date)) != 0)
         return rc;
     if (o->given[OPT_RUN_ID]) {
         const char *v = o->value[OPT_RUN_ID];
@@ -208,13 +195,13 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
         }
         if (!ok || id == 0)
             return cli_usage_error("option --run-id: expected a positive integer, found '%s'", v);
-        p.run_id = id;
+        p->run_id = id;
     }
     if (o->given[OPT_LEVEL]) {
         const char *v = o->value[OPT_LEVEL];
         if (!(v[0] >= '0' && v[0] <= '9' && v[1] == '\0'))
             return cli_usage_error("option --level: expected 0 to 9, found '%s'", v);
-        p.compression_level = v[0] - '0';
+        p->compression_level = v[0] - '0';
     }
     if (o->given[OPT_THREADS]) {
         const char *v = o->value[OPT_THREADS];
@@ -222,21 +209,27 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
         long n = strtol(v, &end, 10);
         if (v[0] < '0' || v[0] > '9' || *end != '\0' || n < 1 || n > 64)
             return cli_usage_error("option --threads: expected 1 to 64, found '%s'", v);
-        p.threads = (unsigned)n;
+        p->threads = (unsigned)n;
     } else {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p.threads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+        p->threads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
     }
+    return 0;
+}
+
+/* What a bad record does: --on-error, --max-rejects, --rejects. */
+static int parse_reject_options(const cli_opts *o, ohp_params *p)
+{
     if (o->given[OPT_ON_ERROR]) {
         const char *v = o->value[OPT_ON_ERROR];
         if (strcmp(v, "fail") == 0)
-            p.on_error = OHP_ON_ERROR_FAIL;
+            p->on_error = OHP_ON_ERROR_FAIL;
         else if (strcmp(v, "reject") == 0)
-            p.on_error = OHP_ON_ERROR_REJECT;
+            p->on_error = OHP_ON_ERROR_REJECT;
         else
             return cli_usage_error("option --on-error: expected fail or reject, found '%s'", v);
     }
-    p.allow_empty = o->given[OPT_ALLOW_EMPTY];
+    p->allow_empty = o->given[OPT_ALLOW_EMPTY];
     if (o->given[OPT_MAX_REJECTS]) {
         const char *v = o->value[OPT_MAX_REJECTS];
         size_t len = strlen(v);
@@ -254,38 +247,61 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
                                    "(to reject nothing, use --on-error fail)",
                                    v);
         if (percent) {
-            p.max_reject_percent = (unsigned)n;
+            p->max_reject_percent = (unsigned)n;
         } else {
-            p.max_rejects = n;
-            p.max_reject_percent = 100; /* the count alone */
+            p->max_rejects = n;
+            p->max_reject_percent = 100; /* the count alone */
         }
-        if (p.on_error != OHP_ON_ERROR_REJECT)
+        if (p->on_error != OHP_ON_ERROR_REJECT)
             return cli_usage_error("option --max-rejects applies only with --on-error reject");
     }
-    if (o->given[OPT_REJECTS] && p.on_error != OHP_ON_ERROR_REJECT)
+    if (o->given[OPT_REJECTS] && p->on_error != OHP_ON_ERROR_REJECT)
         return cli_usage_error("option --rejects requires --on-error reject");
+    return 0;
+}
+
+/* The job's parameters from the options (user: room for the login name). */
+static int parse_params(const cli_opts *o, ohp_params *p, char *userbuf, size_t usersize)
+{
+    ohp_params_init(p, OHP_PARAMS_VERSION);
+    if (!o->given[OPT_INPUT])
+        return cli_usage_error("option --input is required (use --input - for standard input)");
+    if (!o->given[OPT_ORG])
+        return cli_usage_error("option --org is required");
+    p->organization_code = o->value[OPT_ORG];
+    p->system_code = o->given[OPT_SYSTEM] ? o->value[OPT_SYSTEM] : OHP_SYSTEM_ORACLE_WMS;
+    int rc;
+    if ((rc = parse_run_options(o, p)) != 0 || (rc = parse_reject_options(o, p)) != 0)
+        return rc;
     if (o->given[OPT_NO_AUTH] && o->given[OPT_GRANTS])
         return cli_usage_error("options --no-auth and --grants exclude each other");
-    p.caller_authorized = o->given[OPT_NO_AUTH];
-    char userbuf[256];
-    p.user = o->given[OPT_USER] ? o->value[OPT_USER] : login_name(userbuf, sizeof userbuf);
-    if (p.user == NULL)
+    p->caller_authorized = o->given[OPT_NO_AUTH];
+    p->user = o->given[OPT_USER] ? o->value[OPT_USER] : login_name(userbuf, usersize);
+    if (p->user == NULL)
         return cli_usage_error("cannot determine the login name; give --user NAME");
-    if ((rc = cli_parse_ucm_options(o, &c->ucm)) != 0)
-        return rc;
+    return 0;
+}
 
-    /* Configuration files and directories. */
-    const char *outdir = o->given[OPT_OUTDIR] ? o->value[OPT_OUTDIR] : ".";
+/* The output directory, the lookups and the grants. */
+static int open_config(const cli_opts *o, publish_ctx *c, const char *outdir)
+{
+    char err[CLI_ERRSIZE];
     if (cli_open_dir(outdir, &c->outdir_fd, err) != 0)
         return cli_usage_error("option --outdir: %s", err);
     if (cli_load_registry(o->value[OPT_LOOKUPS], &c->reg, err) != 0)
         return cli_usage_error("%s", err);
     if (o->given[OPT_GRANTS] && cli_grants_open(&c->grants, o->value[OPT_GRANTS], err) != 0)
         return cli_usage_error("%s", err);
+    return 0;
+}
 
-    /* The job. */
+/* The job with its source, sink, authorizer, rejects file and state file. */
+static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, const char *outdir)
+{
+    char err[CLI_ERRSIZE];
+    int rc;
     /* An incremental run reads the input twice (whole keys). */
-    cli_input_init(&c->in, o->value[OPT_INPUT], !p.full_publish);
+    cli_input_init(&c->in, o->value[OPT_INPUT], !p->full_publish);
     if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK ||
         (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
         (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
@@ -306,7 +322,7 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
     ohp_job_set_sink(c->job, cli_sink_open, cli_sink_write, cli_sink_close, &c->sink);
     if (o->given[OPT_GRANTS])
         ohp_job_set_authorizer(c->job, cli_grants_authorize, &c->grants);
-    if (p.on_error == OHP_ON_ERROR_REJECT) {
+    if (p->on_error == OHP_ON_ERROR_REJECT) {
         if (o->given[OPT_REJECTS] && cli_output_check(o->value[OPT_REJECTS], "--rejects", err) != 0)
             return cli_usage_error("%s", err);
         if (cli_rejects_open(&c->rejects, o->value[OPT_REJECTS], err) != 0) {
@@ -324,8 +340,43 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
                                        cli_state_reserve_run_id, cli_state_commit};
         ohp_job_set_state_store2(c->job, &store, &c->state);
     }
+    return 0;
+}
 
-    /* Run. */
+/* A failed run's message: the input's own error, or the job's with where the record is. */
+static void report_failure(publish_ctx *c, int rc, const ohp_summary *s)
+{
+    char err[CLI_ERRSIZE];
+    if (c->in.failed) {
+        fprintf(stderr, "onhandpub: %s\n", c->in.err);
+    } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
+        /* A record error, or the input could not be read: name the file (and the line). */
+        char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
+        cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
+                        sizeof where);
+        fprintf(stderr, "onhandpub: %s; %s\n", cli_visible(ohp_job_errmsg(c->job), err, sizeof err),
+                cli_visible(where, where_seen, sizeof where_seen));
+    } else {
+        fprintf(stderr, "onhandpub: %s\n", cli_visible(ohp_job_errmsg(c->job), err, sizeof err));
+    }
+}
+
+static int do_publish(const cli_opts *o, publish_ctx *c)
+{
+    char err[CLI_ERRSIZE];
+    struct timespec t0;
+    if (clock_gettime(CLOCK_MONOTONIC, &t0) != 0)
+        t0.tv_sec = t0.tv_nsec = 0;
+    ohp_params p;
+    char userbuf[256];
+    int rc;
+    if ((rc = parse_params(o, &p, userbuf, sizeof userbuf)) != 0 ||
+        (rc = cli_parse_ucm_options(o, &c->ucm)) != 0)
+        return rc;
+    const char *outdir = o->given[OPT_OUTDIR] ? o->value[OPT_OUTDIR] : ".";
+    if ((rc = open_config(o, c, outdir)) != 0 || (rc = setup_job(o, c, &p, outdir)) != 0)
+        return rc;
+
     rc = ohp_job_run(c->job, &p);
     const ohp_summary *s = ohp_job_summary(c->job);
     int status = exit_for(rc, s);
@@ -333,20 +384,7 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
         status = c->ucm.exit_status; /* the upload failed: the service's verdict */
     if (rc != OHP_OK) {
         (void)cli_rejects_finish(&c->rejects, 0, err);
-        if (c->in.failed) {
-            fprintf(stderr, "onhandpub: %s\n", c->in.err);
-        } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
-            /* A record error, or the input could not be read: name the file (and the line). */
-            char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
-            cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
-                            sizeof where);
-            fprintf(stderr, "onhandpub: %s; %s\n",
-                    cli_visible(ohp_job_errmsg(c->job), err, sizeof err),
-                    cli_visible(where, where_seen, sizeof where_seen));
-        } else {
-            fprintf(stderr, "onhandpub: %s\n",
-                    cli_visible(ohp_job_errmsg(c->job), err, sizeof err));
-        }
+        report_failure(c, rc, s);
         return status;
     }
     if (c->rejects.enabled && cli_rejects_finish(&c->rejects, 1, err) != 0) {
