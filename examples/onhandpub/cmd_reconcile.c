@@ -324,132 +324,168 @@ static void print_summary(FILE *f, const ohp_reconcile *rc, size_t nsnap, const 
     }
 }
 
-int cmd_reconcile(int argc, char **argv)
+/* One reconciliation: its inputs, the library's handles, the report. */
+typedef struct recon {
+    const char *const *snapshots;
+    size_t nsnap;
+    const char *external, *out_path;
+    ohp_reconcile *rc;
+    file_in *files; /* the snapshots, then the external side */
+    ohp_snapshot_reader **readers;
+    size_t opened;
+    out o;
+    char err[CLI_ERRSIZE];
+} recon;
+
+/* The options into r and opt (the tolerance texts into abs_t and rel_t, 128 bytes each). */
+static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *opt, char *abs_t,
+                      char *rel_t, cli_opts *args)
 {
     static const int allowed[] = {OPT_SNAPSHOT, OPT_EXTERNAL,  OPT_OUT,
                                   OPT_IGNORE,   OPT_TOLERANCE, OPT_HELP};
     const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, "", usage};
-    cli_opts args;
-    int prc = cli_parse_options(argc, argv, &cmd, &args);
-    if (prc)
+    int prc = cli_parse_options(argc, argv, &cmd, args);
+    if (prc || args->given[OPT_HELP])
         return prc;
+    r->snapshots = args->list;
+    r->nsnap = args->nlist;
+    r->external = args->value[OPT_EXTERNAL];
+    r->out_path = args->value[OPT_OUT];
+    if (r->nsnap == 0)
+        return usage("at least one --snapshot ZIP is required");
+    if (r->external == NULL)
+        return usage("option --external is required");
+    char oerr[CLI_ERRSIZE];
+    if (r->out_path != NULL && cli_output_check(r->out_path, "--out", oerr) != 0)
+        return usage("%s", oerr);
+    if (args->given[OPT_IGNORE] && parse_ignore(args->value[OPT_IGNORE], &opt->ignore) != 0)
+        return R_USAGE;
+    if (args->given[OPT_TOLERANCE] &&
+        parse_tolerance(args->value[OPT_TOLERANCE], abs_t, rel_t, 128) != 0)
+        return R_USAGE;
+    opt->tolerance_absolute = abs_t;
+    opt->tolerance_relative = rel_t;
+    return 0;
+}
+
+/* The ERP side: the snapshots, folded when there are several.  0 or the exit status. */
+static int load_erp(recon *r)
+{
+    for (size_t i = 0; i < r->nsnap; i++, r->opened++) {
+        if (file_open(&r->files[i], r->snapshots[i], r->err) != 0)
+            return R_FAILED;
+        if (ohp_snapshot_reader_open_zip(&r->readers[i], file_read, file_seek, &r->files[i],
+                                         r->files[i].size, NULL) != OHP_OK) {
+            cli_err(r->err, "out of memory");
+            close(r->files[i].fd);
+            return R_FAILED;
+        }
+    }
+    int rc = ohp_reconcile_load_erp(r->rc, r->readers, r->nsnap);
+    if (rc == OHP_OK)
+        return 0;
+    /* an I/O error of our own says it best; else the library's message, and the file */
+    size_t failed = r->nsnap;
+    for (size_t i = 0; i < r->nsnap && failed == r->nsnap; i++)
+        if (r->files[i].err[0])
+            failed = i;
+    const char *msg = ohp_reconcile_errmsg(r->rc), *at = strstr(msg, "snapshot ");
+    unsigned long k = at ? strtoul(at + 9, NULL, 10) : 0;
+    if (failed < r->nsnap)
+        cli_err(r->err, "%s", r->files[failed].err);
+    else if (k >= 1 && k <= r->nsnap)
+        cli_err(r->err, "%s: %s", r->snapshots[k - 1], msg);
+    else
+        cli_err(r->err, "%s", msg);
+    return rc == OHP_EINVAL ? R_USAGE : R_FAILED;
+}
+
+/* The external side: a snapshot ZIP, or a PSV with named columns.  0 or the exit status. */
+static int load_external(recon *r)
+{
+    file_in *x = &r->files[r->nsnap];
+    if (file_open(x, r->external, r->err) != 0)
+        return R_FAILED;
+    r->opened++;
+    int rc;
+    if (is_zip(x)) {
+        if (ohp_snapshot_reader_open_zip(&r->readers[r->nsnap], file_read, file_seek, x, x->size,
+                                         NULL) != OHP_OK) {
+            cli_err(r->err, "out of memory");
+            return R_FAILED;
+        }
+        rc = ohp_reconcile_load_external(r->rc, &r->readers[r->nsnap], 1);
+    } else {
+        rc = ohp_reconcile_load_external_psv(r->rc, file_read, x);
+    }
+    if (rc == OHP_OK)
+        return 0;
+    if (x->err[0])
+        cli_err(r->err, "%s", x->err);
+    else
+        cli_err(r->err, "%s: %s", r->external, ohp_reconcile_errmsg(r->rc));
+    return rc == OHP_EINVAL ? R_USAGE : R_FAILED;
+}
+
+/* The comparison, its discrepancies written as PSV, then the summary.  The exit status. */
+static int write_report(recon *r)
+{
+    out *o = &r->o;
+    o->to_stdout = r->out_path == NULL || strcmp(r->out_path, "-") == 0;
+    if (cli_output_open(&o->file, o->to_stdout ? NULL : r->out_path, "--out", r->err) != 0)
+        return R_FAILED;
+    for (size_t i = 0; i < NOUT; i++)
+        out_field(o, out_columns[i], i + 1 == NOUT);
+    int rc = ohp_reconcile_run(r->rc, write_disc, o);
+    if (rc != OHP_OK || o->failed) {
+        cli_err(r->err, "%s", o->failed ? o->err : ohp_reconcile_errmsg(r->rc));
+        cli_atomic_abort(&o->file);
+        return R_FAILED;
+    }
+    if (cli_atomic_commit(&o->file, 0, r->err) != 0)
+        return R_FAILED;
+    print_summary(o->to_stdout ? stderr : stdout, r->rc, r->nsnap, r->external);
+    return ohp_reconcile_get_summary(r->rc)->discrepancies ? R_FOUND : R_OK_;
+}
+
+static void recon_free(recon *r)
+{
+    for (size_t i = 0; r->readers != NULL && i <= r->nsnap; i++)
+        ohp_snapshot_reader_free(r->readers[i]);
+    for (size_t i = 0; r->files != NULL && i < r->opened; i++)
+        if (r->files[i].fd >= 0)
+            close(r->files[i].fd);
+    free(r->files);
+    free(r->readers);
+    ohp_reconcile_free(r->rc);
+}
+
+int cmd_reconcile(int argc, char **argv)
+{
+    recon r;
+    memset(&r, 0, sizeof r);
+    r.o.file = (cli_atomic)CLI_ATOMIC_INIT;
+    ohp_reconcile_options opt = OHP_RECONCILE_OPTIONS_INIT;
+    char abs_t[128] = "", rel_t[128] = "";
+    cli_opts args;
+    int status = parse_args(argc, argv, &r, &opt, abs_t, rel_t, &args);
+    if (status != 0)
+        return status;
     if (args.given[OPT_HELP]) {
         fputs(reconcile_usage, stdout);
         return R_OK_;
     }
-    const char *const *snapshots = args.list;
-    size_t nsnap = args.nlist;
-    const char *external = args.value[OPT_EXTERNAL], *out_path = args.value[OPT_OUT],
-               *ignore_v = args.value[OPT_IGNORE], *tol_v = args.value[OPT_TOLERANCE];
-    if (nsnap == 0)
-        return usage("at least one --snapshot ZIP is required");
-    if (external == NULL)
-        return usage("option --external is required");
-    char oerr[CLI_ERRSIZE];
-    if (out_path != NULL && cli_output_check(out_path, "--out", oerr) != 0)
-        return usage("%s", oerr);
-    ohp_reconcile_options opt = OHP_RECONCILE_OPTIONS_INIT;
-    char abs_t[128] = "", rel_t[128] = "";
-    if (ignore_v && parse_ignore(ignore_v, &opt.ignore) != 0)
-        return R_USAGE;
-    if (tol_v && parse_tolerance(tol_v, abs_t, rel_t, sizeof abs_t) != 0)
-        return R_USAGE;
-    opt.tolerance_absolute = abs_t;
-    opt.tolerance_relative = rel_t;
-
-    char err[CLI_ERRSIZE] = "";
-    int status = R_FAILED;
-    ohp_reconcile *rc = NULL;
-    file_in *files = calloc(nsnap + 1, sizeof *files);
-    ohp_snapshot_reader **readers = calloc(nsnap + 1, sizeof *readers);
-    size_t opened = 0;
-    out o;
-    memset(&o, 0, sizeof o);
-    cli_atomic init = CLI_ATOMIC_INIT;
-    o.file = init;
-    if (files == NULL || readers == NULL) {
-        cli_err(err, "out of memory");
-        goto done;
-    }
-    if (ohp_reconcile_new(&rc, &opt, NULL) != OHP_OK) {
-        cli_err(err, "cannot set up the reconciliation");
-        goto done;
-    }
-    for (size_t i = 0; i < nsnap; i++, opened++) {
-        if (file_open(&files[i], snapshots[i], err) != 0)
-            goto done;
-        if (ohp_snapshot_reader_open_zip(&readers[i], file_read, file_seek, &files[i],
-                                         files[i].size, NULL) != OHP_OK) {
-            cli_err(err, "out of memory");
-            close(files[i].fd);
-            goto done;
-        }
-    }
-    int r = ohp_reconcile_load_erp(rc, readers, nsnap);
-    if (r != OHP_OK) {
-        /* an I/O error of our own says it best; else the library's message, and the file */
-        size_t failed = nsnap;
-        for (size_t i = 0; i < nsnap && failed == nsnap; i++)
-            if (files[i].err[0])
-                failed = i;
-        const char *msg = ohp_reconcile_errmsg(rc), *at = strstr(msg, "snapshot ");
-        unsigned long k = at ? strtoul(at + 9, NULL, 10) : 0;
-        if (failed < nsnap)
-            cli_err(err, "%s", files[failed].err);
-        else if (k >= 1 && k <= nsnap)
-            cli_err(err, "%s: %s", snapshots[k - 1], msg);
-        else
-            cli_err(err, "%s", msg);
-        status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
-        goto done;
-    }
-    file_in *x = &files[nsnap];
-    if (file_open(x, external, err) != 0)
-        goto done;
-    opened++;
-    if (is_zip(x)) {
-        if (ohp_snapshot_reader_open_zip(&readers[nsnap], file_read, file_seek, x, x->size, NULL) !=
-            OHP_OK) {
-            cli_err(err, "out of memory");
-            goto done;
-        }
-        r = ohp_reconcile_load_external(rc, &readers[nsnap], 1);
-    } else {
-        r = ohp_reconcile_load_external_psv(rc, file_read, x);
-    }
-    if (r != OHP_OK) {
-        if (x->err[0])
-            cli_err(err, "%s", x->err);
-        else
-            cli_err(err, "%s: %s", external, ohp_reconcile_errmsg(rc));
-        status = r == OHP_EINVAL ? R_USAGE : R_FAILED;
-        goto done;
-    }
-    o.to_stdout = out_path == NULL || strcmp(out_path, "-") == 0;
-    if (cli_output_open(&o.file, o.to_stdout ? NULL : out_path, "--out", err) != 0)
-        goto done;
-    for (size_t i = 0; i < NOUT; i++)
-        out_field(&o, out_columns[i], i + 1 == NOUT);
-    r = ohp_reconcile_run(rc, write_disc, &o);
-    if (r != OHP_OK || o.failed) {
-        cli_err(err, "%s", o.failed ? o.err : ohp_reconcile_errmsg(rc));
-        cli_atomic_abort(&o.file);
-        goto done;
-    }
-    if (cli_atomic_commit(&o.file, 0, err) != 0)
-        goto done;
-    print_summary(o.to_stdout ? stderr : stdout, rc, nsnap, external);
-    status = ohp_reconcile_get_summary(rc)->discrepancies ? R_FOUND : R_OK_;
-done:
+    r.files = calloc(r.nsnap + 1, sizeof *r.files);
+    r.readers = calloc(r.nsnap + 1, sizeof *r.readers);
+    status = R_FAILED;
+    if (r.files == NULL || r.readers == NULL)
+        cli_err(r.err, "out of memory");
+    else if (ohp_reconcile_new(&r.rc, &opt, NULL) != OHP_OK)
+        cli_err(r.err, "cannot set up the reconciliation");
+    else if ((status = load_erp(&r)) == 0 && (status = load_external(&r)) == 0)
+        status = write_report(&r);
     if (status == R_FAILED || status == R_USAGE)
-        fprintf(stderr, "onhandpub reconcile: %s\n", err);
-    for (size_t i = 0; readers != NULL && i <= nsnap; i++)
-        ohp_snapshot_reader_free(readers[i]);
-    for (size_t i = 0; files != NULL && i < opened; i++)
-        if (files[i].fd >= 0)
-            close(files[i].fd);
-    free(files);
-    free(readers);
-    ohp_reconcile_free(rc);
+        fprintf(stderr, "onhandpub reconcile: %s\n", r.err);
+    recon_free(&r);
     return status;
 }
