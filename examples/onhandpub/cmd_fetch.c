@@ -194,6 +194,93 @@ out:
     return outcome;
 }
 
+/* The listing of the documents by prefix, retried like any request: UR_OK or the failure. */
+static int list_with_retries(cli_ucm *u, const char *prefix, listing *l, char *err)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        int lr = ucm_list_prefix(u, prefix, l, err);
+        if (lr != UR_RETRY || attempt >= u->retries)
+            return lr;
+        char how[128];
+        double wait = ucm_retry_wait(u, attempt + 1, how, sizeof how);
+        fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
+        ucm_sleep(wait);
+    }
+}
+
+/* A listed document whose id and name can be used; says why not otherwise. */
+static int usable_document(const doc_entry *doc)
+{
+    if (!doc->nul && ucm_valid_id(doc->id) && ucm_valid_name(doc->name))
+        return 1;
+    char idtxt[64], nametxt[128];
+    ucm_excerpt(doc->id, strlen(doc->id), idtxt, sizeof idtxt);
+    ucm_excerpt(doc->name, strlen(doc->name), nametxt, sizeof nametxt);
+    fprintf(stderr, "onhandpub: document '%s' (%s) refused: unusable %s\n", idtxt, nametxt,
+            doc->nul                 ? "document id or file name (it holds a NUL byte)"
+            : !ucm_valid_id(doc->id) ? "document id"
+                                     : "file name");
+    return 0;
+}
+
+/* Record a saved document in the state file (with state_path). */
+static int record_fetched(fetch_state *fs, const doc_entry *doc, char *err)
+{
+    int bad = fetch_add(fs, doc->id, doc->name, (int64_t)time(NULL));
+    if (bad)
+        cli_err(err, "out of memory");
+    else
+        bad = fetch_state_save(fs, err);
+    if (bad)
+        fprintf(stderr,
+                "onhandpub: %s was saved but the fetch state file could not be "
+                "written: %s; the next fetch will download it again\n",
+                doc->name, err);
+    return bad;
+}
+
+/* What one fetch did. */
+typedef struct fetch_counts {
+    size_t fetched, skipped, failed;
+} fetch_counts;
+
+/* Each listed document with the prefix not fetched before: downloaded, checked, saved. */
+static int fetch_listed(cli_ucm *u, const char *url, int outfd, const char *outdir,
+                        const char *prefix, const listing *l, fetch_state *fs, int with_state,
+                        fetch_counts *n)
+{
+    char err[CLI_ERRSIZE];
+    for (size_t i = 0; i < l->count; i++) {
+        const doc_entry *doc = &l->docs[i];
+        if (!usable_document(doc)) {
+            n->failed++;
+            continue;
+        }
+        /* Only names with the prefix (the service matches by prefix too). */
+        if (strncmp(doc->name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (fetch_find(fs, doc->id) != NULL) {
+            n->skipped++;
+            continue;
+        }
+        int rc = fetch_one(u, url, outfd, outdir, doc, err);
+        if (rc != UR_OK) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            if (rc == UR_DENIED)
+                return EXIT_DENIED_;
+            n->failed++;
+            continue;
+        }
+        char *path = cli_join(outdir, doc->name);
+        printf("%s\n", path ? path : doc->name);
+        free(path);
+        n->fetched++;
+        if (with_state && record_fetched(fs, doc, err) != 0)
+            return EXIT_FAILED_;
+    }
+    return 0;
+}
+
 int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char *state_path)
 {
     char err[CLI_ERRSIZE];
@@ -223,77 +310,14 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
         goto out;
     }
     snprintf(url, ul, "%s" RESOURCE, u->url);
-
-    /* The listing, retried like any request. */
-    int lr;
-    for (unsigned attempt = 0;; attempt++) {
-        lr = ucm_list_prefix(u, prefix, &l, err);
-        if (lr != UR_RETRY || attempt >= u->retries)
-            break;
-        char how[128];
-        double wait = ucm_retry_wait(u, attempt + 1, how, sizeof how);
-        fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
-        ucm_sleep(wait);
-    }
+    int lr = list_with_retries(u, prefix, &l, err);
     if (lr != UR_OK) {
         fprintf(stderr, "onhandpub: %s\n", err);
         status = lr == UR_DENIED ? EXIT_DENIED_ : EXIT_FAILED_;
         goto out;
     }
-
-    size_t fetched = 0, skipped = 0, failed = 0;
-    for (size_t i = 0; i < l.count; i++) {
-        const doc_entry *doc = &l.docs[i];
-        if (doc->nul || !ucm_valid_id(doc->id) || !ucm_valid_name(doc->name)) {
-            char idtxt[64], nametxt[128];
-            ucm_excerpt(doc->id, strlen(doc->id), idtxt, sizeof idtxt);
-            ucm_excerpt(doc->name, strlen(doc->name), nametxt, sizeof nametxt);
-            fprintf(stderr, "onhandpub: document '%s' (%s) refused: unusable %s\n", idtxt, nametxt,
-                    doc->nul                 ? "document id or file name (it holds a NUL byte)"
-                    : !ucm_valid_id(doc->id) ? "document id"
-                                             : "file name");
-            failed++;
-            continue;
-        }
-        /* Only names with the prefix (the service matches by prefix too). */
-        if (strncmp(doc->name, prefix, strlen(prefix)) != 0)
-            continue;
-        if (fetch_find(&fs, doc->id) != NULL) {
-            skipped++;
-            continue;
-        }
-        int rc = fetch_one(u, url, outfd, outdir, doc, err);
-        if (rc == UR_DENIED) {
-            fprintf(stderr, "onhandpub: %s\n", err);
-            status = EXIT_DENIED_;
-            goto summary;
-        }
-        if (rc != UR_OK) {
-            fprintf(stderr, "onhandpub: %s\n", err);
-            failed++;
-            continue;
-        }
-        char *path = cli_join(outdir, doc->name);
-        printf("%s\n", path ? path : doc->name);
-        free(path);
-        fetched++;
-        if (state_path) {
-            int bad = fetch_add(&fs, doc->id, doc->name, (int64_t)time(NULL));
-            if (bad)
-                cli_err(err, "out of memory");
-            else
-                bad = fetch_state_save(&fs, err);
-            if (bad) {
-                fprintf(stderr,
-                        "onhandpub: %s was saved but the fetch state file could not be "
-                        "written: %s; the next fetch will download it again\n",
-                        doc->name, err);
-                status = EXIT_FAILED_;
-                goto summary;
-            }
-        }
-    }
-summary:
+    fetch_counts n = {0, 0, 0};
+    status = fetch_listed(u, url, outfd, outdir, prefix, &l, &fs, state_path != NULL, &n);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
         status = EXIT_FAILED_;
@@ -301,8 +325,8 @@ summary:
     fprintf(stderr,
             "onhandpub: fetched %zu document%s, %zu fetched before, %zu refused or failed "
             "(prefix %s, account %s)\n",
-            fetched, fetched == 1 ? "" : "s", skipped, failed, prefix, u->account);
-    if (status == 0 && failed > 0)
+            n.fetched, n.fetched == 1 ? "" : "s", n.skipped, n.failed, prefix, u->account);
+    if (status == 0 && n.failed > 0)
         status = EXIT_FAILED_;
 out:
     ucm_listing_free(&l);
