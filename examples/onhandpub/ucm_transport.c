@@ -144,33 +144,27 @@ static int transient(CURLcode cc)
     }
 }
 
-int ucm_request(cli_ucm *u, const char *what, const char *url, const char *post, upload_body *up,
-                answer *a, char *err)
+/* The request's headers: JSON accepted, and for a body its type (no "Expect: 100-continue"). */
+static struct curl_slist *request_headers(int with_body)
 {
-    CURL *h = u->curl;
-    if (h == NULL) {
-        h = u->curl = curl_easy_init();
-        if (h == NULL) {
-            cli_err(err, "%s: cannot create a libcurl handle", what);
-            return UR_FAILED;
-        }
-    }
-    curl_easy_reset(h);
-    u->retry_after = -1;
-    char cerr[CURL_ERROR_SIZE];
-    cerr[0] = '\0';
+    static const char *const hl[] = {"Accept: application/json", "Content-Type: application/json",
+                                     "Expect:"};
     struct curl_slist *hdr = NULL, *t;
-    const char *hl[] = {"Accept: application/json", "Content-Type: application/json", "Expect:"};
-    for (size_t i = 0; i < (post || up ? 3u : 1u); i++) {
+    for (size_t i = 0; i < (with_body ? 3u : 1u); i++) {
         t = curl_slist_append(hdr, hl[i]);
         if (t == NULL) {
             curl_slist_free_all(hdr);
-            cli_err(err, "out of memory");
-            return UR_FAILED;
+            return NULL;
         }
         hdr = t;
     }
-    a->curl = h;
+    return hdr;
+}
+
+/* Every option of one request on h: the first failure, or CURLE_OK. */
+static CURLcode set_options(const cli_ucm *u, CURL *h, const char *url, const char *post,
+                            upload_body *up, answer *a, struct curl_slist *hdr, char *cerr)
+{
     CURLcode cc = CURLE_OK;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
@@ -219,6 +213,75 @@ int ucm_request(cli_ucm *u, const char *what, const char *url, const char *post,
         SET(CURLOPT_HTTPGET, 1L);
     }
 #undef SET
+    return cc;
+}
+
+/*
+ * The request's outcome from what libcurl, the upload body and the answer
+ * said: UR_OK, UR_RETRY (network errors, 429, 5xx), UR_DENIED (401, 403)
+ * or UR_FAILED; msg (CLI_ERRSIZE bytes) says why when it is not UR_OK.
+ */
+static int outcome_of(const upload_body *up, const answer *a, CURLcode cc, const char *cerr,
+                      char *msg)
+{
+    const size_t msgsize = CLI_ERRSIZE;
+    int outcome;
+    if (up && up->failed) {
+        snprintf(msg, msgsize, "%s", up->err);
+        outcome = UR_FAILED;
+    } else if (a->failed) {
+        snprintf(msg, msgsize, "the service's answer was refused: %s", a->err);
+        outcome = UR_FAILED;
+    } else if (cc != CURLE_OK) {
+        snprintf(msg, msgsize, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+        size_t ml = strlen(msg);
+        while (ml > 0 && msg[ml - 1] == '\n')
+            msg[--ml] = '\0';
+        outcome = transient(cc) ? UR_RETRY : UR_FAILED;
+    } else if (a->status >= 200 && a->status < 300) {
+        if (a->jp && json_finish(a->jp) != 0) {
+            snprintf(msg, msgsize, "the service's answer was refused: %s", a->jp->err);
+            outcome = UR_FAILED;
+        } else {
+            outcome = UR_OK;
+            msg[0] = '\0';
+        }
+    } else {
+        char text[512];
+        ucm_excerpt(a->body, a->bodylen, text, sizeof text);
+        snprintf(msg, msgsize, "HTTP %ld%s%s", a->status, text[0] ? ": " : "", text);
+        if (a->status == 401 || a->status == 403)
+            outcome = UR_DENIED;
+        else if (a->status == 429 || (a->status >= 500 && a->status < 600))
+            outcome = UR_RETRY; /* too many requests, or a server error */
+        else
+            outcome = UR_FAILED;
+    }
+    return outcome;
+}
+
+int ucm_request(cli_ucm *u, const char *what, const char *url, const char *post, upload_body *up,
+                answer *a, char *err)
+{
+    CURL *h = u->curl;
+    if (h == NULL) {
+        h = u->curl = curl_easy_init();
+        if (h == NULL) {
+            cli_err(err, "%s: cannot create a libcurl handle", what);
+            return UR_FAILED;
+        }
+    }
+    curl_easy_reset(h);
+    u->retry_after = -1;
+    char cerr[CURL_ERROR_SIZE];
+    cerr[0] = '\0';
+    struct curl_slist *hdr = request_headers(post || up);
+    if (hdr == NULL) {
+        cli_err(err, "out of memory");
+        return UR_FAILED;
+    }
+    a->curl = h;
+    CURLcode cc = set_options(u, h, url, post, up, a, hdr, cerr);
     if (cc == CURLE_OK)
         cc = curl_easy_perform(h);
     else
@@ -235,40 +298,8 @@ int ucm_request(cli_ucm *u, const char *what, const char *url, const char *post,
     curl_slist_free_all(hdr);
     if (a->status == 0)
         a->status = status;
-
-    int outcome;
     char msg[CLI_ERRSIZE];
-    if (up && up->failed) {
-        snprintf(msg, sizeof msg, "%s", up->err);
-        outcome = UR_FAILED;
-    } else if (a->failed) {
-        snprintf(msg, sizeof msg, "the service's answer was refused: %s", a->err);
-        outcome = UR_FAILED;
-    } else if (cc != CURLE_OK) {
-        snprintf(msg, sizeof msg, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
-        size_t ml = strlen(msg);
-        while (ml > 0 && msg[ml - 1] == '\n')
-            msg[--ml] = '\0';
-        outcome = transient(cc) ? UR_RETRY : UR_FAILED;
-    } else if (a->status >= 200 && a->status < 300) {
-        if (a->jp && json_finish(a->jp) != 0) {
-            snprintf(msg, sizeof msg, "the service's answer was refused: %s", a->jp->err);
-            outcome = UR_FAILED;
-        } else {
-            outcome = UR_OK;
-            msg[0] = '\0';
-        }
-    } else {
-        char text[512];
-        ucm_excerpt(a->body, a->bodylen, text, sizeof text);
-        snprintf(msg, sizeof msg, "HTTP %ld%s%s", a->status, text[0] ? ": " : "", text);
-        if (a->status == 401 || a->status == 403)
-            outcome = UR_DENIED;
-        else if (a->status == 429 || (a->status >= 500 && a->status < 600))
-            outcome = UR_RETRY; /* too many requests, or a server error */
-        else
-            outcome = UR_FAILED;
-    }
+    int outcome = outcome_of(up, a, cc, cerr, msg);
     if (outcome != UR_OK) {
         if (outcome == UR_DENIED)
             cli_err(err, "%s: not authorized by the content server (%s)", what, msg);
