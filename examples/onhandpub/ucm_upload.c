@@ -135,6 +135,92 @@ static int finish_failure(cli_ucm *u, int outcome)
     return -1;
 }
 
+/* Not an outcome of a request: the attempt goes on to upload. */
+#define UPLOAD_NOW (-1)
+
+/*
+ * Before a retry: wait, then look for the document an earlier attempt may
+ * have stored (never upload twice).  UR_OK when it is there (taken),
+ * UPLOAD_NOW when it is not, UR_RETRY when the listing failed for now
+ * (last says why), another outcome when it failed for good.
+ */
+static int before_retry(cli_ucm *u, const char *name, unsigned attempt, char *last, char *err)
+{
+    char how[128];
+    double wait = ucm_retry_wait(u, attempt, how, sizeof how);
+    fprintf(stderr, "onhandpub: %s; checking the content server and retrying in %.1f s%s\n", last,
+            wait, how);
+    ucm_sleep(wait);
+    char *found = NULL;
+    int lr = find_document(u, name, &found, err);
+    if (lr == UR_RETRY) {
+        snprintf(last, CLI_ERRSIZE, "%s", err);
+        return UR_RETRY; /* not known: no upload on this attempt */
+    }
+    if (lr != UR_OK)
+        return lr;
+    if (found == NULL)
+        return UPLOAD_NOW;
+    u->document_id = found;
+    u->found_existing = 1;
+    return UR_OK;
+}
+
+/* The upload was accepted but its answer is unusable: stored or not?  Never upload twice. */
+static int settle_unsure(cli_ucm *u, const char *name, char *err)
+{
+    char lerr[CLI_ERRSIZE], msg[CLI_ERRSIZE];
+    char *found = NULL;
+    int lr = find_document(u, name, &found, lerr);
+    if (lr == UR_OK && found) {
+        u->document_id = found;
+        u->found_existing = 1;
+        return UR_OK;
+    }
+    if (lr == UR_OK)
+        snprintf(msg, sizeof msg, "%s; the account holds no document of that name", err);
+    else
+        snprintf(msg, sizeof msg,
+                 "%s; whether the document was stored is unknown: the listing failed "
+                 "(%s)",
+                 err, lerr);
+    snprintf(err, CLI_ERRSIZE, "%s", msg);
+    return UR_FAILED;
+}
+
+/* The upload of body b to url, retried after transient failures: the outcome. */
+static int upload_with_retries(cli_ucm *u, upload_body *b, const char *url, const char *name,
+                               char *err)
+{
+    char last[CLI_ERRSIZE] = "";
+    for (unsigned attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            if (attempt > u->retries) {
+                cli_err(err, "%s (gave up after %u attempt%s)", last, attempt,
+                        attempt == 1 ? "" : "s");
+                return UR_FAILED;
+            }
+            int before = before_retry(u, name, attempt, last, err);
+            if (before == UR_RETRY)
+                continue;
+            if (before != UPLOAD_NOW)
+                return before;
+        }
+        char *id = NULL;
+        int unsure;
+        int outcome = upload_once(u, b, url, &id, &unsure, err);
+        if (outcome == UR_OK) {
+            u->document_id = id;
+            return UR_OK;
+        }
+        if (outcome == UR_FAILED && unsure)
+            return settle_unsure(u, name, err);
+        if (outcome != UR_RETRY)
+            return outcome;
+        snprintf(last, sizeof last, "%s", err);
+    }
+}
+
 int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
 {
     u->exit_status = 0;
@@ -158,85 +244,20 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
     int outcome = UR_FAILED;
     if (qacc == NULL || qname == NULL || suffix == NULL || url == NULL || b == NULL) {
         cli_err(err, "out of memory");
-        goto out;
+    } else {
+        snprintf(url, ul, "%s" RESOURCE, u->url);
+        snprintf(suffix, sl,
+                 "\",\"DocumentAccount\":%s,\"ContentType\":\"zip\",\"FileName\":%s,"
+                 "\"DocumentId\":null}",
+                 qacc, qname);
+        b->prefix = prefix;
+        b->prefix_len = sizeof prefix - 1;
+        b->suffix = suffix;
+        b->suffix_len = strlen(suffix);
+        b->fd = fd;
+        b->size = (uint64_t)st.st_size;
+        outcome = upload_with_retries(u, b, url, name, err);
     }
-    snprintf(url, ul, "%s" RESOURCE, u->url);
-    snprintf(suffix, sl,
-             "\",\"DocumentAccount\":%s,\"ContentType\":\"zip\",\"FileName\":%s,"
-             "\"DocumentId\":null}",
-             qacc, qname);
-    b->prefix = prefix;
-    b->prefix_len = sizeof prefix - 1;
-    b->suffix = suffix;
-    b->suffix_len = strlen(suffix);
-    b->fd = fd;
-    b->size = (uint64_t)st.st_size;
-
-    char last[CLI_ERRSIZE] = "";
-    for (unsigned attempt = 0;; attempt++) {
-        if (attempt > 0) {
-            if (attempt > u->retries) {
-                cli_err(err, "%s (gave up after %u attempt%s)", last, attempt,
-                        attempt == 1 ? "" : "s");
-                outcome = UR_FAILED;
-                break;
-            }
-            char how[128];
-            double wait = ucm_retry_wait(u, attempt, how, sizeof how);
-            fprintf(stderr, "onhandpub: %s; checking the content server and retrying in %.1f s%s\n",
-                    last, wait, how);
-            ucm_sleep(wait);
-            /* Did the document arrive after all?  Then take it; never upload twice. */
-            char *found = NULL;
-            int lr = find_document(u, name, &found, err);
-            if (lr == UR_RETRY) {
-                snprintf(last, sizeof last, "%s", err);
-                continue; /* not known: no upload on this attempt */
-            }
-            if (lr != UR_OK) {
-                outcome = lr;
-                break;
-            }
-            if (found) {
-                u->document_id = found;
-                u->found_existing = 1;
-                outcome = UR_OK;
-                break;
-            }
-        }
-        char *id = NULL;
-        int unsure;
-        outcome = upload_once(u, b, url, &id, &unsure, err);
-        if (outcome == UR_OK) {
-            u->document_id = id;
-            break;
-        }
-        if (outcome == UR_FAILED && unsure) {
-            /* Accepted, but the answer is unusable: stored or not?  Never upload twice. */
-            char lerr[CLI_ERRSIZE], msg[CLI_ERRSIZE];
-            char *found = NULL;
-            int lr = find_document(u, name, &found, lerr);
-            if (lr == UR_OK && found) {
-                u->document_id = found;
-                u->found_existing = 1;
-                outcome = UR_OK;
-                break;
-            }
-            if (lr == UR_OK)
-                snprintf(msg, sizeof msg, "%s; the account holds no document of that name", err);
-            else
-                snprintf(msg, sizeof msg,
-                         "%s; whether the document was stored is unknown: the listing failed "
-                         "(%s)",
-                         err, lerr);
-            snprintf(err, CLI_ERRSIZE, "%s", msg);
-            break;
-        }
-        if (outcome != UR_RETRY)
-            break;
-        snprintf(last, sizeof last, "%s", err);
-    }
-out:
     (void)close(fd);
     free(qacc);
     free(qname);
