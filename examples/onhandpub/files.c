@@ -563,33 +563,30 @@ static int rename_noreplace(cli_atomic *a)
     return 0;
 }
 
-int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
+/* A device or pipe: nothing to put in place; fsync does not apply to all of them. */
+static int commit_direct(cli_atomic *a, char *err)
 {
-    if (a->fd < 0) {
-        cli_err(err, "internal error: commit of a closed file");
-        return -1;
+    int fd = a->fd;
+    a->fd = -1;
+    int bad =
+        fsync(fd) != 0 && errno != EINVAL && errno != EROFS && errno != ENOTSUP && errno != EBADF;
+    int e = errno;
+    if (close(fd) != 0 && !bad) {
+        bad = 1;
+        e = errno;
     }
-    if (atomic_flush(a, err) != 0)
-        goto fail;
-    if (a->direct) {
-        /* A device or pipe: nothing to put in place; fsync does not apply to all of them. */
-        int fd = a->fd;
-        a->fd = -1;
-        int bad = fsync(fd) != 0 && errno != EINVAL && errno != EROFS && errno != ENOTSUP &&
-                  errno != EBADF;
-        int e = errno;
-        if (close(fd) != 0 && !bad) {
-            bad = 1;
-            e = errno;
-        }
-        if (bad)
-            cli_err(err, "cannot write '%s': %s", a->name, strerror(e));
-        atomic_reset(a);
-        return bad ? -1 : 0;
-    }
+    if (bad)
+        cli_err(err, "cannot write '%s': %s", a->name, strerror(e));
+    atomic_reset(a);
+    return bad ? -1 : 0;
+}
+
+/* Before the file goes in place: on disk, still ours, and its name free to take (or to replace). */
+static int check_before_placing(const cli_atomic *a, int no_replace, char *err)
+{
     if (fsync(a->fd) != 0) {
         cli_err(err, "cannot flush '%s' in '%s' to disk: %s", a->name, a->dir, strerror(errno));
-        goto fail;
+        return -1;
     }
     if (a->tmp != NULL) {
         int ours = still_ours(a);
@@ -599,21 +596,27 @@ int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
             else
                 cli_err(err, "temporary file '%s' in '%s' was removed or replaced by another file",
                         a->tmp, a->dir);
-            goto fail;
+            return -1;
         }
     }
     struct stat st;
     if (fstatat(a->dirfd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (no_replace) {
             cli_err(err, "'%s' already exists in '%s'; it is never replaced", a->name, a->dir);
-            goto fail;
+            return -1;
         }
         if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
             cli_err(err, "'%s' in '%s' is %s, not a regular file; it is never replaced", a->name,
                     a->dir, kind_of(st.st_mode));
-            goto fail;
+            return -1;
         }
     }
+    return 0;
+}
+
+/* The file under its name: linked or renamed without replacing, or renamed over the old one. */
+static int place(cli_atomic *a, int no_replace, char *err)
+{
     int placed = -1;
     if (no_replace) {
         placed = a->tmp == NULL ? link_unnamed(a, a->name) : rename_noreplace(a);
@@ -624,7 +627,7 @@ int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
             a->tmp = malloc(tl);
             if (a->tmp == NULL) {
                 cli_err(err, "out of memory");
-                goto fail;
+                return -1;
             }
             for (int i = 0; i < CLI_TMP_TRIES; i++) {
                 temp_name(a->tmp, tl, a->name);
@@ -636,7 +639,7 @@ int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
                 cli_err(err, "cannot link a temporary file in '%s': %s", a->dir, strerror(errno));
                 free(a->tmp);
                 a->tmp = NULL;
-                goto fail;
+                return -1;
             }
         }
         placed = renameat(a->dirfd, a->tmp, a->dirfd, a->name);
@@ -646,8 +649,23 @@ int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
             cli_err(err, "'%s' already exists in '%s'; it is never replaced", a->name, a->dir);
         else
             cli_err(err, "cannot put '%s' in place in '%s': %s", a->name, a->dir, strerror(errno));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+int cli_atomic_commit(cli_atomic *a, int no_replace, char *err)
+{
+    if (a->fd < 0) {
+        cli_err(err, "internal error: commit of a closed file");
+        return -1;
+    }
+    if (atomic_flush(a, err) != 0)
+        goto fail;
+    if (a->direct)
+        return commit_direct(a, err);
+    if (check_before_placing(a, no_replace, err) != 0 || place(a, no_replace, err) != 0)
+        goto fail;
     free(a->tmp);
     a->tmp = NULL;
     int fd = a->fd;
