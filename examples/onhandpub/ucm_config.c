@@ -209,30 +209,33 @@ static int set_credentials(cli_ucm *u, const char *user, size_t ulen, const char
     return 0;
 }
 
-int cli_ucm_credentials(cli_ucm *u, const char *file, char *err)
+/* The credentials from the environment variables. */
+static int credentials_from_env(cli_ucm *u, char *err)
 {
-    if (file == NULL) {
-        const char *user = getenv(CLI_UCM_ENV_USER), *pw = getenv(CLI_UCM_ENV_PASSWORD);
-        if (user == NULL || pw == NULL) {
-            cli_err(err,
-                    "no credentials for the content server: give --ucm-credentials FILE or set "
-                    "%s and %s",
-                    CLI_UCM_ENV_USER, CLI_UCM_ENV_PASSWORD);
-            return -1;
-        }
-        if (strchr(user, ':') != NULL || strpbrk(user, "\r\n") || strpbrk(pw, "\r\n")) {
-            cli_err(err, "%s: a user name with ':' or line breaks cannot be used",
-                    CLI_UCM_ENV_USER);
-            return -1;
-        }
-        if (set_credentials(u, user, strlen(user), pw, strlen(pw), err) != 0) {
-            char m[CLI_ERRSIZE];
-            snprintf(m, sizeof m, "%s: %s", CLI_UCM_ENV_USER, err);
-            cli_err(err, "%s", m);
-            return -1;
-        }
-        return 0;
+    const char *user = getenv(CLI_UCM_ENV_USER), *pw = getenv(CLI_UCM_ENV_PASSWORD);
+    if (user == NULL || pw == NULL) {
+        cli_err(err,
+                "no credentials for the content server: give --ucm-credentials FILE or set "
+                "%s and %s",
+                CLI_UCM_ENV_USER, CLI_UCM_ENV_PASSWORD);
+        return -1;
     }
+    if (strchr(user, ':') != NULL || strpbrk(user, "\r\n") || strpbrk(pw, "\r\n")) {
+        cli_err(err, "%s: a user name with ':' or line breaks cannot be used", CLI_UCM_ENV_USER);
+        return -1;
+    }
+    if (set_credentials(u, user, strlen(user), pw, strlen(pw), err) != 0) {
+        char m[CLI_ERRSIZE];
+        snprintf(m, sizeof m, "%s: %s", CLI_UCM_ENV_USER, err);
+        cli_err(err, "%s", m);
+        return -1;
+    }
+    return 0;
+}
+
+/* The credentials file (owner-only, at most CRED_MAX bytes) into buf; its length, or -1. */
+static long read_credentials_file(const char *file, char *buf, char *err)
+{
     int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         cli_err(err, "cannot open credentials file '%s': %s", file, strerror(errno));
@@ -252,10 +255,9 @@ int cli_ucm_credentials(cli_ucm *u, const char *file, char *err)
         (void)close(fd);
         return -1;
     }
-    char buf[CRED_MAX + 1];
     size_t n = 0;
     for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+        ssize_t r = read(fd, buf + n, CRED_MAX - n);
         if (r == 0)
             break;
         if (r < 0) {
@@ -266,35 +268,46 @@ int cli_ucm_credentials(cli_ucm *u, const char *file, char *err)
             return -1;
         }
         n += (size_t)r;
-        if (n == sizeof buf - 1) {
+        if (n == CRED_MAX) {
             cli_err(err, "credentials file '%s' is longer than %d bytes", file, CRED_MAX);
             (void)close(fd);
-            memset(buf, 0, sizeof buf);
             return -1;
         }
     }
     (void)close(fd);
     buf[n] = '\0';
-    /* One line "user:password", an optional line end, nothing else. */
-    size_t line = strcspn(buf, "\r\n");
-    size_t end = line;
-    if (buf[end] == '\r')
-        end++;
-    if (buf[end] == '\n')
-        end++;
+    return (long)n;
+}
+
+int cli_ucm_credentials(cli_ucm *u, const char *file, char *err)
+{
+    if (file == NULL)
+        return credentials_from_env(u, err);
+    char buf[CRED_MAX + 1];
+    long got = read_credentials_file(file, buf, err);
     int rc = -1;
-    char *colon = memchr(buf, ':', line);
-    if (line == 0 || end != n || memchr(buf, '\0', n) != NULL)
-        cli_err(err, "credentials file '%s': expected one line 'user:password'", file);
-    else if (colon == NULL)
-        cli_err(err, "credentials file '%s': expected 'user:password' (no ':' found)", file);
-    else if (set_credentials(u, buf, (size_t)(colon - buf), colon + 1,
-                             line - (size_t)(colon - buf) - 1, err) != 0) {
-        char m[CLI_ERRSIZE];
-        snprintf(m, sizeof m, "credentials file '%s': %s", file, err);
-        cli_err(err, "%s", m);
-    } else
-        rc = 0;
+    if (got >= 0) {
+        size_t n = (size_t)got;
+        /* One line "user:password", an optional line end, nothing else. */
+        size_t line = strcspn(buf, "\r\n");
+        size_t end = line;
+        if (buf[end] == '\r')
+            end++;
+        if (buf[end] == '\n')
+            end++;
+        char *colon = memchr(buf, ':', line);
+        if (line == 0 || end != n || memchr(buf, '\0', n) != NULL)
+            cli_err(err, "credentials file '%s': expected one line 'user:password'", file);
+        else if (colon == NULL)
+            cli_err(err, "credentials file '%s': expected 'user:password' (no ':' found)", file);
+        else if (set_credentials(u, buf, (size_t)(colon - buf), colon + 1,
+                                 line - (size_t)(colon - buf) - 1, err) != 0) {
+            char m[CLI_ERRSIZE];
+            snprintf(m, sizeof m, "credentials file '%s': %s", file, err);
+            cli_err(err, "%s", m);
+        } else
+            rc = 0;
+    }
     volatile char *v = buf;
     for (size_t i = 0; i < sizeof buf; i++)
         v[i] = 0;
