@@ -1,5 +1,5 @@
 /*
- * onhandpub_escape.c - messages stay one line: input text reaches the terminal only as
+ * Messages stay one line: input text reaches the terminal only as
  * visible escapes (docs/cli.md, "Messages").
  */
 #include "cli.h"

@@ -1,5 +1,5 @@
 /*
- * onhandpub_files.c - atomic files, the ZIP file sink, the rejects file and
+ * Atomic files, the ZIP file sink, the rejects file and
  * the input reader of the onhandpub command.
  */
 #define _GNU_SOURCE /* O_TMPFILE, AT_EMPTY_PATH, renameat2, flock */

@@ -1,5 +1,5 @@
 /*
- * onhandpub_state.c - the state file (watermarks and run ids, locked with
+ * The state file (watermarks and run ids, locked with
  * flock for the whole run) and the grants file of the onhandpub command.
  *
  * State file layout (PSV, layout v1 quoting), docs/cli.md:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end tests of `onhandpub reconcile` (examples/onhandpub_reconcile.c, docs/cli.md).
+"""End-to-end tests of `onhandpub reconcile` (examples/onhandpub/cmd_reconcile.c, docs/cli.md).
 
 Environment: OHP_CLI is the program, OHP_CLI_DATA the sample data directory
 (examples/data).  Python 3 standard library only.
