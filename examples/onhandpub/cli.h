@@ -12,27 +12,24 @@
 
 #include <onhandpub.h>
 
+#include "escape.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #define CLI_ERRSIZE 1024
 
-/* printf-style formatting into err (truncated, always terminated), escaped by cli_escape. */
+/* printf-style formatting into err (truncated, always terminated), escaped by ohp_escape_text. */
 void cli_err(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-/*
- * Copy len bytes of text into out (size bytes, always terminated) with control characters and
- * bytes that are not UTF-8 as visible escapes: \n \r \t, \xHH (other C0 controls, DEL,
- * invalid bytes), \u0080-\u009f (C1 controls).  A backslash stays as is, so escaping twice
- * changes nothing.  Stops before what would not fit; returns the length written.  cli_err and
- * every message of the command pass their text through it: a message is one line.
- */
-size_t cli_escape(char *out, size_t size, const char *in, size_t len);
+/* ohp_escape_text(), the library's escaper (src/common/escape.h, compiled into the command):
+ * cli_err and every message of the command pass their text through it, so a message is one
+ * line. */
 /* s (NULL: "") escaped into buf; returns buf. */
 const char *cli_visible(const char *s, char *buf, size_t size);
 

@@ -30,7 +30,7 @@ void cli_err(char *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    cli_escape(err, CLI_ERRSIZE, raw, strlen(raw)); /* values quoted in it stay visible text */
+    ohp_escape_text(err, CLI_ERRSIZE, raw, strlen(raw)); /* values quoted in it stay visible text */
 }
 
 /* ---- paths ---- */

@@ -3,6 +3,7 @@
 #define OHP_INTERNAL_H
 
 #include "onhandpub.h"
+#include "escape.h"
 #include "layout.h"
 #include "psv_field.h"
 
@@ -115,15 +116,7 @@ void ohp_buf_free(ohp_buf *b, const ohp_alloc *a);
 #define OHP_ERRMSG_SIZE 512
 void ohp_errmsg_set(char *msg, const char *fmt, ...) OHP_PRINTF(2, 3);
 void ohp_errmsg_vset(char *msg, const char *fmt, va_list ap) OHP_PRINTF(2, 0);
-/*
- * Copy len bytes of text into out (size bytes, always terminated) with what must not reach a
- * terminal raw written as visible escapes: LF, CR and TAB as \n \r \t, other C0 controls,
- * DEL and bytes that are not UTF-8 as \xHH, C1 controls (U+0080-U+009F) as \u0080-\u009f.
- * A backslash is copied as is, so escaping twice changes nothing.  Stops before a character
- * or an escape that would not fit.  Returns the length written.  ohp_errmsg_vset passes every
- * message through it.
- */
-size_t ohp_escape_text(char *out, size_t size, const char *in, size_t len);
+/* ohp_escape_text() and ohp_utf8_char(): escape.h (shared with the onhandpub command). */
 /* Bytes of s to print with "%.*s" for at most max bytes without splitting a UTF-8 character. */
 int ohp_utf8_cut(const char *s, int max);
 
