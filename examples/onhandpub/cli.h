@@ -286,6 +286,9 @@ void cli_input_close(cli_input *in);
 void cli_input_where(const ohp_balance_reader *br, const char *input, uint64_t ordinal, char *buf,
                      size_t size);
 
+/* An ohp_read_fn over the file descriptor *(int *)ud, read() retried after EINTR (state.c). */
+int cli_fd_read(void *ud, void *buf, size_t cap, size_t *got);
+
 /* ---- the content server (UCM): ucm.h and its files ---- */
 
 /* Environment variables holding the credentials when no file is given. */

@@ -57,7 +57,7 @@ static int on_download_event(void *ud, int ev, int depth, const char *key, const
     return 0;
 }
 
-/* zipread.c over a file descriptor (with ucm_fd_read above). */
+/* zipread.c over a file descriptor (with cli_fd_read). */
 static int fd_seek(void *ud, uint64_t off)
 {
     return off > (uint64_t)INT64_MAX || lseek(*(int *)ud, (off_t)off, SEEK_SET) < 0 ? -1 : 0;
@@ -79,7 +79,7 @@ static int zip_check(const char *path, char *err)
         return -1;
     }
     zr_io io = {0};
-    io.read = ucm_fd_read;
+    io.read = cli_fd_read;
     io.seek = fd_seek;
     io.ud = &fd;
     io.size = (uint64_t)st.st_size;

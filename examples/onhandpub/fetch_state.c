@@ -25,20 +25,6 @@
 #define FETCH_VERSION "1"
 static const char *const fetch_columns[] = {"DOCUMENT_ID", "FILE_NAME", "FETCHED_DATE"};
 
-int ucm_fd_read(void *ud, void *buf, size_t cap, size_t *got)
-{
-    int fd = *(const int *)ud;
-    for (;;) {
-        ssize_t n = read(fd, buf, cap);
-        if (n >= 0) {
-            *got = (size_t)n;
-            return 0;
-        }
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
 const fetch_row *fetch_find(const fetch_state *fs, const char *id)
 {
     for (size_t i = 0; i < fs->count; i++)
@@ -92,7 +78,7 @@ void fetch_state_close(fetch_state *fs)
 static int fetch_parse(fetch_state *fs, int fd, char *err)
 {
     ohp_psv_reader *r = NULL;
-    if (ohp_psv_reader_new(&r, ucm_fd_read, &fd, 65536, NULL) != OHP_OK) {
+    if (ohp_psv_reader_new(&r, cli_fd_read, &fd, 65536, NULL) != OHP_OK) {
         cli_err(err, "out of memory");
         return -1;
     }

@@ -37,7 +37,7 @@ static const char *const state_columns[] = {"SYSTEM_CODE", "ORGANIZATION_CODE", 
                                             "WATERMARK",   "LAST_SNAPSHOT_DATE", "LAST_RUN_ID"};
 static const char *const class_names[2] = {"SERIAL", "NONSERIAL"};
 
-static int fd_read(void *ud, void *buf, size_t cap, size_t *got)
+int cli_fd_read(void *ud, void *buf, size_t cap, size_t *got)
 {
     int fd = *(const int *)ud;
     *got = 0;
@@ -154,7 +154,7 @@ static const char *state_row(cli_state *st, int version, const char *const *f, s
 static int state_parse(cli_state *st, int fd, char *err)
 {
     ohp_psv_reader *r = NULL;
-    int rc = ohp_psv_reader_new(&r, fd_read, &fd, STATE_MAX_LINE, NULL);
+    int rc = ohp_psv_reader_new(&r, cli_fd_read, &fd, STATE_MAX_LINE, NULL);
     if (rc != OHP_OK) {
         cli_err(err, "state file '%s': %s", st->path, ohp_strerror(rc));
         return -1;
@@ -445,7 +445,7 @@ int cli_grants_authorize(void *ud, const char *user, const char *privilege, int 
     char err[CLI_ERRSIZE];
     ohp_psv_reader *r = NULL;
     *granted = 0;
-    if (ohp_psv_reader_new(&r, fd_read, &g->fd, 0, NULL) != OHP_OK) {
+    if (ohp_psv_reader_new(&r, cli_fd_read, &g->fd, 0, NULL) != OHP_OK) {
         ohp_job_set_callback_error(g->job, "out of memory");
         return -1;
     }

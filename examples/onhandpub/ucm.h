@@ -223,7 +223,6 @@ typedef struct fetch_state {
     size_t count, cap;
 } fetch_state;
 
-int ucm_fd_read(void *ud, void *buf, size_t cap, size_t *got);
 const fetch_row *fetch_find(const fetch_state *fs, const char *id);
 int fetch_add(fetch_state *fs, const char *id, const char *name, int64_t when);
 void fetch_state_close(fetch_state *fs);

@@ -323,8 +323,11 @@ const char *rc_side_name(int side);
 void *rc_grown(const ohp_alloc *a, void *arr, size_t *cap, size_t size, size_t first);
 /* Room for size bytes; OHP_ENOMEM, or OHP_ELIMIT past 32 GiB of records. */
 int rc_pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint32_t *ref);
+/* Free every block of the pool. */
 void rc_pool_free(pool *p, const ohp_alloc *a);
+/* The hash of a key of n bytes. */
 uint32_t rc_hash(const char *p, size_t n);
+/* Free the table's records and slots. */
 void rc_tab_free(tab *t, const ohp_alloc *a);
 /* Size the slots for about n keys in one step (a hint: failure is harmless). */
 void rc_tab_reserve(tab *t, const ohp_alloc *a, size_t n);
@@ -336,6 +339,8 @@ int rc_tab_append(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint
  */
 int rc_tab_get(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t h, uint32_t *ref,
                bool *added);
+/* Records in the order they were added: start with *it = {0, 0}; ref may be NULL; NULL at the end.
+ */
 void *rc_tab_next(const tab *t, tab_iter *it, uint32_t *ref);
 /* The record after ref in the order they were added, or NONE. */
 uint32_t rc_tab_after(const tab *t, uint32_t ref);
@@ -352,6 +357,7 @@ int rc_tab_index(tab *t, const ohp_alloc *a, size_t expect);
  */
 int rc_key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
                   const char *unit, uint32_t *klen, size_t *prefix, int *used);
+/* The fields of a key built by rc_key_append (pointers into key). */
 void rc_split_key(const char *key, const char *f[NKEY]);
 /* The length of a comparison entry's key without its unit (the last field). */
 uint32_t rc_key_nounit_len(const entry *e);
@@ -360,8 +366,11 @@ bool rc_same_key_nounit(const entry *x, const entry *y);
 
 /* ---- exact quantities (reconcile_qty.c) ---- */
 
+/* Free the accumulators of big values. */
 void rc_bigs_free(bigs *b, const ohp_alloc *a);
+/* The quantity as canonical text. */
 void rc_qty_text(const bigs *b, const qty *q, char out[OHP_ACC_BUFSIZE]);
+/* q += d (OHP_ENOMEM when an accumulator cannot be made). */
 int rc_qty_add(bigs *b, qty *q, const ohp_decimal *d, const ohp_alloc *a);
 /* Add m * 10^-scale to q. */
 int rc_qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a);
@@ -372,6 +381,7 @@ int rc_qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a);
 int rc_qty_add_text(bigs *b, qty *q, const char *text, const ohp_alloc *a);
 /* Add a quantity to a UOM total (sums of any size). */
 int rc_qty_add_to(bigs *b, qty *total, const qty *q, const ohp_alloc *a);
+/* Is the quantity zero? */
 bool rc_qty_zero(const bigs *b, const qty *q);
 /* Back to zero; an accumulator it held is released. */
 void rc_qty_clear(bigs *b, qty *q, const ohp_alloc *a);
@@ -380,6 +390,7 @@ int rc_qin_parse(const char *text, qin *q);
 
 /* ---- contributions: a line lands at its key (reconcile_add.c) ---- */
 
+/* The unit of measure code as its index + 1 in *out, added at first sight (at most 65535). */
 int rc_uom_index(ohp_reconcile *rc, const char *code, uint16_t *out);
 /* A side's lines begin: the cursor goes back to the first entry. */
 void rc_stream_begin(ohp_reconcile *rc);
@@ -396,104 +407,16 @@ int rc_cmp_key(ohp_reconcile *rc, const char *const kf[NKEY], uint16_t uom_ix);
  */
 int rc_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix, const char *serial_no,
             size_t sl);
+/* A snapshot line's key fields. */
 void rc_record_key(const ohp_snapshot_record *rec, const char *kf[NKEY]);
 
 /* ---- loading snapshots (reconcile_fold.c) ---- */
 
-int rc_load_snapshots(ohp_reconcile *rc, int side, ohp_snapshot_reader *const *readers, size_t n);
-/* ---- the handle (reconcile.c) ---- */
-
-/* Set the handle's message; returns code. */
-int rc_fail(ohp_reconcile *rc, int code, const char *fmt, ...) OHP_PRINTF(3, 4);
-/* "ERP side" or "external side", for messages. */
-const char *rc_side_name(int side);
-
-/* ---- pools, hash tables and keys (reconcile_table.c) ---- */
-
 /*
- * An array of elements of size bytes, doubled (or first made `first` long):
- * the new array, *cap updated; NULL (array and *cap unchanged) without memory.
+ * One side from n snapshot readers (the entry point checked the state):
+ * their identities checked, ordered by snapshot date, then one FULL
+ * snapshot straight into the comparison or the chain folded.
  */
-void *rc_grown(const ohp_alloc *a, void *arr, size_t *cap, size_t size, size_t first);
-/* Room for size bytes; OHP_ENOMEM, or OHP_ELIMIT past 32 GiB of records. */
-int rc_pool_alloc(pool *p, const ohp_alloc *a, size_t size, void **out, uint32_t *ref);
-void rc_pool_free(pool *p, const ohp_alloc *a);
-uint32_t rc_hash(const char *p, size_t n);
-void rc_tab_free(tab *t, const ohp_alloc *a);
-/* Size the slots for about n keys in one step (a hint: failure is harmless). */
-void rc_tab_reserve(tab *t, const ohp_alloc *a, size_t n);
-/* Add a record for a key known to be new, without a slot (see rc_tab_index). */
-int rc_tab_append(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t *ref);
-/*
- * Find or add the key.  *ref is its record; *added tells whether it is new
- * (its header is then zero but for the key length).
- */
-int rc_tab_get(tab *t, const ohp_alloc *a, const char *key, size_t klen, uint32_t h, uint32_t *ref,
-               bool *added);
-void *rc_tab_next(const tab *t, tab_iter *it, uint32_t *ref);
-/* The record after ref in the order they were added, or NONE. */
-uint32_t rc_tab_after(const tab *t, uint32_t ref);
-/*
- * Give every record (added by rc_tab_append) its slot, in one pass over the
- * records; the slots are sized for at least expect keys.
- */
-int rc_tab_index(tab *t, const ohp_alloc *a, size_t expect);
-/*
- * Append the key to b: the fields joined with NUL bytes, NUL-terminated,
- * then (unless unit is NULL) the unit of measure as one more field.
- * *klen: its length without the last NUL; *prefix: the length of the
- * organization and the item with their NULs.
- */
-int rc_key_append(ohp_buf *b, const ohp_alloc *a, const char *const f[NKEY], int ignore,
-                  const char *unit, uint32_t *klen, size_t *prefix, int *used);
-void rc_split_key(const char *key, const char *f[NKEY]);
-/* The length of a comparison entry's key without its unit (the last field). */
-uint32_t rc_key_nounit_len(const entry *e);
-/* Do two comparison entries have the same key, whatever their units? */
-bool rc_same_key_nounit(const entry *x, const entry *y);
-
-/* ---- exact quantities (reconcile_qty.c) ---- */
-
-void rc_bigs_free(bigs *b, const ohp_alloc *a);
-void rc_qty_text(const bigs *b, const qty *q, char out[OHP_ACC_BUFSIZE]);
-int rc_qty_add(bigs *b, qty *q, const ohp_decimal *d, const ohp_alloc *a);
-/* Add m * 10^-scale to q. */
-int rc_qty_add_small(bigs *b, qty *q, int64_t m, uint8_t s, const ohp_alloc *a);
-/*
- * Add a canonical decimal text to q: one the parser takes, or a sum beyond
- * its limits (up to the accumulator's 63 integer digits).
- */
-int rc_qty_add_text(bigs *b, qty *q, const char *text, const ohp_alloc *a);
-/* Add a quantity to a UOM total (sums of any size). */
-int rc_qty_add_to(bigs *b, qty *total, const qty *q, const ohp_alloc *a);
-bool rc_qty_zero(const bigs *b, const qty *q);
-/* Back to zero; an accumulator it held is released. */
-void rc_qty_clear(bigs *b, qty *q, const ohp_alloc *a);
-/* Parse a quantity once; OHP_EPARSE or OHP_ELIMIT when it is no exact decimal. */
-int rc_qin_parse(const char *text, qin *q);
-
-/* ---- contributions: a line lands at its key (reconcile_add.c) ---- */
-
-int rc_uom_index(ohp_reconcile *rc, const char *code, uint16_t *out);
-/* A side's lines begin: the cursor goes back to the first entry. */
-void rc_stream_begin(ohp_reconcile *rc);
-/* Apply every waiting contribution. */
-int rc_flush(ohp_reconcile *rc);
-/*
- * The key and unit of the contributions that follow (one line's worth):
- * built once, into text, with its hash when keys are hashed.
- */
-int rc_cmp_key(ohp_reconcile *rc, const char *const kf[NKEY], uint16_t uom_ix);
-/*
- * One contribution at the current key: a parsed quantity (or NULL)
- * in UOM index uom_ix, and optionally one serial number of sl bytes.
- */
-int rc_push(ohp_reconcile *rc, int side, const qin *q, uint16_t uom_ix, const char *serial_no,
-            size_t sl);
-void rc_record_key(const ohp_snapshot_record *rec, const char *kf[NKEY]);
-
-/* ---- loading snapshots (reconcile_fold.c) ---- */
-
 int rc_load_snapshots(ohp_reconcile *rc, int side, ohp_snapshot_reader *const *readers, size_t n);
 
 /* ---- the external side (reconcile_external.c) ---- */
