@@ -988,54 +988,31 @@ static int reject_serials(cli_atomic *a, const ohp_record *rec, char *err)
     return rc;
 }
 
-int cli_rejects_record(void *ud, const ohp_rejection *rj)
+/* The rejected row as read, byte for byte (the record's flags are interpreted values). */
+static int reject_raw_row(cli_rejects *r, const char *ord, const char *message, char *err)
 {
-    cli_rejects *r = ud;
-    char err[CLI_ERRSIZE];
-    /* The message with the file and the line (and column) the record came from. */
-    char where[CLI_ERRSIZE], message[2 * CLI_ERRSIZE];
-    cli_input_where(r->br, r->input, rj->ordinal, where, sizeof where);
-    snprintf(message, sizeof message, "%s; %s", rj->message ? rj->message : "", where);
-    if (r->count < CLI_REJECT_NOTES) {
-        r->notes[r->count] = strdup(message);
-        if (r->notes[r->count] == NULL) {
-            ohp_job_set_callback_error(r->job, "out of memory");
-            return -1;
-        }
+    int rc = cli_atomic_field(&r->file, ord, err);
+    if (rc == 0)
+        rc = cli_atomic_write(&r->file, "|", 1, err);
+    if (rc == 0)
+        rc = cli_atomic_field(&r->file, message, err);
+    for (size_t i = 0; rc == 0 && i < sizeof input_columns / sizeof input_columns[0]; i++) {
+        rc = cli_atomic_write(&r->file, "|", 1, err);
+        if (rc == 0)
+            rc = cli_atomic_field(&r->file, ohp_balance_reader_field(r->br, input_columns[i]), err);
     }
-    r->count++;
-    if (!r->enabled)
-        return 0;
-    const ohp_record *rec = rj->record;
-    int rc = 0;
-    if (r->br != NULL) {
-        /* The row as read, byte for byte (the record's flags are interpreted values). */
-        char ord[32];
-        snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
-        rc = cli_atomic_field(&r->file, ord, err);
-        if (rc == 0)
-            rc = cli_atomic_write(&r->file, "|", 1, err);
-        if (rc == 0)
-            rc = cli_atomic_field(&r->file, message, err);
-        for (size_t i = 0; rc == 0 && i < sizeof input_columns / sizeof input_columns[0]; i++) {
-            rc = cli_atomic_write(&r->file, "|", 1, err);
-            if (rc == 0)
-                rc = cli_atomic_field(&r->file, ohp_balance_reader_field(r->br, input_columns[i]),
-                                      err);
-        }
-        if (rc == 0)
-            rc = cli_atomic_write(&r->file, "\n", 1, err);
-        if (rc != 0) {
-            ohp_job_set_callback_error(r->job, err);
-            return -1;
-        }
-        return 0;
-    }
+    if (rc == 0)
+        rc = cli_atomic_write(&r->file, "\n", 1, err);
+    return rc;
+}
+
+/* The rejected record of a source that is no balance reader, from its fields. */
+static int reject_record_row(cli_rejects *r, const ohp_record *rec, const char *ord,
+                             const char *message, char *err)
+{
     /* A record the source could not build has no reliable flags: leave them empty. */
     const char *serial_flag = rec->source_error ? "" : rec->serial_controlled ? "Y" : "N";
     const char *consigned_flag = rec->source_error ? "" : rec->consigned ? "Y" : "N";
-    char ord[32];
-    snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
     const char *before[] = {ord,
                             message,
                             rec->organization_id,
@@ -1054,7 +1031,7 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
         rec->secondary_uom_code, consigned_flag,        rec->owning_party_id,
         rec->project_id,         rec->task_id,          rec->material_status_code,
         rec->last_update_date};
-    rc = 0;
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof before / sizeof before[0]; i++) {
         rc = cli_atomic_field(&r->file, before[i], err);
         if (rc == 0)
@@ -1069,6 +1046,31 @@ int cli_rejects_record(void *ud, const ohp_rejection *rj)
     }
     if (rc == 0)
         rc = cli_atomic_write(&r->file, "\n", 1, err);
+    return rc;
+}
+
+int cli_rejects_record(void *ud, const ohp_rejection *rj)
+{
+    cli_rejects *r = ud;
+    char err[CLI_ERRSIZE];
+    /* The message with the file and the line (and column) the record came from. */
+    char where[CLI_ERRSIZE], message[2 * CLI_ERRSIZE];
+    cli_input_where(r->br, r->input, rj->ordinal, where, sizeof where);
+    snprintf(message, sizeof message, "%s; %s", rj->message ? rj->message : "", where);
+    if (r->count < CLI_REJECT_NOTES) {
+        r->notes[r->count] = strdup(message);
+        if (r->notes[r->count] == NULL) {
+            ohp_job_set_callback_error(r->job, "out of memory");
+            return -1;
+        }
+    }
+    r->count++;
+    if (!r->enabled)
+        return 0;
+    char ord[32];
+    snprintf(ord, sizeof ord, "%llu", (unsigned long long)rj->ordinal);
+    int rc = r->br != NULL ? reject_raw_row(r, ord, message, err)
+                           : reject_record_row(r, rj->record, ord, message, err);
     if (rc != 0) {
         ohp_job_set_callback_error(r->job, err);
         return -1;
