@@ -160,7 +160,7 @@ static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
                                     : "the answer has no DocumentContent");
             outcome = UR_FAILED;
         }
-        if (outcome == UR_OK || outcome != UR_RETRY || attempt >= u->retries)
+        if (outcome != UR_RETRY || attempt >= u->retries)
             break;
         cli_atomic_abort(&file);
     }
