@@ -445,13 +445,20 @@ typedef struct ohp_params {
      * a run that rejects every record it checks never succeeds.
      */
     unsigned int max_reject_percent;
+    /**
+     * Non-zero: leave the manifest out of the archive.  By default the ZIP's
+     * archive comment holds one line of JSON that says what the run covered
+     * and what the entry holds (docs/psv-format.md, "The manifest"); readers
+     * of this library check the entry against it, other ZIP readers ignore it.
+     */
+    int omit_manifest;
 } ohp_params;
 
 #define OHP_PARAMS_VERSION 2
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0                                     \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                                  \
     }
 /**
  * Initialise p with the defaults of the given struct version, writing only

@@ -392,6 +392,7 @@ enum opt_id {
     OPT_REJECTS,
     OPT_MAX_REJECTS,
     OPT_ALLOW_EMPTY,
+    OPT_NO_MANIFEST,
     OPT_DATE,
     OPT_UCM,
     OPT_UCM_ACCOUNT,

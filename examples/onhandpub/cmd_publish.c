@@ -276,6 +276,7 @@ static int parse_params(const cli_opts *o, ohp_params *p, char *userbuf, size_t 
     if (o->given[OPT_NO_AUTH] && o->given[OPT_GRANTS])
         return cli_usage_error("options --no-auth and --grants exclude each other");
     p->caller_authorized = o->given[OPT_NO_AUTH];
+    p->omit_manifest = o->given[OPT_NO_MANIFEST];
     p->user = o->given[OPT_USER] ? o->value[OPT_USER] : login_name(userbuf, usersize);
     if (p->user == NULL)
         return cli_usage_error("cannot determine the login name; give --user NAME");
@@ -404,35 +405,21 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
 
 int cmd_publish(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_INPUT,
-                                  OPT_ORG,
-                                  OPT_SYSTEM,
-                                  OPT_LOOKUPS,
-                                  OPT_ITEMS,
-                                  OPT_FULL,
-                                  OPT_FROM,
-                                  OPT_STATE,
-                                  OPT_OUTDIR,
-                                  OPT_USER,
-                                  OPT_GRANTS,
-                                  OPT_NO_AUTH,
-                                  OPT_RUN_ID,
-                                  OPT_NOW,
-                                  OPT_LEVEL,
-                                  OPT_THREADS,
-                                  OPT_ON_ERROR,
-                                  OPT_REJECTS,
-                                  OPT_MAX_REJECTS,
-                                  OPT_ALLOW_EMPTY,
-                                  OPT_UCM,
-                                  OPT_UCM_ACCOUNT,
-                                  OPT_UCM_CREDENTIALS,
-                                  OPT_UCM_INSECURE,
-                                  OPT_UCM_CONNECT_TIMEOUT,
-                                  OPT_UCM_TIMEOUT,
-                                  OPT_UCM_RETRIES,
-                                  OPT_UCM_BACKOFF,
-                                  OPT_UCM_CACERT,
+    static const int allowed[] = {OPT_INPUT,        OPT_ORG,
+                                  OPT_SYSTEM,       OPT_LOOKUPS,
+                                  OPT_ITEMS,        OPT_FULL,
+                                  OPT_FROM,         OPT_STATE,
+                                  OPT_OUTDIR,       OPT_USER,
+                                  OPT_GRANTS,       OPT_NO_AUTH,
+                                  OPT_RUN_ID,       OPT_NOW,
+                                  OPT_LEVEL,        OPT_THREADS,
+                                  OPT_ON_ERROR,     OPT_REJECTS,
+                                  OPT_MAX_REJECTS,  OPT_ALLOW_EMPTY,
+                                  OPT_NO_MANIFEST,  OPT_UCM,
+                                  OPT_UCM_ACCOUNT,  OPT_UCM_CREDENTIALS,
+                                  OPT_UCM_INSECURE, OPT_UCM_CONNECT_TIMEOUT,
+                                  OPT_UCM_TIMEOUT,  OPT_UCM_RETRIES,
+                                  OPT_UCM_BACKOFF,  OPT_UCM_CACERT,
                                   OPT_HELP};
     cli_opts o;
     int rc = cli_parse_options(argc, argv, &(const cli_command)CLI_COMMAND(allowed), &o);

@@ -63,6 +63,7 @@ static const char usage_text[] =
     "                        (default 50%: a run rejecting everything never succeeds)\n"
     "  --allow-empty         a full publish may hold no line (the organization is empty);\n"
     "                        without it such a run is refused, nothing published\n"
+    "  --no-manifest         leave the manifest out of the ZIP's archive comment\n"
     "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
     "                        run succeeds, and the watermark advances, only once the\n"
     "                        service answered with a document id\n"

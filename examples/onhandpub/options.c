@@ -46,6 +46,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_REJECTS] = {"rejects", 1},
     [OPT_MAX_REJECTS] = {"max-rejects", 1},
     [OPT_ALLOW_EMPTY] = {"allow-empty", 0},
+    [OPT_NO_MANIFEST] = {"no-manifest", 0},
     [OPT_DATE] = {"date", 1},
     [OPT_HELP] = {"help", 0},
     [OPT_VERSION] = {"version", 0},

@@ -3,6 +3,7 @@
  * to its commit; the stages are in job_*.c (job_internal.h).
  */
 #include "job_internal.h"
+#include "manifest.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -349,6 +350,44 @@ static int zip_failure(ohp_job *job, int rc)
     return job_err(job, rc, "archive writer failed");
 }
 
+/* The archive's manifest (manifest.h) from the run and its entry, NUL-terminated into b. */
+static int make_manifest(ohp_job *job, const run_ctx *c, ohp_buf *b)
+{
+    const ohp_summary *s = &job->sum;
+    ohp_manifest_unit *units = NULL;
+    if (job->nuoms > 0 && (units = ohp_malloc(&job->alloc, job->nuoms * sizeof *units)) == NULL)
+        return job_err(job, OHP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < job->nuoms; i++) {
+        ohp_acc_format(&job->uoms[i].acc, job->uoms[i].text);
+        units[i] = (ohp_manifest_unit){job->uoms[i].code, job->uoms[i].text};
+    }
+    ohp_mf m = {.layout = 1,
+                .system = c->system,
+                .organization = c->org,
+                .run_id = s->run_id,
+                .mode = s->mode,
+                .items = c->items,
+                .window_start = s->window_start,
+                .snapshot_date = s->snapshot_date,
+                .data_lines = s->lines_written,
+                .serial_lines = s->serial_lines,
+                .psv_bytes = ohp_zipwriter_uncompressed(job->zw),
+                .crc32 = ohp_zipwriter_crc(job->zw),
+                .units = units,
+                .nunits = job->nuoms,
+                .library = OHP_VERSION_STRING};
+    int rc = ohp_manifest_format(&m, b, &job->alloc);
+    if (rc == OHP_OK)
+        rc = ohp_buf_terminate(b, &job->alloc);
+    ohp_free(&job->alloc, units);
+    if (rc == OHP_ELIMIT)
+        return job_err(job, OHP_ELIMIT,
+                       "the manifest would not fit the ZIP comment's 65535 bytes (%zu units of "
+                       "measure); publish without it (omit_manifest)",
+                       job->nuoms);
+    return rc ? job_err(job, OHP_ENOMEM, "out of memory") : OHP_OK;
+}
+
 /* Open the sink and the archive, stream the records, finish the archive. */
 static int write_archive(ohp_job *job, run_ctx *c)
 {
@@ -378,9 +417,16 @@ static int write_archive(ohp_job *job, run_ctx *c)
         return rc == OHP_ESINK || rc == OHP_EZIP ? zip_failure(job, rc) : rc;
     if ((rc = job_check_outcome(job, c)) != 0)
         return rc;
-    if ((rc = job_flush_out(job)) != 0 || (rc = ohp_zipwriter_finish(job->zw)) != 0)
+    if ((rc = job_flush_out(job)) != 0 || (rc = ohp_zipwriter_finish_entry(job->zw)) != 0)
         return zip_failure(job, rc);
-    return OHP_OK;
+    ohp_buf comment = {NULL, 0, 0};
+    if (!c->p.omit_manifest && (rc = make_manifest(job, c, &comment)) != 0) {
+        ohp_buf_free(&comment, &job->alloc);
+        return rc;
+    }
+    rc = ohp_zipwriter_close(job->zw, comment.data);
+    ohp_buf_free(&comment, &job->alloc);
+    return rc ? zip_failure(job, rc) : OHP_OK;
 }
 
 /*

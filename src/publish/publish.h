@@ -43,8 +43,10 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
                       char *errmsg);
 /* Append uncompressed entry bytes. */
 int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len);
-/* Finish the entry and the archive.  After this, free. */
-int ohp_zipwriter_finish(ohp_zipwriter *zw);
+/* Finish the entry: the last deflate block, the data descriptor.  The sizes and CRC are known. */
+int ohp_zipwriter_finish_entry(ohp_zipwriter *zw);
+/* The central directory and the end record, with comment (NULL: none; at most 65535 bytes). */
+int ohp_zipwriter_close(ohp_zipwriter *zw, const char *comment);
 void ohp_zipwriter_free(ohp_zipwriter *zw);
 uint64_t ohp_zipwriter_uncompressed(const ohp_zipwriter *zw);
 uint64_t ohp_zipwriter_compressed(const ohp_zipwriter *zw);

@@ -340,7 +340,7 @@ int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len)
     return OHP_OK;
 }
 
-int ohp_zipwriter_finish(ohp_zipwriter *zw)
+int ohp_zipwriter_finish_entry(ohp_zipwriter *zw)
 {
     if (zw->err)
         return zw->err;
@@ -362,9 +362,16 @@ int ohp_zipwriter_finish(ohp_zipwriter *zw)
         return fail(zw, OHP_EZIP, "cannot close the entry");
     if (zw->desc_pending && emit_descriptor(zw))
         return fail(zw, OHP_ESINK, "");
+    return OHP_OK;
+}
+
+int ohp_zipwriter_close(ohp_zipwriter *zw, const char *comment)
+{
+    if (zw->err)
+        return zw->err;
     zipFile zf = zw->zf;
     zw->zf = NULL;
-    zrc = zipClose(zf, NULL);
+    int zrc = zipClose(zf, comment);
     if (zrc != ZIP_OK || zw->err)
         return fail(zw, OHP_EZIP, "cannot write the central directory");
     return OHP_OK;

@@ -394,6 +394,25 @@ class TestPublish(CliTest):
         self.assertEqual(len(self.outfiles()), 3)
         self.assertTrue(all(ZIP_NAME.match(f) for f in self.outfiles()))
 
+    def test_manifest_and_no_manifest(self):
+        import json
+        import zipfile
+        now = "2026/01/15 18:00:00"
+        r = self.publish("--full", "--now", now, "--run-id", "7")
+        with zipfile.ZipFile(self.zip_path(r)) as z:
+            m = json.loads(z.comment.decode("utf-8"))
+            psv = z.read(z.namelist()[0])
+        self.assertEqual((m["onhandpub_manifest"], m["organization"], m["run_id"], m["mode"]),
+                         ("1.0", "M1", 7, "FULL"))
+        self.assertEqual((m["data_lines"], m["psv_bytes"]), (psv.count(b"\n") - 1, len(psv)))
+        self.assertEqual(m["totals"], {"EA": "2674", "BOX": "60", "KG": "25.5", "LB": "750"})
+        shutil.rmtree(self.out)
+        os.mkdir(self.out)
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--no-manifest")
+        with zipfile.ZipFile(self.zip_path(r)) as z:
+            self.assertEqual(z.comment, b"")
+            self.assertEqual(z.read(z.namelist()[0]), psv)
+
     def test_sample_features_are_published(self):
         r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "1")
         rows = read_zip(self, self.zip_path(r))

@@ -184,6 +184,7 @@ class ohp_params(Structure):
         ("allow_empty", c_int),
         ("max_rejects", c_uint64),
         ("max_reject_percent", c_uint),
+        ("omit_manifest", c_int),
     ]
 
 

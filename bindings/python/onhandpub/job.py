@@ -58,7 +58,7 @@ def _default_user() -> str:
 def _make_params(*, organization: Optional[str], system: str, items: Any, full: bool,
                  publish_from: DateLike, snapshot_date: DateLike, run_id: Optional[int],
                  level: Optional[int], on_error: Any, user: Optional[str],
-                 caller_authorized: bool, allow_empty: bool,
+                 caller_authorized: bool, allow_empty: bool, manifest: bool,
                  limits: Any) -> "_lib.ohp_params":
     """The run's ohp_params from Job.run's arguments, checked."""
     params = _lib.ohp_params()
@@ -85,6 +85,7 @@ def _make_params(*, organization: Optional[str], system: str, items: Any, full: 
     params.user = _c_text(user if user is not None else _default_user(), "user")
     params.caller_authorized = 1 if caller_authorized else 0
     params.allow_empty = 1 if allow_empty else 0
+    params.omit_manifest = 0 if manifest else 1
     for name, value in limits:
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -230,6 +231,7 @@ class Job:
         allow_empty: bool = False,
         max_rejects: Optional[int] = None,
         max_reject_percent: Optional[int] = None,
+        manifest: bool = True,
     ) -> Summary:
         """Publish one snapshot and return its :class:`Summary`.
 
@@ -275,6 +277,8 @@ class Job:
             max_reject_percent: on_error="reject": the highest share of
                 rejected records, in percent of the records checked
                 (1-100, default 50); more raise LimitError.
+            manifest: write the manifest into the ZIP's archive comment
+                (default); ``False`` leaves it out.
 
         Raises:
             OnhandpubError: a subclass for the library's error code, with the
@@ -291,7 +295,7 @@ class Job:
             organization=organization, system=system, items=items, full=full,
             publish_from=publish_from, snapshot_date=snapshot_date, run_id=run_id, level=level,
             on_error=on_error, user=user, caller_authorized=caller_authorized,
-            allow_empty=allow_empty,
+            allow_empty=allow_empty, manifest=manifest,
             limits=(("progress_interval", progress_interval),
                     ("max_field_length", max_field_length),
                     ("max_serials_per_record", max_serials_per_record),
@@ -429,6 +433,7 @@ def publish(
     allow_empty: bool = False,
     max_rejects: Optional[int] = None,
     max_reject_percent: Optional[int] = None,
+    manifest: bool = True,
 ) -> Summary:
     """Publish one snapshot with a one-off :class:`Job`; see :meth:`Job.run`
     for the arguments and what is raised."""
@@ -456,6 +461,7 @@ def publish(
             allow_empty=allow_empty,
             max_rejects=max_rejects,
             max_reject_percent=max_reject_percent,
+            manifest=manifest,
         )
 
 

@@ -83,6 +83,27 @@ class FullPublishTest(TempDirTest):
         self.assertTrue(s.ok)
         self.assertEqual(s.warnings, [])
 
+    def test_manifest_in_archive_comment(self) -> None:
+        import json
+        s = publish(sample_rows(), full=True, run_id=7)
+        with zipfile.ZipFile(io.BytesIO(s.data)) as z:
+            self.assertEqual(len(z.namelist()), 1)
+            m = json.loads(z.comment.decode("utf-8"))
+            psv = z.read(z.namelist()[0])
+        self.assertEqual(list(m)[0], "onhandpub_manifest")
+        self.assertEqual(m["onhandpub_manifest"], "1.0")
+        self.assertEqual((m["organization"], m["run_id"], m["mode"], m["items"]),
+                         ("M1", 7, "FULL", "both"))
+        self.assertEqual(m["data_lines"], psv.count(b"\n") - 1)
+        self.assertEqual(m["psv_bytes"], len(psv))
+        self.assertEqual(m["crc32"], "%08x" % s.crc32)
+        self.assertEqual({k: Decimal(v) for k, v in m["totals"].items()},
+                         {k: Decimal(v) for k, v in s.control_totals.items()})
+        bare = publish(sample_rows(), full=True, run_id=7, manifest=False)
+        with zipfile.ZipFile(io.BytesIO(bare.data)) as z:
+            self.assertEqual(z.comment, b"")
+            self.assertEqual(z.read(z.namelist()[0]), psv)
+
     def test_identical_input_identical_bytes(self) -> None:
         a = publish(sample_rows(), full=True)
         b = publish(sample_rows(), full=True)
