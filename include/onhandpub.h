@@ -1093,6 +1093,56 @@ int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_info *out);
 /** The last error message ("" if none).  Owned by the reader. */
 const char *ohp_snapshot_reader_errmsg(const ohp_snapshot_reader *r);
 
+/**
+ * A snapshot's manifest (docs/psv-format.md, "The manifest"), filled by
+ * ohp_snapshot_reader_manifest(); the strings belong to the reader.
+ */
+typedef struct ohp_manifest {
+    unsigned int version;      /**< OHP_MANIFEST_STRUCT_VERSION */
+    int present;               /**< 0: the archive has none (the fields are zero) */
+    unsigned int format_major; /**< the manifest's format version */
+    unsigned int format_minor;
+    int layout; /**< the entry's layout version (1) */
+    const char *external_system_code;
+    const char *organization_code;
+    uint64_t run_id;
+    int mode;             /**< ohp_mode */
+    int items;            /**< ohp_items: what the run covered */
+    int64_t window_start; /**< OHP_TIME_NONE in full mode */
+    int64_t snapshot_date;
+    uint64_t data_lines;
+    uint64_t serial_lines;       /**< lines carrying a serial number */
+    uint64_t psv_bytes;          /**< the entry's size */
+    uint32_t crc32;              /**< the entry's CRC-32 */
+    size_t uom_total_count;      /**< see ohp_snapshot_reader_manifest_total() */
+    const char *library_version; /**< of the library that wrote it */
+    const char *text;            /**< the manifest as found in the archive comment */
+} ohp_manifest;
+
+#define OHP_MANIFEST_STRUCT_VERSION 1
+
+/**
+ * Fill *out (out->version fields; 0 is taken as 1) with the ZIP's manifest,
+ * out->present 0 when it has none (an archive of another writer, of an
+ * older version, published with omit_manifest, or a bare PSV).  Reads the
+ * archive's end records if nothing was read yet, so it may fail like
+ * ohp_snapshot_reader_next(): a manifest that is present but malformed is
+ * OHP_EPARSE, one of another major version or layout OHP_EVERSION.  The
+ * reader checks the entry against the manifest as it reads: line counts,
+ * serial lines and totals per unit at the end of the entry, size and CRC-32,
+ * and the identity fields of every line; a mismatch is an OHP_EPARSE error
+ * of ohp_snapshot_reader_next() naming both values.  Not thread-safe with
+ * other calls on the same reader.
+ */
+int ohp_snapshot_reader_manifest(ohp_snapshot_reader *r, ohp_manifest *out);
+/**
+ * The manifest's i-th total (0 <= i < uom_total_count): the unit of measure
+ * and the exact sum of PRIMARY_QUANTITY as canonical decimal text, both
+ * owned by the reader.  OHP_EINVAL when there is no such total.
+ */
+int ohp_snapshot_reader_manifest_total(const ohp_snapshot_reader *r, size_t i,
+                                       const char **uom_code, const char **total);
+
 /* ------------------------------------------------------------------ */
 /* Reconciliation                                                      */
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <zip.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -136,6 +139,199 @@ START_TEST(test_manifest_items_serial)
 }
 END_TEST
 
+/* ---- the reader ---- */
+
+/* A one-entry ZIP of psv (len bytes) named name, with comment (NULL: none), written by minizip. */
+static unsigned char *make_zip(const char *psv, size_t len, const char *name, const char *comment,
+                               size_t *zlen)
+{
+    char *path = tu_write_temp("", 0, ".zip");
+    zipFile zf = zipOpen64(path, APPEND_STATUS_CREATE);
+    ck_assert_ptr_nonnull(zf);
+    zip_fileinfo fi;
+    memset(&fi, 0, sizeof fi);
+    ck_assert_int_eq(zipOpenNewFileInZip64(zf, name, &fi, NULL, 0, NULL, 0, NULL, Z_DEFLATED, 6, 0),
+                     ZIP_OK);
+    ck_assert_int_eq(zipWriteInFileInZip(zf, psv, (unsigned)len), ZIP_OK);
+    ck_assert_int_eq(zipCloseFileInZip(zf), ZIP_OK);
+    ck_assert_int_eq(zipClose(zf, comment), ZIP_OK);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    unlink(path);
+    free(path);
+    *zlen = (size_t)n;
+    return buf;
+}
+
+/* Read every line of a ZIP in memory; the final return code (0 at a clean end), message in msg. */
+static int read_all(const unsigned char *z, size_t len, uint64_t *lines, char *msg, size_t size)
+{
+    ohp_snapshot_reader *r;
+    ck_assert_int_eq(ohp_snapshot_reader_open_memory(&r, z, len, NULL), OHP_OK);
+    const ohp_snapshot_record *rec;
+    int rc;
+    uint64_t n = 0;
+    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
+        n++;
+    snprintf(msg, size, "%s", ohp_snapshot_reader_errmsg(r));
+    ohp_snapshot_reader_free(r);
+    if (lines)
+        *lines = n;
+    return rc;
+}
+
+/* The published sample: ZIP, its entry (malloc'd), the entry's name and the manifest. */
+typedef struct sample {
+    tu_sink sink;
+    char *psv;
+    size_t psv_len;
+    char name[256];
+    char *manifest;
+} sample;
+
+static void sample_publish(sample *s)
+{
+    make_records();
+    memset(s, 0, sizeof *s);
+    publish(&s->sink, recs, 3, OHP_ITEMS_BOTH, 0, NULL, NULL);
+    ck_assert_int_eq(
+        tu_unzip_single(s->sink.data, s->sink.len, &s->psv, &s->psv_len, s->name, sizeof s->name),
+        0);
+    s->manifest = comment_of(s->sink.data, s->sink.len);
+}
+
+static void sample_free(sample *s)
+{
+    free(s->psv);
+    free(s->manifest);
+    tu_sink_free(&s->sink);
+}
+
+/* The manifest with one field's text replaced (from -> to). */
+static char *edited(const char *m, const char *from, const char *to)
+{
+    const char *at = strstr(m, from);
+    ck_assert_ptr_nonnull(at);
+    char *out = malloc(strlen(m) + strlen(to) + 1);
+    size_t pre = (size_t)(at - m);
+    memcpy(out, m, pre);
+    strcpy(out + pre, to);
+    strcat(out, at + strlen(from));
+    return out;
+}
+
+START_TEST(test_reader_round_trip)
+{
+    sample s;
+    sample_publish(&s);
+    ohp_snapshot_reader *r;
+    ck_assert_int_eq(ohp_snapshot_reader_open_memory(&r, s.sink.data, s.sink.len, NULL), OHP_OK);
+    ohp_manifest m;
+    memset(&m, 0, sizeof m);
+    m.version = OHP_MANIFEST_STRUCT_VERSION;
+    ck_assert_int_eq(ohp_snapshot_reader_manifest(r, &m), OHP_OK);
+    ck_assert_int_eq(m.present, 1);
+    ck_assert_uint_eq(m.format_major, 1);
+    ck_assert_str_eq(m.organization_code, "M1");
+    ck_assert_str_eq(m.external_system_code, "0");
+    ck_assert_uint_eq(m.run_id, 7);
+    ck_assert_int_eq(m.mode, OHP_MODE_FULL);
+    ck_assert_int_eq(m.items, OHP_ITEMS_BOTH);
+    ck_assert_int_eq(m.window_start, OHP_TIME_NONE);
+    ck_assert_uint_eq(m.data_lines, 4);
+    ck_assert_uint_eq(m.serial_lines, 2);
+    ck_assert_uint_eq(m.psv_bytes, s.psv_len);
+    ck_assert_uint_eq(m.uom_total_count, 2);
+    ck_assert_str_eq(m.text, s.manifest);
+    const char *u, *tot;
+    ck_assert_int_eq(ohp_snapshot_reader_manifest_total(r, 1, &u, &tot), OHP_OK);
+    ck_assert_str_eq(u, "M\"x");
+    ck_assert_str_eq(tot, "3");
+    ck_assert_int_eq(ohp_snapshot_reader_manifest_total(r, 2, &u, &tot), OHP_EINVAL);
+    const ohp_snapshot_record *rec;
+    int n = 0, rc;
+    while ((rc = ohp_snapshot_reader_next(r, &rec)) == 1)
+        n++;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(n, 4);
+    ohp_snapshot_reader_free(r);
+    sample_free(&s);
+}
+END_TEST
+
+START_TEST(test_reader_catches_a_removed_line)
+{
+    sample s;
+    sample_publish(&s);
+    /* the last line removed; the ZIP's own CRC-32 is right for what remains */
+    size_t len = s.psv_len - 1;
+    while (len > 0 && s.psv[len - 1] != '\n')
+        len--;
+    size_t zlen;
+    unsigned char *z = make_zip(s.psv, len, s.name, s.manifest, &zlen);
+    char msg[512];
+    uint64_t lines;
+    ck_assert_int_eq(read_all(z, zlen, &lines, msg, sizeof msg), OHP_EPARSE);
+    ck_assert_uint_eq(lines, 3);
+    ck_assert_msg(strstr(msg, "the manifest says 4 data lines, the entry has 3") != NULL, "%s",
+                  msg);
+    /* the same content without the manifest: nothing to check against */
+    free(z);
+    z = make_zip(s.psv, len, s.name, NULL, &zlen);
+    ck_assert_int_eq(read_all(z, zlen, &lines, msg, sizeof msg), 0);
+    ck_assert_uint_eq(lines, 3);
+    free(z);
+    sample_free(&s);
+}
+END_TEST
+
+START_TEST(test_reader_checks_each_field)
+{
+    sample s;
+    sample_publish(&s);
+    static const struct {
+        const char *from, *to, *says;
+        int code;
+    } cases[] = {
+        {"\"serial_lines\":2", "\"serial_lines\":1", "the manifest says 1 serial lines",
+         OHP_EPARSE},
+        {"\"Ea\":\"14.5\"", "\"Ea\":\"14.50001\"", "is 14.50001, the entry's lines sum to 14.5",
+         OHP_EPARSE},
+        {"\"organization\":\"M1\"", "\"organization\":\"M2\"",
+         "ORGANIZATION_CODE is 'M1', the manifest says 'M2'", OHP_EPARSE},
+        {"\"run_id\":7", "\"run_id\":8", "PUBLISH_RUN_ID is 7, the manifest says 8", OHP_EPARSE},
+        {"\"totals\":{\"Ea\":\"14.5\",", "\"totals\":{", "'Ea' has no total in the manifest",
+         OHP_EPARSE},
+        {"\"onhandpub_manifest\":\"1.0\"", "\"onhandpub_manifest\":\"2.0\"", "version 2.0",
+         OHP_EVERSION},
+        {"\"onhandpub_manifest\":\"1.0\"",
+         "\"onhandpub_manifest\":\"1.7\",\"later\":[1,{\"a\":null}]", NULL, 0},
+        {"\"mode\":\"FULL\"", "\"mode\":\"SOME\"", "mode 'SOME'", OHP_EPARSE},
+        {"\"layout\":1,", "", "field layout is missing", OHP_EPARSE},
+        {"}", "", "malformed manifest", OHP_EPARSE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *m = edited(s.manifest, cases[i].from, cases[i].to);
+        size_t zlen;
+        unsigned char *z = make_zip(s.psv, s.psv_len, s.name, m, &zlen);
+        char msg[512];
+        int rc = read_all(z, zlen, NULL, msg, sizeof msg);
+        ck_assert_msg(rc == cases[i].code, "case %zu: %d (%s)", i, rc, msg);
+        if (cases[i].says)
+            ck_assert_msg(strstr(msg, cases[i].says) != NULL, "case %zu: %s", i, msg);
+        free(z);
+        free(m);
+    }
+    sample_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -144,6 +340,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_manifest_deterministic_and_omitted);
     tcase_add_test(tc, test_manifest_items_serial);
     suite_add_tcase(s, tc);
+    TCase *rd = tcase_create("reader");
+    tcase_add_test(rd, test_reader_round_trip);
+    tcase_add_test(rd, test_reader_catches_a_removed_line);
+    tcase_add_test(rd, test_reader_checks_each_field);
+    suite_add_tcase(s, rd);
     return s;
 }
 

@@ -1,4 +1,5 @@
 /* Reading a published snapshot back: the ZIP (or the bare PSV), checked line by line. */
+#include "manifest.h"
 #include "ohp_internal.h"
 
 #include <limits.h>
@@ -46,6 +47,13 @@ struct ohp_snapshot_reader {
     /* the last LAST_UPDATE_DATE checked, as text and value (lud_text[0] 0: none) */
     char lud_text[24];
     int64_t lud_value;
+    /* the archive's manifest, and what the entry holds so far to check against it */
+    bool has_manifest;
+    ohp_mf mf;
+    char *mf_text;
+    ohp_acc *mf_acc; /* per unit of the manifest's totals */
+    uint64_t lines, serial_lines;
+    size_t last_unit;
     char errmsg[OHP_ERRMSG_SIZE];
 };
 
@@ -169,6 +177,9 @@ OHP_EXPORT void ohp_snapshot_reader_free(ohp_snapshot_reader *r)
     ohp_alloc a = r->alloc;
     if (r->zip_open)
         zr_close(&r->z);
+    ohp_manifest_clear(&r->mf, &a);
+    ohp_free(&a, r->mf_text);
+    ohp_free(&a, r->mf_acc);
     ohp_psv_reader_free(r->psv);
     ohp_free(&a, r->org);
     ohp_free(&a, r);
@@ -177,6 +188,116 @@ OHP_EXPORT void ohp_snapshot_reader_free(ohp_snapshot_reader *r)
 OHP_EXPORT const char *ohp_snapshot_reader_errmsg(const ohp_snapshot_reader *r)
 {
     return r ? r->errmsg : "";
+}
+
+/* ---- the manifest (manifest.h): parsed at open, checked as the entry is read ---- */
+
+/* The archive comment, when it is a manifest: parsed, with a sum per unit to check it by. */
+static int read_manifest(ohp_snapshot_reader *r)
+{
+    if (r->z.comment == NULL || !ohp_manifest_marked(r->z.comment, r->z.comment_len))
+        return OHP_OK;
+    char msg[OHP_ERRMSG_SIZE];
+    int rc = ohp_manifest_parse(r->z.comment, r->z.comment_len, &r->mf, &r->alloc, msg);
+    if (rc == OHP_ENOMEM)
+        return fail(r, OHP_ENOMEM, "out of memory");
+    if (rc != OHP_OK)
+        return fail(r, rc, "the archive's manifest: %s", msg);
+    r->has_manifest = true;
+    r->mf_text = ohp_strdup(&r->alloc, r->z.comment);
+    size_t n = r->mf.nunits ? r->mf.nunits : 1;
+    r->mf_acc = ohp_calloc(&r->alloc, n, sizeof *r->mf_acc);
+    if (r->mf_text == NULL || r->mf_acc == NULL)
+        return fail(r, OHP_ENOMEM, "out of memory");
+    return OHP_OK;
+}
+
+/* The first line's identity against the manifest's. */
+static int manifest_identity(ohp_snapshot_reader *r)
+{
+    const ohp_mf *m = &r->mf;
+    char a[OHP_DATE_BUFSIZE], b[OHP_DATE_BUFSIZE];
+    if (strcmp(m->system, r->system) != 0)
+        return fail(r, OHP_EPARSE,
+                    "line %llu: EXTERNAL_SYSTEM_CODE is '%.40s', the manifest says '%.40s'",
+                    (unsigned long long)r->rec.line, r->system, m->system);
+    if (strcmp(m->organization, r->org) != 0)
+        return fail(r, OHP_EPARSE,
+                    "line %llu: ORGANIZATION_CODE is '%.40s', the manifest says '%.40s'",
+                    (unsigned long long)r->rec.line, r->org, m->organization);
+    if (m->run_id != r->run_id)
+        return fail(r, OHP_EPARSE, "line %llu: PUBLISH_RUN_ID is %llu, the manifest says %llu",
+                    (unsigned long long)r->rec.line, (unsigned long long)r->run_id,
+                    (unsigned long long)m->run_id);
+    if (m->mode != r->mode)
+        return fail(r, OHP_EPARSE, "line %llu: PUBLISH_MODE is %s, the manifest says %s",
+                    (unsigned long long)r->rec.line, r->mode ? "INCREMENTAL" : "FULL",
+                    m->mode ? "INCREMENTAL" : "FULL");
+    if (m->snapshot_date != r->snapshot) {
+        ohp_date_format(r->snapshot, 0, a);
+        ohp_date_format(m->snapshot_date, 0, b);
+        return fail(r, OHP_EPARSE, "line %llu: SNAPSHOT_DATE is %s, the manifest says %s",
+                    (unsigned long long)r->rec.line, a, b);
+    }
+    return OHP_OK;
+}
+
+/* One data line into the counts and totals the manifest is checked against. */
+static int manifest_line(ohp_snapshot_reader *r)
+{
+    const ohp_snapshot_record *rec = &r->rec;
+    if (r->lines++ == 0) {
+        int rc = manifest_identity(r);
+        if (rc)
+            return rc;
+    }
+    if (rec->serial_number[0] != '\0')
+        r->serial_lines++;
+    size_t u = r->last_unit;
+    if (u >= r->mf.nunits || strcmp(r->mf.units[u].code, rec->primary_uom_code) != 0) {
+        for (u = 0; u < r->mf.nunits; u++)
+            if (strcmp(r->mf.units[u].code, rec->primary_uom_code) == 0)
+                break;
+        if (u == r->mf.nunits)
+            return fail(r, OHP_EPARSE,
+                        "line %llu: unit of measure '%.40s' has no total in the manifest",
+                        (unsigned long long)rec->line, rec->primary_uom_code);
+        r->last_unit = u;
+    }
+    ohp_decimal d;
+    if (ohp_decimal_parse(rec->primary_quantity, &d) == OHP_OK)
+        ohp_acc_add(&r->mf_acc[u], &d);
+    return OHP_OK;
+}
+
+static int count_mismatch(ohp_snapshot_reader *r, const char *what, uint64_t says, uint64_t has)
+{
+    return fail(r, OHP_EPARSE, "the manifest says %llu %s, the entry has %llu",
+                (unsigned long long)says, what, (unsigned long long)has);
+}
+
+/* At the end of the entry (its own CRC-32 and size checked): the manifest's counts and sums. */
+static int manifest_end(ohp_snapshot_reader *r)
+{
+    const ohp_mf *m = &r->mf;
+    if (m->data_lines != r->lines)
+        return count_mismatch(r, "data lines", m->data_lines, r->lines);
+    if (m->serial_lines != r->serial_lines)
+        return count_mismatch(r, "serial lines", m->serial_lines, r->serial_lines);
+    for (size_t u = 0; u < m->nunits; u++) {
+        char sum[OHP_ACC_BUFSIZE];
+        ohp_acc_format(&r->mf_acc[u], sum);
+        if (strcmp(sum, m->units[u].total) != 0)
+            return fail(r, OHP_EPARSE,
+                        "the manifest's total of unit '%.40s' is %s, the entry's lines sum to %s",
+                        m->units[u].code, m->units[u].total, sum);
+    }
+    if (m->psv_bytes != r->z.size)
+        return count_mismatch(r, "PSV bytes", m->psv_bytes, r->z.size);
+    if (m->crc32 != r->z.crc)
+        return fail(r, OHP_EPARSE, "CRC-32 mismatch (manifest %08lx, entry %08lx)",
+                    (unsigned long)m->crc32, (unsigned long)r->z.crc);
+    return OHP_OK;
 }
 
 static int open_zip(ohp_snapshot_reader *r)
@@ -198,6 +319,9 @@ static int open_zip(ohp_snapshot_reader *r)
         return fail(r, zr_code(zrc), "%s", r->z.err);
     if (r->z.name_len < 5 || strcmp(r->z.name + r->z.name_len - 4, ".psv") != 0)
         return fail(r, OHP_EPARSE, "the archive's entry '%.200s' is not a .psv file", r->z.name);
+    int mrc = read_manifest(r);
+    if (mrc != OHP_OK)
+        return mrc;
     ohp_allocator pub;
     int rc = ohp_psv_reader_new(&r->psv, entry_read, r, 0, ohp_alloc_public(&r->alloc, &pub));
     if (rc)
@@ -521,12 +645,17 @@ static int read_line(ohp_snapshot_reader *r)
     if (got < 0)
         return got;
     if (got == 0) {
+        int rc = r->has_manifest ? manifest_end(r) : OHP_OK;
+        if (rc)
+            return rc;
         r->state = ST_DONE;
         return 0;
     }
     memset(&r->rec, 0, sizeof r->rec);
     r->rec.line = ohp_psv_reader_line(r->psv);
     int rc = check_line(r, f, nf);
+    if (rc == OHP_OK && r->has_manifest)
+        rc = manifest_line(r);
     return rc ? rc : 1;
 }
 
@@ -634,5 +763,59 @@ OHP_EXPORT int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_inf
     } else {
         info_from_name(r, out);
     }
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_snapshot_reader_manifest(ohp_snapshot_reader *r, ohp_manifest *out)
+{
+    if (r == NULL || out == NULL)
+        return OHP_EINVAL;
+    unsigned v = out->version ? out->version : 1;
+    if (v > OHP_MANIFEST_STRUCT_VERSION)
+        return OHP_EVERSION;
+    if (r->state == ST_FAILED)
+        return r->err;
+    if (r->state == ST_NEW) {
+        int rc = start(r);
+        if (rc)
+            return rc;
+    }
+    memset(out, 0, sizeof *out);
+    out->version = v;
+    out->window_start = out->snapshot_date = OHP_TIME_NONE;
+    out->mode = -1;
+    if (!r->has_manifest)
+        return OHP_OK;
+    const ohp_mf *m = &r->mf;
+    out->present = 1;
+    out->format_major = m->major;
+    out->format_minor = m->minor;
+    out->layout = m->layout;
+    out->external_system_code = m->system;
+    out->organization_code = m->organization;
+    out->run_id = m->run_id;
+    out->mode = m->mode;
+    out->items = m->items;
+    out->window_start = m->window_start;
+    out->snapshot_date = m->snapshot_date;
+    out->data_lines = m->data_lines;
+    out->serial_lines = m->serial_lines;
+    out->psv_bytes = m->psv_bytes;
+    out->crc32 = m->crc32;
+    out->uom_total_count = m->nunits;
+    out->library_version = m->library;
+    out->text = r->mf_text;
+    return OHP_OK;
+}
+
+OHP_EXPORT int ohp_snapshot_reader_manifest_total(const ohp_snapshot_reader *r, size_t i,
+                                                  const char **uom_code, const char **total)
+{
+    if (r == NULL || !r->has_manifest || i >= r->mf.nunits)
+        return OHP_EINVAL;
+    if (uom_code)
+        *uom_code = r->mf.units[i].code;
+    if (total)
+        *total = r->mf.units[i].total;
     return OHP_OK;
 }

@@ -198,6 +198,17 @@ static int find_end(zipread *z, uint64_t *end_pos, unsigned char rec[END_SIZE])
     if (found != (size_t)-1) {
         memcpy(rec, t + found, END_SIZE);
         *end_pos = tail_off + found;
+        size_t clen = (size_t)le(t + found + 20, 2);
+        if (clen > 0) {
+            z->comment = zr_alloc(z, clen + 1);
+            if (z->comment == NULL) {
+                rc = zfail(z, ZR_ENOMEM, "out of memory");
+            } else {
+                memcpy(z->comment, t + found + END_SIZE, clen);
+                z->comment[clen] = '\0';
+                z->comment_len = clen;
+            }
+        }
     } else if (first == (size_t)-1) {
         rc = zfail(z, ZR_EPARSE, "not a ZIP archive (no end of central directory record)");
     } else if (tail_len - first < END_SIZE) {
@@ -785,5 +796,8 @@ void zr_close(zipread *z)
     z->zs_init = false;
     zr_free(z, z->inbuf);
     z->inbuf = NULL;
+    zr_free(z, z->comment);
+    z->comment = NULL;
+    z->comment_len = 0;
     z->open = false;
 }

@@ -47,6 +47,8 @@ typedef struct zipread {
     uint64_t size;      /* uncompressed size */
     uint64_t comp_size; /* compressed size */
     uint32_t crc;       /* CRC-32 of the uncompressed data */
+    char *comment;      /* the archive comment (comment_len bytes, NUL after them), or NULL */
+    size_t comment_len;
     char err[ZR_ERRMSG_SIZE];
     /* private */
     uint64_t pos, data_pos, cd_off, comp_left, got;

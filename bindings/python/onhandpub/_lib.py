@@ -49,6 +49,7 @@ OHP_REJECTION_VERSION = 1
 OHP_SUMMARY_VERSION = 2
 OHP_SNAPSHOT_RECORD_VERSION = 1
 OHP_SNAPSHOT_INFO_VERSION = 1
+OHP_MANIFEST_STRUCT_VERSION = 1
 OHP_RECONCILE_OPTIONS_VERSION = 1
 OHP_DISCREPANCY_VERSION = 1
 OHP_RECONCILE_SUMMARY_VERSION = 2
@@ -304,6 +305,32 @@ class ohp_snapshot_info(Structure):
     ]
 
 
+class ohp_manifest(Structure):
+    """struct ohp_manifest."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("present", c_int),
+        ("format_major", c_uint),
+        ("format_minor", c_uint),
+        ("layout", c_int),
+        ("external_system_code", c_char_p),
+        ("organization_code", c_char_p),
+        ("run_id", c_uint64),
+        ("mode", c_int),
+        ("items", c_int),
+        ("window_start", c_int64),
+        ("snapshot_date", c_int64),
+        ("data_lines", c_uint64),
+        ("serial_lines", c_uint64),
+        ("psv_bytes", c_uint64),
+        ("crc32", c_uint32),
+        ("uom_total_count", c_size_t),
+        ("library_version", c_char_p),
+        ("text", c_char_p),
+    ]
+
+
 class ohp_reconcile_options(Structure):
     """struct ohp_reconcile_options."""
 
@@ -534,6 +561,9 @@ FUNCTIONS = {
         [ohp_snapshot_reader_p, _P(_P(ohp_snapshot_record))],
     ),
     "ohp_snapshot_reader_info": (c_int, [ohp_snapshot_reader_p, _P(ohp_snapshot_info)]),
+    "ohp_snapshot_reader_manifest": (c_int, [ohp_snapshot_reader_p, _P(ohp_manifest)]),
+    "ohp_snapshot_reader_manifest_total": (
+        c_int, [ohp_snapshot_reader_p, c_size_t, _P(c_char_p), _P(c_char_p)]),
     "ohp_snapshot_reader_errmsg": (c_char_p, [ohp_snapshot_reader_p]),
     # reconciliation
     "ohp_reconcile_options_init": (c_int, [_P(ohp_reconcile_options), c_uint]),

@@ -20,6 +20,7 @@ import ctypes
 import enum
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
@@ -49,6 +50,29 @@ class Side(enum.IntEnum):
 
     ERP = 0
     EXTERNAL = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A snapshot's manifest (docs/psv-format.md, "The manifest"): what the
+    run covered and what the entry holds.  Dates are epoch seconds (UTC)."""
+
+    format_version: str
+    layout: int
+    external_system_code: str
+    organization_code: str
+    run_id: int
+    mode: int
+    items: int
+    window_start: Optional[int]
+    snapshot_date: int
+    data_lines: int
+    serial_lines: int
+    psv_bytes: int
+    crc32: int
+    totals: Dict[str, Decimal]
+    library_version: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -231,25 +255,82 @@ def _record(r: "_lib.ohp_snapshot_record") -> SnapshotRecord:
         last_update_date=int(r.last_update_date))
 
 
-def read_snapshot(source: Source) -> Iterator[SnapshotRecord]:
-    """Yield the records of a published snapshot: a ZIP or a bare layout v1
-    PSV, as ``bytes`` or a path.  Every line is checked against the layout
-    and the ZIP entry's CRC-32; a violation raises
-    :class:`onhandpub.InvalidArgument` naming the line and the column (since
-    the CRC-32 is checked at the end, records yielded before such an error
-    must be discarded)."""
-    reader = _Reader(source)
-    try:
-        rec = ctypes.POINTER(_lib.ohp_snapshot_record)()
-        while True:
-            rc = lib.ohp_snapshot_reader_next(reader.handle, ctypes.byref(rec))
-            if rc < 0:
-                raise error_for(rc, reader.errmsg())
-            if rc == 0:
-                return
-            yield _record(rec.contents)
-    finally:
-        reader.close()
+def _manifest(reader: "_Reader") -> Optional[Manifest]:
+    m = _lib.ohp_manifest()
+    m.version = _lib.OHP_MANIFEST_STRUCT_VERSION
+    rc = lib.ohp_snapshot_reader_manifest(reader.handle, ctypes.byref(m))
+    if rc < 0:
+        raise error_for(rc, reader.errmsg())
+    if not m.present:
+        return None
+    d = _lib.decode
+    totals: Dict[str, Decimal] = {}
+    for i in range(m.uom_total_count):
+        code, total = ctypes.c_char_p(), ctypes.c_char_p()
+        lib.ohp_snapshot_reader_manifest_total(reader.handle, i, ctypes.byref(code),
+                                               ctypes.byref(total))
+        totals[d(code.value)] = Decimal(d(total.value))
+    return Manifest(
+        format_version=f"{m.format_major}.{m.format_minor}", layout=int(m.layout),
+        external_system_code=d(m.external_system_code), organization_code=d(m.organization_code),
+        run_id=int(m.run_id), mode=int(m.mode), items=int(m.items),
+        window_start=_date(m.window_start), snapshot_date=int(m.snapshot_date),
+        data_lines=int(m.data_lines), serial_lines=int(m.serial_lines),
+        psv_bytes=int(m.psv_bytes), crc32=int(m.crc32), totals=totals,
+        library_version=d(m.library_version), text=d(m.text))
+
+
+class Snapshot(Iterator[SnapshotRecord]):
+    """The records of a published snapshot, read lazily (see
+    :func:`read_snapshot`); ``manifest`` is the archive's :class:`Manifest`,
+    or ``None`` when it has none."""
+
+    def __init__(self, source: Source) -> None:
+        self._reader = _Reader(source)
+        try:
+            self.manifest: Optional[Manifest] = _manifest(self._reader)
+        except BaseException:
+            self._reader.close()
+            raise
+        self._rec = ctypes.POINTER(_lib.ohp_snapshot_record)()
+
+    def __iter__(self) -> "Snapshot":
+        return self
+
+    def __next__(self) -> SnapshotRecord:
+        if not self._reader.handle.value:
+            raise StopIteration
+        rc = lib.ohp_snapshot_reader_next(self._reader.handle, ctypes.byref(self._rec))
+        if rc < 0:
+            msg = self._reader.errmsg()
+            self._reader.close()
+            raise error_for(rc, msg)
+        if rc == 0:
+            self._reader.close()
+            raise StopIteration
+        return _record(self._rec.contents)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __del__(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.close()
+
+
+def read_snapshot(source: Source) -> Snapshot:
+    """The records of a published snapshot: a ZIP or a bare layout v1 PSV,
+    as ``bytes`` or a path, as an iterator whose ``manifest`` attribute is
+    the archive's :class:`Manifest` (``None`` without one).  Every line is
+    checked against the layout, the ZIP entry's CRC-32 and the manifest; a
+    violation raises :class:`onhandpub.InvalidArgument` (or another
+    :class:`onhandpub.OnhandpubError`) naming the line and the column, or
+    both values of a manifest mismatch (since the CRC-32, the counts and the
+    totals are checked at the end, records yielded before such an error must
+    be discarded).  A malformed manifest, or one of another major version,
+    raises when the snapshot is opened."""
+    return Snapshot(source)
 
 
 _IGNORE = {"revision": _lib.OHP_IGNORE_REVISION, "locator": _lib.OHP_IGNORE_LOCATOR,

@@ -57,6 +57,40 @@ class ReadSnapshotTest(TempDirTest):
         with open(path, "rb") as f:
             self.assertEqual(list(onhandpub.read_snapshot(f.read())), recs)
 
+    def test_manifest_and_a_tampered_archive(self) -> None:
+        import io
+        import zipfile
+        from decimal import Decimal
+        path, _ = self.publish()
+        snap = onhandpub.read_snapshot(path)
+        m = snap.manifest
+        self.assertEqual((m.format_version, m.organization_code, m.run_id, m.data_lines),
+                         ("1.0", "M1", 7, 7))
+        self.assertEqual(m.serial_lines, 4)
+        self.assertIsNone(m.window_start)
+        self.assertEqual(sum(m.totals.values()),
+                         sum(Decimal(r.primary_quantity) for r in snap))
+        # a line removed, the ZIP rebuilt around it with a right CRC-32 and the same comment
+        with zipfile.ZipFile(path) as z:
+            name, comment = z.namelist()[0], z.comment
+            lines = z.read(name).splitlines(keepends=True)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(name, b"".join(lines[:-1]))
+            z.comment = comment
+        tampered = onhandpub.read_snapshot(buf.getvalue())
+        self.assertIsNotNone(tampered.manifest)
+        with self.assertRaisesRegex(onhandpub.InvalidArgument,
+                                    "the manifest says 7 data lines, the entry has 6"):
+            list(tampered)
+        # without the comment there is nothing to check against
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(name, b"".join(lines[:-1]))
+        bare = onhandpub.read_snapshot(buf.getvalue())
+        self.assertIsNone(bare.manifest)
+        self.assertEqual(len(list(bare)), 6)
+
     def test_corrupt_zip_is_an_error(self) -> None:
         path, _ = self.publish()
         with open(path, "rb") as f:
