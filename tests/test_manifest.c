@@ -332,6 +332,100 @@ START_TEST(test_reader_checks_each_field)
 }
 END_TEST
 
+/* ---- the fold ---- */
+
+static void publish_params(tu_sink *sink, const ohp_record *r, size_t n, const ohp_params *p)
+{
+    ohp_job *job;
+    ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
+    tu_source src = {r, n, 0, 0, 0, 0, 0, 0, {0}};
+    tu_use_source(job, &src);
+    tu_use_sink(job, sink);
+    ck_assert_msg(ohp_job_run(job, p) == OHP_OK, "%s", ohp_job_errmsg(job));
+    ohp_job_free(job);
+}
+
+static int count_disc(void *ud, const ohp_discrepancy *d)
+{
+    (void)d;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* Discrepancies of the chain (n archives) against the external archive. */
+static int reconcile_chain(tu_sink *chain, size_t n, tu_sink *ext)
+{
+    ohp_reconcile *rc;
+    ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
+    ohp_snapshot_reader *readers[4], *x;
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(
+            ohp_snapshot_reader_open_memory(&readers[i], chain[i].data, chain[i].len, NULL),
+            OHP_OK);
+    ck_assert_int_eq(ohp_snapshot_reader_open_memory(&x, ext->data, ext->len, NULL), OHP_OK);
+    ck_assert_msg(ohp_reconcile_load_erp(rc, readers, n) == OHP_OK, "%s", ohp_reconcile_errmsg(rc));
+    ck_assert_int_eq(ohp_reconcile_load_external(rc, &x, 1), OHP_OK);
+    int found = 0;
+    ck_assert_int_eq(ohp_reconcile_run(rc, count_disc, &found), OHP_OK);
+    ck_assert_int_eq((int)ohp_reconcile_get_summary(rc)->discrepancies, found);
+    for (size_t i = 0; i < n; i++)
+        ohp_snapshot_reader_free(readers[i]);
+    ohp_snapshot_reader_free(x);
+    ohp_reconcile_free(rc);
+    return found;
+}
+
+START_TEST(test_fold_by_item_class)
+{
+    const char *t1 = "2026/06/01 12:00:00", *t2 = "2026/06/02 12:00:00",
+               *t3 = "2026/06/03 12:00:00";
+    /* day 1: A 10, B 5, S with SN1 and SN2 */
+    ohp_record day1[3] = {tu_record("M1", "A", "10"), tu_record("M1", "B", "5"),
+                          tu_record("M1", "S", "2")};
+    day1[2].serial_controlled = 1;
+    day1[2].serial_list = "SN1,SN2";
+    for (int i = 0; i < 3; i++)
+        day1[i].last_update_date = "2026/05/30 00:00:00";
+    /* day 3: A became 12 after day 2, S holds SN1 and SN3 since day 2, B unchanged */
+    ohp_record day3[3] = {day1[0], day1[1], day1[2]};
+    day3[0].primary_quantity = "12";
+    day3[0].last_update_date = "2026/06/02 18:00:00";
+    day3[2].serial_list = "SN1,SN3";
+    day3[2].last_update_date = "2026/06/01 18:00:00";
+    for (int omit = 0; omit < 2; omit++) {
+        tu_sink chain[3], final;
+        memset(chain, 0, sizeof chain);
+        memset(&final, 0, sizeof final);
+        ohp_params p = params(OHP_ITEMS_BOTH, omit);
+        p.snapshot_date = tu_date(t1);
+        p.run_id = 1;
+        publish_params(&chain[0], day1, 3, &p); /* FULL both */
+        p.items = OHP_ITEMS_SERIAL;
+        p.snapshot_date = tu_date(t2);
+        p.run_id = 2;
+        publish_params(&chain[1], day3, 3, &p); /* FULL serial */
+        p.items = OHP_ITEMS_NONSERIAL;
+        p.full_publish = 0;
+        p.publish_from = tu_date(t2);
+        p.snapshot_date = tu_date(t3);
+        p.run_id = 3;
+        publish_params(&chain[2], day3, 3, &p); /* INCREMENTAL nonserial */
+        ohp_params q = params(OHP_ITEMS_BOTH, 0);
+        q.snapshot_date = tu_date(t3);
+        q.run_id = 4;
+        publish_params(&final, day3, 3, &q); /* FULL both at the end */
+        int found = reconcile_chain(chain, 3, &final);
+        if (omit == 0)
+            ck_assert_int_eq(found, 0);
+        else
+            ck_assert_int_gt(found, 0); /* without manifests B is lost at the FULL serial */
+        for (int i = 0; i < 3; i++)
+            tu_sink_free(&chain[i]);
+        tu_sink_free(&final);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -345,6 +439,9 @@ static Suite *suite(void)
     tcase_add_test(rd, test_reader_catches_a_removed_line);
     tcase_add_test(rd, test_reader_checks_each_field);
     suite_add_tcase(s, rd);
+    TCase *fd = tcase_create("fold");
+    tcase_add_test(fd, test_fold_by_item_class);
+    suite_add_tcase(s, fd);
     return s;
 }
 

@@ -13,6 +13,7 @@
 typedef struct snap {
     ohp_snapshot_reader *r;
     ohp_snapshot_info info;
+    int items;  /* what the snapshot covers (its manifest's items; both without one) */
     size_t pos; /* position given by the caller */
 } snap;
 
@@ -130,6 +131,8 @@ static int fold_line(ohp_reconcile *rc, fold *f, const ohp_snapshot_record *rec,
     if (e->uom == 0)
         e->uom = u;
     e->flags |= F_PRESENT;
+    if (rec->serial_controlled)
+        e->flags |= F_SERIAL_KEY;
     /* a line in another unit than the key's first is kept as it is */
     if (e->uom != u)
         r = add_node(rc, f, e, u, d.text, false);
@@ -145,9 +148,12 @@ static int fold_snapshot(ohp_reconcile *rc, int side, fold *f, snap *s, uint32_t
 {
     bool full = s->info.mode == OHP_MODE_FULL || (gen == 1 && s->info.mode < 0);
     if (full) {
+        /* a FULL snapshot of one item class replaces the keys of that class only */
         tab_iter it = {0, 0};
         for (entry *e; (e = rc_tab_next(&f->fm, &it, NULL)) != NULL;)
-            fold_reset(rc, e);
+            if (s->items == OHP_ITEMS_BOTH ||
+                ((e->flags & F_SERIAL_KEY) != 0) == (s->items == OHP_ITEMS_SERIAL))
+                fold_reset(rc, e);
     }
     const ohp_snapshot_record *rec;
     int got;
@@ -241,10 +247,16 @@ int rc_load_snapshots(ohp_reconcile *rc, int side, ohp_snapshot_reader *const *r
             break;
         }
         int got = ohp_snapshot_reader_info(readers[i], &v[i].info);
+        ohp_manifest m;
+        memset(&m, 0, sizeof m);
+        m.version = OHP_MANIFEST_STRUCT_VERSION;
+        if (got == OHP_OK)
+            got = ohp_snapshot_reader_manifest(readers[i], &m);
         if (got != OHP_OK) {
             r = reader_error(rc, side, &v[i], got);
             break;
         }
+        v[i].items = m.present ? m.items : OHP_ITEMS_BOTH;
         const ohp_snapshot_info *in = &v[i].info;
         if (in->external_system_code[0]) {
             if (sys != NULL && strcmp(sys, in->external_system_code) != 0)

@@ -137,7 +137,10 @@ typedef struct tab_iter {
 
 /* ---- balance entries (one per key) ---- */
 
-enum { F_PRESENT = 1 }; /* << side */
+enum {
+    F_PRESENT = 1,    /* << side */
+    F_SERIAL_KEY = 64 /* folding: the key's lines are of a serial-controlled item */
+};
 
 /*
  * One entry per key and unit of measure in the comparison (the unit is the
