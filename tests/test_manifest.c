@@ -311,7 +311,7 @@ START_TEST(test_reader_checks_each_field)
         {"\"onhandpub_manifest\":\"1.0\"", "\"onhandpub_manifest\":\"2.0\"", "version 2.0",
          OHP_EVERSION},
         {"\"onhandpub_manifest\":\"1.0\"",
-         "\"onhandpub_manifest\":\"1.7\",\"later\":[1,{\"a\":null}]", NULL, 0},
+         "\"onhandpub_manifest\":\"1.7\",\"later\":[1,-2.5e+3,{\"a\":null,\"b\":true}]", NULL, 0},
         {"\"mode\":\"FULL\"", "\"mode\":\"SOME\"", "mode 'SOME'", OHP_EPARSE},
         {"\"layout\":1,", "", "field layout is missing", OHP_EPARSE},
         {"}", "", "malformed manifest", OHP_EPARSE},

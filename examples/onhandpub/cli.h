@@ -366,6 +366,7 @@ int cmd_publish(int argc, char **argv);
 int cmd_systems(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 /* The command's help on standard output (main.c). */
 int cli_print_help(void);
 
@@ -409,6 +410,7 @@ enum opt_id {
     OPT_OUT,
     OPT_IGNORE,
     OPT_TOLERANCE,
+    OPT_JSON,
     OPT_HELP,
     OPT_VERSION,
     OPT_COUNT
@@ -420,7 +422,7 @@ enum opt_id {
 typedef struct cli_opts {
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
-    const char *list[CLI_MAX_LIST]; /* the repeatable option's values, in order */
+    const char *list[CLI_MAX_LIST]; /* the repeatable option's values, or the operands, in order */
     size_t nlist;
 } cli_opts;
 
@@ -432,13 +434,14 @@ typedef struct cli_command {
     const int *allowed; /* its options */
     size_t nallowed;
     int repeatable;     /* an option that may be given more than once, or -1 */
+    int operands;       /* arguments that are no options are the command's operands (in list) */
     const char *see;    /* appended to "unknown option" and "unexpected argument" */
     cli_usage_fn usage; /* NULL: cli_usage_error */
 } cli_command;
 
 #define CLI_COMMAND(allowed)                                                                       \
     {                                                                                              \
-        (allowed), sizeof(allowed) / sizeof((allowed)[0]), -1, " (see onhandpub --help)", NULL     \
+        (allowed), sizeof(allowed) / sizeof((allowed)[0]), -1, 0, " (see onhandpub --help)", NULL  \
     }
 
 /*
@@ -464,6 +467,25 @@ int cli_parse_count_opt(const cli_opts *o, int id, long lo, long hi, long *out);
  * credentials; the caller frees u.  Returns 0 or EXIT_USAGE.
  */
 int cli_parse_ucm_options(const cli_opts *o, cli_ucm *u);
+
+/* ---- input files through read/seek callbacks (file_in.c) ---- */
+
+typedef struct cli_file_in {
+    const char *path;
+    int fd;
+    int seekable;
+    uint64_t size, pos;
+    char err[CLI_ERRSIZE];
+} cli_file_in;
+
+/* An ohp_read_fn over a cli_file_in (f->err says why it failed). */
+int cli_file_read(void *ud, void *buf, size_t cap, size_t *got);
+/* An ohp_seek_fn over a cli_file_in. */
+int cli_file_seek(void *ud, uint64_t off);
+/* Open path ("-": standard input) into *f. */
+int cli_file_open(cli_file_in *f, const char *path, char *err);
+/* Is the file a ZIP (a local header signature at its start)? */
+int cli_file_is_zip(cli_file_in *f);
 
 /* ---- the lookups file (lookups.c) ---- */
 

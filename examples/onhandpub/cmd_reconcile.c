@@ -47,71 +47,6 @@ static int usage(const char *fmt, ...)
     return R_USAGE;
 }
 
-/* ---- files through read/seek callbacks ---- */
-
-typedef struct file_in {
-    const char *path;
-    int fd;
-    int seekable;
-    uint64_t size, pos;
-    char err[CLI_ERRSIZE];
-} file_in;
-
-static int file_read(void *ud, void *buf, size_t cap, size_t *got)
-{
-    file_in *f = ud;
-    for (;;) {
-        ssize_t n = f->seekable ? pread(f->fd, buf, cap, (off_t)f->pos) : read(f->fd, buf, cap);
-        if (n >= 0) {
-            f->pos += (uint64_t)n;
-            *got = (size_t)n;
-            return 0;
-        }
-        if (errno != EINTR) {
-            cli_err(f->err, "cannot read '%s': %s", f->path, strerror(errno));
-            return -1;
-        }
-    }
-}
-
-static int file_seek(void *ud, uint64_t off)
-{
-    ((file_in *)ud)->pos = off;
-    return 0;
-}
-
-static int file_open(file_in *f, const char *path, char *err)
-{
-    f->path = path;
-    f->pos = 0;
-    f->err[0] = '\0';
-    f->fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0) {
-        cli_err(err, "cannot open '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(f->fd, &st) != 0) {
-        cli_err(err, "cannot stat '%s': %s", path, strerror(errno));
-        close(f->fd);
-        f->fd = -1;
-        return -1;
-    }
-    f->seekable = S_ISREG(st.st_mode);
-    f->size = f->seekable ? (uint64_t)st.st_size : 0;
-    return 0;
-}
-
-/* Is the file a ZIP (local header signature)? */
-static int is_zip(file_in *f)
-{
-    unsigned char sig[4];
-    if (!f->seekable)
-        return 0;
-    ssize_t n = pread(f->fd, sig, sizeof sig, 0);
-    return n == 4 && sig[0] == 'P' && sig[1] == 'K' && sig[2] == 3 && sig[3] == 4;
-}
-
 /* ---- the discrepancies PSV ---- */
 
 typedef struct out {
@@ -330,7 +265,7 @@ typedef struct recon {
     size_t nsnap;
     const char *external, *out_path;
     ohp_reconcile *rc;
-    file_in *files; /* the snapshots, then the external side */
+    cli_file_in *files; /* the snapshots, then the external side */
     ohp_snapshot_reader **readers;
     size_t opened;
     out o;
@@ -343,7 +278,8 @@ static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *op
 {
     static const int allowed[] = {OPT_SNAPSHOT, OPT_EXTERNAL,  OPT_OUT,
                                   OPT_IGNORE,   OPT_TOLERANCE, OPT_HELP};
-    const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, "", usage};
+    const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, 0, "",
+                             usage};
     int prc = cli_parse_options(argc, argv, &cmd, args);
     if (prc || args->given[OPT_HELP])
         return prc;
@@ -372,9 +308,9 @@ static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *op
 static int load_erp(recon *r)
 {
     for (size_t i = 0; i < r->nsnap; i++, r->opened++) {
-        if (file_open(&r->files[i], r->snapshots[i], r->err) != 0)
+        if (cli_file_open(&r->files[i], r->snapshots[i], r->err) != 0)
             return R_FAILED;
-        if (ohp_snapshot_reader_open_zip(&r->readers[i], file_read, file_seek, &r->files[i],
+        if (ohp_snapshot_reader_open_zip(&r->readers[i], cli_file_read, cli_file_seek, &r->files[i],
                                          r->files[i].size, NULL) != OHP_OK) {
             cli_err(r->err, "out of memory");
             close(r->files[i].fd);
@@ -403,20 +339,20 @@ static int load_erp(recon *r)
 /* The external side: a snapshot ZIP, or a PSV with named columns.  0 or the exit status. */
 static int load_external(recon *r)
 {
-    file_in *x = &r->files[r->nsnap];
-    if (file_open(x, r->external, r->err) != 0)
+    cli_file_in *x = &r->files[r->nsnap];
+    if (cli_file_open(x, r->external, r->err) != 0)
         return R_FAILED;
     r->opened++;
     int rc;
-    if (is_zip(x)) {
-        if (ohp_snapshot_reader_open_zip(&r->readers[r->nsnap], file_read, file_seek, x, x->size,
-                                         NULL) != OHP_OK) {
+    if (cli_file_is_zip(x)) {
+        if (ohp_snapshot_reader_open_zip(&r->readers[r->nsnap], cli_file_read, cli_file_seek, x,
+                                         x->size, NULL) != OHP_OK) {
             cli_err(r->err, "out of memory");
             return R_FAILED;
         }
         rc = ohp_reconcile_load_external(r->rc, &r->readers[r->nsnap], 1);
     } else {
-        rc = ohp_reconcile_load_external_psv(r->rc, file_read, x);
+        rc = ohp_reconcile_load_external_psv(r->rc, cli_file_read, x);
     }
     if (rc == OHP_OK)
         return 0;

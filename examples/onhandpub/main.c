@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  onhandpub systems [--lookups FILE] [--date DATE]\n"
     "  onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]\n"
     "  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]\n"
+    "  onhandpub inspect [--json] ZIP...\n"
     "  onhandpub --help | --version\n"
     "\n"
     "publish: write the organization's on-hand balances as a PSV file inside a ZIP\n"
@@ -72,6 +73,10 @@ static const char usage_text[] =
     "\n"
     "reconcile: compare snapshots with the external system's balances and write the\n"
     "discrepancies as PSV (options: onhandpub reconcile --help).\n"
+    "\n"
+    "inspect: print each archive's manifest and whether its content checks out\n"
+    "against it; --json: one JSON object per archive.  Exit 0 when every archive\n"
+    "checks out, 4 otherwise.\n"
     "\n"
     "fetch: download the documents of the content server whose names start with\n"
     "--prefix and that were not fetched before, check each ZIP and save it in --outdir.\n"
@@ -129,8 +134,8 @@ int main(int argc, char **argv)
      * write error (exit 4, nothing left behind), instead of killing the run. */
     (void)signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
-        return cli_usage_error(
-            "a command is required: publish, systems or fetch (see onhandpub --help)");
+        return cli_usage_error("a command is required: publish, systems, fetch, reconcile or "
+                               "inspect (see onhandpub --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "publish") == 0)
         return cmd_publish(argc - 2, argv + 2);
@@ -140,11 +145,14 @@ int main(int argc, char **argv)
         return cmd_fetch(argc - 2, argv + 2);
     if (strcmp(cmd, "reconcile") == 0)
         return cmd_reconcile(argc - 2, argv + 2);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 2, argv + 2);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
         return argc == 2 ? cli_print_help() : cli_usage_error("unexpected argument '%s'", argv[2]);
     if (strcmp(cmd, "--version") == 0)
         return argc == 2 ? print_version() : cli_usage_error("unexpected argument '%s'", argv[2]);
     if (strncmp(cmd, "-", 1) == 0)
         return cli_usage_error("unknown option '%s' (see onhandpub --help)", cmd);
-    return cli_usage_error("unknown command '%s': expected publish, systems or fetch", cmd);
+    return cli_usage_error(
+        "unknown command '%s': expected publish, systems, fetch, reconcile or inspect", cmd);
 }

@@ -65,6 +65,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_OUT] = {"out", 1},
     [OPT_IGNORE] = {"ignore", 1},
     [OPT_TOLERANCE] = {"tolerance", 1},
+    [OPT_JSON] = {"json", 0},
 };
 
 const char *cli_opt_name(int id)
@@ -131,6 +132,12 @@ int cli_parse_options(int argc, char **argv, const cli_command *cmd, cli_opts *o
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0)
             arg = "--help";
+        if (cmd->operands && arg[0] != '-') {
+            if (o->nlist == CLI_MAX_LIST)
+                return usage(cmd, "at most %d arguments", CLI_MAX_LIST);
+            o->list[o->nlist++] = arg;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
             return usage(cmd, "unexpected argument '%s'%s", argv[i], see);
         const char *name = arg + 2;

@@ -297,6 +297,36 @@ static bool literal(js *j, const char *word)
     return false;
 }
 
+static size_t digits(js *j)
+{
+    const char *q = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return (size_t)(j->p - q);
+}
+
+/* A JSON number: -?digits(.digits)?([eE][+-]?digits)?. */
+static int skip_number(js *j)
+{
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    if (digits(j) == 0)
+        return bad(j, "a value expected");
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (digits(j) == 0)
+            return bad(j, "digits expected after '.'");
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (digits(j) == 0)
+            return bad(j, "digits expected in an exponent");
+    }
+    return OHP_OK;
+}
+
 /* Any value, skipped (a field of a later minor version). */
 static int skip_value(js *j, int depth)
 {
@@ -306,7 +336,6 @@ static int skip_value(js *j, int depth)
     if (j->p >= j->end)
         return bad(j, "a value expected");
     const char *s;
-    uint64_t u;
     char c = *j->p;
     if (c == '"') {
         char *keep = j->out;
@@ -337,15 +366,7 @@ static int skip_value(js *j, int depth)
     }
     if (literal(j, "null") || literal(j, "true") || literal(j, "false"))
         return OHP_OK;
-    if (c == '-')
-        j->p++;
-    int rc = parse_uint(j, &u);
-    if (rc == OHP_OK && j->p < j->end && *j->p == '.') {
-        j->p++;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    }
-    return rc;
+    return skip_number(j);
 }
 
 /* The keys a 1.x manifest has; each must be there. */

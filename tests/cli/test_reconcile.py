@@ -43,7 +43,7 @@ def rows(text):
     return [dict(zip(OUT_COLUMNS, x)) for x in r[1:]]
 
 
-class ReconcileCli(unittest.TestCase):
+class CliBase(unittest.TestCase):
     def setUp(self):
         if not CLI:
             self.skipTest("OHP_CLI not set")
@@ -69,6 +69,8 @@ class ReconcileCli(unittest.TestCase):
             f.write(text)
         return path
 
+
+class ReconcileCli(CliBase):
     def test_round_trip_exit_0(self):
         z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
         code, out, err = run("reconcile", "--snapshot", z, "--external",
@@ -337,6 +339,59 @@ class ReconcileCli(unittest.TestCase):
         code, _, err = run("reconcile", "--snapshot", z, "--external", ext)
         self.assertEqual(code, 4, err)
         self.assertIn("line 2, column 4 (PRIMARY_QUANTITY)", err)
+
+
+class InspectCli(CliBase):
+    """onhandpub inspect, and a tampered archive caught by inspect and reconcile."""
+
+    def tampered(self, z):
+        import zipfile
+        with zipfile.ZipFile(z) as a:
+            name, comment = a.namelist()[0], a.comment
+            lines = a.read(name).splitlines(keepends=True)
+        path = os.path.join(self.dir, "tampered.zip")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as b:
+            b.writestr(name, b"".join(lines[:-1]))  # a line less, a right CRC-32
+            b.comment = comment
+        return path
+
+    def test_inspect_good_tampered_and_bare(self):
+        import json
+        import zipfile
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        code, out, err = run("inspect", z)
+        self.assertEqual(code, 0, err)
+        self.assertIn("organization M1, run id 1", out)
+        self.assertIn("lines 21 (14 with a serial number), PSV 3089 bytes", out)
+        self.assertIn("totals: 2674 EA, 60 BOX, 25.5 KG, 750 LB", out)
+        self.assertIn("check: ok (21 lines read, all as the manifest says)", out)
+        bad = self.tampered(z)
+        code, out, err = run("inspect", z, bad)
+        self.assertEqual(code, 4, out)
+        self.assertIn("check: FAILED: the manifest says 21 data lines, the entry has 20", out)
+        code, out, err = run("inspect", "--json", z, bad)
+        self.assertEqual(code, 4)
+        first, second = [json.loads(x) for x in out.splitlines()]
+        self.assertTrue(first["ok"])
+        self.assertEqual(first["manifest"]["data_lines"], 21)
+        self.assertFalse(second["ok"])
+        self.assertEqual(second["lines"], 20)
+        self.assertIn("the manifest says 21 data lines", second["error"])
+        # reconcile refuses the tampered snapshot, naming it
+        code, out, err = run("reconcile", "--snapshot", bad, "--external",
+                             os.path.join(DATA, "balances.psv"))
+        self.assertEqual(code, 4, err)
+        self.assertIn("the manifest says 21 data lines, the entry has 20", err)
+        # an archive without a manifest checks out with nothing to check
+        bare = os.path.join(self.dir, "bare.zip")
+        with zipfile.ZipFile(z) as a, zipfile.ZipFile(bare, "w") as b:
+            b.writestr(a.namelist()[0], a.read(a.namelist()[0]))
+        code, out, err = run("inspect", bare)
+        self.assertEqual(code, 0, err)
+        self.assertIn("no manifest", out)
+        self.assertIn("check: ok (21 lines read; nothing to check)", out)
+        code, out, err = run("inspect")
+        self.assertEqual(code, 2)
 
 
 if __name__ == "__main__":
