@@ -26,6 +26,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 from . import _lib
 from ._lib import lib
 from .errors import error_for
+from .types import Items, Mode
 
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 
@@ -62,8 +63,8 @@ class Manifest:
     external_system_code: str
     organization_code: str
     run_id: int
-    mode: int
-    items: int
+    mode: Mode
+    items: Items
     window_start: Optional[int]
     snapshot_date: int
     data_lines: int
@@ -273,7 +274,7 @@ def _manifest(reader: "_Reader") -> Optional[Manifest]:
     return Manifest(
         format_version=f"{m.format_major}.{m.format_minor}", layout=int(m.layout),
         external_system_code=d(m.external_system_code), organization_code=d(m.organization_code),
-        run_id=int(m.run_id), mode=int(m.mode), items=int(m.items),
+        run_id=int(m.run_id), mode=Mode(int(m.mode)), items=Items(int(m.items)),
         window_start=_date(m.window_start), snapshot_date=int(m.snapshot_date),
         data_lines=int(m.data_lines), serial_lines=int(m.serial_lines),
         psv_bytes=int(m.psv_bytes), crc32=int(m.crc32), totals=totals,
