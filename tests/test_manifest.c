@@ -139,6 +139,39 @@ START_TEST(test_manifest_items_serial)
 }
 END_TEST
 
+START_TEST(test_manifest_too_large_fails_clearly)
+{
+    /* 3000 units of 24-character codes: the totals alone pass the comment's 65535 bytes */
+    enum { N = 3000 };
+    ohp_record *r = calloc(N, sizeof *r);
+    char(*codes)[32] = calloc(N, sizeof *codes);
+    for (size_t i = 0; i < N; i++) {
+        snprintf(codes[i], sizeof codes[i], "UNIT-OF-MEASURE-%08zu", i);
+        r[i] = tu_record("M1", "ITEM", "1");
+        r[i].primary_uom_code = codes[i];
+    }
+    ohp_job *job;
+    ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
+    tu_source src = {r, N, 0, 0, 0, 0, 0, 0, {0}};
+    tu_use_source(job, &src);
+    tu_sink sink = {0};
+    tu_use_sink(job, &sink);
+    ohp_params p = params(OHP_ITEMS_BOTH, 0);
+    ck_assert_int_eq(ohp_job_run(job, &p), OHP_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(job), "the manifest would not fit"));
+    ck_assert_int_eq(sink.committed, 0);
+    /* without the manifest the same run publishes */
+    p.omit_manifest = 1;
+    src.next = 0;
+    ck_assert_int_eq(ohp_job_run(job, &p), OHP_OK);
+    ck_assert_int_eq(sink.committed, 1);
+    ohp_job_free(job);
+    tu_sink_free(&sink);
+    free(codes);
+    free(r);
+}
+END_TEST
+
 /* ---- the reader ---- */
 
 /* A one-entry ZIP of psv (len bytes) named name, with comment (NULL: none), written by minizip. */
@@ -433,6 +466,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_manifest_written);
     tcase_add_test(tc, test_manifest_deterministic_and_omitted);
     tcase_add_test(tc, test_manifest_items_serial);
+    tcase_add_test(tc, test_manifest_too_large_fails_clearly);
     suite_add_tcase(s, tc);
     TCase *rd = tcase_create("reader");
     tcase_add_test(rd, test_reader_round_trip);
