@@ -38,39 +38,43 @@ static void read_through(ohp_snapshot_reader *r, inspected *in)
         cli_err(in->err, "%s", ohp_snapshot_reader_errmsg(r));
 }
 
-static void print_text(const char *path, ohp_snapshot_reader *r, const ohp_manifest *m,
+static void print_manifest(const ohp_snapshot_reader *r, const ohp_manifest *m)
+{
+    char vis[CLI_ERRSIZE], snap[OHP_DATE_BUFSIZE];
+    ohp_date_format(m->snapshot_date, 0, snap);
+    printf("  manifest %u.%u (library %s), layout %d\n", m->format_major, m->format_minor,
+           cli_visible(m->library_version, vis, sizeof vis), m->layout);
+    printf("  system %s, ", cli_visible(m->external_system_code, vis, sizeof vis));
+    printf("organization %s, run id %llu\n", cli_visible(m->organization_code, vis, sizeof vis),
+           (unsigned long long)m->run_id);
+    printf("  mode %s, items %s", m->mode ? "INCREMENTAL" : "FULL", items_text(m->items));
+    if (m->window_start != OHP_TIME_NONE) {
+        char from[OHP_DATE_BUFSIZE];
+        ohp_date_format(m->window_start, 0, from);
+        printf(", window from %s", from);
+    }
+    printf(", snapshot %s\n", snap);
+    printf("  lines %llu (%llu with a serial number), PSV %llu bytes, CRC-32 %08lx\n",
+           (unsigned long long)m->data_lines, (unsigned long long)m->serial_lines,
+           (unsigned long long)m->psv_bytes, (unsigned long)m->crc32);
+    printf("  totals:");
+    for (size_t i = 0; i < m->uom_total_count; i++) {
+        const char *u, *t;
+        if (ohp_snapshot_reader_manifest_total(r, i, &u, &t) == OHP_OK)
+            printf("%s %s %s", i ? "," : "", t, cli_visible(u, vis, sizeof vis));
+    }
+    printf("%s\n", m->uom_total_count ? "" : " none");
+}
+
+static void print_text(const char *path, const ohp_snapshot_reader *r, const ohp_manifest *m,
                        const inspected *in)
 {
-    char vis[CLI_ERRSIZE], d1[OHP_DATE_BUFSIZE], d2[OHP_DATE_BUFSIZE];
+    char vis[CLI_ERRSIZE];
     printf("%s\n", cli_visible(path, vis, sizeof vis));
-    if (m == NULL || !m->present) {
+    if (m == NULL || !m->present)
         printf("  no manifest\n");
-    } else {
-        ohp_date_format(m->snapshot_date, 0, d1);
-        printf("  manifest %u.%u (library %s), layout %d\n", m->format_major, m->format_minor,
-               cli_visible(m->library_version, vis, sizeof vis), m->layout);
-        printf("  system %s, ", cli_visible(m->external_system_code, vis, sizeof vis));
-        printf("organization %s, run id %llu\n", cli_visible(m->organization_code, vis, sizeof vis),
-               (unsigned long long)m->run_id);
-        if (m->window_start != OHP_TIME_NONE) {
-            ohp_date_format(m->window_start, 0, d2);
-            printf("  mode %s, items %s, window from %s, snapshot %s\n",
-                   m->mode ? "INCREMENTAL" : "FULL", items_text(m->items), d2, d1);
-        } else {
-            printf("  mode %s, items %s, snapshot %s\n", m->mode ? "INCREMENTAL" : "FULL",
-                   items_text(m->items), d1);
-        }
-        printf("  lines %llu (%llu with a serial number), PSV %llu bytes, CRC-32 %08lx\n",
-               (unsigned long long)m->data_lines, (unsigned long long)m->serial_lines,
-               (unsigned long long)m->psv_bytes, (unsigned long)m->crc32);
-        printf("  totals:");
-        for (size_t i = 0; i < m->uom_total_count; i++) {
-            const char *u, *t;
-            if (ohp_snapshot_reader_manifest_total(r, i, &u, &t) == OHP_OK)
-                printf("%s %s %s", i ? "," : "", t, cli_visible(u, vis, sizeof vis));
-        }
-        printf("%s\n", m->uom_total_count ? "" : " none");
-    }
+    else
+        print_manifest(r, m);
     if (in->rc == OHP_OK)
         printf("  check: ok (%llu lines read%s)\n", (unsigned long long)in->lines,
                m != NULL && m->present ? ", all as the manifest says" : "; nothing to check");

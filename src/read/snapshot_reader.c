@@ -216,7 +216,6 @@ static int read_manifest(ohp_snapshot_reader *r)
 static int manifest_identity(ohp_snapshot_reader *r)
 {
     const ohp_mf *m = &r->mf;
-    char a[OHP_DATE_BUFSIZE], b[OHP_DATE_BUFSIZE];
     if (strcmp(m->system, r->system) != 0)
         return fail(r, OHP_EPARSE,
                     "line %llu: EXTERNAL_SYSTEM_CODE is '%.40s', the manifest says '%.40s'",
@@ -234,6 +233,7 @@ static int manifest_identity(ohp_snapshot_reader *r)
                     (unsigned long long)r->rec.line, r->mode ? "INCREMENTAL" : "FULL",
                     m->mode ? "INCREMENTAL" : "FULL");
     if (m->snapshot_date != r->snapshot) {
+        char a[OHP_DATE_BUFSIZE], b[OHP_DATE_BUFSIZE];
         ohp_date_format(r->snapshot, 0, a);
         ohp_date_format(m->snapshot_date, 0, b);
         return fail(r, OHP_EPARSE, "line %llu: SNAPSHOT_DATE is %s, the manifest says %s",
