@@ -726,20 +726,29 @@ static void info_from_name(ohp_snapshot_reader *r, ohp_snapshot_info *out)
     out->snapshot_date = t;
 }
 
+/*
+ * The guard of the queries about a snapshot: the caller's struct version
+ * (0 is taken as 1) into *v, the reader's failure again, and the archive
+ * and header read if nothing was yet.
+ */
+static int begin_query(ohp_snapshot_reader *r, unsigned version, unsigned known, unsigned *v)
+{
+    *v = version ? version : 1;
+    if (*v > known)
+        return OHP_EVERSION;
+    if (r->state == ST_FAILED)
+        return r->err;
+    return r->state == ST_NEW ? start(r) : OHP_OK;
+}
+
 OHP_EXPORT int ohp_snapshot_reader_info(ohp_snapshot_reader *r, ohp_snapshot_info *out)
 {
     if (r == NULL || out == NULL)
         return OHP_EINVAL;
-    unsigned v = out->version ? out->version : 1;
-    if (v > OHP_SNAPSHOT_INFO_VERSION)
-        return OHP_EVERSION;
-    if (r->state == ST_FAILED)
-        return r->err;
-    if (r->state == ST_NEW) {
-        int rc = start(r);
-        if (rc)
-            return rc;
-    }
+    unsigned v;
+    int rc = begin_query(r, out->version, OHP_SNAPSHOT_INFO_VERSION, &v);
+    if (rc)
+        return rc;
     if (!r->have_first && r->state == ST_READING) {
         int got = read_line(r);
         if (got < 0)
@@ -770,16 +779,10 @@ OHP_EXPORT int ohp_snapshot_reader_manifest(ohp_snapshot_reader *r, ohp_manifest
 {
     if (r == NULL || out == NULL)
         return OHP_EINVAL;
-    unsigned v = out->version ? out->version : 1;
-    if (v > OHP_MANIFEST_STRUCT_VERSION)
-        return OHP_EVERSION;
-    if (r->state == ST_FAILED)
-        return r->err;
-    if (r->state == ST_NEW) {
-        int rc = start(r);
-        if (rc)
-            return rc;
-    }
+    unsigned v;
+    int rc = begin_query(r, out->version, OHP_MANIFEST_STRUCT_VERSION, &v);
+    if (rc)
+        return rc;
     memset(out, 0, sizeof *out);
     out->version = v;
     out->window_start = out->snapshot_date = OHP_TIME_NONE;
