@@ -77,26 +77,27 @@ int ohp_version_number(void);
 /** Error codes.  Values are part of the ABI: never renumbered or reused. */
 typedef enum ohp_error {
     OHP_OK = 0,
-    OHP_EINVAL = -1,     /**< invalid argument or parameter */
-    OHP_ENOMEM = -2,     /**< an allocation failed */
-    OHP_ESTATE = -3,     /**< call not allowed in the handle's state */
-    OHP_ERECORD = -4,    /**< a balance record broke a rule */
-    OHP_ESOURCE = -5,    /**< the data source callback failed */
-    OHP_ESINK = -6,      /**< the sink callback failed */
-    OHP_EZIP = -7,       /**< the archive writer failed */
-    OHP_ENOTFOUND = -8,  /**< unknown external system (or other key) */
-    OHP_EINACTIVE = -9,  /**< external system disabled or outside its dates */
-    OHP_EEXISTS = -10,   /**< duplicate lookup code */
-    OHP_EPARSE = -11,    /**< malformed text (date, quantity, PSV) */
-    OHP_EDENIED = -12,   /**< not authorized (privilege not granted, or no authorizer) */
-    OHP_ESTORE = -13,    /**< the state store callback failed */
-    OHP_ECANCELED = -14, /**< the progress callback cancelled the run */
-    OHP_EREJECT = -15,   /**< the rejection callback failed */
-    OHP_EVERSION = -16,  /**< a struct version this library does not know */
-    OHP_ELIMIT = -17,    /**< a documented limit was exceeded */
-    OHP_EAUTH = -18,     /**< the authorizer callback itself failed */
-    OHP_EIO = -19,       /**< an I/O callback of a reader failed */
-    OHP_EEMPTY = -20     /**< a full snapshot would hold no line (since 1.1) */
+    OHP_EINVAL = -1,       /**< invalid argument or parameter */
+    OHP_ENOMEM = -2,       /**< an allocation failed */
+    OHP_ESTATE = -3,       /**< call not allowed in the handle's state */
+    OHP_ERECORD = -4,      /**< a balance record broke a rule */
+    OHP_ESOURCE = -5,      /**< the data source callback failed */
+    OHP_ESINK = -6,        /**< the sink callback failed */
+    OHP_EZIP = -7,         /**< the archive writer failed */
+    OHP_ENOTFOUND = -8,    /**< unknown external system (or other key) */
+    OHP_EINACTIVE = -9,    /**< external system disabled or outside its dates */
+    OHP_EEXISTS = -10,     /**< duplicate lookup code */
+    OHP_EPARSE = -11,      /**< malformed text (date, quantity, PSV) */
+    OHP_EDENIED = -12,     /**< not authorized (privilege not granted, or no authorizer) */
+    OHP_ESTORE = -13,      /**< the state store callback failed */
+    OHP_ECANCELED = -14,   /**< the progress callback cancelled the run */
+    OHP_EREJECT = -15,     /**< the rejection callback failed */
+    OHP_EVERSION = -16,    /**< a struct version this library does not know */
+    OHP_ELIMIT = -17,      /**< a documented limit was exceeded */
+    OHP_EAUTH = -18,       /**< the authorizer callback itself failed */
+    OHP_EIO = -19,         /**< an I/O callback of a reader failed */
+    OHP_EEMPTY = -20,      /**< a full snapshot would hold no line (since 1.1) */
+    OHP_EUNSUPPORTED = -21 /**< a feature this build of the library lacks (since 1.1) */
 } ohp_error;
 
 /** Static English text for an error code ("unknown error" for others). */
@@ -382,6 +383,39 @@ typedef enum ohp_on_error {
 } ohp_on_error;
 
 /**
+ * The deflate engine of a run (ohp_params.engine, since 1.1).  Both cut the
+ * entry into the same blocks, each primed with the previous 32 KiB (16 KiB
+ * for zlib at levels 1 to 3) and ended with a sync flush, so either output
+ * is one standard deflate stream that every ZIP reader inflates, and for
+ * either the bytes are the same whatever ohp_params.threads is.
+ *
+ * - OHP_ENGINE_ZLIB: the bytes depend only on the input, the level and the
+ *   zlib version: the same archive on every machine.
+ * - OHP_ENGINE_ISAL: Intel ISA-L's igzip, several times faster.  Levels 1
+ *   and 2 run ISA-L levels 1 and 2; levels 3 to 9 (and the default) run
+ *   ISA-L level 3.  ISA-L picks its code for the processor at run time, and
+ *   the bytes can differ between processors: at ISA-L level 3 between
+ *   AVX-512, AVX2 and older processors, at levels 1 and 2 between processors
+ *   with and without SSE4.2 (docs/performance.md).  The archive is the same
+ *   for any thread count on one machine, and always inflates to the same
+ *   entry; use zlib where archives must be byte-identical across machines.
+ * - OHP_ENGINE_BEST: ISA-L when this build has it, zlib otherwise;
+ *   ohp_summary.engine tells which ran.
+ */
+typedef enum ohp_engine {
+    OHP_ENGINE_ZLIB = 0,
+    OHP_ENGINE_ISAL = 1,
+    OHP_ENGINE_BEST = 2
+} ohp_engine;
+
+/**
+ * 1 if this build of the library can run engine (OHP_ENGINE_ZLIB and
+ * OHP_ENGINE_BEST: always; OHP_ENGINE_ISAL: when built with ISA-L), 0 if it
+ * cannot or engine is not an ohp_engine.  Thread-safe.  Since 1.1.
+ */
+int ohp_engine_available(int engine);
+
+/**
  * Parameters of one run.  Caller-allocated; strings are used during
  * ohp_job_run() only.
  */
@@ -452,13 +486,22 @@ typedef struct ohp_params {
      * of this library check the entry against it, other ZIP readers ignore it.
      */
     int omit_manifest;
+    /**
+     * The deflate engine (ohp_engine): OHP_ENGINE_ZLIB (the default), ISA-L
+     * or the best this build has.  Both write the same block layout and any
+     * reader inflates either; see ohp_engine for what each one guarantees.
+     * OHP_ENGINE_ISAL in a build without ISA-L fails the run with
+     * OHP_EUNSUPPORTED (status refused): never a silent fallback.
+     * Compression level 0 stores the entry whatever the engine.
+     */
+    int engine;
 } ohp_params;
 
 #define OHP_PARAMS_VERSION 2
 #define OHP_PARAMS_INIT                                                                            \
     {                                                                                              \
         OHP_PARAMS_VERSION, NULL, NULL, OHP_ITEMS_BOTH, 0, OHP_TIME_NONE, OHP_TIME_NONE, 0, -1,    \
-            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0                                  \
+            OHP_ON_ERROR_FAIL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, OHP_ENGINE_ZLIB                 \
     }
 /**
  * Initialise p with the defaults of the given struct version, writing only
@@ -711,6 +754,12 @@ typedef struct ohp_summary {
      * the other keys count in skipped_window.
      */
     uint64_t changed_keys;
+    /**
+     * The deflate engine that ran (ohp_engine: OHP_ENGINE_ZLIB or
+     * OHP_ENGINE_ISAL, never OHP_ENGINE_BEST), once the parameters are
+     * checked.
+     */
+    int engine;
 } ohp_summary;
 
 #define OHP_SUMMARY_VERSION 2

@@ -101,6 +101,9 @@ static void put_extra(buf *b, int other, const uint64_t *v, int nv)
     }
 }
 
+/* Bytes appended to (g_trailing) or cut off (g_cut) the deflate stream, sizes kept consistent. */
+static size_t g_trailing, g_cut;
+
 static unsigned char *build(const zspec *s, const char *content, size_t *out_len)
 {
     size_t n = strlen(content);
@@ -109,6 +112,13 @@ static unsigned char *build(const zspec *s, const char *content, size_t *out_len
     size_t clen;
     if (s->method == 8) {
         clen = deflate_raw((const unsigned char *)content, n, &comp);
+        comp = realloc(comp, clen + g_trailing + 1);
+        ck_assert_ptr_nonnull(comp);
+        for (size_t i = 0; i < g_trailing; i++)
+            comp[clen + i] = (unsigned char)(0xA5 ^ i);
+        clen += g_trailing;
+        ck_assert_uint_lt(g_cut, clen);
+        clen -= g_cut;
     } else {
         comp = malloc(n + 1);
         memcpy(comp, content, n);
@@ -456,6 +466,32 @@ START_TEST(t_inconsistent_structure)
 }
 END_TEST
 
+START_TEST(t_deflate_stream_bounds)
+{
+    /* Bytes after the end of the deflate stream but inside the compressed size, and a
+       stream cut short: refused whichever inflate the library uses. */
+    zspec s = {ENTRY, 0, NULL, 8, 0, 0, 0};
+    size_t len;
+    for (g_trailing = 1; g_trailing <= 17; g_trailing++) {
+        unsigned char *zip = build(&s, CONTENT, &len);
+        expect_refused(zip, len, "before the entry's compressed size");
+        free(zip);
+    }
+    g_trailing = 0;
+    for (g_cut = 1; g_cut <= 8; g_cut++) {
+        unsigned char *zip = build(&s, CONTENT, &len);
+        char msg[512];
+        int rc = read_back(zip, len, msg, sizeof msg, NULL);
+        ck_assert_msg(rc == OHP_EPARSE, "cut %zu: rc %d", g_cut, rc);
+        ck_assert_msg(strstr(msg, "ends early") || strstr(msg, "invalid compressed data") ||
+                          strstr(msg, "CRC-32") || strstr(msg, "inflates to"),
+                      "cut %zu: %s", g_cut, msg);
+        free(zip);
+    }
+    g_cut = 0;
+}
+END_TEST
+
 /* ---- a declared size sizes nothing ---- */
 
 static const uint64_t declared_sizes[] = {4000000000u, 0xfffffffeu, (uint64_t)1 << 40};
@@ -519,6 +555,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_end_record_whole);
     tcase_add_test(tc, t_nul_in_name);
     tcase_add_test(tc, t_inconsistent_structure);
+    tcase_add_test(tc, t_deflate_stream_bounds);
     tcase_add_loop_test(tc, t_declared_size_is_no_allocation, 0,
                         (int)(sizeof declared_sizes / sizeof declared_sizes[0]));
     suite_add_tcase(s, tc);

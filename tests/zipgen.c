@@ -3,10 +3,10 @@
  * append-only sink (plain write(2) on fd 1, never a seek), for the
  * interoperability and large-archive tests.
  *
- *   zipgen [-l level] [-t threads] [-m sample|single|empty|large] [-b bytes]
+ *   zipgen [-l level] [-t threads] [-e zlib|isal] [-m sample|single|empty|large] [-b bytes]
  *
  * -t sets ohp_params.threads (compression threads; the output is the same
- * for any number).
+ * for any number); -e the deflate engine (ohp_params.engine).
  * -m large publishes records until the PSV holds at least -b bytes.
  * The run's summary goes to standard error as key=value pairs.
  */
@@ -142,16 +142,20 @@ int main(int argc, char **argv)
 {
     int level = 6;
     unsigned threads = 0;
+    int engine = OHP_ENGINE_ZLIB;
     const char *mode = "sample";
     unsigned long long target = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "l:t:m:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:t:e:m:b:")) != -1) {
         switch (opt) {
         case 'l':
             level = atoi(optarg);
             break;
         case 't':
             threads = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'e':
+            engine = strcmp(optarg, "isal") == 0 ? OHP_ENGINE_ISAL : OHP_ENGINE_ZLIB;
             break;
         case 'm':
             mode = optarg;
@@ -160,8 +164,8 @@ int main(int argc, char **argv)
             target = strtoull(optarg, NULL, 10);
             break;
         default:
-            fprintf(stderr, "usage: zipgen [-l level] [-t threads] [-m sample|single|empty|large] "
-                            "[-b bytes]\n");
+            fprintf(stderr, "usage: zipgen [-l level] [-t threads] [-e zlib|isal] "
+                            "[-m sample|single|empty|large] [-b bytes]\n");
             return 2;
         }
     }
@@ -202,6 +206,7 @@ int main(int argc, char **argv)
     p.caller_authorized = 1;
     p.compression_level = level;
     p.threads = threads;
+    p.engine = engine;
     if (ohp_date_parse("2026/11/02 06:00:00", &p.snapshot_date) != OHP_OK)
         return 1;
     int rc = ohp_job_run(job, &p);

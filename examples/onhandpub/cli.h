@@ -389,6 +389,7 @@ enum opt_id {
     OPT_NOW,
     OPT_LEVEL,
     OPT_THREADS,
+    OPT_ENGINE,
     OPT_ON_ERROR,
     OPT_REJECTS,
     OPT_MAX_REJECTS,

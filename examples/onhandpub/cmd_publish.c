@@ -59,8 +59,9 @@ static int exit_for(int rc, const ohp_summary *s)
     case OHP_EVERSION:
     case OHP_ENOTFOUND:
     case OHP_EINACTIVE:
-    case OHP_EAUTH:  /* the grants file could not be read or parsed */
-    case OHP_EEMPTY: /* a FULL snapshot with no line, not allowed */
+    case OHP_EAUTH:        /* the grants file could not be read or parsed */
+    case OHP_EEMPTY:       /* a FULL snapshot with no line, not allowed */
+    case OHP_EUNSUPPORTED: /* --engine isal from a library without ISA-L */
         return EXIT_USAGE;
     case OHP_EDENIED:
         return EXIT_DENIED;
@@ -107,9 +108,10 @@ static void print_summary(const ohp_job *job, const cli_rejects *rj, const cli_u
             s->skipped_organization, s->skipped_item_type, s->skipped_window, s->skipped_zero);
     fprintf(e,
             "  lines %" PRIu64 " (%" PRIu64 " from serials), PSV %" PRIu64
-            " bytes, compressed %" PRIu64 " bytes, ZIP %" PRIu64 " bytes, CRC-32 %08" PRIx32 "\n",
-            s->lines_written, s->serial_lines, s->psv_bytes, s->compressed_bytes, s->zip_bytes,
-            s->crc32);
+            " bytes, compressed %" PRIu64 " bytes (%s), ZIP %" PRIu64 " bytes, CRC-32 %08" PRIx32
+            "\n",
+            s->lines_written, s->serial_lines, s->psv_bytes, s->compressed_bytes,
+            s->engine == OHP_ENGINE_ISAL ? "isal" : "zlib", s->zip_bytes, s->crc32);
     if (s->uom_total_count > 0) {
         fputs("  quantity totals:", e);
         for (size_t i = 0; i < s->uom_total_count; i++) {
@@ -164,7 +166,33 @@ static void publish_free(publish_ctx *c)
         (void)close(c->outdir_fd);
 }
 
-/* What the run publishes: --items, --full, --from, --now, --run-id, --level, --threads. */
+/*
+ * --engine: zlib (the default: the same archive from every host, whatever
+ * its processor), isal or best.
+ */
+static int parse_engine(const cli_opts *o, ohp_params *p)
+{
+    if (!o->given[OPT_ENGINE]) {
+        p->engine = OHP_ENGINE_ZLIB;
+        return 0;
+    }
+    const char *v = o->value[OPT_ENGINE];
+    if (strcmp(v, "zlib") == 0)
+        p->engine = OHP_ENGINE_ZLIB;
+    else if (strcmp(v, "isal") == 0)
+        p->engine = OHP_ENGINE_ISAL;
+    else if (strcmp(v, "best") == 0)
+        p->engine = OHP_ENGINE_BEST;
+    else
+        return cli_usage_error("option --engine: expected zlib, isal or best, found '%s'", v);
+    if (!ohp_engine_available(p->engine))
+        return cli_usage_error("option --engine isal: this build of libonhandpub has no ISA-L "
+                               "(use zlib or best)");
+    return 0;
+}
+
+/* What the run publishes: --items, --full, --from, --now, --run-id, --level, --threads, --engine.
+ */
 static int parse_run_options(const cli_opts *o, ohp_params *p)
 {
     if (o->given[OPT_ITEMS]) {
@@ -214,7 +242,7 @@ static int parse_run_options(const cli_opts *o, ohp_params *p)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         p->threads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
     }
-    return 0;
+    return parse_engine(o, p);
 }
 
 /* What a bad record does: --on-error, --max-rejects, --rejects. */
@@ -405,21 +433,37 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
 
 int cmd_publish(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_INPUT,        OPT_ORG,
-                                  OPT_SYSTEM,       OPT_LOOKUPS,
-                                  OPT_ITEMS,        OPT_FULL,
-                                  OPT_FROM,         OPT_STATE,
-                                  OPT_OUTDIR,       OPT_USER,
-                                  OPT_GRANTS,       OPT_NO_AUTH,
-                                  OPT_RUN_ID,       OPT_NOW,
-                                  OPT_LEVEL,        OPT_THREADS,
-                                  OPT_ON_ERROR,     OPT_REJECTS,
-                                  OPT_MAX_REJECTS,  OPT_ALLOW_EMPTY,
-                                  OPT_NO_MANIFEST,  OPT_UCM,
-                                  OPT_UCM_ACCOUNT,  OPT_UCM_CREDENTIALS,
-                                  OPT_UCM_INSECURE, OPT_UCM_CONNECT_TIMEOUT,
-                                  OPT_UCM_TIMEOUT,  OPT_UCM_RETRIES,
-                                  OPT_UCM_BACKOFF,  OPT_UCM_CACERT,
+    static const int allowed[] = {OPT_INPUT,
+                                  OPT_ORG,
+                                  OPT_SYSTEM,
+                                  OPT_LOOKUPS,
+                                  OPT_ITEMS,
+                                  OPT_FULL,
+                                  OPT_FROM,
+                                  OPT_STATE,
+                                  OPT_OUTDIR,
+                                  OPT_USER,
+                                  OPT_GRANTS,
+                                  OPT_NO_AUTH,
+                                  OPT_RUN_ID,
+                                  OPT_NOW,
+                                  OPT_LEVEL,
+                                  OPT_THREADS,
+                                  OPT_ENGINE,
+                                  OPT_ON_ERROR,
+                                  OPT_REJECTS,
+                                  OPT_MAX_REJECTS,
+                                  OPT_ALLOW_EMPTY,
+                                  OPT_NO_MANIFEST,
+                                  OPT_UCM,
+                                  OPT_UCM_ACCOUNT,
+                                  OPT_UCM_CREDENTIALS,
+                                  OPT_UCM_INSECURE,
+                                  OPT_UCM_CONNECT_TIMEOUT,
+                                  OPT_UCM_TIMEOUT,
+                                  OPT_UCM_RETRIES,
+                                  OPT_UCM_BACKOFF,
+                                  OPT_UCM_CACERT,
                                   OPT_HELP};
     cli_opts o;
     int rc = cli_parse_options(argc, argv, &(const cli_command)CLI_COMMAND(allowed), &o);

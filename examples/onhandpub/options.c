@@ -42,6 +42,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_NOW] = {"now", 1},
     [OPT_LEVEL] = {"level", 1},
     [OPT_THREADS] = {"threads", 1},
+    [OPT_ENGINE] = {"engine", 1},
     [OPT_ON_ERROR] = {"on-error", 1},
     [OPT_REJECTS] = {"rejects", 1},
     [OPT_MAX_REJECTS] = {"max-rejects", 1},

@@ -15,6 +15,23 @@ OHP_EXPORT int ohp_version_number(void)
     return OHP_VERSION_NUMBER;
 }
 
+OHP_EXPORT int ohp_engine_available(int engine)
+{
+    switch (engine) {
+    case OHP_ENGINE_ZLIB:
+    case OHP_ENGINE_BEST:
+        return 1;
+    case OHP_ENGINE_ISAL:
+#ifdef OHP_HAVE_ISAL
+        return 1;
+#else
+        return 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
 OHP_EXPORT const char *ohp_strerror(int code)
 {
     switch (code) {
@@ -60,6 +77,8 @@ OHP_EXPORT const char *ohp_strerror(int code)
         return "input/output error";
     case OHP_EEMPTY:
         return "a full snapshot would hold no line";
+    case OHP_EUNSUPPORTED:
+        return "not supported by this build";
     default:
         return "unknown error";
     }

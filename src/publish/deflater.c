@@ -17,6 +17,12 @@
  * (the only one that ever calls the output function).  All deflate streams
  * are allocated before the workers start; a worker allocates only to grow a
  * block's output buffer, under the allocator lock the job installs.
+ *
+ * Two engines compress a block: zlib, and (built with it) ISA-L's igzip.
+ * Both see the same blocks and dictionaries and end blocks the same way;
+ * ISA-L always gets the full 32 KiB dictionary, which it hashes cheaply.
+ * ISA-L allocates nothing itself: its stream and level buffer come from the
+ * job's allocator here.
  */
 #include "publish.h"
 
@@ -24,6 +30,9 @@
 #include <string.h>
 
 #include <zlib.h>
+#ifdef OHP_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 #define BLOCK OHP_DF_BLOCK
 #define DICT OHP_DF_DICT
@@ -47,22 +56,31 @@ typedef struct df_slot {
 
 struct ohp_deflater;
 
+/* One engine's stream: a zlib stream, or an ISA-L stream and its level buffer. */
+typedef struct df_stream {
+    z_stream z;
+    bool z_init;
+#ifdef OHP_HAVE_ISAL
+    struct isal_zstream *is;
+    unsigned char *level_buf;
+#endif
+} df_stream;
+
 typedef struct df_worker {
     struct ohp_deflater *d;
-    z_stream strm;
-    bool strm_init;
+    df_stream strm;
     pthread_t tid;
     bool started;
 } df_worker;
 
 struct ohp_deflater {
     ohp_alloc alloc;
+    int engine; /* OHP_ENGINE_ZLIB or OHP_ENGINE_ISAL */
     int level;
     unsigned nworkers; /* 0: inline */
-    size_t dict_size;  /* OHP_DF_DICT_SIZE(level) */
+    size_t dict_size;  /* OHP_DF_DICT_SIZE_ENGINE(engine, level) */
     df_worker *workers;
-    z_stream strm; /* inline stream */
-    bool strm_init;
+    df_stream strm; /* inline stream */
     df_slot *slots;
     unsigned nslots;
     uint64_t seq_fill;  /* block being filled */
@@ -79,50 +97,140 @@ struct ohp_deflater {
     uint64_t in_total, out_total;
 };
 
-static int stream_init(ohp_deflater *d, z_stream *s)
+#ifdef OHP_HAVE_ISAL
+static uint32_t isal_level_buf_size(int isal_level)
 {
-    memset(s, 0, sizeof *s);
+    switch (isal_level) {
+    case 1:
+        return ISAL_DEF_LVL1_DEFAULT;
+    case 2:
+        return ISAL_DEF_LVL2_DEFAULT;
+    default:
+        return ISAL_DEF_LVL3_DEFAULT;
+    }
+}
+#endif
+
+static int stream_init(ohp_deflater *d, df_stream *st)
+{
+    memset(st, 0, sizeof *st);
+#ifdef OHP_HAVE_ISAL
+    if (d->engine == OHP_ENGINE_ISAL) {
+        st->is = ohp_malloc(&d->alloc, sizeof *st->is);
+        st->level_buf = ohp_malloc(&d->alloc, isal_level_buf_size(OHP_DF_ISAL_LEVEL(d->level)));
+        if (st->is == NULL || st->level_buf == NULL)
+            return OHP_ENOMEM;
+        isal_deflate_init(st->is);
+        return OHP_OK;
+    }
+#endif
+    z_stream *s = &st->z;
     s->zalloc = ohp_zalloc;
     s->zfree = ohp_zfree;
     s->opaque = &d->alloc;
     int zrc = deflateInit2(s, d->level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    st->z_init = zrc == Z_OK;
     if (zrc == Z_OK)
         return OHP_OK;
     return zrc == Z_MEM_ERROR ? OHP_ENOMEM : OHP_EZIP;
 }
 
-/*
- * Compress one block with stream s.  Inline (d->nworkers == 0) the output
- * goes straight to the output function in OUT_INLINE pieces; on a worker it
- * accumulates in the slot, growing its buffer.
- */
-static int compress_block(ohp_deflater *d, z_stream *s, df_slot *sl, bool inline_out)
+static void stream_end(ohp_deflater *d, df_stream *st)
 {
-    sl->crc = ohp_crc32(0, sl->in, sl->in_len);
+    if (st->z_init)
+        deflateEnd(&st->z);
+    st->z_init = false;
+#ifdef OHP_HAVE_ISAL
+    ohp_free(&d->alloc, st->is);
+    ohp_free(&d->alloc, st->level_buf);
+    st->is = NULL;
+    st->level_buf = NULL;
+#else
+    (void)d;
+#endif
+}
+
+/*
+ * Make room in the slot's output buffer: inline, hand what it holds to the
+ * output function; on a worker, double it.
+ */
+static int out_room(ohp_deflater *d, df_slot *sl, bool inline_out)
+{
+    if (sl->out_len < sl->out_cap)
+        return OHP_OK;
+    if (inline_out) {
+        if (d->output(d->ctx, sl->out, sl->out_len))
+            return OHP_ESINK;
+        d->out_total += sl->out_len;
+        sl->out_len = 0;
+        return OHP_OK;
+    }
+    size_t cap = sl->out_cap * 2;
+    unsigned char *p = ohp_realloc(&d->alloc, sl->out, cap);
+    if (p == NULL)
+        return OHP_ENOMEM;
+    sl->out = p;
+    sl->out_cap = cap;
+    return OHP_OK;
+}
+
+#ifdef OHP_HAVE_ISAL
+/* One block through ISA-L: the same dictionary and flushes as zlib's path. */
+static int isal_block(ohp_deflater *d, df_stream *st, df_slot *sl, bool inline_out)
+{
+    struct isal_zstream *s = st->is;
+    int lvl = OHP_DF_ISAL_LEVEL(d->level);
+    isal_deflate_reset(s);
+    s->level = (uint32_t)lvl;
+    s->level_buf = st->level_buf;
+    s->level_buf_size = isal_level_buf_size(lvl);
+    s->gzip_flag = IGZIP_DEFLATE;
+    s->flush = SYNC_FLUSH;
+    s->end_of_stream = sl->last ? 1 : 0;
+    if (sl->dict_len && isal_deflate_set_dict(s, sl->dict, (uint32_t)sl->dict_len) != COMP_OK)
+        return OHP_EZIP;
+    s->next_in = sl->in;
+    s->avail_in = (uint32_t)sl->in_len;
+    for (;;) {
+        int rc = out_room(d, sl, inline_out);
+        if (rc)
+            return rc;
+        s->next_out = sl->out + sl->out_len;
+        s->avail_out = (uint32_t)(sl->out_cap - sl->out_len);
+        uint32_t in_before = s->avail_in, out_before = s->avail_out;
+        enum isal_zstate_state st_before = s->internal_state.state;
+        if (isal_deflate(s) != COMP_OK)
+            return OHP_EZIP;
+        sl->out_len = sl->out_cap - s->avail_out;
+        /*
+         * Done when the input is in and the flush (or the stream's end) is
+         * out: a few bytes may still wait in ISA-L's own small buffer, and
+         * its state says so.
+         */
+        enum isal_zstate_state now = s->internal_state.state;
+        if (s->avail_in == 0 && (sl->last ? now == ZSTATE_END : now == ZSTATE_NEW_HDR))
+            break;
+        if (s->avail_in == in_before && s->avail_out == out_before && now == st_before)
+            return OHP_EZIP; /* no progress: never loop forever */
+    }
+    return OHP_OK;
+}
+#endif
+
+/* One block through zlib. */
+static int zlib_block(ohp_deflater *d, z_stream *s, df_slot *sl, bool inline_out)
+{
     if (deflateReset(s) != Z_OK)
         return OHP_EZIP;
     if (sl->dict_len && deflateSetDictionary(s, sl->dict, (uInt)sl->dict_len) != Z_OK)
         return OHP_EZIP;
     s->next_in = sl->in;
     s->avail_in = (uInt)sl->in_len;
-    sl->out_len = 0;
     int flush = sl->last ? Z_FINISH : Z_SYNC_FLUSH;
     for (;;) {
-        if (sl->out_len == sl->out_cap) {
-            if (inline_out) {
-                if (d->output(d->ctx, sl->out, sl->out_len))
-                    return OHP_ESINK;
-                d->out_total += sl->out_len;
-                sl->out_len = 0;
-            } else {
-                size_t cap = sl->out_cap * 2;
-                unsigned char *p = ohp_realloc(&d->alloc, sl->out, cap);
-                if (p == NULL)
-                    return OHP_ENOMEM;
-                sl->out = p;
-                sl->out_cap = cap;
-            }
-        }
+        int rc = out_room(d, sl, inline_out);
+        if (rc)
+            return rc;
         s->next_out = sl->out + sl->out_len;
         s->avail_out = (uInt)(sl->out_cap - sl->out_len);
         int zrc = deflate(s, flush);
@@ -132,6 +240,27 @@ static int compress_block(ohp_deflater *d, z_stream *s, df_slot *sl, bool inline
         if (s->avail_out != 0 && s->avail_in == 0 && (flush != Z_FINISH || zrc == Z_STREAM_END))
             break;
     }
+    return OHP_OK;
+}
+
+/*
+ * Compress one block with stream st.  Inline (d->nworkers == 0) the output
+ * goes straight to the output function in OUT_INLINE pieces; on a worker it
+ * accumulates in the slot, growing its buffer.
+ */
+static int compress_block(ohp_deflater *d, df_stream *st, df_slot *sl, bool inline_out)
+{
+    sl->crc = ohp_crc32(0, sl->in, sl->in_len);
+    sl->out_len = 0;
+    int rc;
+#ifdef OHP_HAVE_ISAL
+    if (d->engine == OHP_ENGINE_ISAL)
+        rc = isal_block(d, st, sl, inline_out);
+    else
+#endif
+        rc = zlib_block(d, &st->z, sl, inline_out);
+    if (rc)
+        return rc;
     if (inline_out && sl->out_len) {
         if (d->output(d->ctx, sl->out, sl->out_len))
             return OHP_ESINK;
@@ -202,12 +331,10 @@ void ohp_deflater_free(ohp_deflater *d)
     ohp_alloc a = d->alloc;
     if (d->workers) {
         for (unsigned i = 0; i < d->nworkers; i++)
-            if (d->workers[i].strm_init)
-                deflateEnd(&d->workers[i].strm);
+            stream_end(d, &d->workers[i].strm);
         ohp_free(&a, d->workers);
     }
-    if (d->strm_init)
-        deflateEnd(&d->strm);
+    stream_end(d, &d->strm);
     if (d->slots) {
         for (unsigned i = 0; i < d->nslots; i++) {
             ohp_free(&a, d->slots[i].in);
@@ -224,16 +351,21 @@ void ohp_deflater_free(ohp_deflater *d)
     ohp_free(&a, d);
 }
 
-int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned threads,
-                     ohp_df_output_fn output, void *ctx)
+int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int engine, int level,
+                     unsigned threads, ohp_df_output_fn output, void *ctx)
 {
     *out = NULL;
+#ifndef OHP_HAVE_ISAL
+    if (engine != OHP_ENGINE_ZLIB)
+        return OHP_EUNSUPPORTED;
+#endif
     ohp_deflater *d = ohp_calloc(a, 1, sizeof *d);
     if (d == NULL)
         return OHP_ENOMEM;
     d->alloc = *a;
+    d->engine = engine == OHP_ENGINE_ISAL ? OHP_ENGINE_ISAL : OHP_ENGINE_ZLIB;
     d->level = level;
-    d->dict_size = OHP_DF_DICT_SIZE(level);
+    d->dict_size = OHP_DF_DICT_SIZE_ENGINE(d->engine, level);
     d->output = output;
     d->ctx = ctx;
     d->nworkers = threads > 1 ? threads : 0;
@@ -246,10 +378,8 @@ int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned
         rc = slot_alloc(d, &d->slots[i], d->nworkers ? OUT_INITIAL : OUT_INLINE);
     if (rc == OHP_OK)
         d->slots[0].st = S_FILLING; /* before any worker can look at it */
-    if (rc == OHP_OK && d->nworkers == 0) {
+    if (rc == OHP_OK && d->nworkers == 0)
         rc = stream_init(d, &d->strm);
-        d->strm_init = rc == OHP_OK;
-    }
     if (rc == OHP_OK && d->nworkers) {
         d->workers = ohp_calloc(a, d->nworkers, sizeof *d->workers);
         if (d->workers == NULL)
@@ -257,7 +387,6 @@ int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned
         for (unsigned i = 0; rc == OHP_OK && i < d->nworkers; i++) {
             d->workers[i].d = d;
             rc = stream_init(d, &d->workers[i].strm);
-            d->workers[i].strm_init = rc == OHP_OK;
         }
         if (rc == OHP_OK) {
             if (pthread_mutex_init(&d->mu, NULL) != 0)

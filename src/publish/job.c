@@ -264,7 +264,8 @@ OHP_EXPORT const ohp_summary *ohp_job_summary(const ohp_job *job)
                                       0,
                                       0,
                                       OHP_RULE_NONE,
-                                      0};
+                                      0,
+                                      OHP_ENGINE_ZLIB};
     if (!job_ok(job))
         return &empty;
     return &job->sum;
@@ -334,7 +335,7 @@ static int sink_output(void *ctx, const void *buf, size_t len)
 static bool is_refusal(int rc)
 {
     return rc == OHP_EINVAL || rc == OHP_EVERSION || rc == OHP_ENOTFOUND || rc == OHP_EINACTIVE ||
-           rc == OHP_EDENIED || rc == OHP_EEMPTY;
+           rc == OHP_EDENIED || rc == OHP_EEMPTY || rc == OHP_EUNSUPPORTED;
 }
 
 static int zip_failure(ohp_job *job, int rc)
@@ -407,7 +408,7 @@ static int write_archive(ohp_job *job, run_ctx *c)
     if (c->threads > 1 && c->level > 0)
         job->alloc.lock = &job->alloc_lock;
     rc = ohp_zipwriter_new(&job->zw, &job->alloc, sink_output, job, job->entry_name,
-                           s->snapshot_date, c->level, c->threads, job->errmsg);
+                           s->snapshot_date, c->engine, c->level, c->threads, job->errmsg);
     if (rc)
         return zip_failure(job, rc);
     job->out.len = 0;

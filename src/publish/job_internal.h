@@ -122,6 +122,7 @@ typedef struct run_ctx {
     ohp_limits lim;
     uint64_t progress_every;
     unsigned threads;
+    int engine; /* resolved: OHP_ENGINE_ZLIB or OHP_ENGINE_ISAL */
     uint64_t max_changed_keys;
     uint64_t max_rejects;
     unsigned max_reject_percent;

@@ -111,6 +111,18 @@ int job_check_params(ohp_job *job, const ohp_params *pp, run_ctx *c)
     if (pp->compression_level < -1 || pp->compression_level > 9)
         return job_err(job, OHP_EINVAL, "compression level must be 0 to 9 (or -1 for the default)");
     c->level = pp->compression_level < 0 ? DEFAULT_LEVEL : pp->compression_level;
+    if (pp->engine < OHP_ENGINE_ZLIB || pp->engine > OHP_ENGINE_BEST)
+        return job_err(job, OHP_EINVAL, "the engine must be ZLIB, ISAL or BEST, not %d",
+                       pp->engine);
+    if (!ohp_engine_available(pp->engine))
+        return job_err(job, OHP_EUNSUPPORTED,
+                       "the ISA-L deflate engine was asked for, and this build of the library "
+                       "has no ISA-L (build it with libisal-dev, meson option isal), or ask for "
+                       "engine ZLIB or BEST");
+    c->engine = pp->engine;
+    if (c->engine == OHP_ENGINE_BEST)
+        c->engine = ohp_engine_available(OHP_ENGINE_ISAL) ? OHP_ENGINE_ISAL : OHP_ENGINE_ZLIB;
+    job->sum.engine = c->engine;
     if (pp->on_error != OHP_ON_ERROR_FAIL && pp->on_error != OHP_ON_ERROR_REJECT)
         return job_err(job, OHP_EINVAL, "the bad-record policy must be FAIL or REJECT");
     c->on_error = pp->on_error;

@@ -39,8 +39,8 @@ typedef struct ohp_zipwriter ohp_zipwriter;
 typedef int (*ohp_zw_output_fn)(void *ctx, const void *buf, size_t len);
 
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
-                      const char *entry_name, int64_t mtime, int level, unsigned threads,
-                      char *errmsg);
+                      const char *entry_name, int64_t mtime, int engine, int level,
+                      unsigned threads, char *errmsg);
 /* Append uncompressed entry bytes. */
 int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len);
 /* Finish the entry: the last deflate block, the data descriptor.  The sizes and CRC are known. */
@@ -59,20 +59,30 @@ int ohp_zipwriter_output_failed(const ohp_zipwriter *zw);
 
 /*
  * The block layout (src/deflater.c): blocks of OHP_DF_BLOCK bytes, each
- * primed with the last OHP_DF_DICT bytes before it (OHP_DF_DICT_FAST at
- * levels 1 to 3).  It fixes the output bytes, so it is part of the format
- * the library produces; the benchmark reads it for its block-deflate limit.
+ * primed with the last OHP_DF_DICT bytes before it (with zlib,
+ * OHP_DF_DICT_FAST at levels 1 to 3).  It fixes the output bytes, so it is
+ * part of the format the library produces; the benchmark reads it for its
+ * block-deflate limit.
  */
 #define OHP_DF_BLOCK ((size_t)128 * 1024)
 #define OHP_DF_DICT ((size_t)32 * 1024)
 #define OHP_DF_DICT_FAST ((size_t)16 * 1024)
 #define OHP_DF_DICT_SIZE(level) ((level) <= 3 ? OHP_DF_DICT_FAST : OHP_DF_DICT)
+/* ISA-L hashes its dictionary in a few microseconds: always the full 32 KiB. */
+#define OHP_DF_DICT_SIZE_ENGINE(engine, level)                                                     \
+    ((engine) == OHP_ENGINE_ISAL ? OHP_DF_DICT : OHP_DF_DICT_SIZE(level))
+/* compression_level 1, 2 and 3-9 run ISA-L levels 1, 2 and 3. */
+#define OHP_DF_ISAL_LEVEL(level) ((level) >= 3 ? 3 : (level))
 
 typedef struct ohp_deflater ohp_deflater;
 typedef int (*ohp_df_output_fn)(void *ctx, const void *buf, size_t len);
 
-int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int level, unsigned threads,
-                     ohp_df_output_fn output, void *ctx);
+/*
+ * engine is OHP_ENGINE_ZLIB or OHP_ENGINE_ISAL (resolved: never BEST); ISA-L
+ * only in a build with it (ohp_engine_available()).
+ */
+int ohp_deflater_new(ohp_deflater **out, const ohp_alloc *a, int engine, int level,
+                     unsigned threads, ohp_df_output_fn output, void *ctx);
 int ohp_deflater_write(ohp_deflater *d, const void *buf, size_t len);
 int ohp_deflater_finish(ohp_deflater *d);
 /* Stops and joins the workers, frees everything. */

@@ -242,8 +242,8 @@ static void dos_time(int64_t mtime, tm_zip *tz)
 }
 
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
-                      const char *entry_name, int64_t mtime, int level, unsigned threads,
-                      char *errmsg)
+                      const char *entry_name, int64_t mtime, int engine, int level,
+                      unsigned threads, char *errmsg)
 {
     *out = NULL;
     ohp_zipwriter *zw = ohp_calloc(a, 1, sizeof *zw);
@@ -260,7 +260,7 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
         return OHP_ENOMEM;
     }
     if (level > 0) {
-        int rc = ohp_deflater_new(&zw->df, a, level, threads, deflater_output, zw);
+        int rc = ohp_deflater_new(&zw->df, a, engine, level, threads, deflater_output, zw);
         if (rc) {
             ohp_zipwriter_free(zw);
             return rc;

@@ -56,6 +56,8 @@ typedef struct zipread {
     bool io_failed, open, descriptor, zs_init, zs_end, done;
     z_stream zs;
     unsigned char *inbuf;
+    /* Built with ISA-L (OHP_HAVE_ISAL): its inflate, in place of zlib's. */
+    struct inflate_state *is;
 } zipread;
 
 /* Prepare z to read the archive io describes (nothing is read yet). */

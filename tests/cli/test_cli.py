@@ -413,6 +413,52 @@ class TestPublish(CliTest):
             self.assertEqual(z.comment, b"")
             self.assertEqual(z.read(z.namelist()[0]), psv)
 
+    def test_engine(self):
+        import zipfile
+        now = "2026/01/15 18:00:00"
+
+        def entry(r):
+            with zipfile.ZipFile(self.zip_path(r)) as z:
+                self.assertIsNone(z.testzip())
+                return z.read(z.namelist()[0])
+
+        def fresh():
+            shutil.rmtree(self.out)
+            os.mkdir(self.out)
+
+        ref = self.publish("--full", "--now", now, "--run-id", "7")
+        self.assertIn("bytes (zlib), ZIP", ref.stderr)
+        psv = entry(ref)
+        with open(self.zip_path(ref), "rb") as f:
+            zlib_zip = f.read()
+        fresh()
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--engine", "zlib")
+        with open(self.zip_path(r), "rb") as f:
+            self.assertEqual(f.read(), zlib_zip)  # zlib is the default
+        have = os.environ.get("OHP_EXPECT_ISAL") == "1"
+        fresh()
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--engine", "isal")
+        if have:
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("bytes (isal), ZIP", r.stderr)
+            self.assertEqual(entry(r), psv)
+            insp = self.run_cli("inspect", self.zip_path(r))
+            self.assertEqual(insp.returncode, 0, insp.stdout + insp.stderr)
+        else:
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("no ISA-L", r.stderr)
+            self.assertEqual(self.outfiles(), [])
+        fresh()
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--engine", "best")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("bytes (%s), ZIP" % ("isal" if have else "zlib"), r.stderr)
+        self.assertEqual(entry(r), psv)
+        fresh()
+        r = self.publish("--full", "--now", now, "--engine", "lz4")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("expected zlib, isal or best, found 'lz4'", r.stderr)
+        self.assertEqual(self.outfiles(), [])
+
     def test_sample_features_are_published(self):
         r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "1")
         rows = read_zip(self, self.zip_path(r))

@@ -43,8 +43,9 @@ from .errors import (
     SinkError,
     SourceError,
     StateStoreError,
+    Unsupported,
 )
-from .job import Job, publish
+from .job import Job, engine_available, publish
 from .psv import read_psv
 from .reconcile import (
     Discrepancy,
@@ -63,6 +64,7 @@ from .state import ClassState, FileStateStore, MemoryStateStore
 from .types import (
     ORACLE_WMS,
     PRIVILEGE,
+    Engine,
     ExternalSystem,
     Items,
     Mode,
@@ -112,6 +114,7 @@ __all__ = [
     "ArchiveError",
     "AuthorizerError",
     "Cancelled",
+    "Engine",
     "ExternalSystem",
     "Failure",
     "FileStateStore",
@@ -144,7 +147,9 @@ __all__ = [
     "StateStoreError",
     "Status",
     "Summary",
+    "Unsupported",
     "canonical_quantity",
+    "engine_available",
     "format_date",
     "library_path",
     "library_version",

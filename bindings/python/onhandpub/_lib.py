@@ -82,6 +82,11 @@ OHP_ELIMIT = -17
 OHP_EAUTH = -18
 OHP_EIO = -19
 OHP_EEMPTY = -20
+OHP_EUNSUPPORTED = -21
+
+OHP_ENGINE_ZLIB = 0
+OHP_ENGINE_ISAL = 1
+OHP_ENGINE_BEST = 2
 
 # --------------------------------------------------------------------------
 # Structures
@@ -186,6 +191,7 @@ class ohp_params(Structure):
         ("max_rejects", c_uint64),
         ("max_reject_percent", c_uint),
         ("omit_manifest", c_int),
+        ("engine", c_int),
     ]
 
 
@@ -253,6 +259,7 @@ class ohp_summary(Structure):
         ("error_rule", c_int),
         # version 2
         ("changed_keys", c_uint64),
+        ("engine", c_int),
     ]
 
 
@@ -466,6 +473,7 @@ FUNCTIONS = {
     # version, errors
     "ohp_version": (c_char_p, []),
     "ohp_version_number": (c_int, []),
+    "ohp_engine_available": (c_int, [c_int]),
     "ohp_strerror": (c_char_p, [c_int]),
     # dates, quantities
     "ohp_date_parse": (c_int, [c_char_p, _P(c_int64)]),

@@ -81,6 +81,11 @@ class EmptySnapshot(Refused):
     nothing was published."""
 
 
+class Unsupported(Refused):
+    """OHP_EUNSUPPORTED: the run asked for a feature this build of the
+    library lacks (``engine="isal"`` without ISA-L); nothing was published."""
+
+
 class InvalidState(OnhandpubError):
     """OHP_ESTATE: a call not allowed in the handle's state (e.g. from a callback)."""
 
@@ -165,6 +170,7 @@ ERROR_CLASSES: Dict[int, Type[OnhandpubError]] = {
     _lib.OHP_EEXISTS: AlreadyExists,
     _lib.OHP_EDENIED: NotAuthorized,
     _lib.OHP_EEMPTY: EmptySnapshot,
+    _lib.OHP_EUNSUPPORTED: Unsupported,
     _lib.OHP_ESTATE: InvalidState,
     _lib.OHP_ERECORD: RecordError,
     _lib.OHP_ESOURCE: SourceError,

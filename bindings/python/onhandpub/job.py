@@ -15,7 +15,7 @@ from ._sinks import _PathSink
 from .dates import DateLike, from_epoch, to_epoch
 from .errors import InvalidArgument, OnhandpubError, error_for
 from .registry import Registry
-from .types import Items, Mode, OnError, Rejection, Rule, Status, Summary
+from .types import Engine, Items, Mode, OnError, Rejection, Rule, Status, Summary
 
 
 # --------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def _make_params(*, organization: Optional[str], system: str, items: Any, full: 
                  publish_from: DateLike, snapshot_date: DateLike, run_id: Optional[int],
                  level: Optional[int], on_error: Any, user: Optional[str],
                  caller_authorized: bool, allow_empty: bool, manifest: bool,
-                 limits: Any) -> "_lib.ohp_params":
+                 engine: Any, limits: Any) -> "_lib.ohp_params":
     """The run's ohp_params from Job.run's arguments, checked."""
     params = _lib.ohp_params()
     rc = lib.ohp_params_init(ctypes.byref(params), _lib.OHP_PARAMS_VERSION)
@@ -86,6 +86,7 @@ def _make_params(*, organization: Optional[str], system: str, items: Any, full: 
     params.caller_authorized = 1 if caller_authorized else 0
     params.allow_empty = 1 if allow_empty else 0
     params.omit_manifest = 0 if manifest else 1
+    params.engine = _enum(engine, Engine, "engine")
     for name, value in limits:
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -232,6 +233,7 @@ class Job:
         max_rejects: Optional[int] = None,
         max_reject_percent: Optional[int] = None,
         manifest: bool = True,
+        engine: Union[Engine, str, int] = Engine.ZLIB,
     ) -> Summary:
         """Publish one snapshot and return its :class:`Summary`.
 
@@ -279,6 +281,12 @@ class Job:
                 (1-100, default 50); more raise LimitError.
             manifest: write the manifest into the ZIP's archive comment
                 (default); ``False`` leaves it out.
+            engine: the deflate engine: ``"zlib"`` (default: the same
+                archive on every machine), ``"isal"`` (ISA-L, several times
+                faster; the bytes can differ between processors, the entry
+                never does; raises Unsupported when the library lacks it)
+                or ``"best"``; ``Summary.engine`` says which ran, and
+                ``onhandpub.engine_available()`` what this library has.
 
         Raises:
             OnhandpubError: a subclass for the library's error code, with the
@@ -295,7 +303,7 @@ class Job:
             organization=organization, system=system, items=items, full=full,
             publish_from=publish_from, snapshot_date=snapshot_date, run_id=run_id, level=level,
             on_error=on_error, user=user, caller_authorized=caller_authorized,
-            allow_empty=allow_empty, manifest=manifest,
+            allow_empty=allow_empty, manifest=manifest, engine=engine,
             limits=(("progress_interval", progress_interval),
                     ("max_field_length", max_field_length),
                     ("max_serials_per_record", max_serials_per_record),
@@ -402,6 +410,7 @@ class Job:
             data=data,
             path=path,
             changed_keys=s.changed_keys,
+            engine=enum_or_int(Engine, s.engine),
         )
 
 
@@ -434,6 +443,7 @@ def publish(
     max_rejects: Optional[int] = None,
     max_reject_percent: Optional[int] = None,
     manifest: bool = True,
+    engine: Union[Engine, str, int] = Engine.ZLIB,
 ) -> Summary:
     """Publish one snapshot with a one-off :class:`Job`; see :meth:`Job.run`
     for the arguments and what is raised."""
@@ -462,7 +472,14 @@ def publish(
             max_rejects=max_rejects,
             max_reject_percent=max_reject_percent,
             manifest=manifest,
+            engine=engine,
         )
 
 
-__all__ = ["Job", "publish", "record_args", "OnhandpubError"]
+def engine_available(engine: Union[Engine, str, int]) -> bool:
+    """True if this build of the library can run ``engine`` (``"zlib"``
+    and ``"best"``: always; ``"isal"``: when it was built with ISA-L)."""
+    return bool(lib.ohp_engine_available(_enum(engine, Engine, "engine")))
+
+
+__all__ = ["Job", "publish", "engine_available", "record_args", "OnhandpubError"]

@@ -33,6 +33,17 @@ class OnError(enum.IntEnum):
     REJECT = 1
 
 
+class Engine(enum.IntEnum):
+    """The deflate engine (``ohp_engine``).  ``ZLIB``: the same archive on
+    every machine.  ``ISAL``: Intel ISA-L, several times faster; its bytes
+    can differ between processors (never the entry it inflates to).
+    ``BEST``: ISA-L when the library has it, zlib otherwise."""
+
+    ZLIB = 0
+    ISAL = 1
+    BEST = 2
+
+
 class Status(enum.IntEnum):
     """Outcome of a run, for a scheduler (``ohp_status``)."""
 
@@ -202,6 +213,8 @@ class Summary:
     data: Optional[bytes] = field(default=None, repr=False)
     path: Optional[str] = None
     changed_keys: int = 0
+    #: The deflate engine that ran (never ``Engine.BEST``).
+    engine: Engine = Engine.ZLIB
     #: For a file source: the line (and column name) of the record that
     #: failed the run.
     error_line: Optional[int] = None

@@ -104,6 +104,39 @@ class FullPublishTest(TempDirTest):
             self.assertEqual(z.comment, b"")
             self.assertEqual(z.read(z.namelist()[0]), psv)
 
+    def test_engines(self) -> None:
+        rows = sample_rows() * 400  # several deflate blocks
+        ref = publish(rows, full=True, threads=1)
+        self.assertEqual(ref.engine, onhandpub.Engine.ZLIB)
+        with zipfile.ZipFile(io.BytesIO(ref.data)) as z:
+            entry = z.read(z.namelist()[0])
+        have = onhandpub.engine_available("isal")
+        self.assertTrue(onhandpub.engine_available(onhandpub.Engine.ZLIB))
+        self.assertTrue(onhandpub.engine_available("best"))
+        expect = os.environ.get("OHP_EXPECT_ISAL")
+        if expect is not None:
+            self.assertEqual(have, expect == "1")
+        best = publish(rows, full=True, engine="best")
+        self.assertEqual(best.engine, onhandpub.Engine.ISAL if have else onhandpub.Engine.ZLIB)
+        if have:
+            runs = [publish(rows, full=True, engine="isal", level=level, threads=threads)
+                    for level in (1, 3) for threads in (1, 3)]
+            self.assertEqual(runs[0].data, runs[1].data)  # any thread count
+            self.assertEqual(runs[2].data, runs[3].data)
+            for r in runs:
+                self.assertEqual(r.engine, onhandpub.Engine.ISAL)
+                with zipfile.ZipFile(io.BytesIO(r.data)) as z:
+                    self.assertIsNone(z.testzip())
+                    self.assertEqual(z.read(z.namelist()[0]), entry)
+                self.assertEqual(r.crc32, ref.crc32)
+        else:
+            with self.assertRaises(onhandpub.Unsupported) as cm:
+                publish(rows, full=True, engine="isal")
+            self.assertEqual(cm.exception.summary.status, Status.REFUSED)
+            self.assertIn("ISA-L", str(cm.exception))
+        with self.assertRaises(onhandpub.InvalidArgument):
+            publish(rows, full=True, engine="lz4")
+
     def test_identical_input_identical_bytes(self) -> None:
         a = publish(sample_rows(), full=True)
         b = publish(sample_rows(), full=True)
