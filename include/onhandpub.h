@@ -109,8 +109,7 @@ const char *ohp_strerror(int code);
 
 /**
  * A pluggable allocator, used for every allocation a handle makes
- * (including zlib's).  The ZIP framing layer (minizip) allocates a few
- * small fixed-size blocks per run with the C library's malloc.
+ * (including zlib's, and ISA-L's buffers in a build with it).
  * The functions must behave like malloc/realloc/free; they may fail by
  * returning NULL.  Pass NULL wherever an allocator is asked for to use the
  * C library's.

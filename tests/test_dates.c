@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "testutil.h"
+
 static void expect_date(const char *text, int64_t want)
 {
     int64_t t = 12345;
@@ -243,11 +245,144 @@ START_TEST(round_trip_against_gmtime)
 }
 END_TEST
 
+/* ---- dates inside records: the job's fast path decides as ohp_date_parse does ---- */
+
+static const char *const record_dates[] = {
+    "2026/11/01 08:00:00",
+    "2026/11/01 08:00:01",
+    "2026/11/01 23:59:59",
+    "2026/11/02 00:00:00",
+    "2026/11/01",
+    "2026-11-01",
+    "2026-11-01 08:00:00",
+    "2024/02/29 12:00:00",
+    "2024/02/29",
+    "2000/02/29 00:00:00",
+    "1900/02/29 00:00:00",
+    "2023/02/29",
+    "2023/02/28 23:59:59",
+    "0001/01/01 00:00:00",
+    "9999/12/31 23:59:59",
+    "0000/01/01",
+    "2026/13/01",
+    "2026/00/10",
+    "2026/01/00",
+    "2026/01/32",
+    "2026/04/31",
+    "2026/11/01 24:00:00",
+    "2026/11/01 23:60:00",
+    "2026/11/01 23:59:60",
+    "2026/11/0a 00:00:00",
+    "2026/11-01",
+    "2026-11/01",
+    "2026/11/01 08:00",
+    "2026/11/01 08:00:00 ",
+    "2026/11/01T08:00:00",
+    "2026-11-01T08:00:00Z",
+    "2026-11-01T08:00:00+02:00",
+    "2026/1/01",
+    "202/11/01",
+    "2026/11/01 8:00:00",
+    "2026/11/01 08:00:00x",
+    "2026/11/01x",
+    "2026/11/01 08-00-00",
+    "+026/11/01",
+    "2026/11/01 08:00:00",
+    "2026/11/01 08:00:00",
+};
+#define N_DATES (sizeof record_dates / sizeof record_dates[0])
+
+typedef struct rejected {
+    int seen[2 * N_DATES + 1];
+} rejected;
+
+static int on_reject(void *ud, const ohp_rejection *r)
+{
+    rejected *rj = ud;
+    ck_assert_uint_le(r->ordinal, 2 * N_DATES);
+    rj->seen[r->ordinal] = 1;
+    return 0;
+}
+
+START_TEST(record_dates_as_the_parser_reads_them)
+{
+    /* Each text once as LAST_UPDATE_DATE, once as LOT_EXPIRATION_DATE. */
+    static ohp_record recs[2 * N_DATES];
+    static char items[2 * N_DATES][16];
+    for (size_t i = 0; i < 2 * N_DATES; i++) {
+        snprintf(items[i], sizeof items[i], "I%zu", i);
+        recs[i] = tu_record("M1", items[i], "1");
+        if (i < N_DATES)
+            recs[i].last_update_date = record_dates[i];
+        else
+            recs[i].lot_expiration_date = record_dates[i - N_DATES];
+    }
+    ohp_job *job = NULL;
+    ck_assert_int_eq(ohp_job_new(&job, NULL), OHP_OK);
+    tu_source src = {recs, 2 * N_DATES, 0, 0, 0, 0, 0, 0, {0}};
+    tu_use_source(job, &src);
+    tu_sink sink;
+    memset(&sink, 0, sizeof sink);
+    tu_use_sink(job, &sink);
+    rejected rj;
+    memset(&rj, 0, sizeof rj);
+    ohp_job_set_reject_callback(job, on_reject, &rj);
+    ohp_params p;
+    ohp_params_init(&p, OHP_PARAMS_VERSION);
+    p.organization_code = "M1";
+    p.user = "TEST";
+    p.caller_authorized = 1;
+    p.full_publish = 1;
+    p.on_error = OHP_ON_ERROR_REJECT;
+    p.max_reject_percent = 100;
+    p.snapshot_date = tu_date("2026/11/27 06:00:00");
+    ck_assert_int_eq(ohp_job_run(job, &p), OHP_OK);
+    char *psv = NULL, name[256];
+    size_t psv_len = 0;
+    ck_assert_int_eq(tu_unzip_single(sink.data, sink.len, &psv, &psv_len, name, sizeof name), 0);
+    size_t accepted = 0, published = 0;
+    for (size_t i = 0; i < 2 * N_DATES; i++) {
+        const char *text = record_dates[i % N_DATES];
+        int64_t t = 0;
+        int ok = ohp_date_parse(text, &t) == OHP_OK;
+        ck_assert_msg(ok == !rj.seen[i + 1], "%s '%s': parser %s, job %s",
+                      i < N_DATES ? "LAST_UPDATE_DATE" : "LOT_EXPIRATION_DATE", text,
+                      ok ? "accepts" : "refuses", rj.seen[i + 1] ? "rejected" : "accepted");
+        if (!ok)
+            continue;
+        accepted++;
+        /* its line (ITEM_NUMBER is field 8); the date as layout v1 writes it */
+        char key[32], want[OHP_DATE_BUFSIZE];
+        snprintf(key, sizeof key, "|%s|", items[i]);
+        const char *line = strstr(psv, key);
+        ck_assert_msg(line != NULL, "no line for '%s'", text);
+        while (line > psv && line[-1] != '\n')
+            line--;
+        const char *f = line;
+        int col = i < N_DATES ? 25 : 13; /* LAST_UPDATE_DATE, LOT_EXPIRATION_DATE (0-based) */
+        for (int k = 0; k < col; k++)
+            f = strchr(f, '|') + 1;
+        size_t flen = strcspn(f, "|\n");
+        ohp_date_format(t, i >= N_DATES, want);
+        ck_assert_msg(flen == strlen(want) && memcmp(f, want, flen) == 0,
+                      "'%s' published as '%.*s', want '%s'", text, (int)flen, f, want);
+        published++;
+    }
+    ck_assert_uint_eq(published, accepted);
+    ck_assert_uint_gt(accepted, 20);
+    ck_assert_uint_gt(2 * N_DATES - accepted, 30);
+    free(psv);
+    tu_sink_free(&sink);
+    ohp_job_free(job);
+}
+END_TEST
+
 static Suite *dates_suite(void)
 {
     Suite *s = suite_create("dates");
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, slash_date);
+    tcase_add_test(tc, record_dates_as_the_parser_reads_them);
     tcase_add_test(tc, slash_datetime);
     tcase_add_test(tc, iso_date);
     tcase_add_test(tc, iso_datetime_z);

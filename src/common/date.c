@@ -131,6 +131,58 @@ OHP_EXPORT int ohp_date_parse(const char *text, int64_t *out)
     return OHP_OK;
 }
 
+/* Two digits at s, or -1. */
+static inline int two(const char *s)
+{
+    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+    return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
+}
+
+int ohp_date_parse_plain(ohp_day_cache *dc, const char *text, int64_t *out)
+{
+    /* The shape first, reading no byte past the terminating NUL. */
+    char sep = text[0] && text[1] && text[2] && text[3] ? text[4] : '\0';
+    if ((sep != '/' && sep != '-') || !text[5] || !text[6] || text[7] != sep || !text[8] ||
+        !text[9])
+        return OHP_EINVAL;
+    bool time = text[10] == ' ';
+    if (time) {
+        for (int i = 11; i < 19; i++)
+            if (!text[i])
+                return OHP_EINVAL;
+        if (text[13] != ':' || text[16] != ':' || text[19] != '\0')
+            return OHP_EINVAL;
+    } else if (text[10] != '\0') {
+        return OHP_EINVAL;
+    }
+    int64_t days;
+    if (dc->valid && memcmp(dc->text, text, 10) == 0) {
+        days = dc->days;
+    } else {
+        int y0 = two(text), y1 = two(text + 2), mo = two(text + 5), d = two(text + 8);
+        if (y0 < 0 || y1 < 0 || mo < 0 || d < 0)
+            return OHP_EPARSE;
+        int y = y0 * 100 + y1;
+        if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+            return OHP_EPARSE;
+        days = ohp_days_from_civil(y, (unsigned)mo, (unsigned)d);
+        memcpy(dc->text, text, 10);
+        dc->days = days;
+        dc->valid = true;
+    }
+    int h = 0, mi = 0, s = 0;
+    if (time) {
+        h = two(text + 11);
+        mi = two(text + 14);
+        s = two(text + 17);
+        if (h < 0 || mi < 0 || s < 0 || h > 23 || mi > 59 || s > 59)
+            return OHP_EPARSE;
+    }
+    /* years 1 to 9999 without a zone: always within T_MIN .. T_MAX */
+    *out = days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + s;
+    return OHP_OK;
+}
+
 OHP_EXPORT int ohp_date_format(int64_t t, int date_only, char buf[OHP_DATE_BUFSIZE])
 {
     if (buf == NULL)

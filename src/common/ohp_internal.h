@@ -151,6 +151,23 @@ int64_t ohp_days_from_civil(int64_t y, unsigned m, unsigned d);
 void ohp_civil_from_time(int64_t t, int *y, int *mo, int *d, int *h, int *mi, int *s);
 /* Start of the UTC day containing t. */
 int64_t ohp_day_start(int64_t t);
+/*
+ * The date part of the last "YYYY/MM/DD" or "YYYY-MM-DD" parsed through it:
+ * records of one export share their days, so most dates only need their
+ * time of day read.
+ */
+typedef struct ohp_day_cache {
+    char text[10];
+    bool valid;
+    int64_t days; /* since 1970-01-01 */
+} ohp_day_cache;
+/*
+ * Parse text when it is exactly "YYYY/MM/DD", "YYYY-MM-DD" or either
+ * followed by " HH:MM:SS" (the forms without a zone): OHP_OK with *out as
+ * ohp_date_parse() gives it, or OHP_EPARSE when such a text is not a valid
+ * date.  Any other text: OHP_EINVAL (not decided; ohp_date_parse() decides).
+ */
+int ohp_date_parse_plain(ohp_day_cache *dc, const char *text, int64_t *out);
 
 /* ---- decimals ---- */
 

@@ -94,7 +94,20 @@ _Static_assert(NEXT(SERIAL_NUMBER, PRIMARY_QUANTITY) && NEXT(PRIMARY_QUANTITY, P
                "the quantity part of a line is layout v1's columns 17 to 26");
 #undef NEXT
 
-#define T(idx, s) (o = ohp_psv_put_field(o, (s), c->len[idx], c->quote[idx]))
+/*
+ * A field at o: most fields are short and need no quotes, so they are
+ * copied here, without a call; the rest go to the field writer.
+ */
+static inline char *put_field(char *o, const char *s, size_t len, bool quote)
+{
+    if (quote || len > 16)
+        return ohp_psv_put_field(o, s, len, quote);
+    for (size_t i = 0; i < len; i++)
+        o[i] = s[i];
+    return o + len;
+}
+
+#define T(idx, s) (o = put_field(o, (s), c->len[idx], c->quote[idx]))
 
 /* ORGANIZATION_ID .. SERIAL_CONTROLLED and the '|' before SERIAL_NUMBER, at o; the new end. */
 static char *encode_key_part(char *o, const ohp_record *r, const ohp_checked *c)

@@ -158,17 +158,21 @@ typedef struct ohp_checked {
     bool has_secondary;
     int64_t last_update;
     int64_t lot_expiration;
-    /* Sources often repeat timestamps: the last one parsed and formatted. */
-    char cache_text[32];
-    int64_t cache_value;
-    char cache_formatted[OHP_DATE_BUFSIZE];
+    /* Records of one export share their days: the last day of each date read. */
+    ohp_day_cache update_day, lot_day;
+    /* LAST_UPDATE_DATE when it is already layout v1's text, else NULL */
+    const char *update_text;
+    /* the last LAST_UPDATE_DATE formatted, and its value */
+    bool formatted_ok;
+    int64_t formatted_value;
+    char formatted[OHP_DATE_BUFSIZE];
 } ohp_checked;
 
 /* Initialise the per-run parts of a checked record (its date cache). */
 void ohp_checked_init(ohp_checked *chk);
-/* Parse a date through the cache. */
+/* Parse a LAST_UPDATE_DATE through the cache. */
 int ohp_checked_date(ohp_checked *chk, const char *text, int64_t *out);
-/* LAST_UPDATE_DATE as layout v1 text, from the cache when possible. */
+/* The LAST_UPDATE_DATE checked last as layout v1 text (19 bytes). */
 const char *ohp_checked_last_update_text(ohp_checked *chk);
 
 /*

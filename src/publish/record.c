@@ -306,33 +306,33 @@ void ohp_checked_init(ohp_checked *chk)
 
 int ohp_checked_date(ohp_checked *chk, const char *text, int64_t *out)
 {
-    size_t n = strnlen(text, sizeof chk->cache_text);
-    if (n < sizeof chk->cache_text && chk->cache_text[0] != '\0' &&
-        memcmp(text, chk->cache_text, n + 1) == 0) {
-        *out = chk->cache_value;
-        return OHP_OK;
-    }
-    int rc = ohp_date_parse(text, out);
-    if (rc == OHP_OK && n < sizeof chk->cache_text) {
-        memcpy(chk->cache_text, text, n + 1);
-        chk->cache_value = *out;
-        /* a valid YYYY/MM/DD HH:MM:SS is already layout v1's text */
-        if (n == OHP_DATE_BUFSIZE - 1 && text[4] == '/')
-            memcpy(chk->cache_formatted, text, n + 1);
-        else
-            ohp_date_format(*out, 0, chk->cache_formatted);
-    }
+    chk->update_text = NULL;
+    int rc = ohp_date_parse_plain(&chk->update_day, text, out);
+    if (rc == OHP_EINVAL)
+        return ohp_date_parse(text, out); /* another accepted form, or not a date */
+    /* a valid YYYY/MM/DD HH:MM:SS is already layout v1's text */
+    if (rc == OHP_OK && text[4] == '/' && text[10] == ' ')
+        chk->update_text = text;
     return rc;
 }
 
 const char *ohp_checked_last_update_text(ohp_checked *chk)
 {
-    if (chk->cache_text[0] == '\0' || chk->cache_value != chk->last_update) {
-        ohp_date_format(chk->last_update, 0, chk->cache_formatted);
-        chk->cache_text[0] = '\0'; /* the text no longer matches */
-        chk->cache_value = chk->last_update;
+    if (chk->update_text != NULL)
+        return chk->update_text;
+    if (!chk->formatted_ok || chk->formatted_value != chk->last_update) {
+        ohp_date_format(chk->last_update, 0, chk->formatted);
+        chk->formatted_value = chk->last_update;
+        chk->formatted_ok = true;
     }
-    return chk->cache_formatted;
+    return chk->formatted;
+}
+
+/* LOT_EXPIRATION_DATE through its day cache. */
+static int lot_date(ohp_checked *chk, const char *text, int64_t *out)
+{
+    int rc = ohp_date_parse_plain(&chk->lot_day, text, out);
+    return rc == OHP_EINVAL ? ohp_date_parse(text, out) : rc;
 }
 
 /* Input column `name` (layout.h). */
@@ -451,7 +451,7 @@ static int check_values(const ohp_record *rec, ohp_checked *chk, int *rule, char
                     rec->last_update_date);
     chk->lot_expiration = OHP_TIME_NONE;
     if (ohp_present(rec->lot_expiration_date) &&
-        ohp_date_parse(rec->lot_expiration_date, &chk->lot_expiration))
+        lot_date(chk, rec->lot_expiration_date, &chk->lot_expiration))
         return fail(rule, OHP_RULE_DATE, msg,
                     "LOT_EXPIRATION_DATE '%.40s' is not a valid date (accepted: " OHP_DATE_FORMATS
                     ")",

@@ -1,48 +1,54 @@
 /*
- * The ZIP writer: minizip over an append-only output.
+ * The ZIP writer: one entry, written front to back to an append-only output.
  *
- * minizip writes the local header with a zero CRC and patches it (and the
- * sizes) by seeking back once the entry is complete.  The I/O layer below
- * never lets such a seek reach the output: it keeps a virtual position,
- * swallows the patch writes, and instead emits a ZIP64 data descriptor
- * (general purpose bit 3 is set on the entry) when minizip seeks forward
- * again.  Because the descriptor is emitted through the same layer, every
- * offset minizip records afterwards (central directory, ZIP64 end records)
- * already accounts for it.  The entry is always opened in ZIP64 mode, so an
- * entry of 4 GiB or more gets ZIP64 sizes in the central directory.
- * Every output error is latched: minizip ignores some of its write errors,
- * this layer does not.
+ * Layout (PKWARE APPNOTE 6.3):
+ *   local header     sizes and CRC unknown yet (general purpose bit 3), a
+ *                    ZIP64 extra field with zero sizes, so that the entry may
+ *                    grow past 4 GiB without a seek
+ *   entry data       stored, or the deflater's blocks as they come
+ *   data descriptor  signature, CRC-32, ZIP64 (8-byte) sizes
+ *   central directory the one entry, with a ZIP64 extra field only when a
+ *                    size needs it
+ *   ZIP64 end record and locator, when the central directory starts at or
+ *                    beyond 4 GiB
+ *   end record       and the archive comment (the manifest)
+ *
+ * The output never seeks, and the entry's bytes reach it without being
+ * copied or checksummed a second time: stored data is CRC'd once on the way
+ * through, deflated data is CRC'd by the deflater.  Small pieces are
+ * gathered into OUT_CAP bytes before they go out; larger ones go straight
+ * through.  Every output error is latched.
  */
 #include "publish.h"
 
-#include <limits.h>
 #include <string.h>
 
-#include <minizip/zip.h>
-#include <zlib.h>
-
 #define OUT_CAP 65536
-#define ZCHUNK 65536
-#define DESC_LEN 24
+#define SIG_LOCAL 0x04034b50u
+#define SIG_CENTRAL 0x02014b50u
+#define SIG_DESCRIPTOR 0x08074b50u
+#define SIG_END 0x06054b50u
+#define SIG_END64 0x06064b50u
+#define SIG_LOCATOR 0x07064b50u
+#define U32_MAX_ 0xffffffffu
+#define MADE_BY ((3u << 8) | 45u) /* UNIX, ZIP 4.5 (ZIP64) */
+#define FLAG_DESCRIPTOR 0x0008u
+#define ATTR_FILE 0100644u /* regular file, rw-r--r-- */
 
 struct ohp_zipwriter {
     ohp_alloc alloc;
     ohp_zw_output_fn output;
     void *ctx;
     char *errmsg;
-    zipFile zf;
     ohp_deflater *df;
-    int level;
+    char *name;
+    size_t name_len;
+    unsigned method, flags, dos_time, dos_date;
     uint32_t crc;
     uint64_t usize, csize;
-    /* append-only I/O layer */
-    uint64_t pos, end;
-    bool patching;
-    bool desc_pending;
-    unsigned char desc[DESC_LEN];
     unsigned char *obuf;
     size_t olen;
-    uint64_t total;
+    uint64_t total; /* bytes given to the output */
     int err;
     bool output_failed;
 };
@@ -83,116 +89,13 @@ static int emit(ohp_zipwriter *zw, const void *buf, size_t len)
     return OHP_OK;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int n)
+static unsigned char *put_le(unsigned char *p, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++) {
         p[i] = (unsigned char)(v & 0xFF);
         v >>= 8;
     }
-}
-
-static int emit_descriptor(ohp_zipwriter *zw)
-{
-    zw->desc_pending = false;
-    if (emit(zw, zw->desc, DESC_LEN))
-        return zw->err;
-    zw->end += DESC_LEN;
-    zw->pos = zw->end;
-    return OHP_OK;
-}
-
-static voidpf ZCALLBACK io_open(voidpf opaque, const void *filename, int mode)
-{
-    (void)filename;
-    (void)mode;
-    return opaque;
-}
-
-static uLong ZCALLBACK io_read(voidpf opaque, voidpf stream, void *buf, uLong size)
-{
-    (void)opaque;
-    (void)stream;
-    (void)buf;
-    (void)size;
-    return 0; /* never read: the archive is write-only */
-}
-
-static uLong ZCALLBACK io_write(voidpf opaque, voidpf stream, const void *buf, uLong size)
-{
-    (void)stream;
-    ohp_zipwriter *zw = opaque;
-    if (zw->err)
-        return 0;
-    if (zw->patching) {
-        /* A header patch: the local header keeps its streaming values. */
-        if (zw->pos + size > zw->end) {
-            zw->err = OHP_EZIP;
-            return 0;
-        }
-        zw->pos += size;
-        return size;
-    }
-    if (emit(zw, buf, size))
-        return 0;
-    zw->pos += size;
-    zw->end = zw->pos;
-    return size;
-}
-
-static ZPOS64_T ZCALLBACK io_tell(voidpf opaque, voidpf stream)
-{
-    (void)stream;
-    return ((ohp_zipwriter *)opaque)->pos;
-}
-
-static long ZCALLBACK io_seek(voidpf opaque, voidpf stream, ZPOS64_T offset, int origin)
-{
-    (void)stream;
-    ohp_zipwriter *zw = opaque;
-    uint64_t target;
-    switch (origin) {
-    case ZLIB_FILEFUNC_SEEK_SET:
-        target = offset;
-        break;
-    case ZLIB_FILEFUNC_SEEK_CUR:
-        target = zw->pos + offset;
-        break;
-    case ZLIB_FILEFUNC_SEEK_END:
-        target = zw->end + offset;
-        break;
-    default:
-        zw->err = OHP_EZIP;
-        return -1;
-    }
-    if (zw->err)
-        return -1;
-    if (target > zw->end) {
-        zw->err = OHP_EZIP;
-        return -1;
-    }
-    if (target < zw->end) {
-        zw->patching = true;
-        zw->pos = target;
-        return 0;
-    }
-    zw->patching = false;
-    zw->pos = zw->end;
-    if (zw->desc_pending && emit_descriptor(zw))
-        return -1;
-    return 0;
-}
-
-static int ZCALLBACK io_close(voidpf opaque, voidpf stream)
-{
-    (void)stream;
-    ohp_zipwriter *zw = opaque;
-    return emit_flush(zw) ? -1 : 0;
-}
-
-static int ZCALLBACK io_error(voidpf opaque, voidpf stream)
-{
-    (void)stream;
-    return ((ohp_zipwriter *)opaque)->err ? -1 : 0;
+    return p + n;
 }
 
 static int fail(ohp_zipwriter *zw, int code, const char *what)
@@ -208,19 +111,22 @@ static int fail(ohp_zipwriter *zw, int code, const char *what)
     return code;
 }
 
-static int pass_compressed(ohp_zipwriter *zw, const unsigned char *buf, size_t len);
-
 static int deflater_output(void *ctx, const void *buf, size_t len)
 {
-    return pass_compressed(ctx, buf, len);
+    ohp_zipwriter *zw = ctx;
+    zw->csize += len;
+    return emit(zw, buf, len);
 }
 
-/* mtime as the entry's DOS date and time, clamped to the years DOS dates hold (1980 to 2107). */
-static void dos_time(int64_t mtime, tm_zip *tz)
+/*
+ * mtime as the entry's DOS time and date, clamped to the years DOS dates
+ * hold (1980 to 2107).
+ */
+static void dos_time(int64_t mtime, unsigned *time, unsigned *date)
 {
     int y, mo, d, h, mi, s;
     ohp_civil_from_time(mtime, &y, &mo, &d, &h, &mi, &s);
-    if (y < 1980) { /* DOS dates start in 1980 */
+    if (y < 1980) {
         y = 1980;
         mo = 1;
         d = 1;
@@ -233,12 +139,46 @@ static void dos_time(int64_t mtime, tm_zip *tz)
         mi = 59;
         s = 58;
     }
-    tz->tm_year = (uInt)y;
-    tz->tm_mon = (uInt)(mo - 1);
-    tz->tm_mday = (uInt)d;
-    tz->tm_hour = (uInt)h;
-    tz->tm_min = (uInt)mi;
-    tz->tm_sec = (uInt)s;
+    *time = (unsigned)(s / 2 + 32 * mi + 2048 * h);
+    *date = (unsigned)(d + 32 * mo + 512 * (y - 1980));
+}
+
+/* Bits 1-2 of the general purpose flag: how hard deflate tried (APPNOTE 4.4.4). */
+static unsigned level_flags(int level)
+{
+    if (level == 1)
+        return 6; /* super fast */
+    if (level == 2)
+        return 4; /* fast */
+    if (level >= 8)
+        return 2; /* maximum */
+    return 0;
+}
+
+static int write_local_header(ohp_zipwriter *zw)
+{
+    unsigned char h[30 + 20], *p = h;
+    p = put_le(p, SIG_LOCAL, 4);
+    p = put_le(p, 45, 2); /* version needed: ZIP64 */
+    p = put_le(p, zw->flags, 2);
+    p = put_le(p, zw->method, 2);
+    p = put_le(p, zw->dos_time, 2);
+    p = put_le(p, zw->dos_date, 2);
+    p = put_le(p, 0, 4);        /* CRC-32: in the data descriptor */
+    p = put_le(p, U32_MAX_, 4); /* sizes: in the ZIP64 field, then the descriptor */
+    p = put_le(p, U32_MAX_, 4);
+    p = put_le(p, zw->name_len, 2);
+    p = put_le(p, 20, 2); /* extra field length */
+    if (emit(zw, h, 30))
+        return zw->err;
+    if (emit(zw, zw->name, zw->name_len))
+        return zw->err;
+    p = h;
+    p = put_le(p, 0x0001, 2); /* ZIP64 extended information */
+    p = put_le(p, 16, 2);
+    p = put_le(p, 0, 8);
+    p = put_le(p, 0, 8);
+    return emit(zw, h, (size_t)(p - h));
 }
 
 int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn output, void *ctx,
@@ -246,6 +186,11 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
                       unsigned threads, char *errmsg)
 {
     *out = NULL;
+    size_t name_len = strlen(entry_name);
+    if (name_len > 0xffff) {
+        ohp_errmsg_set(errmsg, "archive writer failed: entry name too long");
+        return OHP_EZIP;
+    }
     ohp_zipwriter *zw = ohp_calloc(a, 1, sizeof *zw);
     if (zw == NULL)
         return OHP_ENOMEM;
@@ -253,12 +198,17 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
     zw->output = output;
     zw->ctx = ctx;
     zw->errmsg = errmsg;
-    zw->level = level;
+    zw->name_len = name_len;
+    zw->method = level > 0 ? 8 : 0;
+    zw->flags = FLAG_DESCRIPTOR | (level > 0 ? level_flags(level) : 0);
+    dos_time(mtime, &zw->dos_time, &zw->dos_date);
     zw->obuf = ohp_malloc(a, OUT_CAP);
-    if (zw->obuf == NULL) {
+    zw->name = ohp_malloc(a, name_len + 1);
+    if (zw->obuf == NULL || zw->name == NULL) {
         ohp_zipwriter_free(zw);
         return OHP_ENOMEM;
     }
+    memcpy(zw->name, entry_name, name_len + 1);
     if (level > 0) {
         int rc = ohp_deflater_new(&zw->df, a, engine, level, threads, deflater_output, zw);
         if (rc) {
@@ -266,54 +216,12 @@ int ohp_zipwriter_new(ohp_zipwriter **out, const ohp_alloc *a, ohp_zw_output_fn 
             return rc;
         }
     }
-
-    zlib_filefunc64_def io;
-    memset(&io, 0, sizeof io);
-    io.zopen64_file = io_open;
-    io.zread_file = io_read;
-    io.zwrite_file = io_write;
-    io.ztell64_file = io_tell;
-    io.zseek64_file = io_seek;
-    io.zclose_file = io_close;
-    io.zerror_file = io_error;
-    io.opaque = zw;
-    zw->zf = zipOpen2_64(entry_name, APPEND_STATUS_CREATE, NULL, &io);
-    if (zw->zf == NULL) {
-        ohp_zipwriter_free(zw);
-        return OHP_ENOMEM;
-    }
-
-    zip_fileinfo fi;
-    memset(&fi, 0, sizeof fi);
-    dos_time(mtime, &fi.tmz_date);
-    fi.external_fa = (uLong)0100644 << 16; /* regular file, rw-r--r-- */
-
-    const uLong made_by = (3u << 8) | 45u; /* UNIX, ZIP 4.5 (ZIP64) */
-    const uLong flag_data_descriptor = 1u << 3;
-    int zrc = zipOpenNewFileInZip4_64(zw->zf, entry_name, &fi, NULL, 0, NULL, 0, NULL,
-                                      level > 0 ? Z_DEFLATED : 0, level, 1 /* raw */, -MAX_WBITS, 8,
-                                      Z_DEFAULT_STRATEGY, NULL, 0, made_by, flag_data_descriptor,
-                                      1 /* zip64 */);
-    if (zrc != ZIP_OK || zw->err) {
-        int code = zw->output_failed ? OHP_ESINK : OHP_EZIP;
-        fail(zw, code, "cannot open the entry");
+    if (write_local_header(zw)) {
+        int code = fail(zw, zw->err, "cannot open the entry");
         ohp_zipwriter_free(zw);
         return code;
     }
     *out = zw;
-    return OHP_OK;
-}
-
-static int pass_compressed(ohp_zipwriter *zw, const unsigned char *buf, size_t len)
-{
-    while (len > 0) {
-        unsigned n = len > (1u << 30) ? (1u << 30) : (unsigned)len;
-        if (zipWriteInFileInZip(zw->zf, buf, n) != ZIP_OK || zw->err)
-            return fail(zw, OHP_EZIP, "write failed");
-        zw->csize += n;
-        buf += n;
-        len -= n;
-    }
     return OHP_OK;
 }
 
@@ -327,16 +235,11 @@ int ohp_zipwriter_write(ohp_zipwriter *zw, const void *buf, size_t len)
             return fail(zw, rc, "deflate failed");
         return OHP_OK;
     }
-    const unsigned char *p = buf;
-    while (len > 0) {
-        unsigned n = len > (1u << 30) ? (1u << 30) : (unsigned)len;
-        zw->crc = ohp_crc32(zw->crc, p, n);
-        zw->usize += n;
-        if (pass_compressed(zw, p, n))
-            return zw->err;
-        p += n;
-        len -= n;
-    }
+    zw->crc = ohp_crc32(zw->crc, buf, len);
+    zw->usize += len;
+    zw->csize += len;
+    if (emit(zw, buf, len))
+        return fail(zw, zw->err, "write failed");
     return OHP_OK;
 }
 
@@ -351,29 +254,96 @@ int ohp_zipwriter_finish_entry(ohp_zipwriter *zw)
         zw->crc = ohp_deflater_crc(zw->df);
         zw->usize = ohp_deflater_in(zw->df);
     }
-    /* The data descriptor, emitted when minizip returns from its header patch. */
-    put_le(zw->desc, 0x08074b50u, 4);
-    put_le(zw->desc + 4, zw->crc, 4);
-    put_le(zw->desc + 8, zw->csize, 8);
-    put_le(zw->desc + 16, zw->usize, 8);
-    zw->desc_pending = true;
-    int zrc = zipCloseFileInZipRaw64(zw->zf, zw->usize, zw->crc);
-    if (zrc != ZIP_OK || zw->err)
-        return fail(zw, OHP_EZIP, "cannot close the entry");
-    if (zw->desc_pending && emit_descriptor(zw))
-        return fail(zw, OHP_ESINK, "");
+    unsigned char d[24], *p = d;
+    p = put_le(p, SIG_DESCRIPTOR, 4);
+    p = put_le(p, zw->crc, 4);
+    p = put_le(p, zw->csize, 8);
+    p = put_le(p, zw->usize, 8);
+    if (emit(zw, d, sizeof d))
+        return fail(zw, zw->err, "cannot close the entry");
     return OHP_OK;
+}
+
+/* The central directory's one header; its length. */
+static size_t central_header(const ohp_zipwriter *zw, unsigned char *h)
+{
+    bool big_u = zw->usize >= U32_MAX_, big_c = zw->csize >= U32_MAX_;
+    unsigned extra = (big_u ? 8u : 0u) + (big_c ? 8u : 0u);
+    unsigned char *p = h;
+    p = put_le(p, SIG_CENTRAL, 4);
+    p = put_le(p, MADE_BY, 2);
+    p = put_le(p, extra ? 45 : 20, 2); /* version needed: ZIP64 only if used */
+    p = put_le(p, zw->flags, 2);
+    p = put_le(p, zw->method, 2);
+    p = put_le(p, zw->dos_time, 2);
+    p = put_le(p, zw->dos_date, 2);
+    p = put_le(p, zw->crc, 4);
+    p = put_le(p, big_c ? U32_MAX_ : zw->csize, 4);
+    p = put_le(p, big_u ? U32_MAX_ : zw->usize, 4);
+    p = put_le(p, zw->name_len, 2);
+    p = put_le(p, extra ? extra + 4 : 0, 2);
+    p = put_le(p, 0, 2); /* comment length */
+    p = put_le(p, 0, 2); /* disk number */
+    p = put_le(p, 0, 2); /* internal attributes */
+    p = put_le(p, (uint64_t)ATTR_FILE << 16, 4);
+    p = put_le(p, 0, 4); /* the local header's offset: the archive starts with it */
+    memcpy(p, zw->name, zw->name_len);
+    p += zw->name_len;
+    if (extra) {
+        p = put_le(p, 0x0001, 2);
+        p = put_le(p, extra, 2);
+        if (big_u)
+            p = put_le(p, zw->usize, 8);
+        if (big_c)
+            p = put_le(p, zw->csize, 8);
+    }
+    return (size_t)(p - h);
 }
 
 int ohp_zipwriter_close(ohp_zipwriter *zw, const char *comment)
 {
     if (zw->err)
         return zw->err;
-    zipFile zf = zw->zf;
-    zw->zf = NULL;
-    int zrc = zipClose(zf, comment);
-    if (zrc != ZIP_OK || zw->err)
-        return fail(zw, OHP_EZIP, "cannot write the central directory");
+    size_t comment_len = comment ? strlen(comment) : 0;
+    if (comment_len > 0xffff)
+        return fail(zw, OHP_EZIP, "the archive comment is longer than 65535 bytes");
+    uint64_t cd_off = zw->total + zw->olen;
+    unsigned char *h = ohp_malloc(&zw->alloc, 46 + zw->name_len + 20);
+    if (h == NULL)
+        return fail(zw, OHP_ENOMEM, "out of memory");
+    size_t cd_len = central_header(zw, h);
+    int rc = emit(zw, h, cd_len);
+    ohp_free(&zw->alloc, h);
+    if (rc)
+        return fail(zw, rc, "cannot write the central directory");
+    unsigned char e[56 + 20 + 22], *p = e;
+    if (cd_off >= U32_MAX_) {
+        uint64_t end64_off = cd_off + cd_len;
+        p = put_le(p, SIG_END64, 4);
+        p = put_le(p, 44, 8); /* the record's size after this field */
+        p = put_le(p, 45, 2); /* version made by */
+        p = put_le(p, 45, 2); /* version needed */
+        p = put_le(p, 0, 4);  /* this disk */
+        p = put_le(p, 0, 4);  /* the central directory's disk */
+        p = put_le(p, 1, 8);  /* entries on this disk */
+        p = put_le(p, 1, 8);  /* entries */
+        p = put_le(p, cd_len, 8);
+        p = put_le(p, cd_off, 8);
+        p = put_le(p, SIG_LOCATOR, 4);
+        p = put_le(p, 0, 4);
+        p = put_le(p, end64_off, 8);
+        p = put_le(p, 1, 4); /* disks */
+    }
+    p = put_le(p, SIG_END, 4);
+    p = put_le(p, 0, 2);
+    p = put_le(p, 0, 2);
+    p = put_le(p, 1, 2);
+    p = put_le(p, 1, 2);
+    p = put_le(p, cd_len, 4);
+    p = put_le(p, cd_off >= U32_MAX_ ? U32_MAX_ : cd_off, 4);
+    p = put_le(p, comment_len, 2);
+    if (emit(zw, e, (size_t)(p - e)) || emit(zw, comment, comment_len) || emit_flush(zw))
+        return fail(zw, zw->err, "cannot write the central directory");
     return OHP_OK;
 }
 
@@ -381,16 +351,10 @@ void ohp_zipwriter_free(ohp_zipwriter *zw)
 {
     if (zw == NULL)
         return;
-    if (zw->zf) {
-        /* Abandon the archive: nothing more may reach the output. */
-        zw->err = zw->err ? zw->err : OHP_EZIP;
-        zipCloseFileInZipRaw64(zw->zf, 0, 0);
-        zipClose(zw->zf, NULL);
-        zw->zf = NULL;
-    }
     ohp_deflater_free(zw->df);
     ohp_alloc a = zw->alloc;
     ohp_free(&a, zw->obuf);
+    ohp_free(&a, zw->name);
     ohp_free(&a, zw);
 }
 
