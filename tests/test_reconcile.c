@@ -1409,7 +1409,7 @@ END_TEST
 
 /* Discrepancies must come out in strictly increasing item order. */
 typedef struct order_check {
-    char last[32];
+    char last[64];
     size_t n;
 } order_check;
 
@@ -1484,6 +1484,62 @@ START_TEST(t_order_many)
     ck_assert_uint_eq(sum->quantity_mismatch, want_qty);
     ck_assert_uint_eq(sum->matched, n - want_missing - want_qty);
     ck_assert_uint_eq(sum->keys_compared, n + want_extra);
+    ohp_snapshot_reader_free(r);
+    ohp_reconcile_free(rc);
+    free(s.s);
+    free(ext.s);
+}
+END_TEST
+
+/* Item, then locator, strictly increasing. */
+static int check_order_loc(void *ud, const ohp_discrepancy *d)
+{
+    order_check *o = ud;
+    char now[sizeof o->last];
+    snprintf(now, sizeof now, "%s|%s", d->item_number, d->locator ? d->locator : "");
+    if (o->n > 0)
+        ck_assert_msg(strcmp(o->last, now) < 0, "%s after %s", now, o->last);
+    snprintf(o->last, sizeof o->last, "%s", now);
+    o->n++;
+    return 0;
+}
+
+/*
+ * Keys that share far more than 8 bytes (long item numbers that differ at
+ * their end, many locators each), scattered on both sides: still reported
+ * in key order, each once.
+ */
+START_TEST(t_order_long_prefixes)
+{
+    size_t items = small_n(3000) / 40 + 2, locs = 40, n = items * locs;
+    text s = snap();
+    text ext = {NULL, 0, 0};
+    add(&ext, "%s", EXT_HEADER);
+    for (size_t pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            size_t k = (i * 7919 + pass * 13) % n; /* scattered, differently per side */
+            char item[48], loc[16];
+            snprintf(item, sizeof item, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%03zu", k / locs);
+            snprintf(loc, sizeof loc, "L%02zu", k % locs);
+            if (pass == 0)
+                sline(&s, "FULL", D1, item, "", "FGI", loc, "", "", "1", "Ea");
+            else
+                add(&ext, "M1|%s||FGI|%s||N||2|Ea|x\n", item, loc);
+        }
+    }
+    ohp_reconcile *rc;
+    ck_assert_int_eq(ohp_reconcile_new(&rc, NULL, NULL), OHP_OK);
+    ohp_snapshot_reader *r;
+    mem_in a = {s.s, s.len, 0}, b = {ext.s, ext.len, 0};
+    ck_assert_int_eq(ohp_snapshot_reader_open_psv(&r, mem_read_fn, &a, NULL), OHP_OK);
+    ck_assert_int_eq(ohp_reconcile_load_erp(rc, &r, 1), OHP_OK);
+    ck_assert_int_eq(ohp_reconcile_load_external_psv(rc, mem_read_fn, &b), OHP_OK);
+    order_check o = {"", 0};
+    ck_assert_int_eq(ohp_reconcile_run(rc, check_order_loc, &o), OHP_OK);
+    const ohp_reconcile_summary *sum = ohp_reconcile_get_summary(rc);
+    ck_assert_uint_eq(o.n, n);
+    ck_assert_uint_eq(sum->quantity_mismatch, n);
+    ck_assert_uint_eq(sum->keys_compared, n);
     ohp_snapshot_reader_free(r);
     ohp_reconcile_free(rc);
     free(s.s);
@@ -1797,6 +1853,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, t_ignore, 0, 3);
     tcase_add_test(tc, t_order);
     tcase_add_loop_test(tc, t_order_many, 0, 8);
+    tcase_add_test(tc, t_order_long_prefixes);
     tcase_add_test(tc, t_order_merged);
     tcase_add_test(tc, t_external_malformed);
     tcase_add_test(tc, t_external_utf8);

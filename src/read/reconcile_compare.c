@@ -69,39 +69,21 @@ typedef struct sortkey {
     uint64_t ref;
 } sortkey;
 
+/* Groups of at most this many references that tie on 8 bytes are merge sorted. */
+#define SMALL_GROUP 48
+
 /*
- * Order the entry references v[0, n) by key.  Keys given in key order
- * (snapshots are usually written item by item) cost one sequential pass.
- * Otherwise the 8 key bytes after the prefix all keys share are radix
- * sorted with their references, so that most keys are placed without
- * touching their records, and only the references whose 8 bytes tie are
- * ordered by their whole keys.  spare (spare_size bytes, may be NULL) is
- * memory the caller no longer needs: already mapped, it holds the first
- * of the two arrays the radix sort takes when it is large enough.
+ * LSD radix sort of k[0, n) on its 8-byte prefixes, through tmp; returns the
+ * array that holds the result (k or tmp).  A byte that is the same in every
+ * prefix needs no pass.
  */
-static int sort_refs(const tab *t, uint32_t *v, size_t n, bool unordered, size_t lcp, void *spare,
-                     size_t spare_size, const ohp_alloc *a)
+static sortkey *radix8(sortkey *k, sortkey *tmp, size_t n)
 {
-    if (!unordered || n < 2)
-        return OHP_OK;
-    if (n > SIZE_MAX / (2 * sizeof(sortkey)))
-        return OHP_ENOMEM;
-    bool use_spare = spare != NULL && spare_size / sizeof(sortkey) >= n;
-    sortkey *mem = ohp_malloc(a, (use_spare ? 1 : 2) * n * sizeof *mem);
-    if (mem == NULL)
-        return OHP_ENOMEM;
-    sortkey *k = use_spare ? spare : mem, *tmp = use_spare ? mem : mem + n;
     size_t count[8][256];
     memset(count, 0, sizeof count);
-    for (size_t i = 0; i < n; i++) {
-        if (i + 16 < n)
-            __builtin_prefetch((const char *)tab_at(t, v[i + 16]) + offsetof(entry, key) + lcp);
-        k[i].prefix = key_prefix(tab_at(t, v[i]), lcp);
-        k[i].ref = v[i];
+    for (size_t i = 0; i < n; i++)
         for (int d = 0; d < 8; d++)
             count[d][(k[i].prefix >> (8 * d)) & 0xff]++;
-    }
-    /* least significant byte first; a byte that is the same in every key needs no pass */
     sortkey *src = k, *dst = tmp;
     for (int d = 0; d < 8; d++) {
         size_t pos[256], sum = 0;
@@ -119,20 +101,67 @@ static int sort_refs(const tab *t, uint32_t *v, size_t n, bool unordered, size_t
         src = dst;
         dst = x;
     }
+    return src;
+}
+
+/*
+ * Order v[0, n), whose keys all share their first skip bytes, by key: the 8
+ * bytes after skip are radix sorted, then each run that ties on them is
+ * ordered by the next 8 bytes the same way, down to the end of its longest
+ * key, and small runs by whole keys.  Keys of one unit of one balance share
+ * long prefixes (organization, item, subinventory, ...), so the runs the
+ * first 8 bytes leave can be thousands long.  k and tmp have room for n.
+ */
+static void sort_group(const tab *t, uint32_t *v, size_t n, size_t skip, sortkey *k, sortkey *tmp)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            __builtin_prefetch((const char *)tab_at(t, v[i + 16]) + offsetof(entry, key) + skip);
+        const entry *e = tab_at(t, v[i]);
+        k[i].prefix = key_prefix(e, skip);
+        k[i].ref = v[i];
+        if (e->klen > longest)
+            longest = e->klen;
+    }
+    sortkey *src = radix8(k, tmp, n);
+    sortkey *other = src == k ? tmp : k;
     for (size_t i = 0; i < n; i++)
         v[i] = (uint32_t)src[i].ref;
-    /* ties on the 8 bytes: by the whole key (dst is free to hold refs) */
-    uint32_t *scratch = (uint32_t *)dst;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        if (i + 16 < n)
-            __builtin_prefetch(tab_at(t, v[i + 16]));
         while (j < n && src[j].prefix == src[i].prefix)
             j++;
-        if (j - i > 1)
-            merge_sort_refs(t, v + i, scratch, j - i);
+        if (j - i > SMALL_GROUP && skip + 8 < longest)
+            sort_group(t, v + i, j - i, skip + 8, other + i, src + i);
+        else if (j - i > 1)
+            merge_sort_refs(t, v + i, (uint32_t *)(other + i), j - i);
         i = j;
     }
+}
+
+/*
+ * Order the entry references v[0, n) by key.  Keys given in key order
+ * (snapshots are usually written item by item) cost one sequential pass.
+ * Otherwise keys are radix sorted 8 bytes at a time from the prefix all
+ * keys share (sort_group), so that most keys are placed without comparing
+ * whole keys.  spare (spare_size bytes, may be NULL) is memory the caller
+ * no longer needs: already mapped, it holds the first of the two arrays the
+ * radix sort takes when it is large enough.
+ */
+static int sort_refs(const tab *t, uint32_t *v, size_t n, bool unordered, size_t lcp, void *spare,
+                     size_t spare_size, const ohp_alloc *a)
+{
+    if (!unordered || n < 2)
+        return OHP_OK;
+    if (n > SIZE_MAX / (2 * sizeof(sortkey)))
+        return OHP_ENOMEM;
+    bool use_spare = spare != NULL && spare_size / sizeof(sortkey) >= n;
+    sortkey *mem = ohp_malloc(a, (use_spare ? 1 : 2) * n * sizeof *mem);
+    if (mem == NULL)
+        return OHP_ENOMEM;
+    sortkey *k = use_spare ? spare : mem, *tmp = use_spare ? mem : mem + n;
+    sort_group(t, v, n, lcp, k, tmp);
     ohp_free(a, mem);
     return OHP_OK;
 }
