@@ -213,6 +213,58 @@ int cli_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
 int cli_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
                      const ohp_class_state state[2], uint64_t run_id);
 
+/* ---- SQLite ends (db_sqlite.c; docs/cli.md, "Databases") ---- */
+
+/* The highest run id a snapshot carries (18 digits). */
+#define CLI_MAX_RUN_ID 999999999999999999ull
+/* Room for every column of the balances input (layout.h: OHP_IN_NCOLS). */
+#define CLI_SQL_COLUMNS 32
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* A query over a SQLite database as the job's source. */
+typedef struct cli_sql_source {
+    ohp_job *job;
+    const char *path, *query_path;
+    char *sql;
+    struct sqlite3 *db;
+    struct sqlite3_stmt *st;
+    int col[CLI_SQL_COLUMNS]; /* result column of each input column, or -1 */
+    int in_txn;
+    uint64_t rows; /* of the current pass */
+    char dates[CLI_SQL_COLUMNS][OHP_DATE_BUFSIZE];
+    char row_error[CLI_ERRSIZE];
+} cli_sql_source;
+
+/* Open the database read-only and prepare the query of query_path (its columns and
+ * parameters checked: nothing is read yet). */
+int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path, char *err);
+/* The job's source callbacks (user data: the cli_sql_source). */
+int cli_sql_open_pass(void *ud, const ohp_source_query *q);
+int cli_sql_next(void *ud, ohp_record *rec);
+void cli_sql_close_pass(void *ud);
+/* End the read transaction, close (safe on a zeroed object). */
+void cli_sql_source_close(cli_sql_source *s);
+
+/* The state store in a SQLite database, locked from open to close. */
+typedef struct cli_sql_state {
+    ohp_job *job;
+    const char *path;
+    struct sqlite3 *db;
+    uint64_t last_run_id;
+} cli_sql_state;
+
+/* Open (creating the database and its tables if missing) and lock it; waits for another run. */
+int cli_sql_state_open(cli_sql_state *st, const char *path, char *err);
+void cli_sql_state_close(cli_sql_state *st);
+/* ohp_state_store callbacks (user data: the cli_sql_state). */
+int cli_sql_state_get(void *ud, const char *system_code, const char *organization_code,
+                      ohp_class_state state[2]);
+int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
+int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
+                         int items, const ohp_class_state state[2], uint64_t run_id);
+
 /* ---- the grants file (authorizer) ---- */
 
 typedef struct cli_grants {
@@ -374,6 +426,8 @@ int cli_print_help(void);
 
 enum opt_id {
     OPT_INPUT,
+    OPT_SOURCE,
+    OPT_QUERY,
     OPT_ORG,
     OPT_SYSTEM,
     OPT_LOOKUPS,

@@ -145,10 +145,19 @@ typedef struct publish_ctx {
     cli_sink sink;
     cli_grants grants;
     cli_state state;
+    cli_sql_source sql;    /* --source sqlite:PATH */
+    cli_sql_state sqlst;   /* --state sqlite:PATH */
+    char source_name[512]; /* the source as messages name it */
     cli_rejects rejects;
     cli_ucm ucm;
     int outdir_fd;
 } publish_ctx;
+
+/* A --source or --state value naming a SQLite database: its path, else NULL. */
+static const char *sqlite_path(const char *v)
+{
+    return v != NULL && strncmp(v, "sqlite:", 7) == 0 ? v + 7 : NULL;
+}
 
 static void publish_free(publish_ctx *c)
 {
@@ -156,6 +165,8 @@ static void publish_free(publish_ctx *c)
     cli_sink_free(&c->sink);
     (void)cli_rejects_finish(&c->rejects, 0, err);
     cli_state_close(&c->state);
+    cli_sql_source_close(&c->sql);
+    cli_sql_state_close(&c->sqlst);
     cli_grants_close(&c->grants);
     cli_input_close(&c->in);
     cli_ucm_free(&c->ucm);
@@ -292,8 +303,17 @@ static int parse_reject_options(const cli_opts *o, ohp_params *p)
 static int parse_params(const cli_opts *o, ohp_params *p, char *userbuf, size_t usersize)
 {
     ohp_params_init(p, OHP_PARAMS_VERSION);
-    if (!o->given[OPT_INPUT])
-        return cli_usage_error("option --input is required (use --input - for standard input)");
+    if (o->given[OPT_INPUT] == o->given[OPT_SOURCE])
+        return cli_usage_error(o->given[OPT_INPUT]
+                                   ? "options --input and --source exclude each other"
+                                   : "option --input is required, or --source with --query "
+                                     "(--input - reads standard input)");
+    if (o->given[OPT_SOURCE] != o->given[OPT_QUERY])
+        return cli_usage_error(o->given[OPT_SOURCE] ? "option --source requires --query FILE"
+                                                    : "option --query requires --source");
+    if (o->given[OPT_SOURCE] && sqlite_path(o->value[OPT_SOURCE]) == NULL)
+        return cli_usage_error("option --source: expected sqlite:PATH, found '%s'",
+                               o->value[OPT_SOURCE]);
     if (!o->given[OPT_ORG])
         return cli_usage_error("option --org is required");
     p->organization_code = o->value[OPT_ORG];
@@ -329,17 +349,31 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
 {
     char err[CLI_ERRSIZE];
     int rc;
-    /* An incremental run reads the input twice (whole keys). */
-    cli_input_init(&c->in, o->value[OPT_INPUT], !p->full_publish);
-    if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK ||
-        (rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
-        (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
+    const char *db = sqlite_path(o->value[OPT_SOURCE]);
+    if ((rc = ohp_job_new(&c->job, NULL)) != OHP_OK) {
         fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
         return EXIT_FAILED;
     }
-    c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
-    c->rejects.br = c->br;
-    c->rejects.input = c->in.path;
+    if (db != NULL) {
+        /* The query is prepared and its columns checked before anything is read. */
+        if (cli_sql_source_open(&c->sql, db, o->value[OPT_QUERY], err) != 0)
+            return cli_usage_error("%s", err);
+        c->sql.job = c->job;
+        snprintf(c->source_name, sizeof c->source_name, "%s", o->value[OPT_SOURCE]);
+        ohp_job_set_source(c->job, cli_sql_open_pass, cli_sql_next, cli_sql_close_pass, &c->sql);
+    } else {
+        /* An incremental run reads the input twice (whole keys). */
+        cli_input_init(&c->in, o->value[OPT_INPUT], !p->full_publish);
+        if ((rc = ohp_balance_reader_new(&c->br, cli_input_read, &c->in, NULL)) != OHP_OK ||
+            (rc = ohp_balance_reader_set_rewind(c->br, cli_input_rewind)) != OHP_OK) {
+            fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
+            return EXIT_FAILED;
+        }
+        ohp_job_set_balance_reader(c->job, c->br);
+    }
+    c->sink.job = c->grants.job = c->state.job = c->sqlst.job = c->rejects.job = c->job;
+    c->rejects.br = c->br; /* NULL for a database: rejected rows are echoed from their values */
+    c->rejects.input = db != NULL ? c->source_name : c->in.path;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
     if (c->ucm.url) {
@@ -347,7 +381,6 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         c->sink.publish_ud = &c->ucm;
     }
     ohp_job_set_registry(c->job, c->reg);
-    ohp_job_set_balance_reader(c->job, c->br);
     ohp_job_set_sink(c->job, cli_sink_open, cli_sink_write, cli_sink_close, &c->sink);
     if (o->given[OPT_GRANTS])
         ohp_job_set_authorizer(c->job, cli_grants_authorize, &c->grants);
@@ -360,7 +393,16 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         }
         ohp_job_set_reject_callback(c->job, cli_rejects_record, &c->rejects);
     }
-    if (o->given[OPT_STATE]) {
+    const char *state_db = sqlite_path(o->value[OPT_STATE]);
+    if (state_db != NULL) {
+        if (cli_sql_state_open(&c->sqlst, state_db, err) != 0) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            return EXIT_FAILED;
+        }
+        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_sql_state_get,
+                                       cli_sql_state_reserve_run_id, cli_sql_state_commit};
+        ohp_job_set_state_store2(c->job, &store, &c->sqlst);
+    } else if (o->given[OPT_STATE]) {
         if (cli_state_open(&c->state, o->value[OPT_STATE], err) != 0) {
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
@@ -381,8 +423,14 @@ static void report_failure(publish_ctx *c, int rc, const ohp_summary *s)
     } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
         /* A record error, or the input could not be read: name the file (and the line). */
         char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
-        cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
-                        sizeof where);
+        if (c->sql.db != NULL && rc == OHP_ERECORD && s->error_ordinal > 0)
+            snprintf(where, sizeof where, "source '%s', row %llu of the query", c->source_name,
+                     (unsigned long long)s->error_ordinal);
+        else if (c->sql.db != NULL)
+            snprintf(where, sizeof where, "source '%s'", c->source_name);
+        else
+            cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
+                            sizeof where);
         fprintf(stderr, "onhandpub: %s; %s\n", cli_visible(ohp_job_errmsg(c->job), err, sizeof err),
                 cli_visible(where, where_seen, sizeof where_seen));
     } else {
@@ -434,6 +482,8 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
 int cmd_publish(int argc, char **argv)
 {
     static const int allowed[] = {OPT_INPUT,
+                                  OPT_SOURCE,
+                                  OPT_QUERY,
                                   OPT_ORG,
                                   OPT_SYSTEM,
                                   OPT_LOOKUPS,

@@ -27,6 +27,8 @@ typedef struct opt_def {
 
 static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_INPUT] = {"input", 1},
+    [OPT_SOURCE] = {"source", 1},
+    [OPT_QUERY] = {"query", 1},
     [OPT_ORG] = {"org", 1},
     [OPT_SYSTEM] = {"system", 1},
     [OPT_LOOKUPS] = {"lookups", 1},

@@ -69,7 +69,7 @@ static int emit_flush(ohp_zipwriter *zw)
 
 static int emit(ohp_zipwriter *zw, const void *buf, size_t len)
 {
-    if (zw->err)
+    if (zw->err || len == 0) /* buf may be NULL when len is 0 (no comment) */
         return zw->err;
     if (zw->olen + len > OUT_CAP) {
         if (emit_flush(zw))
