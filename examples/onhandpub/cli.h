@@ -421,6 +421,10 @@ int cmd_reconcile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 /* The command's help on standard output (main.c). */
 int cli_print_help(void);
+/* The help of one command only (onhandpub help CMD, CMD --help). */
+int cli_print_command_help(const char *cmd);
+/* reconcile's own help (cmd_reconcile.c). */
+int cli_print_reconcile_help(void);
 
 /* ---- options (options.c) ---- */
 
@@ -466,6 +470,7 @@ enum opt_id {
     OPT_IGNORE,
     OPT_TOLERANCE,
     OPT_JSON,
+    OPT_FORMAT,
     OPT_HELP,
     OPT_VERSION,
     OPT_COUNT

@@ -361,7 +361,7 @@ int cmd_fetch(int argc, char **argv)
     if (rc)
         return rc;
     if (o.given[OPT_HELP])
-        return cli_print_help();
+        return cli_print_command_help("fetch");
     if (!o.given[OPT_UCM])
         return cli_usage_error("option --ucm is required for fetch");
     if (!o.given[OPT_PREFIX])

@@ -140,7 +140,7 @@ int cmd_inspect(int argc, char **argv)
     if (rc)
         return rc;
     if (o.given[OPT_HELP])
-        return cli_print_help();
+        return cli_print_command_help("inspect");
     if (o.nlist == 0)
         return cli_usage_error("inspect: at least one ZIP archive is required");
     int bad = 0;

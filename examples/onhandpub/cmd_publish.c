@@ -520,7 +520,7 @@ int cmd_publish(int argc, char **argv)
     if (rc)
         return rc;
     if (o.given[OPT_HELP])
-        return cli_print_help();
+        return cli_print_command_help("publish");
     char err[CLI_ERRSIZE];
     if (o.given[OPT_UCM] && cli_ucm_supported() && cli_ucm_global_init(err) != 0) {
         fprintf(stderr, "onhandpub: %s\n", err);

@@ -19,7 +19,7 @@ enum { R_OK_ = 0, R_FOUND = 1, R_USAGE = 2, R_FAILED = 4 };
 static const char reconcile_usage[] =
     "Usage: onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE\n"
     "                           [--ignore revision,locator,lot,owner] [--tolerance ABS[,REL%]]\n"
-    "                           [--out FILE]\n"
+    "                           [--out FILE] [--format psv|csv]\n"
     "  --snapshot ZIP        a published snapshot (the ERP side); several are folded:\n"
     "                        a FULL snapshot, then INCREMENTAL ones by snapshot date\n"
     "  --external FILE       the external system's balances: a snapshot ZIP, or a PSV\n"
@@ -31,6 +31,9 @@ static const char reconcile_usage[] =
     "                        quantity, count as matched within tolerance\n"
     "  --out FILE            write the discrepancies PSV to FILE (default: standard\n"
     "                        output, the summary then goes to standard error)\n"
+    "  --format FORMAT       psv (default) or csv: the same columns as comma-separated\n"
+    "                        values (RFC 4180: CRLF, fields with , \" CR or LF quoted),\n"
+    "                        for spreadsheets\n"
     "Exit status: 0 nothing out of tolerance, 1 discrepancies found, 2 usage error,\n"
     "4 failure.\n";
 
@@ -52,6 +55,7 @@ static int usage(const char *fmt, ...)
 typedef struct out {
     cli_atomic file; /* --out FILE, or standard output written straight into */
     int to_stdout;   /* no --out: the summary goes to standard error */
+    int csv;         /* --format csv */
     int failed;
     char err[CLI_ERRSIZE];
 } out;
@@ -62,9 +66,32 @@ static void out_raw(out *o, const char *s, size_t n)
         o->failed = 1;
 }
 
-/* One field, quoted by the library's PSV field writer (src/psv_field.h). */
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF. */
+static void out_csv_field(out *o, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        out_raw(o, s, strlen(s));
+        return;
+    }
+    out_raw(o, "\"", 1);
+    for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
+        out_raw(o, s, (size_t)(q - s) + 1);
+        out_raw(o, "\"", 1); /* an inner quote doubled */
+    }
+    out_raw(o, s, strlen(s));
+    out_raw(o, "\"", 1);
+}
+
+/* One field: PSV quoted by the library's field writer (src/psv_field.h), or CSV. */
 static void out_field(out *o, const char *s, int last)
 {
+    if (o->csv) {
+        out_csv_field(o, s);
+        out_raw(o, last ? "\r\n" : ",", last ? 2 : 1);
+        return;
+    }
     if (!o->failed && cli_atomic_field(&o->file, s, o->err) != 0)
         o->failed = 1;
     out_raw(o, last ? "\n" : "|", 1);
@@ -276,8 +303,8 @@ typedef struct recon {
 static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *opt, char *abs_t,
                       char *rel_t, cli_opts *args)
 {
-    static const int allowed[] = {OPT_SNAPSHOT, OPT_EXTERNAL,  OPT_OUT,
-                                  OPT_IGNORE,   OPT_TOLERANCE, OPT_HELP};
+    static const int allowed[] = {OPT_SNAPSHOT,  OPT_EXTERNAL, OPT_OUT, OPT_IGNORE,
+                                  OPT_TOLERANCE, OPT_FORMAT,   OPT_HELP};
     const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, 0, "",
                              usage};
     int prc = cli_parse_options(argc, argv, &cmd, args);
@@ -296,6 +323,12 @@ static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *op
         return usage("%s", oerr);
     if (args->given[OPT_IGNORE] && parse_ignore(args->value[OPT_IGNORE], &opt->ignore) != 0)
         return R_USAGE;
+    if (args->given[OPT_FORMAT]) {
+        const char *f = args->value[OPT_FORMAT];
+        if (strcmp(f, "csv") != 0 && strcmp(f, "psv") != 0)
+            return usage("option --format: expected psv or csv, found '%s'", f);
+        r->o.csv = strcmp(f, "csv") == 0;
+    }
     if (args->given[OPT_TOLERANCE] &&
         parse_tolerance(args->value[OPT_TOLERANCE], abs_t, rel_t, 128) != 0)
         return R_USAGE;
@@ -396,6 +429,12 @@ static void recon_free(recon *r)
     ohp_reconcile_free(r->rc);
 }
 
+int cli_print_reconcile_help(void)
+{
+    fputs(reconcile_usage, stdout);
+    return fflush(stdout) == 0 ? R_OK_ : R_FAILED;
+}
+
 int cmd_reconcile(int argc, char **argv)
 {
     recon r;
@@ -407,10 +446,8 @@ int cmd_reconcile(int argc, char **argv)
     int status = parse_args(argc, argv, &r, &opt, abs_t, rel_t, &args);
     if (status != 0)
         return status;
-    if (args.given[OPT_HELP]) {
-        fputs(reconcile_usage, stdout);
-        return R_OK_;
-    }
+    if (args.given[OPT_HELP])
+        return cli_print_reconcile_help();
     r.files = calloc(r.nsnap + 1, sizeof *r.files);
     r.readers = calloc(r.nsnap + 1, sizeof *r.readers);
     status = R_FAILED;

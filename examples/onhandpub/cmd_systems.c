@@ -49,7 +49,7 @@ int cmd_systems(int argc, char **argv)
     if (rc)
         return rc;
     if (o.given[OPT_HELP])
-        return cli_print_help();
+        return cli_print_command_help("systems");
     int64_t date;
     if ((rc = cli_parse_date_opt(&o, OPT_DATE, &date)) != 0)
         return rc;

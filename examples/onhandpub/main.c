@@ -29,7 +29,8 @@ docs/cli.md.
 #define ONHANDPUB_CLI_VERSION OHP_VERSION_STRING
 #endif
 
-static const char usage_text[] =
+/* --help, in parts: the synopsis, a section per command, the common end. */
+static const char help_synopsis[] =
     "Usage:\n"
     "  onhandpub publish (--input FILE | --source sqlite:PATH --query FILE) --org CODE [options]\n"
     "  onhandpub systems [--lookups FILE] [--date DATE]\n"
@@ -37,7 +38,9 @@ static const char usage_text[] =
     "  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]\n"
     "  onhandpub inspect [--json] ZIP...\n"
     "  onhandpub --help | --version\n"
-    "\n"
+    "\n";
+
+static const char help_publish[] =
     "publish: write the organization's on-hand balances as a PSV file inside a ZIP\n"
     "in --outdir and print the ZIP's path.\n"
     "  --input FILE          balances PSV to read ('-': standard input)\n"
@@ -74,22 +77,34 @@ static const char usage_text[] =
     "  --ucm URL             then upload the ZIP to the content server (UCM) at URL; the\n"
     "                        run succeeds, and the watermark advances, only once the\n"
     "                        service answered with a document id\n"
-    "\n"
+    "\n";
+
+static const char help_systems[] =
     "systems: list the external systems usable on --date (default today) as PSV.\n"
-    "\n"
+    "  --lookups FILE        external systems (lookup values PSV); without it only code 0\n"
+    "  --date DATE           the day they must be usable on (default today)\n"
+    "\n";
+
+static const char help_reconcile[] =
     "reconcile: compare snapshots with the external system's balances and write the\n"
     "discrepancies as PSV (options: onhandpub reconcile --help).\n"
-    "\n"
+    "\n";
+
+static const char help_inspect[] =
     "inspect: print each archive's manifest and whether its content checks out\n"
     "against it; --json: one JSON object per archive.  Exit 0 when every archive\n"
     "checks out, 4 otherwise.\n"
-    "\n"
+    "\n";
+
+static const char help_fetch[] =
     "fetch: download the documents of the content server whose names start with\n"
     "--prefix and that were not fetched before, check each ZIP and save it in --outdir.\n"
     "  --prefix PREFIX       file name prefix to list (required)\n"
     "  --outdir DIR          directory for the ZIPs (default .)\n"
     "  --state FILE          document ids fetched so far, locked for the whole run\n"
-    "\n"
+    "\n";
+
+static const char help_ucm[] =
     "Content server options (publish --ucm, fetch):\n"
     "  --ucm URL             the service's base URL (https://host[:port]); http:// only\n"
     "                        to a loopback address, or with --ucm-insecure\n"
@@ -108,7 +123,9 @@ static const char usage_text[] =
     "  --ucm-insecure        do not verify the server's TLS certificate, and allow http://\n"
     "                        to any host (prints a warning)\n"
     "  Proxies: libcurl's variables https_proxy, http_proxy, all_proxy, no_proxy\n"
-    "\n"
+    "\n";
+
+static const char help_tail[] =
     "Dates: YYYY/MM/DD, YYYY/MM/DD HH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ,\n"
     "YYYY-MM-DDTHH:MM:SS+HH:MM.  Values may also be given as --option=VALUE.\n"
     "Without --grants and without --no-auth every run is refused.\n"
@@ -130,8 +147,58 @@ static int print_version(void)
 
 int cli_print_help(void)
 {
-    fputs(usage_text, stdout);
+    fputs(help_synopsis, stdout);
+    fputs(help_publish, stdout);
+    fputs(help_systems, stdout);
+    fputs(help_reconcile, stdout);
+    fputs(help_inspect, stdout);
+    fputs(help_fetch, stdout);
+    fputs(help_ucm, stdout);
+    fputs(help_tail, stdout);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+/* The synopsis line of command cmd ("  onhandpub CMD ...\n"), or NULL. */
+static const char *synopsis_line(const char *cmd, size_t *len)
+{
+    char key[64];
+    snprintf(key, sizeof key, "  onhandpub %s ", cmd);
+    const char *p = strstr(help_synopsis, key);
+    if (p == NULL)
+        return NULL;
+    *len = (size_t)(strchr(p, '\n') + 1 - p);
+    return p;
+}
+
+int cli_print_command_help(const char *cmd)
+{
+    static const struct {
+        const char *name, *section;
+        int ucm;
+    } cmds[] = {{"publish", help_publish, 1},
+                {"systems", help_systems, 0},
+                {"inspect", help_inspect, 0},
+                {"fetch", help_fetch, 1}};
+    if (strcmp(cmd, "reconcile") == 0)
+        return cli_print_reconcile_help();
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name) != 0)
+            continue;
+        size_t len = 0;
+        const char *line = synopsis_line(cmd, &len);
+        fputs("Usage:\n", stdout);
+        if (line)
+            fwrite(line, 1, len, stdout);
+        fputc('\n', stdout);
+        fputs(cmds[i].section, stdout);
+        if (cmds[i].ucm)
+            fputs(help_ucm, stdout);
+        fputs(help_tail, stdout);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+    }
+    return cli_usage_error("unknown command '%s': expected publish, systems, fetch, reconcile or "
+                           "inspect",
+                           cmd);
 }
 
 int main(int argc, char **argv)
@@ -153,9 +220,11 @@ int main(int argc, char **argv)
         return cmd_reconcile(argc - 2, argv + 2);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 2, argv + 2);
+    if (strcmp(cmd, "help") == 0 && argc == 3)
+        return cli_print_command_help(argv[2]); /* onhandpub help CMD */
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
         return argc == 2 ? cli_print_help() : cli_usage_error("unexpected argument '%s'", argv[2]);
-    if (strcmp(cmd, "--version") == 0)
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0)
         return argc == 2 ? print_version() : cli_usage_error("unexpected argument '%s'", argv[2]);
     if (strncmp(cmd, "-", 1) == 0)
         return cli_usage_error("unknown option '%s' (see onhandpub --help)", cmd);

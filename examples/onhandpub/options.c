@@ -69,6 +69,7 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_IGNORE] = {"ignore", 1},
     [OPT_TOLERANCE] = {"tolerance", 1},
     [OPT_JSON] = {"json", 0},
+    [OPT_FORMAT] = {"format", 1},
 };
 
 const char *cli_opt_name(int id)

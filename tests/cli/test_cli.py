@@ -264,7 +264,7 @@ class CliTest(unittest.TestCase):
 
 class TestUsage(CliTest):
     def test_help(self):
-        for args in (["--help"], ["-h"], ["publish", "--help"], ["systems", "--help"]):
+        for args in (["--help"], ["-h"], ["help"]):
             r = self.run_cli(*args)
             self.assertEqual(r.returncode, 0, args)
             self.assertIn("onhandpub publish", r.stdout)
@@ -273,10 +273,38 @@ class TestUsage(CliTest):
                 self.assertIn(line, r.stdout)
             for opt in ("--input", "--org", "--system", "--lookups", "--items", "--full",
                         "--from", "--state", "--outdir", "--user", "--grants", "--no-auth",
-                        "--run-id", "--now", "--level", "--on-error", "--rejects", "--date"):
+                        "--run-id", "--now", "--level", "--on-error", "--rejects", "--date",
+                        "--engine", "--prefix", "--ucm-account"):
                 self.assertIn(opt, r.stdout)
 
+    def test_help_of_one_command(self):
+        """`onhandpub help CMD` and `CMD --help`: that command's options only."""
+        own = {"publish": ["--input", "--source", "--engine", "--rejects", "--ucm-account"],
+               "systems": ["--lookups", "--date"],
+               "fetch": ["--prefix", "--ucm-account"],
+               "inspect": ["--json"],
+               "reconcile": ["--snapshot", "--external", "--ignore"]}
+        foreign = {"publish": ["--prefix", "--snapshot"],
+                   "systems": ["--input", "--org", "--ucm", "--snapshot"],
+                   "fetch": ["--input", "--org", "--snapshot"],
+                   "inspect": ["--input", "--ucm", "--snapshot"],
+                   "reconcile": ["--input", "--org", "--prefix"]}
+        for cmd in own:
+            a = self.run_cli("help", cmd)
+            b = self.run_cli(cmd, "--help")
+            self.assertEqual((a.returncode, b.returncode), (0, 0), cmd)
+            self.assertEqual(a.stdout, b.stdout, cmd)
+            self.assertIn("onhandpub " + cmd, a.stdout)
+            for opt in own[cmd]:
+                self.assertIn(opt, a.stdout, cmd)
+            for opt in foreign[cmd]:
+                self.assertNotIn(opt + " ", a.stdout, cmd)
+        r = self.run_cli("help", "nope")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("expected publish, systems, fetch, reconcile or inspect", r.stderr)
+
     def test_version(self):
+        self.assertEqual(self.run_cli("-V").stdout, self.run_cli("--version").stdout)
         r = self.run_cli("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^onhandpub \d+\.\d+\.\d+ \(libonhandpub \d+\.\d+\.\d+\)\n$")

@@ -115,6 +115,35 @@ class ReconcileCli(CliBase):
             self.assertNotIn("QUANTITY", [r["CLASS"] for r in rows(f.read())])
         self.assertIn("within tolerance:    1", out)
 
+    def test_csv_format(self):
+        """--format csv: the PSV report's rows, as RFC 4180 comma-separated values."""
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        ext = self.write("wms.psv",
+                         "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_NAME|"
+                         "LOT_NUMBER|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
+                         'M1|"A,B ""quoted"""||STORES|"S1|02|03"|||1|EA\n'
+                         "M1|AS54888|A|STORES|S1.01.01|||119.5|EA\n")
+        psv = os.path.join(self.dir, "d.psv")
+        out = os.path.join(self.dir, "d.csv")
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", psv)
+        self.assertEqual(code, 1, err)
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", out,
+                           "--format", "csv")
+        self.assertEqual(code, 1, err)
+        with open(psv, encoding="utf-8", newline="") as f:
+            want = rows(f.read())
+        with open(out, encoding="utf-8", newline="") as f:
+            raw = f.read()
+        self.assertTrue(raw.endswith("\r\n"))
+        got = list(csv.reader(io.StringIO(raw, newline="")))
+        self.assertEqual(got[0], OUT_COLUMNS)
+        self.assertEqual([dict(zip(OUT_COLUMNS, r)) for r in got[1:]], want)
+        self.assertIn('"A,B ""quoted"""', raw)
+        self.assertTrue(any(r["ITEM_NUMBER"] == 'A,B "quoted"' for r in want))
+        code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--format", "xlsx")
+        self.assertEqual(code, 2)
+        self.assertIn("expected psv or csv", err)
+
     WHOLE_KEYS_HEAD = ("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|LOCATOR_NAME|"
                        "SERIAL_CONTROLLED|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE|"
                        "LAST_UPDATE_DATE\n")
