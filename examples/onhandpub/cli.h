@@ -265,6 +265,35 @@ int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
 int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
                          int items, const ohp_class_state state[2], uint64_t run_id);
 
+/* ---- progress and the JSON summary (report.c) ---- */
+
+typedef struct cli_progress {
+    int enabled, shown;
+    const char *what; /* "records read" */
+    double start, last;
+} cli_progress;
+
+/* mode > 0: always (--progress); < 0: never (--quiet, --json); 0: when stderr is a terminal. */
+void cli_progress_init(cli_progress *p, int mode, const char *what);
+/* An ohp_progress_fn (user data: the cli_progress); a few lines a second at most. */
+int cli_progress_report(void *ud, uint64_t count);
+/* End the progress line, if one was shown. */
+void cli_progress_end(cli_progress *p);
+
+/* What the JSON summary holds besides the job's summary. */
+typedef struct cli_json_extra {
+    int exit_status;
+    const char *message;               /* the failure's message, or NULL */
+    const char *path;                  /* the ZIP written, or NULL */
+    const char *user;                  /* the submitting user */
+    const char *rejects_path;          /* --rejects, or NULL */
+    const char *document_id, *account; /* the upload, or NULL */
+    double elapsed;
+} cli_json_extra;
+
+/* The run's summary as one line of JSON on standard output; -1 if it cannot be written. */
+int cli_print_json_summary(const ohp_job *job, const cli_json_extra *x);
+
 /* ---- the grants file (authorizer) ---- */
 
 typedef struct cli_grants {
@@ -471,6 +500,9 @@ enum opt_id {
     OPT_TOLERANCE,
     OPT_JSON,
     OPT_FORMAT,
+    OPT_QUIET,
+    OPT_PROGRESS,
+    OPT_VERBOSE,
     OPT_HELP,
     OPT_VERSION,
     OPT_COUNT

@@ -150,6 +150,7 @@ typedef struct publish_ctx {
     char source_name[512]; /* the source as messages name it */
     cli_rejects rejects;
     cli_ucm ucm;
+    cli_progress progress;
     int outdir_fd;
 } publish_ctx;
 
@@ -438,6 +439,23 @@ static void report_failure(publish_ctx *c, int rc, const ohp_summary *s)
     }
 }
 
+/* --verbose: what the run is about to do. */
+static void print_plan(const cli_opts *o, const ohp_params *p)
+{
+    char v1[CLI_ERRSIZE], v2[CLI_ERRSIZE], v3[CLI_ERRSIZE];
+    const char *src = o->given[OPT_SOURCE] ? o->value[OPT_SOURCE] : o->value[OPT_INPUT];
+    fprintf(stderr,
+            "onhandpub: publishing organization %s, system %s, items %s, %s, from %s; level %d, "
+            "%u thread(s), engine %s\n",
+            cli_visible(p->organization_code, v1, sizeof v1),
+            cli_visible(p->system_code, v2, sizeof v2), items_name(p->items),
+            p->full_publish ? "full" : "incremental", cli_visible(src, v3, sizeof v3),
+            p->compression_level < 0 ? 6 : p->compression_level, p->threads ? p->threads : 1,
+            p->engine == OHP_ENGINE_ISAL   ? "isal"
+            : p->engine == OHP_ENGINE_BEST ? "best"
+                                           : "zlib");
+}
+
 static int do_publish(const cli_opts *o, publish_ctx *c)
 {
     char err[CLI_ERRSIZE];
@@ -450,18 +468,37 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
     if ((rc = parse_params(o, &p, userbuf, sizeof userbuf)) != 0 ||
         (rc = cli_parse_ucm_options(o, &c->ucm)) != 0)
         return rc;
+    int json = o->given[OPT_JSON], quiet = o->given[OPT_QUIET];
+    if (quiet && (o->given[OPT_PROGRESS] || o->given[OPT_VERBOSE]))
+        return cli_usage_error("option --quiet excludes --progress and --verbose");
     const char *outdir = o->given[OPT_OUTDIR] ? o->value[OPT_OUTDIR] : ".";
     if ((rc = open_config(o, c, outdir)) != 0 || (rc = setup_job(o, c, &p, outdir)) != 0)
         return rc;
+    /* Progress on a terminal; --progress and --verbose force it, --quiet and --json drop it. */
+    int pmode = o->given[OPT_PROGRESS] || o->given[OPT_VERBOSE] ? 1 : quiet || json ? -1 : 0;
+    cli_progress_init(&c->progress, pmode, "records read");
+    if (c->progress.enabled)
+        ohp_job_set_progress_callback(c->job, cli_progress_report, &c->progress);
+    if (o->given[OPT_VERBOSE])
+        print_plan(o, &p);
 
     rc = ohp_job_run(c->job, &p);
+    cli_progress_end(&c->progress);
     const ohp_summary *s = ohp_job_summary(c->job);
     int status = exit_for(rc, s);
     if (rc != OHP_OK && c->ucm.exit_status != 0)
         status = c->ucm.exit_status; /* the upload failed: the service's verdict */
+    cli_json_extra jx = {status, NULL, NULL, p.user, o->value[OPT_REJECTS], NULL, NULL, 0.0};
     if (rc != OHP_OK) {
         (void)cli_rejects_finish(&c->rejects, 0, err);
         report_failure(c, rc, s);
+        if (json) {
+            char msg[CLI_ERRSIZE];
+            jx.message = cli_visible(ohp_job_errmsg(c->job), msg, sizeof msg);
+            jx.rejects_path = NULL;
+            jx.elapsed = elapsed_since(&t0);
+            (void)cli_print_json_summary(c->job, &jx);
+        }
         return status;
     }
     if (c->rejects.enabled && cli_rejects_finish(&c->rejects, 1, err) != 0) {
@@ -470,7 +507,20 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
                 s->file_name, err);
         return EXIT_FAILED;
     }
-    print_summary(c->job, &c->rejects, &c->ucm, p.user, o->value[OPT_REJECTS], elapsed_since(&t0));
+    if (json) {
+        jx.path = c->sink.path ? c->sink.path : s->file_name;
+        jx.document_id = c->ucm.document_id;
+        jx.account = c->ucm.document_id ? c->ucm.account : NULL;
+        jx.elapsed = elapsed_since(&t0);
+        if (cli_print_json_summary(c->job, &jx) != 0) {
+            fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
+            return EXIT_FAILED;
+        }
+        return status;
+    }
+    if (!quiet)
+        print_summary(c->job, &c->rejects, &c->ucm, p.user, o->value[OPT_REJECTS],
+                      elapsed_since(&t0));
     printf("%s\n", c->sink.path ? c->sink.path : s->file_name);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
@@ -514,6 +564,10 @@ int cmd_publish(int argc, char **argv)
                                   OPT_UCM_RETRIES,
                                   OPT_UCM_BACKOFF,
                                   OPT_UCM_CACERT,
+                                  OPT_JSON,
+                                  OPT_QUIET,
+                                  OPT_PROGRESS,
+                                  OPT_VERBOSE,
                                   OPT_HELP};
     cli_opts o;
     int rc = cli_parse_options(argc, argv, &(const cli_command)CLI_COMMAND(allowed), &o);

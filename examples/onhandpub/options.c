@@ -70,6 +70,9 @@ static const opt_def opt_defs[OPT_COUNT] = {
     [OPT_TOLERANCE] = {"tolerance", 1},
     [OPT_JSON] = {"json", 0},
     [OPT_FORMAT] = {"format", 1},
+    [OPT_QUIET] = {"quiet", 0},
+    [OPT_PROGRESS] = {"progress", 0},
+    [OPT_VERBOSE] = {"verbose", 0},
 };
 
 const char *cli_opt_name(int id)
@@ -136,6 +139,10 @@ int cli_parse_options(int argc, char **argv, const cli_command *cmd, cli_opts *o
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0)
             arg = "--help";
+        else if (strcmp(arg, "-q") == 0)
+            arg = "--quiet";
+        else if (strcmp(arg, "-v") == 0)
+            arg = "--verbose";
         if (cmd->operands && arg[0] != '-') {
             if (o->nlist == CLI_MAX_LIST)
                 return usage(cmd, "at most %d arguments", CLI_MAX_LIST);

@@ -18,6 +18,7 @@ import tempfile
 import time
 import unittest
 import zipfile
+import zlib
 from decimal import Decimal
 
 CLI = os.environ.get("OHP_CLI", "")
@@ -486,6 +487,64 @@ class TestPublish(CliTest):
         self.assertEqual(r.returncode, 2)
         self.assertIn("expected zlib, isal or best, found 'lz4'", r.stderr)
         self.assertEqual(self.outfiles(), [])
+
+    def test_json_summary(self):
+        import json
+        now = "2026/01/15 18:00:00"
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")  # no human summary, no progress
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1)
+        j = json.loads(lines[0])
+        self.assertEqual((j["onhandpub_summary"], j["status"], j["exit_status"], j["error"]),
+                         ("1.0", "succeeded", 0, None))
+        self.assertTrue(os.path.isfile(j["file"]))
+        self.assertEqual(os.path.basename(j["file"]), j["file_name"])
+        self.assertEqual((j["organization_code"], j["run_id"], j["mode"], j["items"]),
+                         ("M1", 7, "FULL", "both"))
+        self.assertEqual((j["snapshot_date"], j["window_start"], j["user"]), (now, None, "alice"))
+        self.assertEqual((j["records_read"], j["records_published"], j["lines"]), (14, 9, 21))
+        self.assertEqual(j["skipped"], {"organization": 4, "item_type": 0, "window": 0,
+                                        "zero_quantity": 1})
+        self.assertEqual(j["totals"], {"EA": "2674", "BOX": "60", "KG": "25.5", "LB": "750"})
+        with zipfile.ZipFile(j["file"]) as z:
+            psv = z.read(z.namelist()[0])
+        self.assertEqual(j["psv_bytes"], len(psv))
+        self.assertEqual(j["crc32"], "%08x" % zlib.crc32(psv))
+        self.assertEqual(j["zip_bytes"], os.path.getsize(j["file"]))
+        # a failure: the exit status stays, the object says why
+        r = self.publish("--full", "--now", now, "--run-id", "8", "--json", org="M9")
+        self.assertEqual(r.returncode, 2)
+        j = json.loads(r.stdout)
+        self.assertEqual((j["status"], j["exit_status"], j["file"]), ("refused", 2, None))
+        self.assertEqual(j["error"]["code"], -20)
+        self.assertIn("no record of organization 'M9'", j["error"]["message"])
+        self.assertIn("no record of organization 'M9'", r.stderr)
+
+    def test_quiet_progress_verbose(self):
+        now = "2026/01/15 18:00:00"
+        r = self.publish("--full", "--now", now, "--run-id", "7")
+        self.assertNotIn("records read,", r.stderr)  # not a terminal: no progress
+        self.assertIn("published", r.stderr)
+        shutil.rmtree(self.out)
+        os.mkdir(self.out)
+        r = self.publish("--full", "--now", now, "--run-id", "7", "-q")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(len(r.stdout.splitlines()), 1)
+        shutil.rmtree(self.out)
+        os.mkdir(self.out)
+        r = self.publish("--full", "--now", now, "--run-id", "7", "--progress")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"onhandpub: 14 records read, [0-9]+/s, [0-9.]+ s")
+        shutil.rmtree(self.out)
+        os.mkdir(self.out)
+        r = self.publish("--full", "--now", now, "--run-id", "7", "-v")
+        self.assertIn("publishing organization M1, system 0, items both, full", r.stderr)
+        self.assertIn("records read,", r.stderr)
+        r = self.publish("--full", "-q", "--progress")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--quiet excludes", r.stderr)
 
     def test_sample_features_are_published(self):
         r = self.publish("--full", "--now", "2026/01/15 18:00:00", "--run-id", "1")
