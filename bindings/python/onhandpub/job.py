@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import getpass
+import pathlib
 from decimal import Decimal
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -408,7 +409,7 @@ class Job:
             error_rule=enum_or_int(Rule, s.error_rule) if s.error_rule else None,
             control_totals=totals,
             data=data,
-            path=path,
+            path=pathlib.Path(path) if path is not None else None,
             changed_keys=s.changed_keys,
             engine=enum_or_int(Engine, s.engine),
         )

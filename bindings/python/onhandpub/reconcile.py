@@ -113,7 +113,9 @@ class SnapshotRecord:
 @dataclass(frozen=True)
 class Discrepancy:
     """One discrepancy; key parts the options ignore, or that the external
-    PSV has no column for, are ``""``."""
+    PSV has no column for, are ``""``.  Quantities are exact ``Decimal``;
+    one a class does not have (the ERP quantity of a key missing on the ERP
+    side, the difference of a unit mismatch) is ``None``."""
 
     kind: DiscrepancyKind
     organization_code: str
@@ -123,11 +125,11 @@ class Discrepancy:
     locator: str
     lot_number: str
     owning_party_id: str
-    erp_quantity: str
+    erp_quantity: Optional[Decimal]
     erp_uom_code: str
-    external_quantity: str
+    external_quantity: Optional[Decimal]
     external_uom_code: str
-    difference: str
+    difference: Optional[Decimal]
     serial_number: str
     side: Optional[Side]
     count: int
@@ -165,8 +167,8 @@ class ReconcileSummary:
     #: ``"locator"``, ``"lot"``, ``"owner"``): both sides were compared
     #: without them.
     compared_without: Tuple[str, ...] = ()
-    #: UOM code -> (ERP total, external total), exact decimal strings.
-    uom_totals: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    #: UOM code -> (ERP total, external total), exact ``Decimal``.
+    uom_totals: Dict[str, Tuple[Decimal, Decimal]] = field(default_factory=dict)
 
 
 @dataclass
@@ -338,17 +340,23 @@ _IGNORE = {"revision": _lib.OHP_IGNORE_REVISION, "locator": _lib.OHP_IGNORE_LOCA
            "lot": _lib.OHP_IGNORE_LOT, "owner": _lib.OHP_IGNORE_OWNER}
 
 
+def _quantity(raw: Optional[bytes]) -> Optional[Decimal]:
+    text = _lib.decode(raw)
+    return Decimal(text) if text else None
+
+
 def _discrepancy(p) -> Discrepancy:
     x = p.contents
     d = _lib.decode
+    q = _quantity
     kind = DiscrepancyKind(x.kind)
     return Discrepancy(
         kind=kind, organization_code=d(x.organization_code), item_number=d(x.item_number),
         revision=d(x.revision), subinventory_code=d(x.subinventory_code), locator=d(x.locator),
         lot_number=d(x.lot_number), owning_party_id=d(x.owning_party_id),
-        erp_quantity=d(x.erp_quantity), erp_uom_code=d(x.erp_uom_code),
-        external_quantity=d(x.external_quantity), external_uom_code=d(x.external_uom_code),
-        difference=d(x.difference), serial_number=d(x.serial_number),
+        erp_quantity=q(x.erp_quantity), erp_uom_code=d(x.erp_uom_code),
+        external_quantity=q(x.external_quantity), external_uom_code=d(x.external_uom_code),
+        difference=q(x.difference), serial_number=d(x.serial_number),
         side=Side(x.side) if kind == DiscrepancyKind.SERIAL_DUPLICATE else None,
         count=int(x.count), external_revision=d(x.external_revision),
         external_subinventory_code=d(x.external_subinventory_code),
@@ -446,8 +454,8 @@ def reconcile(snapshots: Union[Source, Sequence[Source]], external: Source,
             u, a, b = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_char_p()
             if lib.ohp_reconcile_uom_total(handle, i, ctypes.byref(u), ctypes.byref(a),
                                            ctypes.byref(b)) == 0:
-                summary.uom_totals[_lib.decode(u.value)] = (_lib.decode(a.value),
-                                                            _lib.decode(b.value))
+                summary.uom_totals[_lib.decode(u.value)] = (Decimal(_lib.decode(a.value)),
+                                                            Decimal(_lib.decode(b.value)))
         return ReconcileResult(found, summary)
     finally:
         for r in readers:

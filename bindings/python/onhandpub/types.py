@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import pathlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -211,7 +212,7 @@ class Summary:
     error_rule: Optional["Rule"] = None
     control_totals: Dict[str, Decimal] = field(default_factory=dict)
     data: Optional[bytes] = field(default=None, repr=False)
-    path: Optional[str] = None
+    path: Optional[pathlib.Path] = None
     changed_keys: int = 0
     #: The deflate engine that ran (never ``Engine.BEST``).
     engine: Engine = Engine.ZLIB

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pathlib
 import signal
 import stat
 import subprocess
@@ -91,7 +92,8 @@ class PathSinkTest(TempDirTest):
             f.write(b"old")
         os.link(target, os.path.join(self.dir, "old-link"))
         s = publish(sink=target)
-        self.assertEqual(s.path, target)
+        self.assertEqual(s.path, pathlib.Path(target))
+        self.assertIsInstance(s.path, pathlib.Path)
         self.assertTrue(read_zip(read(target)))
         self.assertEqual(read(os.path.join(self.dir, "old-link")), b"old")
         self.assertEqual(self.listdir(), ["old-link", "snap.zip"])
@@ -104,7 +106,7 @@ class PathSinkTest(TempDirTest):
         t.start()
         s = publish(sink=fifo)
         t.join(60)
-        self.assertEqual(s.path, fifo)
+        self.assertEqual(s.path, pathlib.Path(fifo))
         self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
         self.assertEqual(len(read_zip(got[0])), len(read_zip(publish().data)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import pathlib
 import unittest
 import zipfile
 from decimal import Decimal
@@ -225,7 +226,7 @@ class FullPublishTest(TempDirTest):
         out = os.path.join(self.dir, "out")
         os.mkdir(out)
         s = publish(src, out, full=True)
-        self.assertEqual(s.path, os.path.join(out, ref.file_name))
+        self.assertEqual(s.path, pathlib.Path(out, ref.file_name))
         self.assertEqual(os.listdir(out), [ref.file_name])
         with open(s.path, "rb") as f:
             data = f.read()
@@ -233,10 +234,9 @@ class FullPublishTest(TempDirTest):
         self.assertIsNone(s.data)
         self.assertEqual(s.records_read, 6)
         # A file path as the sink, and a pathlib path as the source.
-        import pathlib
         target = os.path.join(self.dir, "snapshot.zip")
         s = publish(pathlib.Path(src), target, full=True)
-        self.assertEqual(s.path, target)
+        self.assertEqual(s.path, pathlib.Path(target))
         with open(target, "rb") as f:
             self.assertEqual(f.read(), ref.data)
         self.assertEqual(sorted(os.listdir(self.dir)), ["balances.psv", "out", "snapshot.zip"])
@@ -306,7 +306,7 @@ class SinkPathTest(TempDirTest):
         out = os.path.join(self.dir, "out", "daily") + "/"
         s = publish(sample_rows(), out, full=True)
         self.assertTrue(os.path.isdir(out))
-        self.assertEqual(s.path, os.path.join(out, ref.file_name))
+        self.assertEqual(s.path, pathlib.Path(out, ref.file_name))
         self.assertEqual(os.listdir(out), [ref.file_name])
         with open(s.path, "rb") as f:
             self.assertEqual(f.read(), ref.data)

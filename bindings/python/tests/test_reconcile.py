@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import unittest
+from decimal import Decimal
 
 import onhandpub
 from onhandpub import DiscrepancyKind, Side
@@ -117,7 +118,8 @@ class ReconcileTest(TempDirTest):
         self.assertEqual(res.discrepancies, [])
         self.assertEqual(res.summary.discrepancies, 0)
         self.assertEqual(res.summary.matched, 4)
-        self.assertEqual(res.summary.uom_totals["EA"], ("16.625", "16.625"))
+        self.assertEqual(res.summary.uom_totals["EA"], (Decimal("16.625"), Decimal("16.625")))
+        self.assertIsInstance(res.summary.uom_totals["EA"][0], Decimal)
         # the snapshot against itself
         res = onhandpub.reconcile([s.path], s.path)
         self.assertEqual(res.summary.discrepancies, 0)
@@ -143,7 +145,8 @@ class ReconcileTest(TempDirTest):
         ])
         q = res.discrepancies[0]
         self.assertEqual((q.erp_quantity, q.external_quantity, q.difference),
-                         ("10.5", "10.25", "-0.25"))
+                         (Decimal("10.5"), Decimal("10.25"), Decimal("-0.25")))
+        self.assertEqual(str(q.difference), "-0.25")  # exact, as the library wrote it
         moved = res.discrepancies[4]
         self.assertEqual((moved.subinventory_code, moved.external_subinventory_code),
                          ("FGI", "RAW"))
@@ -231,8 +234,8 @@ class ReconcileTest(TempDirTest):
         self.assertEqual(res.summary.matched, 1)
         res = onhandpub.reconcile(full, external([("P", "FGI", "", "10", "GAL")]))
         self.assertEqual([(d.kind, d.erp_uom_code, d.difference) for d in res.discrepancies],
-                         [(DiscrepancyKind.QUANTITY, "GAL", "3"),
-                          (DiscrepancyKind.MISSING_EXTERNAL, "L", "")])
+                         [(DiscrepancyKind.QUANTITY, "GAL", Decimal("3")),
+                          (DiscrepancyKind.MISSING_EXTERNAL, "L", None)])
 
     def test_readers_freed_when_a_later_source_fails(self) -> None:
         import importlib
