@@ -12,7 +12,6 @@ the command was built with SQLite (else only the refusal is tested).
 """
 
 import csv
-import io
 import os
 import shutil
 import sqlite3

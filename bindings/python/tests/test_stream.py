@@ -10,7 +10,7 @@ import datetime as dt
 import tracemalloc
 import unittest
 from decimal import Decimal
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 from unittest import mock
 
 import onhandpub
