@@ -69,6 +69,12 @@ def main():
             check(got == want, "Python package files: missing %s" % sorted(set(want) - set(got)))
             penv = dict(env, PYTHONPATH=os.path.dirname(pkg),
                         OHP_LIBRARY=os.path.join(lib, "libonhandpub.so.1"))
+            if "address" in str(opts.get("b_sanitize", "")):
+                # a sanitized library in the interpreter needs the ASan runtime first
+                cc = os.environ.get("CC", "cc")
+                asan = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True,
+                                      text=True).stdout.strip()
+                penv.update(LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0")
             penv.pop("OHP_SOURCE_ROOT", None)
             r = subprocess.run([sys.executable, "-c",
                                 "import onhandpub, sys; print(onhandpub.library_version(), "
