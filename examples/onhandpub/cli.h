@@ -265,6 +265,49 @@ int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
 int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
                          int items, const ohp_class_state state[2], uint64_t run_id);
 
+/* ---- PostgreSQL ends (db_pg.c; docs/cli.md, "Databases") ---- */
+
+struct pg_conn;
+struct pg_result;
+
+/* A query over a PostgreSQL database as the job's source. */
+typedef struct cli_pg_source {
+    ohp_job *job;
+    const char *uri, *query_path;
+    struct pg_conn *conn;
+    struct pg_result *res;              /* the current row */
+    int col[CLI_SQL_COLUMNS];           /* result column of each input column, or -1 */
+    unsigned int type[CLI_SQL_COLUMNS]; /* its type oid */
+    int in_txn, running;
+    uint64_t rows;
+    char dates[CLI_SQL_COLUMNS][32];
+    char row_error[CLI_ERRSIZE];
+} cli_pg_source;
+
+/* Connect (uri: libpq's connection string), prepare the query (its columns checked). */
+int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err);
+int cli_pg_open_pass(void *ud, const ohp_source_query *q);
+int cli_pg_next(void *ud, ohp_record *rec);
+void cli_pg_close_pass(void *ud);
+void cli_pg_source_close(cli_pg_source *s);
+
+/* The state store in a PostgreSQL database; one run per (system, organization) at a time. */
+typedef struct cli_pg_state {
+    ohp_job *job;
+    const char *uri;
+    struct pg_conn *conn;
+} cli_pg_state;
+
+/* Connect, create the tables if missing, and take the (system, organization) lock (waits). */
+int cli_pg_state_open(cli_pg_state *st, const char *uri, const char *system_code,
+                      const char *organization_code, char *err);
+void cli_pg_state_close(cli_pg_state *st);
+int cli_pg_state_get(void *ud, const char *system_code, const char *organization_code,
+                     ohp_class_state state[2]);
+int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
+int cli_pg_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
+                        const ohp_class_state state[2], uint64_t run_id);
+
 /* ---- progress and the JSON summary (report.c) ---- */
 
 typedef struct cli_progress {

@@ -147,6 +147,8 @@ typedef struct publish_ctx {
     cli_state state;
     cli_sql_source sql;    /* --source sqlite:PATH */
     cli_sql_state sqlst;   /* --state sqlite:PATH */
+    cli_pg_source pg;      /* --source postgresql://... */
+    cli_pg_state pgst;     /* --state postgresql://... */
     char source_name[512]; /* the source as messages name it */
     cli_rejects rejects;
     cli_ucm ucm;
@@ -160,6 +162,14 @@ static const char *sqlite_path(const char *v)
     return v != NULL && strncmp(v, "sqlite:", 7) == 0 ? v + 7 : NULL;
 }
 
+/* A --source or --state value that is a PostgreSQL connection URI: the value, else NULL. */
+static const char *pg_uri(const char *v)
+{
+    return v != NULL && (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+               ? v
+               : NULL;
+}
+
 static void publish_free(publish_ctx *c)
 {
     char err[CLI_ERRSIZE];
@@ -168,6 +178,8 @@ static void publish_free(publish_ctx *c)
     cli_state_close(&c->state);
     cli_sql_source_close(&c->sql);
     cli_sql_state_close(&c->sqlst);
+    cli_pg_source_close(&c->pg);
+    cli_pg_state_close(&c->pgst);
     cli_grants_close(&c->grants);
     cli_input_close(&c->in);
     cli_ucm_free(&c->ucm);
@@ -312,8 +324,10 @@ static int parse_params(const cli_opts *o, ohp_params *p, char *userbuf, size_t 
     if (o->given[OPT_SOURCE] != o->given[OPT_QUERY])
         return cli_usage_error(o->given[OPT_SOURCE] ? "option --source requires --query FILE"
                                                     : "option --query requires --source");
-    if (o->given[OPT_SOURCE] && sqlite_path(o->value[OPT_SOURCE]) == NULL)
-        return cli_usage_error("option --source: expected sqlite:PATH, found '%s'",
+    if (o->given[OPT_SOURCE] && sqlite_path(o->value[OPT_SOURCE]) == NULL &&
+        pg_uri(o->value[OPT_SOURCE]) == NULL)
+        return cli_usage_error("option --source: expected sqlite:PATH or postgresql://..., "
+                               "found '%s'",
                                o->value[OPT_SOURCE]);
     if (!o->given[OPT_ORG])
         return cli_usage_error("option --org is required");
@@ -355,13 +369,21 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         fprintf(stderr, "onhandpub: %s\n", ohp_strerror(rc));
         return EXIT_FAILED;
     }
+    const char *pg = pg_uri(o->value[OPT_SOURCE]);
+    if (db != NULL || pg != NULL)
+        snprintf(c->source_name, sizeof c->source_name, "%s",
+                 db != NULL ? o->value[OPT_SOURCE] : "postgresql");
     if (db != NULL) {
         /* The query is prepared and its columns checked before anything is read. */
         if (cli_sql_source_open(&c->sql, db, o->value[OPT_QUERY], err) != 0)
             return cli_usage_error("%s", err);
         c->sql.job = c->job;
-        snprintf(c->source_name, sizeof c->source_name, "%s", o->value[OPT_SOURCE]);
         ohp_job_set_source(c->job, cli_sql_open_pass, cli_sql_next, cli_sql_close_pass, &c->sql);
+    } else if (pg != NULL) {
+        if (cli_pg_source_open(&c->pg, pg, o->value[OPT_QUERY], err) != 0)
+            return cli_usage_error("%s", err);
+        c->pg.job = c->job;
+        ohp_job_set_source(c->job, cli_pg_open_pass, cli_pg_next, cli_pg_close_pass, &c->pg);
     } else {
         /* An incremental run reads the input twice (whole keys). */
         cli_input_init(&c->in, o->value[OPT_INPUT], !p->full_publish);
@@ -372,9 +394,10 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         }
         ohp_job_set_balance_reader(c->job, c->br);
     }
-    c->sink.job = c->grants.job = c->state.job = c->sqlst.job = c->rejects.job = c->job;
+    c->sink.job = c->grants.job = c->state.job = c->sqlst.job = c->pgst.job = c->rejects.job =
+        c->job;
     c->rejects.br = c->br; /* NULL for a database: rejected rows are echoed from their values */
-    c->rejects.input = db != NULL ? c->source_name : c->in.path;
+    c->rejects.input = db != NULL || pg != NULL ? c->source_name : c->in.path;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
     if (c->ucm.url) {
@@ -395,7 +418,16 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         ohp_job_set_reject_callback(c->job, cli_rejects_record, &c->rejects);
     }
     const char *state_db = sqlite_path(o->value[OPT_STATE]);
-    if (state_db != NULL) {
+    const char *state_pg = pg_uri(o->value[OPT_STATE]);
+    if (state_pg != NULL) {
+        if (cli_pg_state_open(&c->pgst, state_pg, p->system_code, p->organization_code, err) != 0) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            return EXIT_FAILED;
+        }
+        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_pg_state_get,
+                                       cli_pg_state_reserve_run_id, cli_pg_state_commit};
+        ohp_job_set_state_store2(c->job, &store, &c->pgst);
+    } else if (state_db != NULL) {
         if (cli_sql_state_open(&c->sqlst, state_db, err) != 0) {
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
@@ -424,10 +456,10 @@ static void report_failure(publish_ctx *c, int rc, const ohp_summary *s)
     } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
         /* A record error, or the input could not be read: name the file (and the line). */
         char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
-        if (c->sql.db != NULL && rc == OHP_ERECORD && s->error_ordinal > 0)
+        if ((c->sql.db != NULL || c->pg.conn != NULL) && rc == OHP_ERECORD && s->error_ordinal > 0)
             snprintf(where, sizeof where, "source '%s', row %llu of the query", c->source_name,
                      (unsigned long long)s->error_ordinal);
-        else if (c->sql.db != NULL)
+        else if (c->sql.db != NULL || c->pg.conn != NULL)
             snprintf(where, sizeof where, "source '%s'", c->source_name);
         else
             cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,

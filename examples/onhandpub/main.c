@@ -1,7 +1,7 @@
 /*
  * onhandpub - publish on-hand inventory balances as a PSV file in a ZIP.
 
-  onhandpub publish (--input FILE | --source sqlite:PATH --query FILE) --org CODE [options]
+  onhandpub publish (--input FILE | --source URI --query FILE) --org CODE [options]
   onhandpub systems [--lookups FILE] [--date DATE]
   onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]
   onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]
@@ -32,7 +32,7 @@ docs/cli.md.
 /* --help, in parts: the synopsis, a section per command, the common end. */
 static const char help_synopsis[] =
     "Usage:\n"
-    "  onhandpub publish (--input FILE | --source sqlite:PATH --query FILE) --org CODE [options]\n"
+    "  onhandpub publish (--input FILE | --source URI --query FILE) --org CODE [options]\n"
     "  onhandpub systems [--lookups FILE] [--date DATE]\n"
     "  onhandpub fetch --ucm URL --ucm-account ACCOUNT --prefix PREFIX [options]\n"
     "  onhandpub reconcile --snapshot ZIP [--snapshot ZIP ...] --external FILE [options]\n"
@@ -44,7 +44,8 @@ static const char help_publish[] =
     "publish: write the organization's on-hand balances as a PSV file inside a ZIP\n"
     "in --outdir and print the ZIP's path.\n"
     "  --input FILE          balances PSV to read ('-': standard input)\n"
-    "  --source sqlite:PATH  or read the balances from a SQLite database ...\n"
+    "  --source URI          or read the balances from a database (sqlite:PATH, or a\n"
+    "                        postgresql://... connection URI) ...\n"
     "  --query FILE          ... with this query (columns named like the balances PSV)\n"
     "  --org CODE            organization code (required)\n"
     "  --system CODE         external system code (default 0, Oracle WMS)\n"
@@ -53,7 +54,7 @@ static const char help_publish[] =
     "  --full                full publish (default: incremental from the last success)\n"
     "  --from DATE           publish-from date (reach back before the last success)\n"
     "  --state FILE          watermark and run-id store, locked for the whole run\n"
-    "                        (sqlite:PATH: in a SQLite database)\n"
+    "                        (sqlite:PATH, postgresql://...: in a database)\n"
     "  --outdir DIR          directory for the ZIP (default .)\n"
     "  --user NAME           submitting user (default: the login name)\n"
     "  --grants FILE         privilege grants, lines USER_NAME|PRIVILEGE_CODE\n"

@@ -2,6 +2,10 @@
 """Build a SQLite database of balances_schema.sql from a balances PSV file.
 
 usage: build_sample_db.py BALANCES_PSV DATABASE
+       build_sample_db.py --postgresql BALANCES_PSV > load.sql
+
+The second form writes SQL for PostgreSQL instead (the tables of
+balances_schema_postgresql.sql and their rows), for psql.
 
 Each line of the balances input (docs/job.md) becomes a row of `balances`,
 its SERIAL_NUMBERS list rows of `balance_serials` (a range "FROM..TO" stays
@@ -56,7 +60,42 @@ def build(psv_path, db_path):
     db.close()
 
 
+def literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def postgresql(psv_path, out):
+    """The schema and the rows as SQL for PostgreSQL (flags as booleans, times in UTC)."""
+    with open(os.path.join(HERE, "balances_schema_postgresql.sql"), encoding="utf-8") as f:
+        out.write(f.read())
+    out.write("SET TIME ZONE 'UTC';\n")
+    with open(psv_path, encoding="utf-8-sig", newline="") as f:
+        for n, row in enumerate(csv.DictReader(f, delimiter="|", quotechar='"'), 1):
+            vals = []
+            for c in COLUMNS:
+                v = value(c, row.get(c, "") or "")
+                if c in ("SERIAL_CONTROLLED", "CONSIGNED_FLAG"):
+                    v = "true" if v == "Y" else "false"
+                    vals.append(v)
+                else:
+                    vals.append(literal(v))
+            out.write("INSERT INTO balances (id, %s) VALUES (%d, %s);\n"
+                      % (", ".join(c.lower() for c in COLUMNS), n, ", ".join(vals)))
+            serials = row.get("SERIAL_NUMBERS", "") or ""
+            for seq, serial in enumerate(s for s in serials.split(",") if s):
+                out.write("INSERT INTO balance_serials VALUES (%d, %d, %s);\n"
+                          % (n, seq, literal(serial)))
+    out.write("SELECT setval('balances_id_seq', (SELECT max(id) FROM balances));\n")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 3 and sys.argv[1] == "--postgresql":
+        postgresql(sys.argv[2], sys.stdout)
+    elif len(sys.argv) == 3:
+        build(sys.argv[1], sys.argv[2])
+    else:
         sys.exit(__doc__)
-    build(sys.argv[1], sys.argv[2])

@@ -1,0 +1,323 @@
+"""The onhandpub command's PostgreSQL ends, against a real, throwaway server.
+
+The test starts its own cluster: initdb into a temporary folder, a Unix
+socket in it, no TCP, run as an unprivileged user (nobody) when the test
+runs as root; stopped and removed at the end.  It loads the sample balances
+(examples/sql/build_sample_db.py --postgresql) and checks that publishing
+from the database with examples/sql/balances_query_postgresql.sql gives the
+same ZIPs as the PSV file, full and incremental (a key of two rows, one
+changed), with the state in the database; that bad queries and values are
+refused; that two connectors of one organization never hold the state
+together while two organizations run in parallel, and that run ids never
+repeat.
+
+Skipped (77) when the server's programs (Debian's postgresql) are missing,
+unless OHP_REQUIRE_PG=1 (CI), where that is a failure.  Environment:
+OHP_CLI, OHP_CLI_DATA, OHP_SOURCE_ROOT, OHP_CLI_PG (1: built with libpq).
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import zipfile
+
+CLI = os.environ.get("OHP_CLI", "")
+DATA = os.environ.get("OHP_CLI_DATA", "")
+ROOT = os.environ.get("OHP_SOURCE_ROOT", "")
+SQL = os.path.join(ROOT, "examples", "sql")
+BUILT = os.environ.get("OHP_CLI_PG") == "1"
+NOW1 = "2026/01/15 18:00:00"
+NOW2 = "2026/01/16 18:00:00"
+
+sys.path.insert(0, SQL)
+import build_sample_db  # noqa: E402
+
+SERVER = None  # the cluster of this run
+
+
+def server_bin():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+class Cluster:
+    def __init__(self, bindir):
+        self.bindir = bindir
+        self.tmp = tempfile.mkdtemp(prefix="ohp-pg-")
+        self.data = os.path.join(self.tmp, "data")
+        self.sock = os.path.join(self.tmp, "sock")
+        os.mkdir(self.sock)
+        self.prefix = []
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chmod(self.tmp, 0o755)
+            os.chown(self.sock, nobody.pw_uid, nobody.pw_gid)
+            os.makedirs(self.data)
+            os.chown(self.data, nobody.pw_uid, nobody.pw_gid)
+            self.prefix = ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+                           str(nobody.pw_gid), "--clear-groups"]
+        self.run(["initdb", "-D", self.data, "-U", "ohp", "--auth=trust", "-E", "UTF8",
+                  "--no-locale"])
+        self.run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.sock, "log"), "-w", "-o",
+                  "-k %s -c listen_addresses='' -c fsync=off" % self.sock, "start"])
+
+    def run(self, args):
+        cmd = self.prefix + [os.path.join(self.bindir, args[0])] + args[1:]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=self.tmp)
+        if r.returncode != 0:
+            raise RuntimeError("%s: %s %s" % (args[0], r.stdout, r.stderr))
+        return r.stdout
+
+    def uri(self, db="postgres"):
+        return "postgresql:///%s?host=%s&user=ohp" % (db, self.sock)
+
+    def psql(self, db, sql):
+        r = subprocess.run([os.path.join(self.bindir, "psql"), self.uri(db), "-q", "-X",
+                            "-v", "ON_ERROR_STOP=1", "-tA"], input=sql,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("psql: " + r.stderr)
+        return r.stdout
+
+    def stop(self):
+        try:
+            self.run(["pg_ctl", "-D", self.data, "-m", "immediate", "stop"])
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def setUpModule():
+    global SERVER
+    bindir = server_bin()
+    if not BUILT or bindir is None:
+        return
+    SERVER = Cluster(bindir)
+
+
+def tearDownModule():
+    if SERVER is not None:
+        SERVER.stop()
+
+
+def read_entry(path):
+    with zipfile.ZipFile(path) as z:
+        return z.read(z.namelist()[0]).decode("utf-8")
+
+
+class PgTest(unittest.TestCase):
+    counter = 0
+
+    def setUp(self):
+        if SERVER is None:
+            self.skipTest("no PostgreSQL server programs" if BUILT else "built without libpq")
+        self._tmp = tempfile.TemporaryDirectory(prefix="ohp-pgt-")
+        self.tmp = self._tmp.name
+        PgTest.counter += 1
+        self.db = "erp%d" % PgTest.counter
+        SERVER.psql("postgres", "CREATE DATABASE %s" % self.db)
+        self.load(os.path.join(DATA, "balances.psv"))
+        self.query = os.path.join(SQL, "balances_query_postgresql.sql")
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def load(self, psv):
+        import io
+        buf = io.StringIO()
+        build_sample_db.postgresql(psv, buf)
+        SERVER.psql(self.db, "DROP TABLE IF EXISTS balance_serials, balances;" + buf.getvalue())
+
+    def run_cli(self, *args):
+        return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=120)
+
+    def outdir(self, name):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def publish_pg(self, out, *args, query=None, org="M1"):
+        return self.run_cli("publish", "--source", SERVER.uri(self.db), "--query",
+                            query or self.query, "--org", org, "--no-auth", "--outdir",
+                            self.outdir(out), *args)
+
+    def publish_psv(self, out, psv, *args):
+        return self.run_cli("publish", "--input", psv, "--org", "M1", "--no-auth", "--outdir",
+                            self.outdir(out), *args)
+
+    def zip_of(self, r):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def write_query(self, text):
+        path = os.path.join(self.tmp, "q.sql")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def query_with(self, column, expression):
+        with open(self.query, encoding="utf-8") as f:
+            sql = f.read()
+        start = sql.index("b.%s" % column.lower())
+        end = sql.index("AS " + column, start)
+        return self.write_query(sql[:start] + expression + " " + sql[end:])
+
+
+class TestSource(PgTest):
+    def test_full_run_is_the_psv_files_zip(self):
+        for items in ("both", "serial", "nonserial"):
+            a = self.zip_of(self.publish_psv("psv-" + items, os.path.join(DATA, "balances.psv"),
+                                             "--full", "--now", NOW1, "--run-id", "7",
+                                             "--items", items))
+            b = self.zip_of(self.publish_pg("pg-" + items, "--full", "--now", NOW1, "--run-id",
+                                            "7", "--items", items))
+            with open(a, "rb") as f, open(b, "rb") as g:
+                self.assertEqual(f.read(), g.read(), items)
+
+    def test_incremental_whole_keys_with_database_state(self):
+        psv = os.path.join(self.tmp, "balances.psv")
+        with open(os.path.join(DATA, "balances.psv"), encoding="utf-8") as f:
+            lines = f.read().splitlines(True)
+        first = next(i for i, line in enumerate(lines) if "|M1|1001|AS54888|" in line)
+        row = lines[first].split("|")
+        qty = int(row[12])
+        row[12] = "100"
+        lines[first] = "|".join(row)
+        row[12] = str(qty - 100)
+        lines.insert(first + 1, "|".join(row))
+        with open(psv, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        self.load(psv)
+        st_file = os.path.join(self.tmp, "state.psv")
+        st_pg = SERVER.uri(self.db)
+        self.zip_of(self.publish_psv("a1", psv, "--full", "--now", NOW1, "--state", st_file))
+        self.zip_of(self.publish_pg("b1", "--full", "--now", NOW1, "--state", st_pg))
+        later = "2026/01/16 09:00:00"
+        row[12] = str(qty - 90)
+        row[-1] = later + "\n"
+        lines[first + 1] = "|".join(row)
+        with open(psv, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        SERVER.psql(self.db, "UPDATE balances SET primary_quantity = %s, last_update_date = "
+                             "'2026-01-16 09:00:00+00' WHERE id = %d" % (qty - 90, first + 1))
+        a = self.zip_of(self.publish_psv("a2", psv, "--now", NOW2, "--state", st_file))
+        b = self.zip_of(self.publish_pg("b2", "--now", NOW2, "--state", st_pg))
+        with open(a, "rb") as f, open(b, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        body = read_entry(b).splitlines()
+        self.assertEqual(len(body), 3)
+        self.assertTrue(all("|AS54888|" in x and "|INCREMENTAL|" in x for x in body[1:]))
+        rows = SERVER.psql(self.db, "SELECT item_class, watermark, last_run_id FROM "
+                                    "onhandpub_state ORDER BY item_class").splitlines()
+        self.assertEqual(rows, ["NONSERIAL|%s|2" % NOW2, "SERIAL|%s|2" % NOW2])
+
+    def test_bad_queries_are_refused_before_anything_is_read(self):
+        cases = [
+            ("SELECT item_number AS ITEM_NUMBER FROM balances",
+             "missing required column(s): ORGANIZATION_CODE"),
+            ("SELEKT 1", "syntax error"),
+            ("SELECT * FROM balances WHERE organization_code = :org", "unknown parameter :org"),
+            ("SELECT * FROM balances WHERE organization_code = $1", "positional parameters"),
+            ("SELECT * FROM nowhere", "does not exist"),
+        ]
+        for sql, want in cases:
+            r = self.publish_pg("x", "--full", query=self.write_query(sql))
+            self.assertEqual(r.returncode, 2, (sql, r.stderr))
+            self.assertIn(want, r.stderr, sql)
+            self.assertEqual(os.listdir(self.outdir("x")), [], sql)
+        # Casts, strings and comments that look like parameters are left alone.
+        with open(self.query, encoding="utf-8") as f:
+            sql = f.read()
+        sql = sql.replace("b.material_status_code AS", "(b.material_status_code || "
+                          "'::x :y' || $$ :z $$ /* :w */)::text AS")
+        b = self.zip_of(self.publish_pg("y", "--full", "--now", NOW1,
+                                        query=self.write_query(sql)))
+        self.assertIn("Active::x :y :z |", read_entry(b))
+        r = self.run_cli("publish", "--source", "postgresql:///nowhere?host=/nonexistent",
+                         "--query", self.query, "--org", "M1", "--no-auth", "--full",
+                         "--outdir", self.outdir("z"))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("cannot connect", r.stderr)
+
+    def test_types(self):
+        # a float column is refused as inexact; a timestamp with a fraction is cut to seconds
+        q = self.query_with("PRIMARY_QUANTITY", "CASE WHEN b.item_number = 'AS54888' "
+                            "THEN 12.5::float8 ELSE b.primary_quantity::float8 END")
+        r = self.publish_pg("f", "--full", "--now", NOW1, query=q)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("PRIMARY_QUANTITY is a floating-point column", r.stderr)
+        q = self.query_with("LAST_UPDATE_DATE", "b.last_update_date + interval '0.75 second'")
+        b = self.zip_of(self.publish_pg("t", "--full", "--now", NOW1, query=q))
+        self.assertIn("|2026/01/10 08:15:00\n", read_entry(b))
+        # a timestamptz in another zone arrives in UTC
+        SERVER.psql(self.db, "UPDATE balances SET last_update_date = "
+                             "'2026-01-10 10:15:00+02' WHERE id = 1")
+        b = self.zip_of(self.publish_pg("u", "--full", "--now", NOW1))
+        line = next(x for x in read_entry(b).splitlines() if "|AS54888|" in x)
+        self.assertTrue(line.endswith("|2026/01/10 08:15:00"), line)
+
+
+class TestState(PgTest):
+    def test_concurrent_connectors(self):
+        st = SERVER.uri(self.db)
+        self.zip_of(self.publish_pg("o", "--full", "--now", NOW1, "--state", st))
+        # Hold the M1 lock from another session, as a connector on another host would.
+        holder = subprocess.Popen(
+            [os.path.join(SERVER.bindir, "psql"), st, "-q", "-X", "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        holder.stdin.write("SELECT pg_advisory_lock(hashtextextended('onhandpub|0|M1', 0));\n"
+                           "SELECT pg_sleep(2);\n")
+        holder.stdin.flush()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p1 = subprocess.Popen([CLI, "publish", "--source", st, "--query", self.query, "--org",
+                               "M1", "--no-auth", "--outdir", self.outdir("p1"), "--now", NOW2,
+                               "--state", st], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        # another organization is not held back
+        p2 = self.publish_pg("p2", "--full", "--state", st, org="M2")
+        self.assertEqual(p2.returncode, 0, p2.stderr)
+        self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertIsNone(p1.poll(), "M1's run did not wait for the lock")
+        holder.stdin.close()  # the session ends, the lock goes
+        holder.wait(timeout=30)
+        holder.stdout.close()
+        holder.stderr.close()
+        out, err = p1.communicate(timeout=60)
+        self.assertEqual(p1.returncode, 0, err)
+        self.assertIn("waiting for another run of system 0, organization M1", err)
+        ids = sorted(int(x) for x in SERVER.psql(
+            self.db, "SELECT last_run_id FROM onhandpub_state WHERE item_class = 'SERIAL'"
+        ).split())
+        self.assertEqual(len(set(ids)), len(ids))
+
+    def test_many_hosts_never_repeat_run_ids(self):
+        st = SERVER.uri(self.db)
+        procs = [subprocess.Popen([CLI, "publish", "--source", st, "--query", self.query,
+                                   "--org", "M1" if i % 2 else "M2", "--no-auth", "--outdir",
+                                   self.outdir("o%d" % i), "--full", "--state", st],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(6)]
+        ids = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            ids.append(int(os.path.basename(out.strip()).split("_")[3]))
+        self.assertEqual(sorted(ids), [1, 2, 3, 4, 5, 6])
+        self.assertEqual(SERVER.psql(self.db, "SELECT last_run_id FROM onhandpub_run_ids").strip(),
+                         "6")
+
+
+if __name__ == "__main__":
+    if os.environ.get("OHP_REQUIRE_PG") == "1" and BUILT and server_bin() is None:
+        print("OHP_REQUIRE_PG=1 but no PostgreSQL server programs are installed")
+        sys.exit(1)
+    if not BUILT or server_bin() is None:
+        print("skipped: " + ("no PostgreSQL server programs" if BUILT else "built without libpq"))
+        sys.exit(77)
+    unittest.main(verbosity=2)
