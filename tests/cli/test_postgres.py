@@ -262,6 +262,79 @@ class TestSource(PgTest):
         self.assertTrue(line.endswith("|2026/01/10 08:15:00"), line)
 
 
+ODOO_SCHEMA = """
+CREATE TABLE stock_warehouse (id serial PRIMARY KEY, name varchar, code varchar(5));
+CREATE TABLE stock_location (id serial PRIMARY KEY, name varchar, complete_name varchar,
+    usage varchar, location_id integer, warehouse_id integer REFERENCES stock_warehouse);
+CREATE TABLE uom_uom (id serial PRIMARY KEY, name jsonb);
+CREATE TABLE product_template (id serial PRIMARY KEY, name jsonb, uom_id integer,
+    tracking varchar);
+CREATE TABLE product_product (id serial PRIMARY KEY, product_tmpl_id integer,
+    default_code varchar);
+CREATE TABLE stock_lot (id serial PRIMARY KEY, name varchar, product_id integer,
+    expiration_date timestamp);
+CREATE TABLE stock_quant (id serial PRIMARY KEY, product_id integer, location_id integer,
+    lot_id integer, owner_id integer, quantity numeric, write_date timestamp);
+INSERT INTO stock_warehouse VALUES (1, 'Main', 'WH'), (2, 'Other', 'WH2');
+INSERT INTO stock_location VALUES (1, 'WH', 'WH', 'view', NULL, 1),
+    (2, 'Stock', 'WH/Stock', 'internal', 1, 1), (3, 'Shelf 1', 'WH/Stock/Shelf 1', 'internal', 2, 1),
+    (4, 'Customers', 'Partners/Customers', 'customer', NULL, NULL),
+    (5, 'Stock', 'WH2/Stock', 'internal', NULL, 2);
+INSERT INTO uom_uom VALUES (1, '{"en_US": "Units"}'), (2, '{"en_US": "L"}');
+INSERT INTO product_template VALUES (1, '{"en_US": "Bolt"}', 1, 'none'),
+    (2, '{"en_US": "Laptop"}', 1, 'serial'), (3, '{"en_US": "Paint"}', 2, 'lot');
+INSERT INTO product_product VALUES (1, 1, 'BOLT'), (2, 2, 'LAPTOP'), (3, 3, NULL);
+INSERT INTO stock_lot VALUES (1, 'SN-2', 2, NULL), (2, 'SN-1', 2, NULL), (3, 'SN-3', 2, NULL),
+    (4, 'L-A', 3, '2027-05-01 00:00:00'), (5, 'L-B', 3, NULL);
+INSERT INTO stock_quant (product_id, location_id, lot_id, owner_id, quantity, write_date) VALUES
+    (1, 3, NULL, NULL, 40, '2026-01-10 08:00:00'),
+    (1, 3, NULL, NULL, 2.5, '2026-01-11 08:00:00'),
+    (1, 3, NULL, 77, 10, '2026-01-09 08:00:00'),
+    (1, 4, NULL, NULL, 99, '2026-01-09 08:00:00'),
+    (1, 5, NULL, NULL, 7, '2026-01-09 08:00:00'),
+    (2, 2, 1, NULL, 1, '2026-01-10 09:00:00'),
+    (2, 2, 2, NULL, 1, '2026-01-10 09:00:00'),
+    (2, 2, 3, NULL, 0, '2026-01-10 09:00:00'),
+    (3, 2, 4, NULL, 12.75, '2026-01-10 10:00:00'),
+    (3, 2, 5, NULL, 3, '2026-01-10 10:00:00');
+"""
+
+
+class TestOdoo(PgTest):
+    """examples/sql/odoo_stock_quant_postgresql.sql on a small Odoo-shaped database."""
+
+    def lines(self, path):
+        rows = [x.split("|") for x in read_entry(path).splitlines()]
+        head = rows[0]
+        return [dict(zip(head, r)) for r in rows[1:]]
+
+    def test_odoo_quants(self):
+        SERVER.psql(self.db, ODOO_SCHEMA)
+        q = os.path.join(SQL, "odoo_stock_quant_postgresql.sql")
+        st = SERVER.uri(self.db)
+        b = self.zip_of(self.publish_pg("full", "--full", "--now", NOW1, "--state", st,
+                                        query=q, org="WH"))
+        got = [(r["ITEM_NUMBER"], r["SUBINVENTORY_CODE"], r["LOCATOR_NAME"], r["LOT_NUMBER"],
+                r["LOT_EXPIRATION_DATE"], r["SERIAL_NUMBER"], r["PRIMARY_QUANTITY"],
+                r["PRIMARY_UOM_CODE"], r["CONSIGNED_FLAG"], r["OWNING_PARTY_ID"])
+               for r in self.lines(b)]
+        self.assertEqual(got, [
+            ("BOLT", "Stock", "WH/Stock/Shelf 1", "", "", "", "10", "Units", "Y", "77"),
+            ("BOLT", "Stock", "WH/Stock/Shelf 1", "", "", "", "42.5", "Units", "N", ""),
+            ("LAPTOP", "Stock", "WH/Stock", "", "", "SN-1", "1", "Units", "N", ""),
+            ("LAPTOP", "Stock", "WH/Stock", "", "", "SN-2", "1", "Units", "N", ""),
+            ("product-3", "Stock", "WH/Stock", "L-A", "2027/05/01", "", "12.75", "L", "N", ""),
+            ("product-3", "Stock", "WH/Stock", "L-B", "", "", "3", "L", "N", ""),
+        ])
+        # One quant of the consigned bolts changes: that key alone, whole.
+        SERVER.psql(self.db, "UPDATE stock_quant SET quantity = 9, write_date = "
+                             "'2026-01-16 07:00:00' WHERE owner_id = 77")
+        b = self.zip_of(self.publish_pg("inc", "--now", NOW2, "--state", st, query=q, org="WH"))
+        got = [(r["PUBLISH_MODE"], r["ITEM_NUMBER"], r["PRIMARY_QUANTITY"], r["OWNING_PARTY_ID"])
+               for r in self.lines(b)]
+        self.assertEqual(got, [("INCREMENTAL", "BOLT", "9", "77")])
+
+
 class TestState(PgTest):
     def test_concurrent_connectors(self):
         st = SERVER.uri(self.db)
