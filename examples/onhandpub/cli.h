@@ -312,14 +312,17 @@ int cli_pg_state_commit(void *ud, const char *system_code, const char *organizat
 
 typedef struct cli_progress {
     int enabled, shown;
-    const char *what; /* "records read" */
+    const char *what; /* "records read"; NULL: bytes, shown as MB read */
     double start, last;
+    uint64_t bytes; /* counted by cli_progress_bytes */
 } cli_progress;
 
 /* mode > 0: always (--progress); < 0: never (--quiet, --json); 0: when stderr is a terminal. */
 void cli_progress_init(cli_progress *p, int mode, const char *what);
 /* An ohp_progress_fn (user data: the cli_progress); a few lines a second at most. */
 int cli_progress_report(void *ud, uint64_t count);
+/* Count n more bytes read and report them (p may be NULL). */
+void cli_progress_bytes(cli_progress *p, uint64_t n);
 /* End the progress line, if one was shown. */
 void cli_progress_end(cli_progress *p);
 
@@ -611,6 +614,7 @@ typedef struct cli_file_in {
     int seekable;
     uint64_t size, pos;
     char err[CLI_ERRSIZE];
+    cli_progress *progress; /* bytes read are reported there, or NULL */
 } cli_file_in;
 
 /* An ohp_read_fn over a cli_file_in (f->err says why it failed). */

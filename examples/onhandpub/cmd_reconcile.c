@@ -4,6 +4,7 @@
  * (docs/reconcile.md, docs/cli.md).
  */
 #include "cli.h"
+#include "ucm.h" /* json_quote */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,11 @@ static const char reconcile_usage[] =
     "                        quantity, count as matched within tolerance\n"
     "  --out FILE            write the discrepancies PSV to FILE (default: standard\n"
     "                        output, the summary then goes to standard error)\n"
+    "  --json                the summary as one line of JSON on standard output\n"
+    "                        (needs --out)\n"
+    "  -q, --quiet           no progress and no summary on standard error\n"
+    "  --progress            progress (MB read) on standard error even when it is not a\n"
+    "                        terminal; -v, --verbose: the same\n"
     "  --format FORMAT       psv (default) or csv: the same columns as comma-separated\n"
     "                        values (RFC 4180: CRLF, fields with , \" CR or LF quoted),\n"
     "                        for spreadsheets\n"
@@ -287,6 +293,56 @@ static void print_summary(FILE *f, const ohp_reconcile *rc, size_t nsnap, const 
     }
 }
 
+/* --json: the summary as one line of JSON on standard output (docs/cli.md). */
+static void print_json(const ohp_reconcile *rc, int status, const char *out_path)
+{
+    const ohp_reconcile_summary *s = ohp_reconcile_get_summary(rc);
+    char *q = json_quote(out_path);
+    printf("{\"onhandpub_reconcile\":\"1.0\",\"exit_status\":%d,\"report\":%s,", status,
+           q ? q : "null");
+    free(q);
+    const struct {
+        const char *name;
+        uint64_t n;
+    } counts[] = {{"erp_lines", s->erp_lines},
+                  {"external_lines", s->external_lines},
+                  {"erp_keys", s->erp_keys},
+                  {"external_keys", s->external_keys},
+                  {"erp_serials", s->erp_serials},
+                  {"external_serials", s->external_serials},
+                  {"keys_compared", s->keys_compared},
+                  {"external_other_organization", s->external_other_organization},
+                  {"matched", s->matched},
+                  {"within_tolerance", s->within_tolerance},
+                  {"discrepancies", s->discrepancies},
+                  {"quantity_mismatch", s->quantity_mismatch},
+                  {"missing_external", s->missing_external},
+                  {"missing_erp", s->missing_erp},
+                  {"uom_mismatch", s->uom_mismatch},
+                  {"serial_missing_external", s->serial_missing_external},
+                  {"serial_missing_erp", s->serial_missing_erp},
+                  {"serial_moved", s->serial_moved},
+                  {"serial_duplicate", s->serial_duplicate}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        printf("\"%s\":%llu,", counts[i].name, (unsigned long long)counts[i].n);
+    static const char *const parts[] = {"revision", "locator", "lot", "owner"};
+    fputs("\"compared_without\":[", stdout);
+    for (int i = 0, n = 0; i < 4; i++)
+        if (s->external_missing_key_parts & (1 << i))
+            printf("%s\"%s\"", n++ ? "," : "", parts[i]);
+    fputs("],\"totals\":{", stdout);
+    for (size_t i = 0; i < s->uom_total_count; i++) {
+        const char *u, *a, *b;
+        if (ohp_reconcile_uom_total(rc, i, &u, &a, &b) != OHP_OK)
+            continue;
+        char *qu = json_quote(u);
+        printf("%s%s:{\"erp\":\"%s\",\"external\":\"%s\"}", i ? "," : "", qu ? qu : "\"\"", a, b);
+        free(qu);
+    }
+    fputs("}}\n", stdout);
+    fflush(stdout);
+}
+
 /* One reconciliation: its inputs, the library's handles, the report. */
 typedef struct recon {
     const char *const *snapshots;
@@ -297,6 +353,8 @@ typedef struct recon {
     ohp_snapshot_reader **readers;
     size_t opened;
     out o;
+    cli_progress progress; /* bytes of both sides read */
+    int json, quiet;
     char err[CLI_ERRSIZE];
 } recon;
 
@@ -304,8 +362,9 @@ typedef struct recon {
 static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *opt, char *abs_t,
                       char *rel_t, cli_opts *args)
 {
-    static const int allowed[] = {OPT_SNAPSHOT,  OPT_EXTERNAL, OPT_OUT, OPT_IGNORE,
-                                  OPT_TOLERANCE, OPT_FORMAT,   OPT_HELP};
+    static const int allowed[] = {OPT_SNAPSHOT,  OPT_EXTERNAL, OPT_OUT,  OPT_IGNORE,
+                                  OPT_TOLERANCE, OPT_FORMAT,   OPT_JSON, OPT_QUIET,
+                                  OPT_PROGRESS,  OPT_VERBOSE,  OPT_HELP};
     const cli_command cmd = {allowed, sizeof allowed / sizeof allowed[0], OPT_SNAPSHOT, 0, "",
                              usage};
     int prc = cli_parse_options(argc, argv, &cmd, args);
@@ -324,6 +383,17 @@ static int parse_args(int argc, char **argv, recon *r, ohp_reconcile_options *op
         return usage("%s", oerr);
     if (args->given[OPT_IGNORE] && parse_ignore(args->value[OPT_IGNORE], &opt->ignore) != 0)
         return R_USAGE;
+    r->json = args->given[OPT_JSON];
+    r->quiet = args->given[OPT_QUIET];
+    if (r->quiet && (args->given[OPT_PROGRESS] || args->given[OPT_VERBOSE]))
+        return usage("option --quiet excludes --progress and --verbose");
+    if (r->json && r->out_path == NULL)
+        return usage("option --json needs --out FILE: standard output carries the JSON summary");
+    cli_progress_init(&r->progress,
+                      args->given[OPT_PROGRESS] || args->given[OPT_VERBOSE] ? 1
+                      : r->quiet || r->json                                 ? -1
+                                                                            : 0,
+                      NULL);
     if (args->given[OPT_FORMAT]) {
         const char *f = args->value[OPT_FORMAT];
         if (strcmp(f, "csv") != 0 && strcmp(f, "psv") != 0)
@@ -344,6 +414,7 @@ static int load_erp(recon *r)
     for (size_t i = 0; i < r->nsnap; i++, r->opened++) {
         if (cli_file_open(&r->files[i], r->snapshots[i], r->err) != 0)
             return R_FAILED;
+        r->files[i].progress = &r->progress;
         if (ohp_snapshot_reader_open_zip(&r->readers[i], cli_file_read, cli_file_seek, &r->files[i],
                                          r->files[i].size, NULL) != OHP_OK) {
             cli_err(r->err, "out of memory");
@@ -376,6 +447,7 @@ static int load_external(recon *r)
     cli_file_in *x = &r->files[r->nsnap];
     if (cli_file_open(x, r->external, r->err) != 0)
         return R_FAILED;
+    x->progress = &r->progress;
     r->opened++;
     int rc;
     if (cli_file_is_zip(x)) {
@@ -414,8 +486,13 @@ static int write_report(recon *r)
     }
     if (cli_atomic_commit(&o->file, 0, r->err) != 0)
         return R_FAILED;
-    print_summary(o->to_stdout ? stderr : stdout, r->rc, r->nsnap, r->external);
-    return ohp_reconcile_get_summary(r->rc)->discrepancies ? R_FOUND : R_OK_;
+    int status = ohp_reconcile_get_summary(r->rc)->discrepancies ? R_FOUND : R_OK_;
+    cli_progress_end(&r->progress);
+    if (r->json)
+        print_json(r->rc, status, r->out_path);
+    else if (!r->quiet)
+        print_summary(o->to_stdout ? stderr : stdout, r->rc, r->nsnap, r->external);
+    return status;
 }
 
 static void recon_free(recon *r)

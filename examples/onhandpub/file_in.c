@@ -19,6 +19,7 @@ int cli_file_read(void *ud, void *buf, size_t cap, size_t *got)
         if (n >= 0) {
             f->pos += (uint64_t)n;
             *got = (size_t)n;
+            cli_progress_bytes(f->progress, (uint64_t)n);
             return 0;
         }
         if (errno != EINTR) {

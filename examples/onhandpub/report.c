@@ -42,11 +42,23 @@ int cli_progress_report(void *ud, uint64_t count)
         return 0; /* a few lines a second at most */
     p->last = t;
     double secs = t - p->start;
-    fprintf(stderr, "\ronhandpub: %" PRIu64 " %s, %.0f/s, %.1f s   ", count, p->what,
-            secs > 0 ? (double)count / secs : 0.0, secs);
+    if (p->what)
+        fprintf(stderr, "\ronhandpub: %" PRIu64 " %s, %.0f/s, %.1f s   ", count, p->what,
+                secs > 0 ? (double)count / secs : 0.0, secs);
+    else
+        fprintf(stderr, "\ronhandpub: %.1f MB read, %.1f MB/s, %.1f s   ", (double)count / 1e6,
+                secs > 0 ? (double)count / 1e6 / secs : 0.0, secs);
     fflush(stderr);
     p->shown = 1;
     return 0;
+}
+
+void cli_progress_bytes(cli_progress *p, uint64_t n)
+{
+    if (p == NULL || !p->enabled)
+        return;
+    p->bytes += n;
+    (void)cli_progress_report(p, p->bytes);
 }
 
 void cli_progress_end(cli_progress *p)

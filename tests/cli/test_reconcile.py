@@ -114,6 +114,33 @@ class ReconcileCli(CliBase):
             self.assertNotIn("QUANTITY", [r["CLASS"] for r in rows(f.read())])
         self.assertIn("within tolerance:    1", out)
 
+    def test_json_quiet_progress(self):
+        import json
+        z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
+        target = os.path.join(self.dir, "d.psv")
+        ext = os.path.join(DATA, "balances.psv")
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target,
+                             "--json")
+        self.assertEqual((code, err), (0, ""))
+        j = json.loads(out)
+        self.assertEqual((j["onhandpub_reconcile"], j["exit_status"], j["report"]),
+                         ("1.0", 0, target))
+        self.assertEqual((j["matched"], j["discrepancies"], j["external_other_organization"]),
+                         (9, 0, 4))
+        self.assertEqual(j["totals"]["KG"], {"erp": "25.5", "external": "25.5"})
+        self.assertEqual(j["compared_without"], [])
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--json")
+        self.assertEqual(code, 2)
+        self.assertIn("--json needs --out", err)
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target,
+                             "-q")
+        self.assertEqual((code, out, err), (0, "", ""))
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", target,
+                             "--progress")
+        self.assertEqual(code, 0)
+        self.assertRegex(err, r"onhandpub: [0-9.]+ MB read, [0-9.]+ MB/s")
+        self.assertIn("matched:             9", out)
+
     def test_csv_format(self):
         """--format csv: the PSV report's rows, as RFC 4180 comma-separated values."""
         z = self.publish(os.path.join(DATA, "balances.psv"), "2026/01/15 18:00:00")
