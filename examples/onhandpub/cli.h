@@ -237,6 +237,15 @@ typedef struct cli_sql_source {
     char row_error[CLI_ERRSIZE];
 } cli_sql_source;
 
+/* The query file (at most 1 MiB, no NUL byte), malloc'ed; NULL with err set. */
+char *cli_read_query(const char *path, char *err);
+/* Result column c named name: its input column i (col[i] = c), -2 if the balances input has no
+ * such column (ignored), -1 with err set if it was returned before. */
+int cli_query_column(int col[CLI_SQL_COLUMNS], const char *name, int c, const char *query_path,
+                     char *err);
+/* 0 if every required input column has a result column; else -1, err naming the missing. */
+int cli_query_columns_complete(const int col[CLI_SQL_COLUMNS], const char *query_path, char *err);
+
 /* Open the database read-only and prepare the query of query_path (its columns and
  * parameters checked: nothing is read yet). */
 int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path, char *err);

@@ -25,8 +25,6 @@
 #ifdef ONHANDPUB_HAVE_PG
 #include <libpq-fe.h>
 
-#define QUERY_MAX (1024 * 1024)
-
 /* The parameters a query may name, as $1..$6, and their types. */
 enum { P_ORG, P_SYSTEM, P_ITEMS, P_MODE, P_WINDOW, P_SNAPSHOT, P_COUNT };
 static const char *const param_names[P_COUNT] = {
@@ -43,43 +41,7 @@ static const Oid param_types[P_COUNT] = {25, 25, 25, 25, 1184, 1184};
 #define OID_TIMESTAMP 1114
 #define OID_TIMESTAMPTZ 1184
 
-_Static_assert(OHP_IN_NCOLS <= CLI_SQL_COLUMNS, "room for every input column");
-
-static int in_index(const char *name)
-{
-    for (int i = 0; i < OHP_IN_NCOLS; i++)
-        if (strcasecmp(name, ohp_input_names[i]) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- the query text ---- */
-
-static char *read_query(const char *path, char *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        cli_err(err, "option --query: cannot open '%s'", path);
-        return NULL;
-    }
-    char *sql = malloc(QUERY_MAX + 1);
-    size_t n = sql ? fread(sql, 1, QUERY_MAX + 1, f) : 0;
-    int bad = sql == NULL || ferror(f);
-    fclose(f);
-    if (bad || n > QUERY_MAX) {
-        free(sql);
-        cli_err(err, "option --query: cannot read '%s'%s", path,
-                n > QUERY_MAX ? " (more than 1 MiB)" : "");
-        return NULL;
-    }
-    sql[n] = '\0';
-    if (strlen(sql) != n) {
-        free(sql);
-        cli_err(err, "option --query: '%s' holds a NUL byte", path);
-        return NULL;
-    }
-    return sql;
-}
 
 static int is_ident(char c, int first)
 {
@@ -216,34 +178,20 @@ static int map_columns(cli_pg_source *s, PGresult *d, char *err)
         return -1;
     }
     for (int c = 0; c < ncol; c++) {
-        int i = in_index(PQfname(d, c));
-        if (i < 0)
-            continue;
-        if (s->col[i] >= 0) {
-            cli_err(err, "query '%s': column %s is returned twice", s->query_path,
-                    ohp_input_names[i]);
+        int i = cli_query_column(s->col, PQfname(d, c), c, s->query_path, err);
+        if (i == -1)
             return -1;
-        }
-        s->col[i] = c;
-        s->type[i] = PQftype(d, c);
+        if (i >= 0)
+            s->type[i] = PQftype(d, c);
     }
-    char missing[512] = "";
-    for (int i = 0; i < OHP_IN_NCOLS; i++)
-        if (ohp_input_required(i) && s->col[i] < 0)
-            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
-                     missing[0] ? ", " : "", ohp_input_names[i]);
-    if (missing[0]) {
-        cli_err(err, "query '%s': missing required column(s): %s", s->query_path, missing);
-        return -1;
-    }
-    return 0;
+    return cli_query_columns_complete(s->col, s->query_path, err);
 }
 
 int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err)
 {
     s->uri = uri;
     s->query_path = query_path;
-    char *sql = read_query(query_path, err);
+    char *sql = cli_read_query(query_path, err);
     if (sql == NULL)
         return -1;
     char *pg = translate(sql, query_path, err);

@@ -23,49 +23,10 @@
 #ifdef ONHANDPUB_HAVE_SQLITE
 #include <sqlite3.h>
 
-#define QUERY_MAX (1024 * 1024)
-
-_Static_assert(OHP_IN_NCOLS <= CLI_SQL_COLUMNS, "room for every input column");
-
 /* The named parameters a query may use, by name without its prefix. */
 enum { P_ORG, P_SYSTEM, P_ITEMS, P_MODE, P_WINDOW, P_SNAPSHOT, P_COUNT };
 static const char *const param_names[P_COUNT] = {
     "organization_code", "system_code", "items", "mode", "window_start", "snapshot_date"};
-
-static int in_index(const char *name)
-{
-    for (int i = 0; i < OHP_IN_NCOLS; i++)
-        if (strcasecmp(name, ohp_input_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* The whole query file into a malloc'ed string. */
-static char *read_query(const char *path, char *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        cli_err(err, "option --query: cannot open '%s'", path);
-        return NULL;
-    }
-    char *sql = malloc(QUERY_MAX + 1);
-    size_t n = sql ? fread(sql, 1, QUERY_MAX + 1, f) : 0;
-    int bad = sql == NULL || ferror(f);
-    fclose(f);
-    if (bad || n > QUERY_MAX) {
-        free(sql);
-        cli_err(err, "option --query: cannot read '%s'%s", path,
-                n > QUERY_MAX ? " (more than 1 MiB)" : "");
-        return NULL;
-    }
-    sql[n] = '\0';
-    if (strlen(sql) != n) {
-        free(sql);
-        cli_err(err, "option --query: '%s' holds a NUL byte", path);
-        return NULL;
-    }
-    return sql;
-}
 
 /* Map the statement's result columns and check its parameters. */
 static int check_statement(cli_sql_source *s, const char *tail, char *err)
@@ -91,25 +52,11 @@ static int check_statement(cli_sql_source *s, const char *tail, char *err)
     }
     for (int c = 0; c < ncol; c++) {
         const char *name = sqlite3_column_name(st, c);
-        int i = name ? in_index(name) : -1;
-        if (i < 0)
-            continue; /* a column the balances input does not have: ignored */
-        if (s->col[i] >= 0) {
-            cli_err(err, "query '%s': column %s is returned twice", s->query_path,
-                    ohp_input_names[i]);
+        if (name && cli_query_column(s->col, name, c, s->query_path, err) == -1)
             return -1;
-        }
-        s->col[i] = c;
     }
-    char missing[512] = "";
-    for (int i = 0; i < OHP_IN_NCOLS; i++)
-        if (ohp_input_required(i) && s->col[i] < 0)
-            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
-                     missing[0] ? ", " : "", ohp_input_names[i]);
-    if (missing[0]) {
-        cli_err(err, "query '%s': missing required column(s): %s", s->query_path, missing);
+    if (cli_query_columns_complete(s->col, s->query_path, err) != 0)
         return -1;
-    }
     for (int k = 1; k <= sqlite3_bind_parameter_count(st); k++) {
         const char *name = sqlite3_bind_parameter_name(st, k);
         int known = -1;
@@ -131,7 +78,7 @@ int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_p
 {
     s->path = path;
     s->query_path = query_path;
-    if ((s->sql = read_query(query_path, err)) == NULL)
+    if ((s->sql = cli_read_query(query_path, err)) == NULL)
         return -1;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         cli_err(err, "source sqlite:%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -339,7 +286,7 @@ static int busy_wait(void *ud, int count)
     if (count == 0)
         fprintf(stderr, "onhandpub: waiting for another run to release state store sqlite:%s\n",
                 st->path);
-    struct timespec ts = {0, 50 * 1000 * 1000};
+    struct timespec ts = {0, 50000000L};
     nanosleep(&ts, NULL);
     return 1;
 }
