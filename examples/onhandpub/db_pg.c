@@ -149,6 +149,19 @@ static char *translate(const char *sql, const char *path, char *err)
 
 /* ---- the source ---- */
 
+/* The server's notices: its warnings go to standard error, NOTICE and below are dropped
+ * ("relation ... already exists, skipping" of every run's CREATE TABLE IF NOT EXISTS). */
+static void on_notice(void *ud, const PGresult *res)
+{
+    (void)ud;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev != NULL && strcmp(sev, "WARNING") == 0) {
+        char v[CLI_ERRSIZE];
+        fprintf(stderr, "onhandpub: postgresql: %s\n",
+                cli_visible(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), v, sizeof v));
+    }
+}
+
 static int conn_open(PGconn **conn, const char *uri, const char *what, char *err)
 {
     *conn = PQconnectdb(uri);
@@ -157,6 +170,7 @@ static int conn_open(PGconn **conn, const char *uri, const char *what, char *err
                 *conn ? PQerrorMessage(*conn) : "out of memory");
         return -1;
     }
+    PQsetNoticeReceiver(*conn, on_notice, NULL);
     PGresult *r = PQexec(*conn, "SET TIME ZONE 'UTC'");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
