@@ -245,6 +245,16 @@ int cli_query_column(int col[CLI_SQL_COLUMNS], const char *name, int c, const ch
                      char *err);
 /* 0 if every required input column has a result column; else -1, err naming the missing. */
 int cli_query_columns_complete(const int col[CLI_SQL_COLUMNS], const char *query_path, char *err);
+/* A bad value of input column i: "column NAME why" into buf (size bytes) becomes rec's source
+ * error, unless the row already has one. */
+void cli_db_bad_value(ohp_record *rec, int i, const char *why, char *buf, size_t size);
+/* Input column i holds a time (LAST_UPDATE_DATE, LOT_EXPIRATION_DATE). */
+int cli_db_is_time(int i);
+/* The text v (len bytes, as the database gave it) of input column i into rec: a flag takes
+ * Y/N, 1/0, t/f (a boolean) or empty, any other column points at v.  NULL, or why it is bad. */
+const char *cli_db_set_text(ohp_record *rec, int i, const char *v, size_t len);
+/* A run of items (ohp_items) covers item class k (ohp_item_class). */
+int cli_items_cover(int items, int k);
 
 /* Open the database read-only and prepare the query of query_path (its columns and
  * parameters checked: nothing is read yet). */

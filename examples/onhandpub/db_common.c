@@ -1,6 +1,7 @@
 /*
- * What the database sources share (db_sqlite.c, db_pg.c): the query file,
- * and the result columns matched against the balances input's.
+ * What the database ends share (db_sqlite.c, db_pg.c): the query file, the
+ * result columns matched against the balances input's, a value's text into
+ * the record, and which item classes a run covers.
  */
 #include "cli.h"
 #include "layout.h"
@@ -68,4 +69,46 @@ int cli_query_columns_complete(const int col[CLI_SQL_COLUMNS], const char *query
         return -1;
     }
     return 0;
+}
+
+void cli_db_bad_value(ohp_record *rec, int i, const char *why, char *buf, size_t size)
+{
+    if (rec->source_error != NULL)
+        return; /* the first reason of the row */
+    snprintf(buf, size, "column %s %s", ohp_input_names[i], why);
+    rec->source_error = buf;
+}
+
+int cli_db_is_time(int i)
+{
+    return i + OHP_IN_FIRST == OHP_COL_LOT_EXPIRATION_DATE ||
+           i + OHP_IN_FIRST == OHP_COL_LAST_UPDATE_DATE;
+}
+
+const char *cli_db_set_text(ohp_record *rec, int i, const char *v, size_t len)
+{
+    if (len != strlen(v))
+        return "holds a NUL byte";
+    int col = i + OHP_IN_FIRST;
+    if (col != OHP_COL_SERIAL_CONTROLLED && col != OHP_COL_CONSIGNED_FLAG) {
+        *(const char **)((char *)rec + ohp_input_member[i]) = v;
+        return NULL;
+    }
+    /* a flag: Y or N, 1 or 0, or a boolean's text (t, f) */
+    int on =
+        strcmp(v, "Y") == 0 || strcmp(v, "y") == 0 || strcmp(v, "1") == 0 || strcmp(v, "t") == 0;
+    int off = strcmp(v, "N") == 0 || strcmp(v, "n") == 0 || strcmp(v, "0") == 0 ||
+              strcmp(v, "f") == 0 || v[0] == '\0';
+    if (!on && !off)
+        return "must be Y or N (or 1 or 0, or a boolean)";
+    if (col == OHP_COL_SERIAL_CONTROLLED)
+        rec->serial_controlled = on;
+    else
+        rec->consigned = on;
+    return NULL;
+}
+
+int cli_items_cover(int items, int k)
+{
+    return items == OHP_ITEMS_BOTH || (items == OHP_ITEMS_SERIAL) == (k == OHP_CLASS_SERIAL);
 }

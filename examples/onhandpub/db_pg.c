@@ -33,7 +33,6 @@ static const char *const param_names[P_COUNT] = {
 static const Oid param_types[P_COUNT] = {25, 25, 25, 25, 1184, 1184};
 
 /* Type oids the values are converted from. */
-#define OID_BOOL 16
 #define OID_BYTEA 17
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
@@ -285,19 +284,6 @@ int cli_pg_open_pass(void *ud, const ohp_source_query *q)
     return 0;
 }
 
-static void bad_value(cli_pg_source *s, ohp_record *rec, int i, const char *why)
-{
-    if (rec->source_error == NULL) {
-        snprintf(s->row_error, sizeof s->row_error, "column %s %s", ohp_input_names[i], why);
-        rec->source_error = s->row_error;
-    }
-}
-
-static void set_text(ohp_record *rec, int i, const char *v)
-{
-    *(const char **)((char *)rec + ohp_input_member[i]) = v;
-}
-
 /* A timestamp's text (UTC: the session's zone) as YYYY-MM-DD HH:MM:SS, fraction dropped. */
 static int pg_timestamp(const char *v, char *buf, size_t size)
 {
@@ -318,58 +304,30 @@ static void take_value(cli_pg_source *s, ohp_record *rec, int i)
 {
     int c = s->col[i];
     if (PQgetisnull(s->res, 0, c))
-        return;
-    const char *v = PQgetvalue(s->res, 0, c);
-    bool flag =
-        i + OHP_IN_FIRST == OHP_COL_SERIAL_CONTROLLED || i + OHP_IN_FIRST == OHP_COL_CONSIGNED_FLAG;
+        return; /* absent */
+    const char *v = PQgetvalue(s->res, 0, c), *why;
     switch (s->type[i]) {
     case OID_FLOAT4:
     case OID_FLOAT8:
-        bad_value(s, rec, i,
-                  "is a floating-point column: exact values must come as numeric, an integer "
-                  "type or text");
-        return;
+        why = "is a floating-point column: exact values must come as numeric, an integer type or "
+              "text";
+        break;
     case OID_BYTEA:
-        bad_value(s, rec, i, "is a bytea column: values must come as text or numbers");
-        return;
+        why = "is a bytea column: values must come as text or numbers";
+        break;
     case OID_TIMESTAMP:
     case OID_TIMESTAMPTZ:
-        if (pg_timestamp(v, s->dates[i], sizeof s->dates[i]) != 0) {
-            bad_value(s, rec, i, "holds a time outside years 1 to 9999");
-            return;
-        }
-        set_text(rec, i, s->dates[i]);
-        return;
-    case OID_BOOL:
-        if (flag) {
-            if (i + OHP_IN_FIRST == OHP_COL_SERIAL_CONTROLLED)
-                rec->serial_controlled = v[0] == 't';
-            else
-                rec->consigned = v[0] == 't';
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    if ((size_t)PQgetlength(s->res, 0, c) != strlen(v)) {
-        bad_value(s, rec, i, "holds a NUL byte");
-        return;
-    }
-    if (flag) {
-        int on = strcmp(v, "Y") == 0 || strcmp(v, "y") == 0 || strcmp(v, "1") == 0;
-        int off = strcmp(v, "N") == 0 || strcmp(v, "n") == 0 || strcmp(v, "0") == 0 || !v[0];
-        if (!on && !off) {
-            bad_value(s, rec, i, "must be Y or N (or a boolean)");
-            return;
-        }
-        if (i + OHP_IN_FIRST == OHP_COL_SERIAL_CONTROLLED)
-            rec->serial_controlled = on;
+        if (pg_timestamp(v, s->dates[i], sizeof s->dates[i]) != 0)
+            why = "holds a time outside years 1 to 9999";
         else
-            rec->consigned = on;
-        return;
+            why = cli_db_set_text(rec, i, s->dates[i], strlen(s->dates[i]));
+        break;
+    default: /* text, numbers, dates and booleans as their text */
+        why = cli_db_set_text(rec, i, v, (size_t)PQgetlength(s->res, 0, c));
+        break;
     }
-    set_text(rec, i, v);
+    if (why != NULL)
+        cli_db_bad_value(rec, i, why, s->row_error, sizeof s->row_error);
 }
 
 int cli_pg_next(void *ud, ohp_record *rec)
@@ -594,9 +552,7 @@ int cli_pg_state_commit(void *ud, const char *system_code, const char *organizat
     snprintf(id, sizeof id, "%llu", (unsigned long long)run_id);
     bool ok = exec_ok(st->conn, "BEGIN");
     for (int k = 0; ok && k < 2; k++) {
-        bool covered =
-            items == OHP_ITEMS_BOTH || (items == OHP_ITEMS_SERIAL) == (k == OHP_CLASS_SERIAL);
-        if (!covered || state[k].last_snapshot == OHP_TIME_NONE)
+        if (!cli_items_cover(items, k) || state[k].last_snapshot == OHP_TIME_NONE)
             continue;
         char w[OHP_DATE_BUFSIZE] = "", l[OHP_DATE_BUFSIZE];
         if (state[k].watermark != OHP_TIME_NONE)

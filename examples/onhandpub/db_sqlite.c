@@ -150,79 +150,39 @@ int cli_sql_open_pass(void *ud, const ohp_source_query *q)
     return 0;
 }
 
-/* A bad value: the record carries the reason (the job's bad-record policy decides). */
-static void bad_value(cli_sql_source *s, ohp_record *rec, int i, const char *why)
-{
-    if (rec->source_error == NULL) {
-        snprintf(s->row_error, sizeof s->row_error, "column %s %s", ohp_input_names[i], why);
-        rec->source_error = s->row_error;
-    }
-}
-
-static bool is_flag(int i)
-{
-    return i + OHP_IN_FIRST == OHP_COL_SERIAL_CONTROLLED ||
-           i + OHP_IN_FIRST == OHP_COL_CONSIGNED_FLAG;
-}
-
-static bool is_date(int i)
-{
-    return i + OHP_IN_FIRST == OHP_COL_LOT_EXPIRATION_DATE ||
-           i + OHP_IN_FIRST == OHP_COL_LAST_UPDATE_DATE;
-}
-
-static void set_flag(ohp_record *rec, int i, int v)
-{
-    if (i + OHP_IN_FIRST == OHP_COL_SERIAL_CONTROLLED)
-        rec->serial_controlled = v;
-    else
-        rec->consigned = v;
-}
-
 /* Column i of the current row into rec. */
 static void take_value(cli_sql_source *s, ohp_record *rec, int i)
 {
     int c = s->col[i];
-    int type = sqlite3_column_type(s->st, c);
-    if (type == SQLITE_NULL)
+    const char *why = NULL;
+    switch (sqlite3_column_type(s->st, c)) {
+    case SQLITE_NULL:
         return; /* absent */
-    if (type == SQLITE_FLOAT) {
-        bad_value(s, rec, i,
-                  "holds a floating-point value: exact values must come as TEXT or INTEGER "
-                  "(store decimals as text)");
-        return;
-    }
-    if (type == SQLITE_BLOB) {
-        bad_value(s, rec, i, "holds a BLOB: values must come as TEXT or INTEGER");
-        return;
-    }
-    if (type == SQLITE_INTEGER && is_date(i)) {
-        /* seconds since 1970-01-01 UTC */
-        if (ohp_date_format(sqlite3_column_int64(s->st, c), 0, s->dates[i]) != OHP_OK) {
-            bad_value(s, rec, i, "holds a time outside years 1 to 9999");
-            return;
+    case SQLITE_FLOAT:
+        why = "holds a floating-point value: exact values must come as TEXT or INTEGER (store "
+              "decimals as text)";
+        break;
+    case SQLITE_BLOB:
+        why = "holds a BLOB: values must come as TEXT or INTEGER";
+        break;
+    case SQLITE_INTEGER:
+        if (cli_db_is_time(i)) { /* seconds since 1970-01-01 UTC */
+            if (ohp_date_format(sqlite3_column_int64(s->st, c), 0, s->dates[i]) != OHP_OK)
+                why = "holds a time outside years 1 to 9999";
+            else
+                why = cli_db_set_text(rec, i, s->dates[i], strlen(s->dates[i]));
+            break;
         }
-        *(const char **)((char *)rec + ohp_input_member[i]) = s->dates[i];
-        return;
+        /* fall through - an integer as its decimal digits */
+    default: {
+        const char *v = (const char *)sqlite3_column_text(s->st, c);
+        if (v != NULL)
+            why = cli_db_set_text(rec, i, v, (size_t)sqlite3_column_bytes(s->st, c));
+        break;
     }
-    const char *v = (const char *)sqlite3_column_text(s->st, c);
-    int n = sqlite3_column_bytes(s->st, c);
-    if (v == NULL)
-        return;
-    if ((size_t)n != strlen(v)) {
-        bad_value(s, rec, i, "holds a NUL byte");
-        return;
     }
-    if (is_flag(i)) {
-        if (strcmp(v, "Y") == 0 || strcmp(v, "y") == 0 || strcmp(v, "1") == 0)
-            set_flag(rec, i, 1);
-        else if (strcmp(v, "N") == 0 || strcmp(v, "n") == 0 || strcmp(v, "0") == 0 || !v[0])
-            set_flag(rec, i, 0);
-        else
-            bad_value(s, rec, i, "must be Y or N (or 1 or 0)");
-        return;
-    }
-    *(const char **)((char *)rec + ohp_input_member[i]) = v;
+    if (why != NULL)
+        cli_db_bad_value(rec, i, why, s->row_error, sizeof s->row_error);
 }
 
 int cli_sql_next(void *ud, ohp_record *rec)
@@ -443,9 +403,7 @@ int cli_sql_state_commit(void *ud, const char *system_code, const char *organiza
                                  -1, &q, NULL) == SQLITE_OK;
     for (int k = 0; ok && k < 2; k++) {
         /* only the classes the run covered: a row keeps the last run that covered it */
-        bool covered =
-            items == OHP_ITEMS_BOTH || (items == OHP_ITEMS_SERIAL) == (k == OHP_CLASS_SERIAL);
-        if (!covered || state[k].last_snapshot == OHP_TIME_NONE)
+        if (!cli_items_cover(items, k) || state[k].last_snapshot == OHP_TIME_NONE)
             continue;
         char w[OHP_DATE_BUFSIZE] = "", l[OHP_DATE_BUFSIZE];
         if (state[k].watermark != OHP_TIME_NONE)
