@@ -84,47 +84,34 @@ OHP_EXPORT int ohp_date_parse(const char *text, int64_t *out)
 {
     if (text == NULL || out == NULL)
         return OHP_EINVAL;
-    size_t n = strlen(text);
-    int y, mo, d, h = 0, mi = 0, s = 0;
-    char sep;
-    if (n < 10 || !digits(text, 4, &y) || !digits(text + 5, 2, &mo) || !digits(text + 8, 2, &d))
-        return OHP_EPARSE;
-    sep = text[4];
-    if ((sep != '/' && sep != '-') || text[7] != sep)
+    /* The forms without a zone: YYYY/MM/DD, YYYY-MM-DD, either with " HH:MM:SS" (UTC). */
+    ohp_day_cache none = {"", false, 0};
+    int rc = ohp_date_parse_plain(&none, text, out);
+    if (rc != OHP_EINVAL)
+        return rc;
+    /* ISO 8601 with a zone: YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM. */
+    int y, mo, d, h, mi, s;
+    if (strlen(text) < 20 || !digits(text, 4, &y) || text[4] != '-' || !digits(text + 5, 2, &mo) ||
+        text[7] != '-' || !digits(text + 8, 2, &d) || text[10] != 'T' ||
+        !digits(text + 11, 2, &h) || text[13] != ':' || !digits(text + 14, 2, &mi) ||
+        text[16] != ':' || !digits(text + 17, 2, &s))
         return OHP_EPARSE;
     int64_t offset = 0;
-    if (n > 10) {
-        /* "YYYY/MM/DD HH:MM:SS" and "YYYY-MM-DD HH:MM:SS" are UTC; ISO 8601's 'T' needs a zone */
-        char tsep = sep == '/' || text[10] == ' ' ? ' ' : 'T';
-        if (n < 19 || text[10] != tsep || !digits(text + 11, 2, &h) || text[13] != ':' ||
-            !digits(text + 14, 2, &mi) || text[16] != ':' || !digits(text + 17, 2, &s))
+    const char *z = text + 19;
+    if (strcmp(z, "Z") != 0) {
+        int oh, om;
+        if ((z[0] != '+' && z[0] != '-') || strlen(z) != 6 || z[3] != ':' ||
+            !digits(z + 1, 2, &oh) || !digits(z + 4, 2, &om) || oh > 23 || om > 59)
             return OHP_EPARSE;
-        if (tsep == ' ') {
-            if (n != 19)
-                return OHP_EPARSE;
-        } else {
-            /* ISO 8601 date-time needs a zone designator. */
-            const char *z = text + 19;
-            if (strcmp(z, "Z") == 0) {
-                offset = 0;
-            } else if ((z[0] == '+' || z[0] == '-') && strlen(z) == 6 && z[3] == ':') {
-                int oh, om;
-                if (!digits(z + 1, 2, &oh) || !digits(z + 4, 2, &om) || oh > 23 || om > 59)
-                    return OHP_EPARSE;
-                offset = (int64_t)oh * 3600 + (int64_t)om * 60;
-                if (z[0] == '-')
-                    offset = -offset;
-            } else {
-                return OHP_EPARSE;
-            }
-        }
+        offset = (int64_t)oh * 3600 + (int64_t)om * 60;
+        if (z[0] == '-')
+            offset = -offset;
     }
     if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         s > 59)
         return OHP_EPARSE;
     int64_t t = ohp_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
-                (int64_t)mi * 60 + s;
-    t -= offset;
+                (int64_t)mi * 60 + s - offset;
     if (t < T_MIN || t > T_MAX)
         return OHP_EPARSE;
     *out = t;
