@@ -17,65 +17,29 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import zipfile
 
-CLI = os.environ.get("OHP_CLI", "")
-DATA = os.environ.get("OHP_CLI_DATA", "")
-ROOT = os.environ.get("OHP_SOURCE_ROOT", "")
-SQL = os.path.join(ROOT, "examples", "sql")
+from db_support import (CLI, DATA, HOSTILE_VALUES, NOW1, NOW2, SQL, DbCase, hostile_values,
+                        read_entry)
+
 HAVE = os.environ.get("OHP_CLI_SQLITE") == "1"
-NOW1 = "2026/01/15 18:00:00"
-NOW2 = "2026/01/16 18:00:00"
 
 sys.path.insert(0, SQL)
 import build_sample_db  # noqa: E402
 
 
-def read_entry(path):
-    with zipfile.ZipFile(path) as z:
-        return z.read(z.namelist()[0]).decode("utf-8")
-
-
-class DbTest(unittest.TestCase):
+class DbTest(DbCase):
     def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory(prefix="ohp-db-")
-        self.tmp = self._tmp.name
+        super().setUp()
         self.db = os.path.join(self.tmp, "erp.db")
         self.query = os.path.join(SQL, "balances_query.sql")
         build_sample_db.build(os.path.join(DATA, "balances.psv"), self.db)
-
-    def tearDown(self):
-        self._tmp.cleanup()
-
-    def run_cli(self, *args):
-        return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=120)
-
-    def outdir(self, name):
-        d = os.path.join(self.tmp, name)
-        os.makedirs(d, exist_ok=True)
-        return d
 
     def publish_db(self, out, *args, query=None, db=None):
         return self.run_cli("publish", "--source", "sqlite:" + (db or self.db), "--query",
                             query or self.query, "--org", "M1", "--no-auth", "--outdir",
                             self.outdir(out), *args)
-
-    def publish_psv(self, out, psv, *args):
-        return self.run_cli("publish", "--input", psv, "--org", "M1", "--no-auth", "--outdir",
-                            self.outdir(out), *args)
-
-    def zip_of(self, r):
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return r.stdout.strip()
-
-    def write_query(self, text):
-        path = os.path.join(self.tmp, "q.sql")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return path
 
 
 @unittest.skipUnless(HAVE, "built without SQLite")
@@ -90,6 +54,16 @@ class TestSqliteSource(DbTest):
             with open(a, "rb") as f, open(b, "rb") as g:
                 self.assertEqual(f.read(), g.read(), items)
         self.assertGreater(len(read_entry(b).splitlines()), 5)
+
+    def test_hostile_values_come_back_unchanged(self):
+        """Pipes, quotes, CR LF and non-ASCII text: the same ZIP as from the file."""
+        psv = self.hostile_psv()
+        build_sample_db.build(psv, self.db)
+        a = self.zip_of(self.publish_psv("psv", psv, "--full", "--now", NOW1, "--run-id", "3"))
+        b = self.zip_of(self.publish_db("db", "--full", "--now", NOW1, "--run-id", "3"))
+        with open(a, "rb") as f, open(b, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertEqual(hostile_values(b), HOSTILE_VALUES)
 
     def test_incremental_runs_publish_whole_keys_like_the_psv(self):
         """A key of two rows, one of them changed: both rows, from either end."""
@@ -159,15 +133,6 @@ class TestSqliteSource(DbTest):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("missing.db", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "missing.db")))
-
-    def query_with(self, column, expression):
-        """balances_query.sql with one column's expression replaced."""
-        with open(self.query, encoding="utf-8") as f:
-            sql = f.read()
-        old = "b.%s" % column.lower()
-        start = sql.index(old)
-        end = sql.index("AS " + column, start)
-        return self.write_query(sql[:start] + expression + " " + sql[end:])
 
     def test_bad_values_go_through_the_bad_record_policy(self):
         con = sqlite3.connect(self.db)

@@ -17,6 +17,7 @@ OHP_CLI, OHP_CLI_DATA, OHP_SOURCE_ROOT, OHP_CLI_PG (1: built with libpq).
 """
 
 import glob
+import io
 import os
 import pwd
 import shutil
@@ -25,15 +26,11 @@ import sys
 import tempfile
 import time
 import unittest
-import zipfile
 
-CLI = os.environ.get("OHP_CLI", "")
-DATA = os.environ.get("OHP_CLI_DATA", "")
-ROOT = os.environ.get("OHP_SOURCE_ROOT", "")
-SQL = os.path.join(ROOT, "examples", "sql")
+from db_support import (CLI, DATA, HOSTILE_VALUES, NOW1, NOW2, SQL, DbCase, entry_rows,
+                        hostile_values, read_entry)
+
 BUILT = os.environ.get("OHP_CLI_PG") == "1"
-NOW1 = "2026/01/15 18:00:00"
-NOW2 = "2026/01/16 18:00:00"
 
 sys.path.insert(0, SQL)
 import build_sample_db  # noqa: E402
@@ -105,67 +102,28 @@ def tearDownModule():
         SERVER.stop()
 
 
-def read_entry(path):
-    with zipfile.ZipFile(path) as z:
-        return z.read(z.namelist()[0]).decode("utf-8")
-
-
-class PgTest(unittest.TestCase):
+class PgTest(DbCase):
     counter = 0
 
     def setUp(self):
         if SERVER is None:
             self.skipTest("no PostgreSQL server programs" if BUILT else "built without libpq")
-        self._tmp = tempfile.TemporaryDirectory(prefix="ohp-pgt-")
-        self.tmp = self._tmp.name
+        super().setUp()
         PgTest.counter += 1
         self.db = "erp%d" % PgTest.counter
         SERVER.psql("postgres", "CREATE DATABASE %s" % self.db)
         self.load(os.path.join(DATA, "balances.psv"))
         self.query = os.path.join(SQL, "balances_query_postgresql.sql")
 
-    def tearDown(self):
-        self._tmp.cleanup()
-
     def load(self, psv):
-        import io
         buf = io.StringIO()
         build_sample_db.postgresql(psv, buf)
         SERVER.psql(self.db, "DROP TABLE IF EXISTS balance_serials, balances;" + buf.getvalue())
-
-    def run_cli(self, *args):
-        return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=120)
-
-    def outdir(self, name):
-        d = os.path.join(self.tmp, name)
-        os.makedirs(d, exist_ok=True)
-        return d
 
     def publish_pg(self, out, *args, query=None, org="M1"):
         return self.run_cli("publish", "--source", SERVER.uri(self.db), "--query",
                             query or self.query, "--org", org, "--no-auth", "--outdir",
                             self.outdir(out), *args)
-
-    def publish_psv(self, out, psv, *args):
-        return self.run_cli("publish", "--input", psv, "--org", "M1", "--no-auth", "--outdir",
-                            self.outdir(out), *args)
-
-    def zip_of(self, r):
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return r.stdout.strip()
-
-    def write_query(self, text):
-        path = os.path.join(self.tmp, "q.sql")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return path
-
-    def query_with(self, column, expression):
-        with open(self.query, encoding="utf-8") as f:
-            sql = f.read()
-        start = sql.index("b.%s" % column.lower())
-        end = sql.index("AS " + column, start)
-        return self.write_query(sql[:start] + expression + " " + sql[end:])
 
 
 class TestSource(PgTest):
@@ -178,6 +136,16 @@ class TestSource(PgTest):
                                             "7", "--items", items))
             with open(a, "rb") as f, open(b, "rb") as g:
                 self.assertEqual(f.read(), g.read(), items)
+
+    def test_hostile_values_come_back_unchanged(self):
+        """Pipes, quotes, CR LF and non-ASCII text: the same ZIP as from the file."""
+        psv = self.hostile_psv()
+        self.load(psv)
+        a = self.zip_of(self.publish_psv("psv", psv, "--full", "--now", NOW1, "--run-id", "3"))
+        b = self.zip_of(self.publish_pg("pg", "--full", "--now", NOW1, "--run-id", "3"))
+        with open(a, "rb") as f, open(b, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertEqual(hostile_values(b), HOSTILE_VALUES)
 
     def test_incremental_whole_keys_with_database_state(self):
         psv = os.path.join(self.tmp, "balances.psv")
@@ -305,11 +273,6 @@ INSERT INTO stock_quant (product_id, location_id, lot_id, owner_id, quantity, wr
 class TestOdoo(PgTest):
     """examples/sql/odoo_stock_quant_postgresql.sql on a small Odoo-shaped database."""
 
-    def lines(self, path):
-        rows = [x.split("|") for x in read_entry(path).splitlines()]
-        head = rows[0]
-        return [dict(zip(head, r)) for r in rows[1:]]
-
     def test_odoo_quants(self):
         SERVER.psql(self.db, ODOO_SCHEMA)
         q = os.path.join(SQL, "odoo_stock_quant_postgresql.sql")
@@ -319,7 +282,7 @@ class TestOdoo(PgTest):
         got = [(r["ITEM_NUMBER"], r["SUBINVENTORY_CODE"], r["LOCATOR_NAME"], r["LOT_NUMBER"],
                 r["LOT_EXPIRATION_DATE"], r["SERIAL_NUMBER"], r["PRIMARY_QUANTITY"],
                 r["PRIMARY_UOM_CODE"], r["CONSIGNED_FLAG"], r["OWNING_PARTY_ID"])
-               for r in self.lines(b)]
+               for r in entry_rows(b)]
         self.assertEqual(got, [
             ("BOLT", "Stock", "WH/Stock/Shelf 1", "", "", "", "10", "Units", "Y", "77"),
             ("BOLT", "Stock", "WH/Stock/Shelf 1", "", "", "", "42.5", "Units", "N", ""),
@@ -333,7 +296,7 @@ class TestOdoo(PgTest):
                              "'2026-01-16 07:00:00' WHERE owner_id = 77")
         b = self.zip_of(self.publish_pg("inc", "--now", NOW2, "--state", st, query=q, org="WH"))
         got = [(r["PUBLISH_MODE"], r["ITEM_NUMBER"], r["PRIMARY_QUANTITY"], r["OWNING_PARTY_ID"])
-               for r in self.lines(b)]
+               for r in entry_rows(b)]
         self.assertEqual(got, [("INCREMENTAL", "BOLT", "9", "77")])
 
 
