@@ -522,6 +522,33 @@ class TestPublish(CliTest):
         self.assertIn("no record of organization 'M9'", j["error"]["message"])
         self.assertIn("no record of organization 'M9'", r.stderr)
 
+    def test_json_summary_with_hostile_values(self):
+        """Units and a folder name with quotes, backslashes, pipes, CR LF and non-ASCII
+        text: the JSON reads back with them unchanged."""
+        import json
+        def line(item, qty, uom):
+            v = {"ORGANIZATION_ID": "204", "ORGANIZATION_CODE": "M1", "ITEM_NUMBER": item,
+                 "SUBINVENTORY_CODE": "FGI", "SERIAL_CONTROLLED": "N", "PRIMARY_QUANTITY": qty,
+                 "PRIMARY_UOM_CODE": uom, "CONSIGNED_FLAG": "N",
+                 "LAST_UPDATE_DATE": "2026/01/10 08:00:00"}
+            return "|".join(v.get(c, "") for c in INPUT_COLUMNS) + "\n"
+
+        inp = os.path.join(self.tmp, "in.psv")
+        with open(inp, "w", encoding="utf-8", newline="") as f:
+            f.write("|".join(INPUT_COLUMNS) + "\n" + line("X1", "1.5", '"K""g|\\"') +
+                    line("X2", "2", '"Ω\r\nu"') + line("X3", "oops", "EA"))
+        out = os.path.join(self.tmp, 'o"ut\\Ω')
+        os.mkdir(out)
+        r = self.run_cli("publish", "--input", inp, "--org", "M1", "--no-auth", "--full",
+                         "--outdir", out, "--on-error", "reject", "--max-rejects", "100%",
+                         "--now", "2026/01/15 18:00:00", "--json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertEqual(j["totals"], {'K"g|\\': "1.5", "Ω\r\nu": "2"})
+        self.assertEqual(os.path.dirname(j["file"]), out)
+        self.assertTrue(os.path.isfile(j["file"]))
+        self.assertEqual((j["status"], j["records_rejected"]), ("warnings", 1))
+
     def test_quiet_progress_verbose(self):
         now = "2026/01/15 18:00:00"
         r = self.publish("--full", "--now", now, "--run-id", "7")

@@ -148,6 +148,7 @@ class ReconcileCli(CliBase):
                          "ORGANIZATION_CODE|ITEM_NUMBER|REVISION|SUBINVENTORY_CODE|LOCATOR_NAME|"
                          "LOT_NUMBER|SERIAL_NUMBERS|PRIMARY_QUANTITY|PRIMARY_UOM_CODE\n"
                          'M1|"A,B ""quoted"""||STORES|"S1|02|03"|||1|EA\n'
+                         'M1|Bücher||STORES|"F\r\n9"|||2|"Ω""u"\n'
                          "M1|AS54888|A|STORES|S1.01.01|||119.5|EA\n")
         psv = os.path.join(self.dir, "d.psv")
         out = os.path.join(self.dir, "d.csv")
@@ -166,6 +167,14 @@ class ReconcileCli(CliBase):
         self.assertEqual([dict(zip(OUT_COLUMNS, r)) for r in got[1:]], want)
         self.assertIn('"A,B ""quoted"""', raw)
         self.assertTrue(any(r["ITEM_NUMBER"] == 'A,B "quoted"' for r in want))
+        self.assertTrue(any((r["ITEM_NUMBER"], r["LOCATOR"], r["EXTERNAL_UOM_CODE"]) ==
+                            ("Bücher", "F\r\n9", 'Ω"u') for r in want))
+        # the JSON summary keeps the unit as it is
+        import json
+        code, out, err = run("reconcile", "--snapshot", z, "--external", ext, "--out", psv,
+                             "--json")
+        self.assertEqual(code, 1, err)
+        self.assertEqual(json.loads(out)["totals"]['Ω"u'], {"erp": "0", "external": "2"})
         code, _, err = run("reconcile", "--snapshot", z, "--external", ext, "--format", "xlsx")
         self.assertEqual(code, 2)
         self.assertIn("expected psv or csv", err)
