@@ -190,6 +190,26 @@ class TestSqliteState(DbTest):
                              "--items", "nonserial")
         self.assertTrue(self.zip_of(r4).endswith("_M1_3_20260118180000.zip"))
 
+    def test_state_keys_with_hostile_codes(self):
+        """An organization code with a quote, a pipe and non-ASCII text keys its rows."""
+        org = 'M"1|Ω'
+        inp = os.path.join(self.tmp, "in.psv")
+        with open(inp, "w", encoding="utf-8", newline="") as f:
+            f.write("ORGANIZATION_CODE|ITEM_NUMBER|SUBINVENTORY_CODE|SERIAL_CONTROLLED|"
+                    "PRIMARY_QUANTITY|PRIMARY_UOM_CODE|LAST_UPDATE_DATE\n"
+                    '"M""1|Ω"|X|FGI|N|1|EA|2026/01/10 08:00:00\n')
+        st = os.path.join(self.tmp, "state.db")
+        for now in (NOW1, NOW2):
+            r = self.run_cli("publish", "--input", inp, "--org", org, "--no-auth", "--outdir",
+                             self.outdir("o"), "--now", now, "--state", "sqlite:" + st,
+                             *(["--full"] if now == NOW1 else []))
+            self.zip_of(r)
+        con = sqlite3.connect(st)
+        rows = sorted(con.execute("SELECT organization_code, item_class, watermark, last_run_id "
+                                  "FROM onhandpub_state"))
+        con.close()
+        self.assertEqual(rows, [(org, "NONSERIAL", NOW2, 2), (org, "SERIAL", NOW2, 2)])
+
     def test_two_runs_never_hold_the_store_together(self):
         st = "sqlite:" + os.path.join(self.tmp, "state.db")
         self.zip_of(self.publish_db("o", "--full", "--now", NOW1, "--state", st))
