@@ -256,13 +256,11 @@ const char *cli_db_set_text(ohp_record *rec, int i, const char *v, size_t len);
 /* A run of items (ohp_items) covers item class k (ohp_item_class). */
 int cli_items_cover(int items, int k);
 
-/* Open the database read-only and prepare the query of query_path (its columns and
- * parameters checked: nothing is read yet). */
-int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path, char *err);
-/* The job's source callbacks (user data: the cli_sql_source). */
-int cli_sql_open_pass(void *ud, const ohp_source_query *q);
-int cli_sql_next(void *ud, ohp_record *rec);
-void cli_sql_close_pass(void *ud);
+/* Open the database read-only, prepare the query of query_path (its columns and parameters
+ * checked: nothing is read yet) and make it the job's source.  0, or an exit status with err
+ * set (EXIT_USAGE: the query cannot run, or a build without SQLite). */
+int cli_sql_use_source(cli_sql_source *s, ohp_job *job, const char *path, const char *query_path,
+                       char *err);
 /* End the read transaction, close (safe on a zeroed object). */
 void cli_sql_source_close(cli_sql_source *s);
 
@@ -274,15 +272,11 @@ typedef struct cli_sql_state {
     uint64_t last_run_id;
 } cli_sql_state;
 
-/* Open (creating the database and its tables if missing) and lock it; waits for another run. */
-int cli_sql_state_open(cli_sql_state *st, const char *path, char *err);
+/* Open (creating the database and its tables if missing), lock it (waiting for another run)
+ * and make it the job's state store.  0, or an exit status with err set. */
+int cli_sql_use_state(cli_sql_state *st, ohp_job *job, const char *path, char *err);
 void cli_sql_state_close(cli_sql_state *st);
 /* ohp_state_store callbacks (user data: the cli_sql_state). */
-int cli_sql_state_get(void *ud, const char *system_code, const char *organization_code,
-                      ohp_class_state state[2]);
-int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
-int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
-                         int items, const ohp_class_state state[2], uint64_t run_id);
 
 /* ---- PostgreSQL ends (db_pg.c; docs/cli.md, "Databases") ---- */
 
@@ -303,11 +297,10 @@ typedef struct cli_pg_source {
     char row_error[CLI_ERRSIZE];
 } cli_pg_source;
 
-/* Connect (uri: libpq's connection string), prepare the query (its columns checked). */
-int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err);
-int cli_pg_open_pass(void *ud, const ohp_source_query *q);
-int cli_pg_next(void *ud, ohp_record *rec);
-void cli_pg_close_pass(void *ud);
+/* Connect (uri: libpq's connection string), prepare the query (its columns checked) and make
+ * it the job's source.  0, or an exit status with err set. */
+int cli_pg_use_source(cli_pg_source *s, ohp_job *job, const char *uri, const char *query_path,
+                      char *err);
 void cli_pg_source_close(cli_pg_source *s);
 
 /* The state store in a PostgreSQL database; one run per (system, organization) at a time. */
@@ -317,15 +310,11 @@ typedef struct cli_pg_state {
     struct pg_conn *conn;
 } cli_pg_state;
 
-/* Connect, create the tables if missing, and take the (system, organization) lock (waits). */
-int cli_pg_state_open(cli_pg_state *st, const char *uri, const char *system_code,
-                      const char *organization_code, char *err);
+/* Connect, create the tables if missing, take the (system, organization) lock (waiting) and
+ * make it the job's state store.  0, or an exit status with err set. */
+int cli_pg_use_state(cli_pg_state *st, ohp_job *job, const char *uri, const char *system_code,
+                     const char *organization_code, char *err);
 void cli_pg_state_close(cli_pg_state *st);
-int cli_pg_state_get(void *ud, const char *system_code, const char *organization_code,
-                     ohp_class_state state[2]);
-int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
-int cli_pg_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
-                        const ohp_class_state state[2], uint64_t run_id);
 
 /* ---- progress and the JSON summary (report.c) ---- */
 

@@ -373,17 +373,14 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
     if (db != NULL || pg != NULL)
         snprintf(c->source_name, sizeof c->source_name, "%s",
                  db != NULL ? o->value[OPT_SOURCE] : "postgresql");
-    if (db != NULL) {
+    if (db != NULL || pg != NULL) {
         /* The query is prepared and its columns checked before anything is read. */
-        if (cli_sql_source_open(&c->sql, db, o->value[OPT_QUERY], err) != 0)
-            return cli_usage_error("%s", err);
-        c->sql.job = c->job;
-        ohp_job_set_source(c->job, cli_sql_open_pass, cli_sql_next, cli_sql_close_pass, &c->sql);
-    } else if (pg != NULL) {
-        if (cli_pg_source_open(&c->pg, pg, o->value[OPT_QUERY], err) != 0)
-            return cli_usage_error("%s", err);
-        c->pg.job = c->job;
-        ohp_job_set_source(c->job, cli_pg_open_pass, cli_pg_next, cli_pg_close_pass, &c->pg);
+        rc = db != NULL ? cli_sql_use_source(&c->sql, c->job, db, o->value[OPT_QUERY], err)
+                        : cli_pg_use_source(&c->pg, c->job, pg, o->value[OPT_QUERY], err);
+        if (rc != 0) {
+            fprintf(stderr, "onhandpub: %s\n", err);
+            return rc;
+        }
     } else {
         /* An incremental run reads the input twice (whole keys). */
         cli_input_init(&c->in, o->value[OPT_INPUT], !p->full_publish);
@@ -394,8 +391,7 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         }
         ohp_job_set_balance_reader(c->job, c->br);
     }
-    c->sink.job = c->grants.job = c->state.job = c->sqlst.job = c->pgst.job = c->rejects.job =
-        c->job;
+    c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
     c->rejects.br = c->br; /* NULL for a database: rejected rows are echoed from their values */
     c->rejects.input = db != NULL || pg != NULL ? c->source_name : c->in.path;
     c->sink.dirfd = c->outdir_fd;
@@ -419,22 +415,14 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
     }
     const char *state_db = sqlite_path(o->value[OPT_STATE]);
     const char *state_pg = pg_uri(o->value[OPT_STATE]);
-    if (state_pg != NULL) {
-        if (cli_pg_state_open(&c->pgst, state_pg, p->system_code, p->organization_code, err) != 0) {
+    if (state_pg != NULL || state_db != NULL) {
+        rc = state_pg != NULL ? cli_pg_use_state(&c->pgst, c->job, state_pg, p->system_code,
+                                                 p->organization_code, err)
+                              : cli_sql_use_state(&c->sqlst, c->job, state_db, err);
+        if (rc != 0) {
             fprintf(stderr, "onhandpub: %s\n", err);
-            return EXIT_FAILED;
+            return rc;
         }
-        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_pg_state_get,
-                                       cli_pg_state_reserve_run_id, cli_pg_state_commit};
-        ohp_job_set_state_store2(c->job, &store, &c->pgst);
-    } else if (state_db != NULL) {
-        if (cli_sql_state_open(&c->sqlst, state_db, err) != 0) {
-            fprintf(stderr, "onhandpub: %s\n", err);
-            return EXIT_FAILED;
-        }
-        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_sql_state_get,
-                                       cli_sql_state_reserve_run_id, cli_sql_state_commit};
-        ohp_job_set_state_store2(c->job, &store, &c->sqlst);
     } else if (o->given[OPT_STATE]) {
         if (cli_state_open(&c->state, o->value[OPT_STATE], err) != 0) {
             fprintf(stderr, "onhandpub: %s\n", err);

@@ -200,7 +200,7 @@ static int map_columns(cli_pg_source *s, PGresult *d, char *err)
     return cli_query_columns_complete(s->col, s->query_path, err);
 }
 
-int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err)
+static int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err)
 {
     s->uri = uri;
     s->query_path = query_path;
@@ -253,7 +253,7 @@ static void pg_time(int64_t t, char buf[32])
     snprintf(buf, 32, "%s+00", d);
 }
 
-int cli_pg_open_pass(void *ud, const ohp_source_query *q)
+static int cli_pg_open_pass(void *ud, const ohp_source_query *q)
 {
     cli_pg_source *s = ud;
     if (!s->in_txn) {
@@ -330,7 +330,7 @@ static void take_value(cli_pg_source *s, ohp_record *rec, int i)
         cli_db_bad_value(rec, i, why, s->row_error, sizeof s->row_error);
 }
 
-int cli_pg_next(void *ud, ohp_record *rec)
+static int cli_pg_next(void *ud, ohp_record *rec)
 {
     cli_pg_source *s = ud;
     PQclear(s->res); /* the previous row's values were valid until now */
@@ -363,7 +363,7 @@ int cli_pg_next(void *ud, ohp_record *rec)
     return 0;
 }
 
-void cli_pg_close_pass(void *ud)
+static void cli_pg_close_pass(void *ud)
 {
     cli_pg_source *s = ud;
     PQclear(s->res);
@@ -427,8 +427,8 @@ static int exec_ok(PGconn *c, const char *sql)
     return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
 }
 
-int cli_pg_state_open(cli_pg_state *st, const char *uri, const char *system_code,
-                      const char *organization_code, char *err)
+static int cli_pg_state_open(cli_pg_state *st, const char *uri, const char *system_code,
+                             const char *organization_code, char *err)
 {
     st->uri = uri;
     if (conn_open(&st->conn, uri, "state store", err) != 0)
@@ -489,8 +489,8 @@ static int st_callback_fail(cli_pg_state *st, const char *what)
     return -1;
 }
 
-int cli_pg_state_get(void *ud, const char *system_code, const char *organization_code,
-                     ohp_class_state state[2])
+static int cli_pg_state_get(void *ud, const char *system_code, const char *organization_code,
+                            ohp_class_state state[2])
 {
     cli_pg_state *st = ud;
     for (int k = 0; k < 2; k++)
@@ -514,7 +514,7 @@ int cli_pg_state_get(void *ud, const char *system_code, const char *organization
     return 0;
 }
 
-int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
+static int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
 {
     cli_pg_state *st = ud;
     char req[32];
@@ -544,8 +544,8 @@ int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
     return 0;
 }
 
-int cli_pg_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
-                        const ohp_class_state state[2], uint64_t run_id)
+static int cli_pg_state_commit(void *ud, const char *system_code, const char *organization_code,
+                               int items, const ohp_class_state state[2], uint64_t run_id)
 {
     cli_pg_state *st = ud;
     char id[32];
@@ -579,36 +579,48 @@ int cli_pg_state_commit(void *ud, const char *system_code, const char *organizat
     return -1;
 }
 
-#else /* without libpq: the options say so */
+/* ---- what the command uses ---- */
+
+int cli_pg_use_source(cli_pg_source *s, ohp_job *job, const char *uri, const char *query_path,
+                      char *err)
+{
+    if (cli_pg_source_open(s, uri, query_path, err) != 0)
+        return EXIT_USAGE; /* a query that cannot run here is a configuration error */
+    s->job = job;
+    ohp_job_set_source(job, cli_pg_open_pass, cli_pg_next, cli_pg_close_pass, s);
+    return 0;
+}
+
+int cli_pg_use_state(cli_pg_state *st, ohp_job *job, const char *uri, const char *system_code,
+                     const char *organization_code, char *err)
+{
+    if (cli_pg_state_open(st, uri, system_code, organization_code, err) != 0)
+        return EXIT_FAILED;
+    st->job = job;
+    const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_pg_state_get,
+                                   cli_pg_state_reserve_run_id, cli_pg_state_commit};
+    ohp_job_set_state_store2(job, &store, st);
+    return 0;
+}
+
+#else /* without it: the options say so */
 
 #define NO_PG "this onhandpub was built without PostgreSQL (libpq-dev, meson option postgresql)"
 
-int cli_pg_source_open(cli_pg_source *s, const char *uri, const char *query_path, char *err)
+int cli_pg_use_source(cli_pg_source *s, ohp_job *job, const char *uri, const char *query_path,
+                      char *err)
 {
-    (void)s;
-    (void)uri;
-    (void)query_path;
+    (void)s, (void)job, (void)uri, (void)query_path;
     cli_err(err, NO_PG);
-    return -1;
+    return EXIT_USAGE;
 }
 
-int cli_pg_open_pass(void *ud, const ohp_source_query *q)
+int cli_pg_use_state(cli_pg_state *st, ohp_job *job, const char *uri, const char *system_code,
+                     const char *organization_code, char *err)
 {
-    (void)ud;
-    (void)q;
-    return -1;
-}
-
-int cli_pg_next(void *ud, ohp_record *rec)
-{
-    (void)ud;
-    (void)rec;
-    return -1;
-}
-
-void cli_pg_close_pass(void *ud)
-{
-    (void)ud;
+    (void)st, (void)job, (void)uri, (void)system_code, (void)organization_code;
+    cli_err(err, NO_PG);
+    return EXIT_USAGE;
 }
 
 void cli_pg_source_close(cli_pg_source *s)
@@ -616,50 +628,9 @@ void cli_pg_source_close(cli_pg_source *s)
     memset(s, 0, sizeof *s);
 }
 
-int cli_pg_state_open(cli_pg_state *st, const char *uri, const char *system_code,
-                      const char *organization_code, char *err)
-{
-    (void)st;
-    (void)uri;
-    (void)system_code;
-    (void)organization_code;
-    cli_err(err, NO_PG);
-    return -1;
-}
-
 void cli_pg_state_close(cli_pg_state *st)
 {
     memset(st, 0, sizeof *st);
-}
-
-int cli_pg_state_get(void *ud, const char *system_code, const char *organization_code,
-                     ohp_class_state state[2])
-{
-    (void)ud;
-    (void)system_code;
-    (void)organization_code;
-    (void)state;
-    return -1;
-}
-
-int cli_pg_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
-{
-    (void)ud;
-    (void)requested;
-    (void)run_id;
-    return -1;
-}
-
-int cli_pg_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
-                        const ohp_class_state state[2], uint64_t run_id)
-{
-    (void)ud;
-    (void)system_code;
-    (void)organization_code;
-    (void)items;
-    (void)state;
-    (void)run_id;
-    return -1;
 }
 
 #endif

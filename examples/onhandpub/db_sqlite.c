@@ -74,7 +74,8 @@ static int check_statement(cli_sql_source *s, const char *tail, char *err)
     return 0;
 }
 
-int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path, char *err)
+static int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path,
+                               char *err)
 {
     s->path = path;
     s->query_path = query_path;
@@ -124,7 +125,7 @@ static int fail_db(cli_sql_source *s, const char *what)
     return -1;
 }
 
-int cli_sql_open_pass(void *ud, const ohp_source_query *q)
+static int cli_sql_open_pass(void *ud, const ohp_source_query *q)
 {
     cli_sql_source *s = ud;
     if (!s->in_txn) {
@@ -185,7 +186,7 @@ static void take_value(cli_sql_source *s, ohp_record *rec, int i)
         cli_db_bad_value(rec, i, why, s->row_error, sizeof s->row_error);
 }
 
-int cli_sql_next(void *ud, ohp_record *rec)
+static int cli_sql_next(void *ud, ohp_record *rec)
 {
     cli_sql_source *s = ud;
     int rc = sqlite3_step(s->st);
@@ -200,7 +201,7 @@ int cli_sql_next(void *ud, ohp_record *rec)
     return 1;
 }
 
-void cli_sql_close_pass(void *ud)
+static void cli_sql_close_pass(void *ud)
 {
     cli_sql_source *s = ud;
     sqlite3_reset(s->st);
@@ -257,7 +258,7 @@ static int state_fail(cli_sql_state *st, char *err, const char *what)
     return -1;
 }
 
-int cli_sql_state_open(cli_sql_state *st, const char *path, char *err)
+static int cli_sql_state_open(cli_sql_state *st, const char *path, char *err)
 {
     st->path = path;
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -311,8 +312,8 @@ static int64_t column_time(sqlite3_stmt *q, int c)
     return t;
 }
 
-int cli_sql_state_get(void *ud, const char *system_code, const char *organization_code,
-                      ohp_class_state state[2])
+static int cli_sql_state_get(void *ud, const char *system_code, const char *organization_code,
+                             ohp_class_state state[2])
 {
     cli_sql_state *st = ud;
     for (int k = 0; k < 2; k++)
@@ -358,7 +359,7 @@ static int save_counter(cli_sql_state *st, uint64_t id)
     return ok ? 0 : -1;
 }
 
-int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
+static int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
 {
     cli_sql_state *st = ud;
     char err[CLI_ERRSIZE];
@@ -386,8 +387,8 @@ int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
     return 0;
 }
 
-int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
-                         int items, const ohp_class_state state[2], uint64_t run_id)
+static int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
+                                int items, const ohp_class_state state[2], uint64_t run_id)
 {
     cli_sql_state *st = ud;
     char err[CLI_ERRSIZE];
@@ -433,34 +434,46 @@ int cli_sql_state_commit(void *ud, const char *system_code, const char *organiza
     return -1;
 }
 
-#else /* without SQLite: the options say so */
+/* ---- what the command uses ---- */
 
-int cli_sql_source_open(cli_sql_source *s, const char *path, const char *query_path, char *err)
+int cli_sql_use_source(cli_sql_source *s, ohp_job *job, const char *path, const char *query_path,
+                       char *err)
 {
-    (void)s;
-    (void)path;
-    (void)query_path;
-    cli_err(err, "this onhandpub was built without SQLite (libsqlite3-dev, meson option sqlite)");
-    return -1;
+    if (cli_sql_source_open(s, path, query_path, err) != 0)
+        return EXIT_USAGE; /* a query that cannot run here is a configuration error */
+    s->job = job;
+    ohp_job_set_source(job, cli_sql_open_pass, cli_sql_next, cli_sql_close_pass, s);
+    return 0;
 }
 
-int cli_sql_open_pass(void *ud, const ohp_source_query *q)
+int cli_sql_use_state(cli_sql_state *st, ohp_job *job, const char *path, char *err)
 {
-    (void)ud;
-    (void)q;
-    return -1;
+    if (cli_sql_state_open(st, path, err) != 0)
+        return EXIT_FAILED;
+    st->job = job;
+    const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_sql_state_get,
+                                   cli_sql_state_reserve_run_id, cli_sql_state_commit};
+    ohp_job_set_state_store2(job, &store, st);
+    return 0;
 }
 
-int cli_sql_next(void *ud, ohp_record *rec)
+#else /* without it: the options say so */
+
+#define NO_SQLITE "this onhandpub was built without SQLite (libsqlite3-dev, meson option sqlite)"
+
+int cli_sql_use_source(cli_sql_source *s, ohp_job *job, const char *path, const char *query_path,
+                       char *err)
 {
-    (void)ud;
-    (void)rec;
-    return -1;
+    (void)s, (void)job, (void)path, (void)query_path;
+    cli_err(err, NO_SQLITE);
+    return EXIT_USAGE;
 }
 
-void cli_sql_close_pass(void *ud)
+int cli_sql_use_state(cli_sql_state *st, ohp_job *job, const char *path, char *err)
 {
-    (void)ud;
+    (void)st, (void)job, (void)path;
+    cli_err(err, NO_SQLITE);
+    return EXIT_USAGE;
 }
 
 void cli_sql_source_close(cli_sql_source *s)
@@ -468,47 +481,9 @@ void cli_sql_source_close(cli_sql_source *s)
     memset(s, 0, sizeof *s);
 }
 
-int cli_sql_state_open(cli_sql_state *st, const char *path, char *err)
-{
-    (void)st;
-    (void)path;
-    cli_err(err, "this onhandpub was built without SQLite (libsqlite3-dev, meson option sqlite)");
-    return -1;
-}
-
 void cli_sql_state_close(cli_sql_state *st)
 {
     memset(st, 0, sizeof *st);
-}
-
-int cli_sql_state_get(void *ud, const char *system_code, const char *organization_code,
-                      ohp_class_state state[2])
-{
-    (void)ud;
-    (void)system_code;
-    (void)organization_code;
-    (void)state;
-    return -1;
-}
-
-int cli_sql_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id)
-{
-    (void)ud;
-    (void)requested;
-    (void)run_id;
-    return -1;
-}
-
-int cli_sql_state_commit(void *ud, const char *system_code, const char *organization_code,
-                         int items, const ohp_class_state state[2], uint64_t run_id)
-{
-    (void)ud;
-    (void)system_code;
-    (void)organization_code;
-    (void)items;
-    (void)state;
-    (void)run_id;
-    return -1;
 }
 
 #endif

@@ -265,6 +265,11 @@ class TestOptions(DbTest):
         r = self.publish_db("o", "--full")
         self.assertEqual(r.returncode, 2)
         self.assertIn("built without SQLite", r.stderr)
+        r = self.publish_psv("o", os.path.join(DATA, "balances.psv"), "--full", "--state",
+                             "sqlite:" + os.path.join(self.tmp, "state.db"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("built without SQLite", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "state.db")))
 
 
 if __name__ == "__main__":
