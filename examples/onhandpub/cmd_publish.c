@@ -370,10 +370,10 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         return EXIT_FAILED;
     }
     const char *pg = pg_uri(o->value[OPT_SOURCE]);
-    if (db != NULL || pg != NULL)
+    if (db != NULL || pg != NULL) {
+        /* named in messages; never the URI, which may hold a password */
         snprintf(c->source_name, sizeof c->source_name, "%s",
                  db != NULL ? o->value[OPT_SOURCE] : "postgresql");
-    if (db != NULL || pg != NULL) {
         /* The query is prepared and its columns checked before anything is read. */
         rc = db != NULL ? cli_sql_use_source(&c->sql, c->job, db, o->value[OPT_QUERY], err)
                         : cli_pg_use_source(&c->pg, c->job, pg, o->value[OPT_QUERY], err);
@@ -393,7 +393,7 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
     }
     c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
     c->rejects.br = c->br; /* NULL for a database: rejected rows are echoed from their values */
-    c->rejects.input = db != NULL || pg != NULL ? c->source_name : c->in.path;
+    c->rejects.input = c->source_name[0] ? c->source_name : c->in.path;
     c->sink.dirfd = c->outdir_fd;
     c->sink.dir = outdir;
     if (c->ucm.url) {
@@ -444,10 +444,10 @@ static void report_failure(publish_ctx *c, int rc, const ohp_summary *s)
     } else if (rc == OHP_ERECORD || rc == OHP_ESOURCE) {
         /* A record error, or the input could not be read: name the file (and the line). */
         char where[CLI_ERRSIZE], where_seen[CLI_ERRSIZE];
-        if ((c->sql.db != NULL || c->pg.conn != NULL) && rc == OHP_ERECORD && s->error_ordinal > 0)
+        if (c->source_name[0] && rc == OHP_ERECORD && s->error_ordinal > 0)
             snprintf(where, sizeof where, "source '%s', row %llu of the query", c->source_name,
                      (unsigned long long)s->error_ordinal);
-        else if (c->sql.db != NULL || c->pg.conn != NULL)
+        else if (c->source_name[0])
             snprintf(where, sizeof where, "source '%s'", c->source_name);
         else
             cli_input_where(c->br, c->in.path, rc == OHP_ERECORD ? s->error_ordinal : 0, where,
