@@ -77,27 +77,29 @@ int ohp_version_number(void);
 /** Error codes.  Values are part of the ABI: never renumbered or reused. */
 typedef enum ohp_error {
     OHP_OK = 0,
-    OHP_EINVAL = -1,       /**< invalid argument or parameter */
-    OHP_ENOMEM = -2,       /**< an allocation failed */
-    OHP_ESTATE = -3,       /**< call not allowed in the handle's state */
-    OHP_ERECORD = -4,      /**< a balance record broke a rule */
-    OHP_ESOURCE = -5,      /**< the data source callback failed */
-    OHP_ESINK = -6,        /**< the sink callback failed */
-    OHP_EZIP = -7,         /**< the archive writer failed */
-    OHP_ENOTFOUND = -8,    /**< unknown external system (or other key) */
-    OHP_EINACTIVE = -9,    /**< external system disabled or outside its dates */
-    OHP_EEXISTS = -10,     /**< duplicate lookup code */
-    OHP_EPARSE = -11,      /**< malformed text (date, quantity, PSV) */
-    OHP_EDENIED = -12,     /**< not authorized (privilege not granted, or no authorizer) */
-    OHP_ESTORE = -13,      /**< the state store callback failed */
-    OHP_ECANCELED = -14,   /**< the progress callback cancelled the run */
-    OHP_EREJECT = -15,     /**< the rejection callback failed */
-    OHP_EVERSION = -16,    /**< a struct version this library does not know */
-    OHP_ELIMIT = -17,      /**< a documented limit was exceeded */
-    OHP_EAUTH = -18,       /**< the authorizer callback itself failed */
-    OHP_EIO = -19,         /**< an I/O callback of a reader failed */
-    OHP_EEMPTY = -20,      /**< a full snapshot would hold no line (since 1.1) */
-    OHP_EUNSUPPORTED = -21 /**< a feature this build of the library lacks (since 1.1) */
+    OHP_EINVAL = -1,        /**< invalid argument or parameter */
+    OHP_ENOMEM = -2,        /**< an allocation failed */
+    OHP_ESTATE = -3,        /**< call not allowed in the handle's state */
+    OHP_ERECORD = -4,       /**< a balance record broke a rule */
+    OHP_ESOURCE = -5,       /**< the data source callback failed */
+    OHP_ESINK = -6,         /**< the sink callback failed */
+    OHP_EZIP = -7,          /**< the archive writer failed */
+    OHP_ENOTFOUND = -8,     /**< unknown external system (or other key) */
+    OHP_EINACTIVE = -9,     /**< external system disabled or outside its dates */
+    OHP_EEXISTS = -10,      /**< duplicate lookup code; a file that is never replaced exists */
+    OHP_EPARSE = -11,       /**< malformed text (date, quantity, PSV) */
+    OHP_EDENIED = -12,      /**< not authorized (privilege not granted, or no authorizer) */
+    OHP_ESTORE = -13,       /**< the state store callback failed */
+    OHP_ECANCELED = -14,    /**< the progress callback cancelled the run */
+    OHP_EREJECT = -15,      /**< the rejection callback failed */
+    OHP_EVERSION = -16,     /**< a struct version this library does not know */
+    OHP_ELIMIT = -17,       /**< a documented limit was exceeded */
+    OHP_EAUTH = -18,        /**< the authorizer callback itself failed */
+    OHP_EIO = -19,          /**< an I/O callback of a reader failed */
+    OHP_EEMPTY = -20,       /**< a full snapshot would hold no line (since 1.1) */
+    OHP_EUNSUPPORTED = -21, /**< a feature this build of the library lacks (since 1.1) */
+    OHP_EBUSY = -22,        /**< a file state store is locked by another run (since 1.1) */
+    OHP_EFILE = -23         /**< a file of a ready-made file end failed (since 1.1) */
 } ohp_error;
 
 /** Static English text for an error code ("unknown error" for others). */
@@ -887,6 +889,221 @@ const void *ohp_memsink_data(const ohp_memsink *ms, size_t *len);
 const char *ohp_memsink_file_name(const ohp_memsink *ms);
 /** Non-zero if the last run committed, zero if it aborted or none ran. */
 int ohp_memsink_committed(const ohp_memsink *ms);
+
+/* ------------------------------------------------------------------ */
+/* File sink (since 1.1)                                               */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A ready-made sink that writes the ZIP to a file, never half-written
+ * (docs/files.md).  The bytes go to a temporary file in the target folder:
+ * unnamed (O_TMPFILE) where the file system has it, else
+ * ".<name>.tmp.<pid>.<16 hex digits>" held under flock.  Only the commit
+ * gives the complete, fsync'ed file its name; an abort, a failure or a
+ * killed process leaves nothing under a real name, and a named temporary
+ * left by a killed process is removed by a later open in that folder once
+ * its process is gone.  The sink is never asked to seek.
+ *
+ * Targets (ohp_filesink_new()):
+ * - a folder (flags 0): the file takes the name the job proposes (or the
+ *   name given to ohp_filesink_open()), and an existing file of that name
+ *   is never replaced: the open fails with OHP_EEXISTS, and so does a
+ *   commit that finds the name taken meanwhile (linkat or
+ *   renameat2(RENAME_NOREPLACE));
+ * - a file (OHP_FILESINK_FILE): the path itself, replaced atomically if it
+ *   is a regular file; a symbolic link there is replaced, never followed;
+ *   a character device, FIFO or socket there, and the names /dev/stdout,
+ *   /dev/stderr, /dev/fd/N and /proc/self/fd/N, are written straight into
+ *   (no temporary, nothing to put in place); a folder is refused.
+ *
+ * A file sink is used by one job (ohp_job_set_filesink()) or directly
+ * through ohp_filesink_open(), ohp_filesink_write() and
+ * ohp_filesink_close(), one file at a time.  It is not thread-safe; the
+ * descriptors it opens are close-on-exec.  POSIX systems with Linux's
+ * *at() calls only.
+ */
+typedef struct ohp_filesink ohp_filesink;
+
+/** ohp_filesink_new() flag: the path names the file itself, not a folder. */
+#define OHP_FILESINK_FILE 0x1u
+
+/**
+ * Create a file sink for path (copied).  The target is checked now, so a
+ * bad path costs no work: a folder must exist (OHP_EFILE otherwise; it is
+ * kept open, so renaming it later does not move the output); a file's
+ * folder must exist, and the file must not be a folder (OHP_EINVAL).
+ * alloc may be NULL.  On failure *out is NULL; ohp_filesink_errmsg(NULL)
+ * cannot say why, so pass msg (OHP_FILESINK_MSGSIZE bytes, may be NULL) to
+ * receive the message.  OHP_OK, OHP_EINVAL (flags unknown, path NULL or
+ * empty), OHP_ENOMEM, OHP_EFILE.
+ */
+int ohp_filesink_new(ohp_filesink **out, const char *path, unsigned int flags,
+                     const ohp_allocator *alloc, char *msg);
+
+/** Room for a message of ohp_filesink_new() and ohp_filestate_open(), NUL included. */
+#define OHP_FILESINK_MSGSIZE 512
+
+/**
+ * Free a file sink (NULL is a no-op).  A file still open is discarded, as
+ * by ohp_filesink_close(fs, 0).  No job may still use it.
+ */
+void ohp_filesink_free(ohp_filesink *fs);
+
+/**
+ * Make fs the job's sink (the job borrows it; one job per sink).  Its
+ * failures reach the run's message (OHP_ESINK).  OHP_OK, OHP_EINVAL,
+ * OHP_ESTATE (inside a callback).
+ */
+int ohp_job_set_filesink(ohp_job *job, ohp_filesink *fs);
+
+/**
+ * Called by a commit once the file is in place under its name, before the
+ * commit returns: for example to upload it.  path is the file's path (the
+ * target folder joined with the name); fd a read-only descriptor of the
+ * file placed, at offset 0, or -1 when the target is written straight into
+ * (a device, a FIFO); both valid during the call only.  A non-zero return
+ * fails the commit (a run then fails with OHP_ESINK and records no state):
+ * the file is removed again if it is still the one written (with
+ * OHP_FILESINK_FILE the file it replaced is gone), and the text the
+ * callback wrote to message (message_size bytes, NUL-terminated) explains
+ * the failure.
+ */
+typedef int (*ohp_filesink_placed_fn)(void *user_data, const char *path, int fd, char *message,
+                                      size_t message_size);
+
+/** Set (or clear, NULL) the callback of each commit.  OHP_OK, OHP_EINVAL, OHP_ESTATE (a file open).
+ */
+int ohp_filesink_set_placed_callback(ohp_filesink *fs, ohp_filesink_placed_fn placed,
+                                     void *user_data);
+
+/**
+ * Begin a file.  name is the file's name in the folder: a plain name (not
+ * empty, no '/', not starting with '.', at most 200 bytes); it is ignored
+ * with OHP_FILESINK_FILE.  Forgets the path of the last commit.  OHP_OK,
+ * OHP_EINVAL (a bad name, or a target that is not a regular file to
+ * replace), OHP_EEXISTS (folder: the name exists), OHP_ESTATE (a file is
+ * already open), OHP_ENOMEM, OHP_EFILE; ohp_filesink_errmsg() says why.
+ */
+int ohp_filesink_open(ohp_filesink *fs, const char *name);
+
+/** Append len bytes (buffered).  OHP_OK, OHP_ESTATE (no file open), OHP_EFILE. */
+int ohp_filesink_write(ohp_filesink *fs, const void *buf, size_t len);
+
+/**
+ * Finish the file.  commit non-zero: flush, fsync, put it in place, fsync
+ * the folder, then call the placed callback; on any failure nothing new is
+ * left under the name and the error is returned (OHP_EEXISTS: the name was
+ * taken meanwhile; OHP_ESINK: the placed callback refused; OHP_EFILE).
+ * commit zero: discard the file (always OHP_OK).  OHP_ESTATE if no file
+ * is open.  The sink can then open the next file.
+ */
+int ohp_filesink_close(ohp_filesink *fs, int commit);
+
+/**
+ * A new read-only descriptor of the file being written, with every byte
+ * written so far, before it is committed: to check what was written (a
+ * ZIP read back through ohp_snapshot_reader_open_zip()).  The caller
+ * closes it.  OHP_OK, OHP_ESTATE (no file open, or a target written
+ * straight into), OHP_EFILE.
+ */
+int ohp_filesink_pending_fd(ohp_filesink *fs, int *fd);
+
+/** The path of the file the last ohp_filesink_close() committed, or NULL.  Owned by fs. */
+const char *ohp_filesink_path(const ohp_filesink *fs);
+
+/** The last error message ("" if none; NULL fs: ""): one line, owned by fs. */
+const char *ohp_filesink_errmsg(const ohp_filesink *fs);
+
+/* ------------------------------------------------------------------ */
+/* File state store (since 1.1)                                        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A ready-made state store (ohp_state_store) kept in a PSV file, replaced
+ * atomically (as by the file sink) whenever it changes (docs/files.md,
+ * "The state file"):
+ *
+ *     ONHANDPUB_STATE|2
+ *     LAST_RUN_ID|<the highest run id reserved>
+ *     SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|LAST_RUN_ID
+ *     <one row per system, organization and item class published>
+ *
+ * A file of version 1 (columns SYSTEM_CODE|ORGANIZATION_CODE|
+ * LAST_SNAPSHOT_DATE|LAST_RUN_ID) is read as that date for both classes
+ * and written back as version 2.  While open, the store holds an exclusive
+ * flock on "<path>.lock", a sibling that is never replaced, so runs of
+ * several processes on one state file take turns.  Not thread-safe; one
+ * job at a time.
+ */
+typedef struct ohp_filestate ohp_filestate;
+
+/** ohp_filestate_open() flag: fail with OHP_EBUSY instead of waiting for the lock. */
+#define OHP_FILESTATE_NOWAIT 0x1u
+/**
+ * ohp_filestate_open() flag: start from an empty state whatever the file
+ * holds (it is still locked); the file is replaced by the next save.  For
+ * converting a state kept in another form.
+ */
+#define OHP_FILESTATE_TRUNCATE 0x2u
+
+/**
+ * Lock "<path>.lock" (waiting for another holder unless
+ * OHP_FILESTATE_NOWAIT) and read path: a missing file is an empty state;
+ * anything else that cannot be read or parsed is an error, never an empty
+ * state.  The file and the lock must be regular files (a FIFO, a device, a
+ * folder or a symbolic link is refused before any waiting).  alloc may be
+ * NULL; msg as for ohp_filesink_new().  OHP_OK, OHP_EINVAL, OHP_ENOMEM,
+ * OHP_EBUSY, OHP_EPARSE (the file is corrupt; the message names the
+ * line), OHP_EFILE.
+ */
+int ohp_filestate_open(ohp_filestate **out, const char *path, unsigned int flags,
+                       const ohp_allocator *alloc, char *msg);
+
+/** Release the lock and free (NULL is a no-op).  No job may still use it. */
+void ohp_filestate_close(ohp_filestate *fs);
+
+/**
+ * Make fs the job's state store (as ohp_job_set_state_store2(); the job
+ * borrows it, one job per store).  Run ids are reserved and successful
+ * runs recorded by replacing the file; a failure to do so fails the run
+ * with OHP_ESTORE and the store's message.  OHP_OK, OHP_EINVAL, OHP_ESTATE.
+ */
+int ohp_job_set_filestate(ohp_job *job, ohp_filestate *fs);
+
+/**
+ * The state of (system_code, organization_code): both classes (index
+ * ohp_item_class; OHP_TIME_NONE in both fields of a class never
+ * published) and, if run_id is not NULL, the run id of its last successful
+ * run (0: none).  OHP_OK or OHP_EINVAL.
+ */
+int ohp_filestate_get(const ohp_filestate *fs, const char *system_code,
+                      const char *organization_code, ohp_class_state state[2], uint64_t *run_id);
+
+/** The highest run id reserved so far (0: none). */
+uint64_t ohp_filestate_last_run_id(const ohp_filestate *fs);
+
+/**
+ * Reserve a run id as ohp_state_store's reserve_run_id does, the file
+ * replaced before this returns.  OHP_OK, OHP_EINVAL, OHP_ELIMIT (no run id
+ * of 18 digits is left), OHP_ENOMEM, OHP_EFILE.
+ */
+int ohp_filestate_reserve_run_id(ohp_filestate *fs, uint64_t requested, uint64_t *run_id);
+
+/**
+ * Set the state of (system_code, organization_code) in memory: each class
+ * whose last_snapshot is not OHP_TIME_NONE (its watermark no later than
+ * it), and the run id of its last run (the counter of reserved ids rises
+ * to it).  ohp_filestate_save() writes it.  For moving a state from
+ * another store.  OHP_OK, OHP_EINVAL, OHP_ENOMEM.
+ */
+int ohp_filestate_put(ohp_filestate *fs, const char *system_code, const char *organization_code,
+                      const ohp_class_state state[2], uint64_t run_id);
+
+/** Replace the file with the state in memory.  OHP_OK, OHP_ENOMEM, OHP_EFILE. */
+int ohp_filestate_save(ohp_filestate *fs);
+
+/** The last error message ("" if none): one line, owned by fs. */
+const char *ohp_filestate_errmsg(const ohp_filestate *fs);
 
 /* ------------------------------------------------------------------ */
 /* PSV reading                                                         */

@@ -5,6 +5,7 @@ Each object file of the library belongs to the folder of src/ its source is
 in.  A folder may call only what the folders below it define:
 
     source/   -> publish/, common/
+    file/     -> publish/, common/
     publish/  -> common/
     read/     -> common/
     common/   -> (nothing of the library's)
@@ -26,6 +27,7 @@ BELOW = {
     "publish": {"publish", "common"},
     "source": {"source", "publish", "common"},
     "read": {"read", "common"},
+    "file": {"file", "publish", "common"},
 }
 
 

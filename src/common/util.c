@@ -79,6 +79,10 @@ OHP_EXPORT const char *ohp_strerror(int code)
         return "a full snapshot would hold no line";
     case OHP_EUNSUPPORTED:
         return "not supported by this build";
+    case OHP_EBUSY:
+        return "locked by another run";
+    case OHP_EFILE:
+        return "file error";
     default:
         return "unknown error";
     }

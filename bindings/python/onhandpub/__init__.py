@@ -44,6 +44,8 @@ from .errors import (
     SourceError,
     StateStoreError,
     Unsupported,
+    StateBusy,
+    FileFailure,
 )
 from .job import Job, engine_available, publish
 from .psv import read_psv
@@ -148,6 +150,8 @@ __all__ = [
     "Status",
     "Summary",
     "Unsupported",
+    "StateBusy",
+    "FileFailure",
     "canonical_quantity",
     "engine_available",
     "format_date",

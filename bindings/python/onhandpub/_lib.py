@@ -83,6 +83,13 @@ OHP_EAUTH = -18
 OHP_EIO = -19
 OHP_EEMPTY = -20
 OHP_EUNSUPPORTED = -21
+OHP_EBUSY = -22
+OHP_EFILE = -23
+
+OHP_FILESINK_FILE = 0x1
+OHP_FILESINK_MSGSIZE = 512
+OHP_FILESTATE_NOWAIT = 0x1
+OHP_FILESTATE_TRUNCATE = 0x2
 
 OHP_ENGINE_ZLIB = 0
 OHP_ENGINE_ISAL = 1
@@ -456,11 +463,15 @@ READ_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, POINTER(c_size_t))
 SEEK_FN = CFUNCTYPE(c_int, c_void_p, c_uint64)
 REWIND_FN = CFUNCTYPE(c_int, c_void_p)
 DISCREPANCY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(ohp_discrepancy))
+# The message buffer is a plain pointer: the callback writes into it.
+FILESINK_PLACED_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_int, c_void_p, c_size_t)
 
 # Opaque handles are plain void pointers.
 ohp_registry_p = c_void_p
 ohp_job_p = c_void_p
 ohp_memsink_p = c_void_p
+ohp_filesink_p = c_void_p
+ohp_filestate_p = c_void_p
 ohp_psv_reader_p = c_void_p
 ohp_balance_reader_p = c_void_p
 ohp_snapshot_reader_p = c_void_p
@@ -525,6 +536,30 @@ FUNCTIONS = {
     "ohp_memsink_data": (c_void_p, [ohp_memsink_p, _P(c_size_t)]),
     "ohp_memsink_file_name": (c_char_p, [ohp_memsink_p]),
     "ohp_memsink_committed": (c_int, [ohp_memsink_p]),
+    # file sink, file state store
+    "ohp_filesink_new": (c_int, [_P(ohp_filesink_p), c_char_p, c_uint, _P(ohp_allocator),
+                                 c_char_p]),
+    "ohp_filesink_free": (None, [ohp_filesink_p]),
+    "ohp_job_set_filesink": (c_int, [ohp_job_p, ohp_filesink_p]),
+    "ohp_filesink_set_placed_callback": (c_int, [ohp_filesink_p, FILESINK_PLACED_FN, c_void_p]),
+    "ohp_filesink_open": (c_int, [ohp_filesink_p, c_char_p]),
+    "ohp_filesink_write": (c_int, [ohp_filesink_p, c_void_p, c_size_t]),
+    "ohp_filesink_close": (c_int, [ohp_filesink_p, c_int]),
+    "ohp_filesink_pending_fd": (c_int, [ohp_filesink_p, _P(c_int)]),
+    "ohp_filesink_path": (c_char_p, [ohp_filesink_p]),
+    "ohp_filesink_errmsg": (c_char_p, [ohp_filesink_p]),
+    "ohp_filestate_open": (c_int, [_P(ohp_filestate_p), c_char_p, c_uint, _P(ohp_allocator),
+                                   c_char_p]),
+    "ohp_filestate_close": (None, [ohp_filestate_p]),
+    "ohp_job_set_filestate": (c_int, [ohp_job_p, ohp_filestate_p]),
+    "ohp_filestate_get": (c_int, [ohp_filestate_p, c_char_p, c_char_p, _P(ohp_class_state),
+                                  _P(c_uint64)]),
+    "ohp_filestate_last_run_id": (c_uint64, [ohp_filestate_p]),
+    "ohp_filestate_reserve_run_id": (c_int, [ohp_filestate_p, c_uint64, _P(c_uint64)]),
+    "ohp_filestate_put": (c_int, [ohp_filestate_p, c_char_p, c_char_p, _P(ohp_class_state),
+                                  c_uint64]),
+    "ohp_filestate_save": (c_int, [ohp_filestate_p]),
+    "ohp_filestate_errmsg": (c_char_p, [ohp_filestate_p]),
     # PSV reading
     "ohp_psv_reader_new": (
         c_int,

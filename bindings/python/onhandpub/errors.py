@@ -86,6 +86,17 @@ class Unsupported(Refused):
     library lacks (``engine="isal"`` without ISA-L); nothing was published."""
 
 
+class StateBusy(Failure):
+    """OHP_EBUSY: the state file is locked by another run (a store opened
+    with ``wait=False``)."""
+
+
+class FileFailure(Failure):
+    """OHP_EFILE: a file of a ready-made file end (the ZIP written to a
+    path, the state file) could not be made, written, read or put in
+    place."""
+
+
 class InvalidState(OnhandpubError):
     """OHP_ESTATE: a call not allowed in the handle's state (e.g. from a callback)."""
 
@@ -183,6 +194,8 @@ ERROR_CLASSES: Dict[int, Type[OnhandpubError]] = {
     _lib.OHP_ELIMIT: LimitError,
     _lib.OHP_ENOMEM: OutOfMemory,
     _lib.OHP_EZIP: ArchiveError,
+    _lib.OHP_EBUSY: StateBusy,
+    _lib.OHP_EFILE: FileFailure,
 }
 
 
