@@ -47,50 +47,27 @@ char *cli_join(const char *dir, const char *name);
 
 /* ---- output files (docs/cli.md, "Files the command writes") ----
  *
- * A regular file is written to a temporary file in its directory and put
- * in place at commit: on Linux an unnamed O_TMPFILE file, linked into place
- * with linkat (a killed run leaves nothing); where the file system refuses
- * O_TMPFILE (or ONHANDPUB_NO_TMPFILE is set), a named temporary
- * ".<name>.tmp.<pid>.<random>" created with O_EXCL|O_NOFOLLOW and held
- * under flock while the run lives, so that a later run can remove it once
- * its process is gone (cli_clean_temporaries).  Without no_replace the
- * commit replaces a regular file (or a symbolic link) of the final name
- * atomically; with no_replace it never replaces anything (linkat, or
- * renameat2 RENAME_NOREPLACE).  cli_output_open adds the rules of a path
- * given by the user: a device, FIFO or socket and the names of the
- * process's own descriptors (/dev/stdout, /dev/stderr, /dev/fd/N,
- * /proc/self/fd/N) are written straight into, never replaced; a directory
- * is refused.
+ * Every file the command writes goes through the library's file sink
+ * (onhandpub.h, "File sink"; docs/files.md): written to a temporary in its
+ * folder and put in place only when complete, so a killed run leaves
+ * nothing under a real name.  Into a folder (no_replace) an existing name
+ * is never replaced; a file path is replaced atomically, and a device,
+ * FIFO or socket there, or a name of the process's own descriptors
+ * (/dev/stdout, /dev/fd/N, ...), is written straight into; a directory is
+ * refused.
  */
 
 typedef struct cli_atomic {
-    int dirfd;       /* borrowed (owned after cli_output_open) */
-    const char *dir; /* for messages */
-    char *name;      /* final name inside dir */
-    char *tmp;       /* named temporary inside dir; NULL for O_TMPFILE and direct */
-    int fd;          /* -1 when closed */
-    int direct;      /* fd is the destination itself: no temporary, no commit step */
-    int own_dir;     /* dirfd and owned_dir belong to the object */
-    char *owned_dir;
-    dev_t dev; /* identity of the file we created */
-    ino_t ino;
-    unsigned char *buf;
-    size_t len;
+    ohp_filesink *fs; /* NULL when closed */
 } cli_atomic;
 
 #define CLI_ATOMIC_INIT                                                                            \
     {                                                                                              \
-        .dirfd = -1, .fd = -1                                                                      \
+        NULL                                                                                       \
     }
 
-/*
- * Create the temporary file for name in dirfd, mode 0666 less the umask.
- * With no_replace, fail early if name already exists; without, refuse a
- * directory or another non-regular file at name.  The temporary is open
- * for reading as well (cli_atomic_read_path).
- */
-int cli_atomic_open(cli_atomic *a, int dirfd, const char *dir, const char *name, int no_replace,
-                    char *err);
+/* Begin name in dir: with no_replace never over an existing file, else replacing it. */
+int cli_atomic_open(cli_atomic *a, const char *dir, const char *name, int no_replace, char *err);
 /*
  * Open the output path given by the user (see above).  NULL or "-" is
  * standard output.  Messages name the option (e.g. "--out").
@@ -103,31 +80,16 @@ int cli_output_open(cli_atomic *a, const char *path, const char *option, char *e
 int cli_output_check(const char *path, const char *option, char *err);
 /* Append bytes (buffered). */
 int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err);
-/* Write the buffered bytes to the temporary file (before reading it back). */
-int cli_atomic_flush(cli_atomic *a, char *err);
-/* A path under which the temporary file can be opened for reading (buf of PATH_MAX bytes). */
-int cli_atomic_read_path(const cli_atomic *a, char *buf, size_t size, char *err);
+/* A new read-only descriptor of what was written so far (the caller closes it). */
+int cli_atomic_reader(cli_atomic *a, int *fd, char *err);
 /* Append one PSV field (layout v1 quoting, src/psv_field.h); NULL is empty. */
 int cli_atomic_field(cli_atomic *a, const char *s, char *err);
 /* The same with a length (the bytes may hold NUL). */
 int cli_atomic_field_n(cli_atomic *a, const char *s, size_t len, char *err);
-/*
- * Flush, fsync and put the file in place: see above.  With no_replace an
- * existing file of the final name is never replaced, and a failure after
- * the link removes the new file again: success or nothing.  On failure the
- * temporary file is removed.  The object is closed either way.  A direct
- * output is flushed and closed.
- */
-int cli_atomic_commit(cli_atomic *a, int no_replace, char *err);
-/* Close and remove the temporary file (only if it is still ours). */
+/* Put the file in place (success or nothing).  The object is closed either way. */
+int cli_atomic_commit(cli_atomic *a, char *err);
+/* Discard the file (nothing is left).  Safe on a closed object. */
 void cli_atomic_abort(cli_atomic *a);
-/*
- * Remove the named temporaries ".<name>.tmp.<pid>.<random>" (any name when
- * name is NULL) left in dirfd by processes that no longer exist: the pid
- * is not running and nobody holds the file's lock.  Returns the number
- * removed.
- */
-int cli_clean_temporaries(int dirfd, const char *name);
 
 /*
  * A state file and its lock (docs/cli.md): refuse at once, before any
@@ -149,69 +111,13 @@ int cli_lock_open(int dirfd, const char *name, const char *path, int *fd, char *
 int cli_state_file_open(int dirfd, const char *name, const char *what, const char *path, int *fd,
                         char *err);
 
-/* ---- the ZIP file sink ---- */
+/* ---- the ZIP file sink and the state file: the library's (onhandpub.h) ---- */
 
 /*
- * Called by close(commit) once the ZIP is in dir under name (still the
- * file dev/ino); non-zero means "not published": the sink removes the ZIP
- * again and fails the close, so the library records no success.  The
- * content-server upload is such a step (the watermark advances only after
- * the service answered with a document id).
+ * Open the state file path for the job (ohp_filestate_open; a notice goes
+ * to stderr while another run holds its lock).  0, or -1 with err set.
  */
-typedef int (*cli_sink_publish_fn)(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino,
-                                   char *err);
-
-typedef struct cli_sink {
-    ohp_job *job;
-    int dirfd;
-    const char *dir;
-    cli_atomic file;
-    char *path;                  /* dir/name once committed */
-    cli_sink_publish_fn publish; /* after the rename, or NULL */
-    void *publish_ud;
-} cli_sink;
-
-int cli_sink_open(void *ud, const char *file_name);
-int cli_sink_write(void *ud, const void *buf, size_t len);
-int cli_sink_close(void *ud, int commit);
-void cli_sink_free(cli_sink *s);
-
-/* ---- the state file ---- */
-
-typedef struct cli_state_row {
-    char *system;
-    char *org;
-    ohp_class_state cls[2]; /* per ohp_item_class; OHP_TIME_NONE: never published */
-    uint64_t run_id;        /* the last successful run */
-} cli_state_row;
-
-typedef struct cli_state {
-    ohp_job *job;
-    char *path, *dir, *base;
-    int dirfd;
-    int lockfd;
-    uint64_t last_run_id;
-    cli_state_row *rows;
-    size_t count, cap;
-} cli_state;
-
-/*
- * Lock "<path>.lock" (flock, waiting for another run to finish; a notice
- * goes to stderr while waiting) and load path (a missing file means no
- * previous runs; anything else that cannot be read or parsed is an error).
- */
-int cli_state_open(cli_state *st, const char *path, char *err);
-/* Release the lock and free everything (safe on a zeroed object). */
-void cli_state_close(cli_state *st);
-/* Serialise the current content and replace the file atomically. */
-int cli_state_save(cli_state *st, char *err);
-
-/* The callbacks of an ohp_state_store (user_data: the cli_state). */
-int cli_state_get(void *ud, const char *system_code, const char *organization_code,
-                  ohp_class_state state[2]);
-int cli_state_reserve_run_id(void *ud, uint64_t requested, uint64_t *run_id);
-int cli_state_commit(void *ud, const char *system_code, const char *organization_code, int items,
-                     const ohp_class_state state[2], uint64_t run_id);
+int cli_state_open(ohp_filestate **st, const char *path, char *err);
 
 /* ---- SQLite ends (db_sqlite.c; docs/cli.md, "Databases") ---- */
 
@@ -372,8 +278,6 @@ typedef struct cli_rejects {
      * record's values. */
     const ohp_balance_reader *br;
     const char *input; /* --input, "-" for standard input */
-    int dirfd;
-    char *dir, *base;
     cli_atomic file;
     int enabled; /* a file is written */
     uint64_t count;
@@ -473,15 +377,15 @@ int cli_ucm_check_finder_value(const char *what, const char *value, char *err);
  */
 int cli_ucm_credentials(cli_ucm *u, const char *file, char *err);
 /*
- * Upload the file name in dirfd (it must still be the file dev/ino) as a
+ * Upload the file open on fd (read-only, at offset 0; not closed) as name, a
  * document of the account; on success u->document_id is set.  Network
  * errors and 5xx answers are retried; before each retry the account is
  * listed by the file name so that a document stored despite a lost answer
  * is taken instead of uploading again.  On failure u->exit_status is set.
  */
-int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino, char *err);
-/* cli_ucm_upload as a cli_sink_publish_fn (ud: the cli_ucm). */
-int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err);
+int cli_ucm_upload(cli_ucm *u, int fd, const char *name, char *err);
+/* cli_ucm_upload as an ohp_filesink_placed_fn (ud: the cli_ucm). */
+int cli_ucm_sink_publish(void *ud, const char *path, int fd, char *message, size_t message_size);
 /*
  * The fetch command: list the documents whose names start with prefix,
  * download those not recorded in state_path (NULL: none), check each ZIP,

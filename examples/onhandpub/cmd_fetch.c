@@ -68,14 +68,11 @@ static int fd_seek(void *ud, uint64_t off)
  * match its CRC-32, read as `reconcile` reads it (docs/psv-format.md, "Reading
  * an archive back").
  */
-static int zip_check(const char *path, char *err)
+static int zip_check(int fd, char *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         cli_err(err, "cannot read it back: %s", strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return -1;
     }
     zr_io io = {0};
@@ -112,13 +109,12 @@ static int zip_check(const char *path, char *err)
 out:
     free(buf);
     zr_close(&z);
-    close(fd);
     return ret;
 }
 
 /* Download one document into a temporary file in outdir, check it, rename it. */
-static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
-                     const doc_entry *doc, char *err)
+static int fetch_one(cli_ucm *u, const char *url, const char *outdir, const doc_entry *doc,
+                     char *err)
 {
     char *qid = json_quote(doc->id);
     size_t bl = (qid ? strlen(qid) : 0) + 80;
@@ -142,7 +138,7 @@ static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
             fprintf(stderr, "onhandpub: %s; retrying in %.1f s%s\n", err, wait, how);
             ucm_sleep(wait);
         }
-        if (cli_atomic_open(&file, dirfd, outdir, doc->name, 1, err) != 0) {
+        if (cli_atomic_open(&file, outdir, doc->name, 1, err) != 0) {
             outcome = UR_FAILED;
             break;
         }
@@ -167,20 +163,21 @@ static int fetch_one(cli_ucm *u, const char *url, int dirfd, const char *outdir,
     if (outcome != UR_OK)
         goto out;
     /* Check the ZIP where it lies, as the temporary file (unnamed or named). */
-    char tmppath[PATH_MAX];
     char zerr[CLI_ERRSIZE];
-    if (cli_atomic_flush(&file, err) != 0 ||
-        cli_atomic_read_path(&file, tmppath, sizeof tmppath, err) != 0) {
+    int rfd = -1;
+    if (cli_atomic_reader(&file, &rfd, err) != 0) {
         outcome = UR_FAILED;
         goto out;
     }
-    if (zip_check(tmppath, zerr) != 0) {
+    int bad = zip_check(rfd, zerr);
+    (void)close(rfd);
+    if (bad != 0) {
         cli_err(err, "document %s (%s) refused: %s", doc->id, doc->name, zerr);
         outcome = UR_FAILED;
         goto out;
     }
     /* Put in place without replacing anything (linkat / RENAME_NOREPLACE). */
-    if (cli_atomic_commit(&file, 1, err) != 0) {
+    if (cli_atomic_commit(&file, err) != 0) {
         outcome = UR_FAILED;
         goto out;
     }
@@ -263,7 +260,7 @@ static int fetch_listed(cli_ucm *u, const char *url, int outfd, const char *outd
             n->skipped++;
             continue;
         }
-        int rc = fetch_one(u, url, outfd, outdir, doc, err);
+        int rc = fetch_one(u, url, outdir, doc, err);
         if (rc != UR_OK) {
             fprintf(stderr, "onhandpub: %s\n", err);
             if (rc == UR_DENIED)
@@ -300,8 +297,6 @@ int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char
         status = EXIT_FAILED_;
         goto out;
     }
-    /* Temporaries of killed fetches where O_TMPFILE is not available. */
-    (void)cli_clean_temporaries(outfd, NULL);
     size_t ul = strlen(u->url) + sizeof RESOURCE;
     url = ucm_xmalloc(ul);
     if (url == NULL) {

@@ -142,9 +142,9 @@ typedef struct publish_ctx {
     ohp_job *job;
     ohp_balance_reader *br;
     cli_input in;
-    cli_sink sink;
+    ohp_filesink *sink; /* --outdir */
     cli_grants grants;
-    cli_state state;
+    ohp_filestate *state;  /* --state FILE */
     cli_sql_source sql;    /* --source sqlite:PATH */
     cli_sql_state sqlst;   /* --state sqlite:PATH */
     cli_pg_source pg;      /* --source postgresql://... */
@@ -153,7 +153,6 @@ typedef struct publish_ctx {
     cli_rejects rejects;
     cli_ucm ucm;
     cli_progress progress;
-    int outdir_fd;
 } publish_ctx;
 
 /* A --source or --state value naming a SQLite database: its path, else NULL. */
@@ -173,9 +172,9 @@ static const char *pg_uri(const char *v)
 static void publish_free(publish_ctx *c)
 {
     char err[CLI_ERRSIZE];
-    cli_sink_free(&c->sink);
+    ohp_filesink_free(c->sink);
     (void)cli_rejects_finish(&c->rejects, 0, err);
-    cli_state_close(&c->state);
+    ohp_filestate_close(c->state);
     cli_sql_source_close(&c->sql);
     cli_sql_state_close(&c->sqlst);
     cli_pg_source_close(&c->pg);
@@ -186,8 +185,6 @@ static void publish_free(publish_ctx *c)
     ohp_job_free(c->job);
     ohp_balance_reader_free(c->br);
     ohp_registry_free(c->reg);
-    if (c->outdir_fd >= 0)
-        (void)close(c->outdir_fd);
 }
 
 /*
@@ -350,8 +347,9 @@ static int parse_params(const cli_opts *o, ohp_params *p, char *userbuf, size_t 
 static int open_config(const cli_opts *o, publish_ctx *c, const char *outdir)
 {
     char err[CLI_ERRSIZE];
-    if (cli_open_dir(outdir, &c->outdir_fd, err) != 0)
-        return cli_usage_error("option --outdir: %s", err);
+    char msg[OHP_FILESINK_MSGSIZE];
+    if (ohp_filesink_new(&c->sink, outdir, 0, NULL, msg) != OHP_OK)
+        return cli_usage_error("option --outdir: %s", msg);
     if (cli_load_registry(o->value[OPT_LOOKUPS], &c->reg, err) != 0)
         return cli_usage_error("%s", err);
     if (o->given[OPT_GRANTS] && cli_grants_open(&c->grants, o->value[OPT_GRANTS], err) != 0)
@@ -391,17 +389,13 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
         }
         ohp_job_set_balance_reader(c->job, c->br);
     }
-    c->sink.job = c->grants.job = c->state.job = c->rejects.job = c->job;
+    c->grants.job = c->rejects.job = c->job;
     c->rejects.br = c->br; /* NULL for a database: rejected rows are echoed from their values */
     c->rejects.input = c->source_name[0] ? c->source_name : c->in.path;
-    c->sink.dirfd = c->outdir_fd;
-    c->sink.dir = outdir;
-    if (c->ucm.url) {
-        c->sink.publish = cli_ucm_sink_publish;
-        c->sink.publish_ud = &c->ucm;
-    }
+    if (c->ucm.url)
+        ohp_filesink_set_placed_callback(c->sink, cli_ucm_sink_publish, &c->ucm);
     ohp_job_set_registry(c->job, c->reg);
-    ohp_job_set_sink(c->job, cli_sink_open, cli_sink_write, cli_sink_close, &c->sink);
+    ohp_job_set_filesink(c->job, c->sink);
     if (o->given[OPT_GRANTS])
         ohp_job_set_authorizer(c->job, cli_grants_authorize, &c->grants);
     if (p->on_error == OHP_ON_ERROR_REJECT) {
@@ -428,9 +422,7 @@ static int setup_job(const cli_opts *o, publish_ctx *c, const ohp_params *p, con
             fprintf(stderr, "onhandpub: %s\n", err);
             return EXIT_FAILED;
         }
-        const ohp_state_store store = {OHP_STATE_STORE_VERSION, cli_state_get,
-                                       cli_state_reserve_run_id, cli_state_commit};
-        ohp_job_set_state_store2(c->job, &store, &c->state);
+        ohp_job_set_filestate(c->job, c->state);
     }
     return 0;
 }
@@ -528,7 +520,7 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
         return EXIT_FAILED;
     }
     if (json) {
-        jx.path = c->sink.path ? c->sink.path : s->file_name;
+        jx.path = ohp_filesink_path(c->sink) ? ohp_filesink_path(c->sink) : s->file_name;
         jx.document_id = c->ucm.document_id;
         jx.account = c->ucm.document_id ? c->ucm.account : NULL;
         jx.elapsed = elapsed_since(&t0);
@@ -541,7 +533,7 @@ static int do_publish(const cli_opts *o, publish_ctx *c)
     if (!quiet)
         print_summary(c->job, &c->rejects, &c->ucm, p.user, o->value[OPT_REJECTS],
                       elapsed_since(&t0));
-    printf("%s\n", c->sink.path ? c->sink.path : s->file_name);
+    printf("%s\n", ohp_filesink_path(c->sink) ? ohp_filesink_path(c->sink) : s->file_name);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "onhandpub: cannot write standard output: %s\n", strerror(errno));
         return EXIT_FAILED;
@@ -602,12 +594,8 @@ int cmd_publish(int argc, char **argv)
     }
     publish_ctx c;
     memset(&c, 0, sizeof c);
-    c.outdir_fd = -1;
     cli_input_init(&c.in, "-", 0); /* set again from the options */
     c.grants.fd = -1;
-    c.state.dirfd = c.state.lockfd = -1;
-    c.rejects.dirfd = -1;
-    c.sink.file = (cli_atomic)CLI_ATOMIC_INIT;
     c.rejects.file = (cli_atomic)CLI_ATOMIC_INIT;
     rc = do_publish(&o, &c);
     publish_free(&c);

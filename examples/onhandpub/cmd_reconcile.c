@@ -484,7 +484,7 @@ static int write_report(recon *r)
         cli_atomic_abort(&o->file);
         return R_FAILED;
     }
-    if (cli_atomic_commit(&o->file, 0, r->err) != 0)
+    if (cli_atomic_commit(&o->file, r->err) != 0)
         return R_FAILED;
     int status = ohp_reconcile_get_summary(r->rc)->discrepancies ? R_FOUND : R_OK_;
     cli_progress_end(&r->progress);

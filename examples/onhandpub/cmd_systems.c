@@ -74,7 +74,7 @@ int cmd_systems(int argc, char **argv)
     if (!out.failed)
         ohp_registry_foreach_usable(reg, date, print_system, &out);
     ohp_registry_free(reg);
-    if (out.failed || cli_atomic_commit(&out.file, 0, out.err) != 0) {
+    if (out.failed || cli_atomic_commit(&out.file, out.err) != 0) {
         cli_atomic_abort(&out.file);
         fprintf(stderr, "onhandpub: %s\n", out.err);
         return EXIT_FAILED;

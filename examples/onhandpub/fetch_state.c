@@ -171,8 +171,6 @@ int fetch_state_open(fetch_state *fs, const char *path, char *err)
     free(lockpath);
     if (bad)
         return -1;
-    /* Temporaries of killed runs where O_TMPFILE is not available, under the lock. */
-    (void)cli_clean_temporaries(fs->dirfd, fs->base);
     int fd = -1;
     if (cli_state_file_open(fs->dirfd, fs->base, "fetch state file", path, &fd, err) != 0)
         return -1;
@@ -186,7 +184,7 @@ int fetch_state_open(fetch_state *fs, const char *path, char *err)
 int fetch_state_save(fetch_state *fs, char *err)
 {
     cli_atomic a = CLI_ATOMIC_INIT;
-    if (cli_atomic_open(&a, fs->dirfd, fs->dir, fs->base, 0, err) != 0)
+    if (cli_atomic_open(&a, fs->dir, fs->base, 0, err) != 0)
         return -1;
     char line[256];
     snprintf(line, sizeof line, "%s|%s\n%s|%s|%s\n", FETCH_MAGIC, FETCH_VERSION, fetch_columns[0],
@@ -212,7 +210,7 @@ int fetch_state_save(fetch_state *fs, char *err)
         cli_atomic_abort(&a);
         return -1;
     }
-    return cli_atomic_commit(&a, 0, err);
+    return cli_atomic_commit(&a, err);
 }
 
 #endif /* ONHANDPUB_HAVE_CURL */

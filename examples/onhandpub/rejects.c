@@ -41,8 +41,7 @@ static const char *const input_columns[] = {
 
 int cli_rejects_open(cli_rejects *r, const char *path, char *err)
 {
-    r->dirfd = -1;
-    r->file.fd = -1;
+    r->file = (cli_atomic)CLI_ATOMIC_INIT;
     if (path == NULL)
         return 0;
     if (cli_output_open(&r->file, path, "--rejects", err) != 0)
@@ -172,22 +171,16 @@ int cli_rejects_finish(cli_rejects *r, int commit, char *err)
     int rc = 0;
     if (r->enabled) {
         if (commit)
-            rc = cli_atomic_commit(&r->file, 0, err);
+            rc = cli_atomic_commit(&r->file, err);
         else
             cli_atomic_abort(&r->file);
         r->enabled = 0;
     }
-    if (r->dirfd >= 0)
-        (void)close(r->dirfd);
-    r->dirfd = -1;
     /* After a commit the notes are still printed in the summary; the final
      * cleanup (commit = 0) frees them. */
     for (size_t i = 0; !commit && i < CLI_REJECT_NOTES; i++) {
         free(r->notes[i]);
         r->notes[i] = NULL;
     }
-    free(r->dir);
-    free(r->base);
-    r->dir = r->base = NULL;
     return rc;
 }

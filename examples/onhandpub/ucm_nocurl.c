@@ -50,16 +50,19 @@ int cli_ucm_credentials(cli_ucm *u, const char *file, char *err)
     return -1;
 }
 
-int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
+int cli_ucm_upload(cli_ucm *u, int fd, const char *name, char *err)
 {
     u->exit_status = 4;
     cli_err(err, NO_CURL);
     return -1;
 }
 
-int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
+int cli_ucm_sink_publish(void *ud, const char *path, int fd, char *message, size_t message_size)
 {
-    return cli_ucm_upload(ud, dirfd, name, dev, ino, err);
+    char err[CLI_ERRSIZE];
+    (void)cli_ucm_upload(ud, fd, path, err);
+    snprintf(message, message_size, "%s", err);
+    return -1;
 }
 
 int cli_ucm_fetch(cli_ucm *u, const char *prefix, const char *outdir, const char *state_path)

@@ -99,9 +99,14 @@ static int upload_once(cli_ucm *u, upload_body *b, const char *url, char **id, i
     return UR_OK;
 }
 
-int cli_ucm_sink_publish(void *ud, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
+int cli_ucm_sink_publish(void *ud, const char *path, int fd, char *message, size_t message_size)
 {
-    return cli_ucm_upload(ud, dirfd, name, dev, ino, err);
+    char err[CLI_ERRSIZE];
+    const char *slash = strrchr(path, '/');
+    if (cli_ucm_upload(ud, fd, slash ? slash + 1 : path, err) == 0)
+        return 0;
+    snprintf(message, message_size, "%s", err);
+    return -1;
 }
 
 /*
@@ -221,17 +226,13 @@ static int upload_with_retries(cli_ucm *u, upload_body *b, const char *url, cons
     }
 }
 
-int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino, char *err)
+int cli_ucm_upload(cli_ucm *u, int fd, const char *name, char *err)
 {
     u->exit_status = 0;
     u->found_existing = 0;
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino) {
-        cli_err(err, "UCM upload: cannot open '%s' again: %s", name,
-                fd < 0 ? strerror(errno) : "it was replaced");
-        if (fd >= 0)
-            (void)close(fd);
+    if (fstat(fd, &st) != 0) {
+        cli_err(err, "UCM upload: cannot read '%s': %s", name, strerror(errno));
         return finish_failure(u, UR_FAILED);
     }
     char *qacc = json_quote(u->account), *qname = json_quote(name);
@@ -258,7 +259,6 @@ int cli_ucm_upload(cli_ucm *u, int dirfd, const char *name, dev_t dev, ino_t ino
         b->size = (uint64_t)st.st_size;
         outcome = upload_with_retries(u, b, url, name, err);
     }
-    (void)close(fd);
     free(qacc);
     free(qname);
     free(suffix);

@@ -1,23 +1,24 @@
 /*
- * Fuzz target: the connector's state file parser (examples/onhandpub/state.c).
- * Any content is either loaded, with every row consistent (distinct keys,
- * run ids not above the counter), or refused with a message; never a crash
- * or a leak.  A loaded state answers the job's state-store calls.
+ * Fuzz target: the state file of the library's file state store
+ * (src/file/filestate.c).  Any content is either loaded or refused with a
+ * message; never a crash or a leak.  A loaded state survives a round trip:
+ * saved, opened again and saved again, it gives the same bytes and the
+ * same run-id counter.
  */
-#define _GNU_SOURCE /* memfd_create */
+#define _GNU_SOURCE /* mkdtemp */
 #include "fuzz.h"
 
-#include "cli.h"
+#include <onhandpub.h>
 
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
-/* examples/onhandpub/state.c: the parser without the locking and the file. */
-int cli_state_parse_fd(cli_state *st, int fd, char *err);
+static char dir[64];
+static char path[96];
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void put_file(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz-state", MFD_CLOEXEC);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         abort();
     size_t off = 0;
@@ -27,46 +28,79 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         off += (size_t)w;
     }
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        abort();
-
-    cli_state st;
-    memset(&st, 0, sizeof st);
-    st.dirfd = st.lockfd = -1;
-    st.path = strdup("fuzz-state");
-    if (st.path == NULL)
-        abort();
-    char err[CLI_ERRSIZE];
-    err[0] = '\0';
-    int rc = cli_state_parse_fd(&st, fd, err);
     close(fd);
-    FUZZ_CHECK(rc == 0 || rc == -1);
-    if (rc != 0) {
-        FUZZ_CHECK(err[0] != '\0');
-    } else {
-        for (size_t i = 0; i < st.count; i++) {
-            const cli_state_row *r = &st.rows[i];
-            FUZZ_CHECK(r->system[0] != '\0' && r->org[0] != '\0');
-            FUZZ_CHECK(r->run_id >= 1 && r->run_id <= st.last_run_id);
-            FUZZ_CHECK(r->cls[0].last_snapshot != OHP_TIME_NONE ||
-                       r->cls[1].last_snapshot != OHP_TIME_NONE);
-            for (size_t j = 0; j < i; j++)
-                FUZZ_CHECK(strcmp(st.rows[j].system, r->system) != 0 ||
-                           strcmp(st.rows[j].org, r->org) != 0);
-            ohp_class_state got[2];
-            FUZZ_CHECK(cli_state_get(&st, r->system, r->org, got) == 0);
-            for (int k = 0; k < 2; k++) {
-                FUZZ_CHECK(got[k].watermark == r->cls[k].watermark);
-                FUZZ_CHECK(got[k].last_snapshot == r->cls[k].last_snapshot);
-                FUZZ_CHECK((got[k].watermark == OHP_TIME_NONE) ==
-                           (got[k].last_snapshot == OHP_TIME_NONE));
-                FUZZ_CHECK(got[k].watermark <= got[k].last_snapshot);
-            }
+}
+
+static char *slurp(size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        abort();
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            buf = realloc(buf, cap);
+            if (buf == NULL)
+                abort();
         }
-        ohp_class_state none[2];
-        FUZZ_CHECK(cli_state_get(&st, "no such system", "M1", none) == 0);
-        FUZZ_CHECK(none[0].watermark == OHP_TIME_NONE && none[1].last_snapshot == OHP_TIME_NONE);
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
+        if (n == 0)
+            break;
     }
-    cli_state_close(&st);
+    fclose(f);
+    return buf;
+}
+
+static void cleanup(void)
+{
+    char lock[128];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    unlink(path);
+    unlink(lock);
+    rmdir(dir);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/ohp-fuzz-state-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            abort();
+        snprintf(path, sizeof path, "%s/state.psv", dir);
+        atexit(cleanup);
+    }
+    put_file(data, size);
+    char msg[OHP_FILESINK_MSGSIZE];
+    ohp_filestate *st = NULL;
+    int rc = ohp_filestate_open(&st, path, OHP_FILESTATE_NOWAIT, NULL, msg);
+    if (rc != OHP_OK) {
+        FUZZ_CHECK(st == NULL && msg[0] != '\0');
+        FUZZ_CHECK(rc == OHP_EPARSE || rc == OHP_ENOMEM);
+        return 0;
+    }
+    uint64_t counter = ohp_filestate_last_run_id(st);
+    ohp_class_state none[2];
+    uint64_t last = 7;
+    FUZZ_CHECK(ohp_filestate_get(st, "no such system", "M1", none, &last) == OHP_OK);
+    FUZZ_CHECK(none[0].watermark == OHP_TIME_NONE && none[1].last_snapshot == OHP_TIME_NONE);
+    FUZZ_CHECK(last == 0);
+    FUZZ_CHECK(ohp_filestate_save(st) == OHP_OK);
+    ohp_filestate_close(st);
+
+    size_t len1, len2;
+    char *first = slurp(&len1);
+    st = NULL;
+    FUZZ_CHECK(ohp_filestate_open(&st, path, OHP_FILESTATE_NOWAIT, NULL, msg) == OHP_OK);
+    FUZZ_CHECK(ohp_filestate_last_run_id(st) == counter);
+    FUZZ_CHECK(ohp_filestate_save(st) == OHP_OK);
+    ohp_filestate_close(st);
+    char *second = slurp(&len2);
+    FUZZ_CHECK(len1 == len2 && memcmp(first, second, len1) == 0);
+    free(first);
+    free(second);
     return 0;
 }
