@@ -1014,6 +1014,14 @@ const char *ohp_filesink_path(const ohp_filesink *fs);
 /** The last error message ("" if none; NULL fs: ""): one line, owned by fs. */
 const char *ohp_filesink_errmsg(const ohp_filesink *fs);
 
+/**
+ * The code of the last failure of ohp_filesink_open(), _write(), _close()
+ * or _pending_fd() since the last open (OHP_OK: none): after a job's run
+ * failed with OHP_ESINK, it tells a name taken (OHP_EEXISTS) from a file
+ * error (OHP_EFILE) or a refusal of the placed callback (OHP_ESINK).
+ */
+int ohp_filesink_error(const ohp_filesink *fs);
+
 /* ------------------------------------------------------------------ */
 /* File state store (since 1.1)                                        */
 /* ------------------------------------------------------------------ */

@@ -236,6 +236,7 @@ static void check_folder_publish(int named)
     put_text(path, "OLD");
     ck_assert_int_eq(ohp_job_run(job, &p), OHP_ESINK);
     ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(job), "never replaced"));
+    ck_assert_int_eq(ohp_filesink_error(fs), OHP_EEXISTS);
     ck_assert_ptr_null(ohp_filesink_path(fs));
     got = slurp(path, &got_len);
     ck_assert_str_eq(got, "OLD");
@@ -274,6 +275,7 @@ static void check_failures_leave_nothing(int named)
     /* The source fails after the sink wrote blocks. */
     p.compression_level = 0;
     ck_assert_int_eq(ohp_job_run(job, &p), OHP_ESOURCE);
+    ck_assert_int_eq(ohp_filesink_error(fs), OHP_OK); /* the sink did not fail */
     ck_assert(ohp_job_summary(job)->zip_bytes > 65536 * 2);
     ck_assert_int_eq(listing(d, list, sizeof list), 0);
 
@@ -288,6 +290,7 @@ static void check_failures_leave_nothing(int named)
     int rc = ohp_job_run(job, &p);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     ck_assert_int_eq(rc, OHP_ESINK);
+    ck_assert_int_eq(ohp_filesink_error(fs), OHP_EFILE);
     ck_assert_msg(strstr(ohp_job_errmsg(job), strerror(EFBIG)) != NULL, "%s", ohp_job_errmsg(job));
     ck_assert_int_eq(listing(d, list, sizeof list), 0);
 
@@ -414,6 +417,7 @@ START_TEST(test_placed_callback)
     ck_assert_int_eq(pl.calls, 1);
     ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(job), "upload refused: HTTP 503"));
     ck_assert_ptr_nonnull(strstr(ohp_job_errmsg(job), "was removed"));
+    ck_assert_int_eq(ohp_filesink_error(fs), OHP_ESINK);
     /* Only the state file (run id 1 reserved, nothing published) and its lock. */
     ck_assert_int_eq(listing(d, list, sizeof list), 2);
     ck_assert_str_eq(list, "state.psv|state.psv.lock");
@@ -426,6 +430,7 @@ START_TEST(test_placed_callback)
 
     pl.refuse = 0;
     ck_assert_int_eq(ohp_job_run(job, &p), OHP_OK);
+    ck_assert_int_eq(ohp_filesink_error(fs), OHP_OK);
     ck_assert_int_eq(pl.calls, 2);
     ck_assert_str_eq(pl.path, ohp_filesink_path(fs));
     size_t len;

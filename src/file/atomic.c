@@ -242,8 +242,13 @@ nomem:
     reset(a);
     ohp_errmsg_set(msg, "out of memory");
     return OHP_ENOMEM;
-cannot:
-    ohp_errmsg_set(msg, "cannot create a temporary file in '%s': %s", dir, strerror(errno));
+cannot:;
+    int e = errno;
+    struct stat ds;
+    if (fstat(dirfd, &ds) == 0 && ds.st_nlink == 0)
+        ohp_errmsg_set(msg, "cannot create a temporary file in '%s': the folder was removed", dir);
+    else
+        ohp_errmsg_set(msg, "cannot create a temporary file in '%s': %s", dir, strerror(e));
     reset(a);
     return OHP_EFILE;
 }

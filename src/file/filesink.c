@@ -32,8 +32,17 @@ struct ohp_filesink {
     ohp_filesink_placed_fn placed;
     void *placed_ud;
     ohp_job *job;
+    int error; /* of the last failure */
     char errmsg[OHP_ERRMSG_SIZE];
 };
+
+/* Remember the code of a failure (ohp_filesink_error()). */
+static int done(ohp_filesink *fs, int rc)
+{
+    if (rc != OHP_OK)
+        fs->error = rc;
+    return rc;
+}
 
 /* "/dev/stdout" and the like: the descriptor they name, or -1. */
 static int descriptor_name(const char *path)
@@ -219,13 +228,14 @@ static int open_direct(ohp_filesink *fs)
     return ohp_afile_open_direct(&fs->file, &fs->alloc, fd, fs->target, fs->errmsg);
 }
 
-OHP_EXPORT int ohp_filesink_open(ohp_filesink *fs, const char *name)
+static int sink_open(ohp_filesink *fs, const char *name)
 {
     if (fs == NULL)
         return OHP_EINVAL;
     if (fs->open)
         return fail(fs, OHP_ESTATE, "a file is already open");
     fs->errmsg[0] = '\0';
+    fs->error = OHP_OK;
     ohp_free(&fs->alloc, fs->path);
     fs->path = NULL;
     int rc;
@@ -251,7 +261,7 @@ OHP_EXPORT int ohp_filesink_open(ohp_filesink *fs, const char *name)
     return rc;
 }
 
-OHP_EXPORT int ohp_filesink_write(ohp_filesink *fs, const void *buf, size_t len)
+static int sink_write(ohp_filesink *fs, const void *buf, size_t len)
 {
     if (fs == NULL || (buf == NULL && len > 0))
         return OHP_EINVAL;
@@ -260,7 +270,7 @@ OHP_EXPORT int ohp_filesink_write(ohp_filesink *fs, const void *buf, size_t len)
     return ohp_afile_write(&fs->file, buf, len, fs->errmsg);
 }
 
-OHP_EXPORT int ohp_filesink_pending_fd(ohp_filesink *fs, int *fd)
+static int sink_pending_fd(ohp_filesink *fs, int *fd)
 {
     if (fs == NULL || fd == NULL)
         return OHP_EINVAL;
@@ -306,7 +316,7 @@ static int call_placed(ohp_filesink *fs, const char *path, dev_t dev, ino_t ino,
     return OHP_ESINK;
 }
 
-OHP_EXPORT int ohp_filesink_close(ohp_filesink *fs, int commit)
+static int sink_close(ohp_filesink *fs, int commit)
 {
     if (fs == NULL)
         return OHP_EINVAL;
@@ -333,6 +343,31 @@ OHP_EXPORT int ohp_filesink_close(ohp_filesink *fs, int commit)
     }
     fs->path = path;
     return OHP_OK;
+}
+
+OHP_EXPORT int ohp_filesink_open(ohp_filesink *fs, const char *name)
+{
+    return fs ? done(fs, sink_open(fs, name)) : OHP_EINVAL;
+}
+
+OHP_EXPORT int ohp_filesink_write(ohp_filesink *fs, const void *buf, size_t len)
+{
+    return fs ? done(fs, sink_write(fs, buf, len)) : OHP_EINVAL;
+}
+
+OHP_EXPORT int ohp_filesink_pending_fd(ohp_filesink *fs, int *fd)
+{
+    return fs ? done(fs, sink_pending_fd(fs, fd)) : OHP_EINVAL;
+}
+
+OHP_EXPORT int ohp_filesink_close(ohp_filesink *fs, int commit)
+{
+    return fs ? done(fs, sink_close(fs, commit)) : OHP_EINVAL;
+}
+
+OHP_EXPORT int ohp_filesink_error(const ohp_filesink *fs)
+{
+    return fs ? fs->error : OHP_EINVAL;
 }
 
 /* ---- as a job's sink ---- */

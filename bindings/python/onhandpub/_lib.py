@@ -548,6 +548,7 @@ FUNCTIONS = {
     "ohp_filesink_pending_fd": (c_int, [ohp_filesink_p, _P(c_int)]),
     "ohp_filesink_path": (c_char_p, [ohp_filesink_p]),
     "ohp_filesink_errmsg": (c_char_p, [ohp_filesink_p]),
+    "ohp_filesink_error": (c_int, [ohp_filesink_p]),
     "ohp_filestate_open": (c_int, [_P(ohp_filestate_p), c_char_p, c_uint, _P(ohp_allocator),
                                    c_char_p]),
     "ohp_filestate_close": (None, [ohp_filestate_p]),

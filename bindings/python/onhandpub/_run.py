@@ -45,6 +45,7 @@ class _Run:
         self.opened_file: Any = None
         self.reader: Optional[int] = None
         self.sink: Any = None
+        self.filestate: Any = None  # a FileStateStore's open handle
         self.stream: Any = None  # an iterable source's _stream.Stream
         # An incremental run reads the source twice (whole keys): how the
         # second pass gets the same bytes again.
@@ -241,7 +242,9 @@ class _Run:
         if isinstance(sink, (str, os.PathLike)):
             self.sink = _PathSink(sink)
             self.sink.prepare()
-        elif hasattr(sink, "write"):
+            self.sink.attach(self.handle)
+            return
+        if hasattr(sink, "write"):
             if isinstance(sink, io.TextIOBase):
                 raise TypeError("a file sink must be opened in binary mode ('wb')")
             self.sink = _FileSink(sink)
@@ -289,6 +292,15 @@ class _Run:
     # -- state store, authorizer, rejection, progress ---------------------
 
     def setup_state(self, state: Any) -> None:
+        from .state import FileStateStore
+
+        if isinstance(state, FileStateStore):
+            # The library's own store: opened (and locked) for the run.
+            self.filestate = state._open()
+            rc = lib.ohp_job_set_filestate(self.handle, self.filestate.h)
+            if rc < 0:
+                raise error_for(rc, "could not set the state store")
+            return
         if state is not None and hasattr(state, "get_classes"):
             self._setup_class_state(state)
             return
@@ -498,6 +510,9 @@ class _Run:
         if self.spool is not None:
             self.spool.close()
             self.spool = None
+        if self.filestate is not None:
+            self.filestate.close()  # releases the lock
+            self.filestate = None
         if self.sink is not None:
             try:
                 self.sink.discard()  # no-op after a commit

@@ -314,6 +314,7 @@ class Job:
                     ("max_reject_percent", max_reject_percent)))
 
         run = _Run(self)
+        taken: Optional[BaseException] = None
         self._last_run = run  # its callbacks stay alive until the next run
         registry = self.registry
         summary: Optional[Summary] = None
@@ -337,6 +338,8 @@ class Job:
             finally:
                 self._running = False
             summary = self._read_summary(run, sink is None)
+            if rc < 0 and isinstance(run.sink, _PathSink):
+                taken = run.sink.failure()  # before cleanup frees the sink
             _locate_error(run, summary, handle)
             self.summary = summary
         finally:
@@ -348,7 +351,10 @@ class Job:
             lib_error = error_for(rc, summary.message, summary) if rc < 0 else None
             raise run.exc from lib_error
         if rc < 0:
-            raise error_for(rc, summary.message, summary)
+            lib_error = error_for(rc, summary.message, summary)
+            if taken is not None:
+                raise taken from lib_error
+            raise lib_error
         return summary
 
     def _read_summary(self, run: _Run, memsink: bool) -> Summary:
@@ -374,8 +380,8 @@ class Job:
                 return v
 
         path = None
-        if run.sink is not None and isinstance(run.sink, _PathSink) and run.sink.committed:
-            path = run.sink.final
+        if isinstance(run.sink, _PathSink) and s.status in (Status.SUCCEEDED, Status.WARNINGS):
+            path = run.sink.path
         return Summary(
             status=enum_or_int(Status, s.status),
             error=s.error,

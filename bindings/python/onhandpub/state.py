@@ -28,14 +28,15 @@ Two are provided: :class:`MemoryStateStore` and :class:`FileStateStore`.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
-import errno
 import json
 import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
-from . import _files
-from .dates import from_epoch, text_date, to_epoch
+from . import _lib
+from .dates import from_epoch, to_epoch
+from .errors import error_for
 
 _FORMAT = "onhandpub-state"
 _VERSION = 2
@@ -110,164 +111,175 @@ class MemoryStateStore:
         self.last_run_id = max(self.last_run_id, run_id)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write data to path: an unnamed file (O_TMPFILE) in the same directory,
-    fsync, linked to a temporary name and renamed over path at once, fsync of
-    the directory; a killed process leaves nothing.  Where O_TMPFILE is not
-    available, a named temporary held under flock, which a later write
-    removes once its process is gone (the onhandpub command's rules)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    _files.clean_temporaries(directory, name)
-    fd = _files.unnamed_file(directory)
-    tmp: Optional[str] = None
-    if fd is None:
-        fd, tmp = _files.create_named(directory, name)
-    else:
-        _files.lock(fd)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            if tmp is None:
-                # linkat cannot replace: a name for the moment of the rename
-                for _ in range(32):
-                    candidate = os.path.join(directory, _files.temp_name(name))
-                    try:
-                        _files.link_fd(f.fileno(), candidate)
-                    except FileExistsError:
-                        continue
-                    tmp = candidate
-                    break
-                else:
-                    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
-            os.replace(tmp, path)
-            tmp = None
-    except BaseException:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        raise
-    _fsync_dir(directory)
+class _Handle:
+    """An open ohp_filestate (the state file locked) for the length of a
+    ``with`` block."""
+
+    def __init__(self, path: str, wait: bool, truncate: bool = False) -> None:
+        flags = (0 if wait else _lib.OHP_FILESTATE_NOWAIT) | (
+            _lib.OHP_FILESTATE_TRUNCATE if truncate else 0)
+        h = _lib.ohp_filestate_p()
+        msg = ctypes.create_string_buffer(_lib.OHP_FILESINK_MSGSIZE)
+        rc = _lib.lib.ohp_filestate_open(ctypes.byref(h), os.fsencode(path), flags, None, msg)
+        if rc < 0:
+            raise error_for(rc, _lib.decode(msg.value))
+        self.h: Optional[int] = h.value
+
+    def __enter__(self) -> "_Handle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.h is not None:
+            _lib.lib.ohp_filestate_close(self.h)
+            self.h = None
+
+    def check(self, rc: int) -> None:
+        if rc < 0:
+            raise error_for(rc, _lib.decode(_lib.lib.ohp_filestate_errmsg(self.h)))
+
+    def get(self, system_code: str, organization_code: str) -> Tuple[Dict[str, ClassState], int]:
+        states = (_lib.ohp_class_state * 2)()
+        run_id = ctypes.c_uint64()
+        self.check(_lib.lib.ohp_filestate_get(self.h, system_code.encode("utf-8"),
+                                              organization_code.encode("utf-8"), states,
+                                              ctypes.byref(run_id)))
+        got = {}
+        for i, name in enumerate(CLASSES):
+            if states[i].last_snapshot != _lib.OHP_TIME_NONE:
+                got[name] = ClassState(from_epoch(states[i].watermark),
+                                       from_epoch(states[i].last_snapshot))
+        return got, run_id.value
+
+    def put(self, system_code: str, organization_code: str, classes: Dict[str, ClassState],
+            run_id: int) -> None:
+        states = (_lib.ohp_class_state * 2)()
+        for i, name in enumerate(CLASSES):
+            cs = classes.get(name)
+            states[i].watermark = to_epoch(cs.watermark if cs else None)
+            states[i].last_snapshot = to_epoch(cs.last_snapshot if cs else None)
+        self.check(_lib.lib.ohp_filestate_put(self.h, system_code.encode("utf-8"),
+                                              organization_code.encode("utf-8"), states,
+                                              run_id))
+
+    def last_run_id(self) -> int:
+        return int(_lib.lib.ohp_filestate_last_run_id(self.h))
+
+    def reserve(self, requested: int) -> int:
+        got = ctypes.c_uint64()
+        self.check(_lib.lib.ohp_filestate_reserve_run_id(self.h, requested, ctypes.byref(got)))
+        return got.value
+
+    def save(self) -> None:
+        self.check(_lib.lib.ohp_filestate_save(self.h))
 
 
-def _fsync_dir(directory: str) -> None:
+def _read_json(path: str, raw: bytes) -> Dict[str, Any]:
+    """A state file of the JSON layout earlier releases of the binding wrote:
+    ``{"format": "onhandpub-state", "version": 1 or 2, "last_run_id": N,
+    "runs": {"<system>|<organization>": ...}}``; ValueError when corrupt."""
     try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+        state = json.loads(raw.decode("utf-8"))
+        if (
+            not isinstance(state, dict)
+            or state.get("format") != _FORMAT
+            or state.get("version") not in (1, 2)
+            or not isinstance(state.get("last_run_id"), int)
+            or not isinstance(state.get("runs"), dict)
+        ):
+            raise ValueError("not an onhandpub state file of version 1 or 2")
+        runs = {}
+        for key, entry in state["runs"].items():
+            system, sep, org = key.partition("|")
+            if not sep:
+                raise ValueError(f"key {key!r} is not <system>|<organization>")
+            if state["version"] == 1:
+                date = from_epoch(to_epoch(entry["snapshot_date"]))
+                classes = {c: ClassState(date, date) for c in CLASSES}
+            else:
+                classes = {}
+                for c, cs in entry["classes"].items():
+                    if c not in CLASSES:
+                        raise ValueError(f"unknown item class {c!r}")
+                    if cs["last_snapshot"] is not None:
+                        classes[c] = ClassState(from_epoch(to_epoch(cs["watermark"])),
+                                                from_epoch(to_epoch(cs["last_snapshot"])))
+            runs[(system, org)] = (classes, int(entry["run_id"]))
+        return {"last_run_id": int(state["last_run_id"]), "runs": runs}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"state file {path} is corrupt: {exc}") from exc
 
 
 class FileStateStore:
-    """A state store kept in a JSON file, replaced atomically on every
-    change, with a watermark per item class and reserved run ids.  A
-    missing file is an empty state; a corrupt or unreadable file raises
-    ``ValueError`` / ``OSError`` (never treated as empty).
+    """The library's file state store (``ohp_filestate``; docs/files.md,
+    "The state file"): a PSV file with a watermark per item class and the
+    run-id counter, replaced whole whenever it changes and locked through
+    ``<path>.lock``, the same file the onhandpub command's ``--state``
+    keeps.  A missing file is an empty state; a corrupt or unreadable file
+    raises (``ValueError`` for a corrupt one), never treated as empty.
 
-    The file holds ``{"format": "onhandpub-state", "version": 2,
-    "last_run_id": N, "runs": {"<system>|<organization>": {"run_id": N,
-    "classes": {"serial": {"watermark": DATE, "last_snapshot": DATE},
-    "nonserial": {...}}}}}`` with dates as ``YYYY-MM-DDTHH:MM:SSZ``.  A
-    version 1 file (one ``snapshot_date`` per entry) is read as that date
-    for both classes, and written back as version 2 at the next change.
-    It is re-read on every call, so several processes may take turns; it
-    takes no lock, so do not run two publishes on one file at the same time.
+    A run of :func:`onhandpub.publish` holds the lock from before the run
+    starts until it ends, so runs of several processes on one file take
+    turns; ``wait=False`` raises :class:`onhandpub.StateBusy` instead of
+    waiting.  The queries (``get``, ``last_run``, ``next_run_id``) take the
+    lock for the moment they read.
+
+    A JSON state file of earlier releases of this binding is converted to
+    the PSV layout the first time it is opened, in one atomic replace.
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, path: Union[str, "os.PathLike[str]"], wait: bool = True) -> None:
+        self.path = os.fsdecode(os.fspath(path))
+        self.wait = wait
 
-    def _load(self) -> Dict[str, Any]:
+    def _read(self) -> Optional[bytes]:
         try:
             with open(self.path, "rb") as f:
-                raw = f.read()
+                return f.read()
         except FileNotFoundError:
-            return {"format": _FORMAT, "version": _VERSION, "last_run_id": 0, "runs": {}}
-        try:
-            state = json.loads(raw.decode("utf-8"))
-            if (
-                not isinstance(state, dict)
-                or state.get("format") != _FORMAT
-                or state.get("version") not in (1, 2)
-                or not isinstance(state.get("last_run_id"), int)
-                or not isinstance(state.get("runs"), dict)
-            ):
-                raise ValueError("not an onhandpub state file of version 1 or 2")
-            runs = {}
-            for key, entry in state["runs"].items():
-                if state["version"] == 1:
-                    date = text_date(from_epoch(to_epoch(entry["snapshot_date"])))
-                    classes = {c: {"watermark": date, "last_snapshot": date} for c in CLASSES}
-                else:
-                    classes = {}
-                    for c, cs in entry["classes"].items():
-                        if c not in CLASSES:
-                            raise ValueError(f"unknown item class {c!r}")
-                        for field in ("watermark", "last_snapshot"):
-                            if cs[field] is not None:
-                                to_epoch(cs[field])
-                        classes[c] = {"watermark": cs["watermark"],
-                                      "last_snapshot": cs["last_snapshot"]}
-                runs[key] = {"run_id": int(entry["run_id"]), "classes": classes}
-            state = {"format": _FORMAT, "version": _VERSION,
-                     "last_run_id": int(state["last_run_id"]), "runs": runs}
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"state file {self.path} is corrupt: {exc}") from exc
-        return state
-
-    def _save(self, state: Dict[str, Any]) -> None:
-        data = json.dumps(state, indent=1, sort_keys=True).encode("utf-8") + b"\n"
-        _write_atomic(self.path, data)
+            return None
 
     @staticmethod
-    def _key(system_code: str, organization_code: str) -> str:
-        return f"{system_code}|{organization_code}"
+    def _is_json(raw: Optional[bytes]) -> bool:
+        return raw is not None and raw.lstrip()[:1] == b"{"
 
-    @staticmethod
-    def _date(text: Optional[str]) -> Optional[_dt.datetime]:
-        return None if text is None else from_epoch(to_epoch(text))
+    def _open(self) -> _Handle:
+        """The store opened (and locked); a JSON file is converted first."""
+        if self._is_json(self._read()):
+            # Locked, its content set aside: converted once, by whoever locks first.
+            with _Handle(self.path, self.wait, truncate=True) as t:
+                raw = self._read()
+                if self._is_json(raw):
+                    assert raw is not None
+                    old = _read_json(self.path, raw)
+                    for (system, org), (classes, run_id) in old["runs"].items():
+                        if classes:
+                            t.put(system, org, classes, run_id)
+                    if old["last_run_id"] > t.last_run_id():
+                        t.reserve(old["last_run_id"])  # saves everything
+                    else:
+                        t.save()
+        return _Handle(self.path, self.wait)
 
     def get_classes(self, system_code: str, organization_code: str) -> Dict[str, ClassState]:
         """The state of each item class published so far."""
-        entry = self._load()["runs"].get(self._key(system_code, organization_code))
-        if not entry:
-            return {}
-        return {c: ClassState(self._date(cs["watermark"]), self._date(cs["last_snapshot"]))
-                for c, cs in entry["classes"].items()}
+        with self._open() as h:
+            return h.get(system_code, organization_code)[0]
 
     def reserve_run_id(self, requested: int) -> int:
         """Take the next free run id (requested == 0) or record the one
         given; the file is replaced before this returns."""
-        state = self._load()
-        last = int(state["last_run_id"])
-        run_id = requested if requested else last + 1
-        state["last_run_id"] = max(last, run_id)
-        self._save(state)
-        return run_id
+        with self._open() as h:
+            return h.reserve(requested)
 
     def commit_classes(self, system_code: str, organization_code: str, items: str,
                        states: Dict[str, ClassState], run_id: int) -> None:
         """Record a successful run (atomic replace of the file)."""
-        state = self._load()
-        key = self._key(system_code, organization_code)
-        entry = state["runs"].setdefault(key, {"run_id": 0, "classes": {}})
-        for c, cs in states.items():
-            entry["classes"][c] = {
-                "watermark": None if cs.watermark is None else text_date(cs.watermark),
-                "last_snapshot": None if cs.last_snapshot is None else text_date(cs.last_snapshot),
-            }
-        entry["run_id"] = int(run_id)
-        state["last_run_id"] = max(int(state["last_run_id"]), int(run_id))
-        self._save(state)
+        with self._open() as h:
+            h.put(system_code, organization_code, states, run_id)
+            h.save()
 
     # -- queries ------------------------------------------------------------
 
@@ -277,9 +289,11 @@ class FileStateStore:
 
     def last_run(self, system_code: str, organization_code: str) -> Optional[int]:
         """The run id of the last successful run, or None."""
-        entry = self._load()["runs"].get(self._key(system_code, organization_code))
-        return int(entry["run_id"]) if entry else None
+        with self._open() as h:
+            run_id = h.get(system_code, organization_code)[1]
+        return run_id or None
 
     def next_run_id(self) -> int:
         """The run id the next run will take."""
-        return int(self._load()["last_run_id"]) + 1
+        with self._open() as h:
+            return h.last_run_id() + 1

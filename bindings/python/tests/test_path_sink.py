@@ -173,14 +173,14 @@ class PathSinkTest(TempDirTest):
 
 
 class FileStateStoreFilesTest(TempDirTest):
-    """The JSON state file follows the same rules (unnamed file, linked, renamed)."""
+    """The state file follows the same rules (unnamed file, linked, renamed)."""
 
     def test_state_file_written_without_leftovers(self) -> None:
-        path = os.path.join(self.dir, "state.json")
+        path = os.path.join(self.dir, "state.psv")
         p = subprocess.Popen(["true"])
         p.wait()
-        dead = os.path.join(self.dir, ".state.json.tmp.%d.0123456789abcdef" % p.pid)
-        live = os.path.join(self.dir, ".state.json.tmp.%d.00000000000000ab" % os.getpid())
+        dead = os.path.join(self.dir, ".state.psv.tmp.%d.0123456789abcdef" % p.pid)
+        live = os.path.join(self.dir, ".state.psv.tmp.%d.00000000000000ab" % os.getpid())
         for f in (dead, live):
             with open(f, "w") as out:
                 out.write("partial")
@@ -196,9 +196,32 @@ class FileStateStoreFilesTest(TempDirTest):
                             run_id=None)
                 finally:
                     os.environ.pop("ONHANDPUB_NO_TMPFILE", None)
-                self.assertEqual(self.listdir(), sorted(["state.json", os.path.basename(live)]))
+                self.assertEqual(self.listdir(), sorted(["state.psv", "state.psv.lock",
+                                                         os.path.basename(live)]))
         finally:
             holder.close()
         # the file reads back: the second run was incremental from the first one's date
         with open(path, encoding="utf-8") as f:
-            self.assertIn("2026-01-13", f.read().replace("/", "-"))
+            self.assertEqual(f.read(), (
+                "ONHANDPUB_STATE|2\nLAST_RUN_ID|2\n"
+                "SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|"
+                "LAST_RUN_ID\n"
+                "0|M1|SERIAL|2026/01/13 08:00:00|2026/01/13 08:00:00|2\n"
+                "0|M1|NONSERIAL|2026/01/13 08:00:00|2026/01/13 08:00:00|2\n"))
+
+    def test_state_file_locked_for_the_run(self) -> None:
+        path = os.path.join(self.dir, "state.psv")
+        store = onhandpub.FileStateStore(path, wait=False)
+        seen = []
+
+        def rows():
+            # while the run holds the lock, another store cannot take it
+            with self.assertRaises(onhandpub.StateBusy) as cm:
+                onhandpub.FileStateStore(path, wait=False).next_run_id()
+            seen.append(str(cm.exception))
+            yield from sample_rows()
+
+        s = publish(rows(), state=store, sink=None, run_id=None)
+        self.assertEqual(s.run_id, 1)
+        self.assertIn("in use by another run", seen[0])
+        self.assertEqual(store.next_run_id(), 2)  # released after the run

@@ -406,7 +406,7 @@ class IncrementalPublishTest(TempDirTest):
         self.assertEqual(s.run_id, 2)
 
     def test_file_state_store(self) -> None:
-        path = os.path.join(self.dir, "state.json")
+        path = os.path.join(self.dir, "state.psv")
         state = onhandpub.FileStateStore(path)
         self.assertIsNone(state.get("0", "M1"))
         self.assertEqual(state.next_run_id(), 1)
@@ -416,7 +416,7 @@ class IncrementalPublishTest(TempDirTest):
         s = publish(sample_rows(), state=onhandpub.FileStateStore(path), snapshot_date=SNAP2)
         self.assertIs(s.mode, Mode.INCREMENTAL)
         self.assertEqual(s.run_id, 2)
-        self.assertEqual(sorted(os.listdir(self.dir)), ["state.json"])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["state.psv", "state.psv.lock"])
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ class StateTest(TempDirTest):
             "sink refused": (dict(sink=os.path.join(self.dir, "missing", "x.zip")),
                              onhandpub.SinkError),
             "sink open": (dict(caller_authorized=False, authorizer=removing(vanishing),
-                               sink=os.path.join(vanishing, "x.zip")), FileNotFoundError),
+                               sink=os.path.join(vanishing, "x.zip")), onhandpub.SinkError),
             "sink write": (dict(sink=SinkFails("write")), Boom),
             "sink commit": (dict(sink=SinkFails("commit")), Boom),
             "cancel": (dict(on_progress=lambda n: False), onhandpub.Cancelled),
@@ -152,39 +152,66 @@ class StateTest(TempDirTest):
         self.assertEqual(seen, [2, 4, 5])
 
     def test_file_store_untouched_on_failure(self) -> None:
-        path = os.path.join(self.dir, "state.json")
+        path = os.path.join(self.dir, "state.psv")
         store = FileStateStore(path)
         run(store)
-        import json
 
-        def runs():
-            with open(path, "rb") as f:
-                return json.loads(f.read())["runs"]
+        def rows():
+            with open(path, encoding="utf-8") as f:
+                return f.read().splitlines()[3:]
 
-        before = runs()
+        before = rows()
         # The watermarks stay; a run past the refusals reserved its run id.
         for kw, last_id in ((dict(source=[row(primary_quantity="x", last_update_date=NEW)]), 2),
                             (dict(system="9"), 2),
                             (dict(on_progress=lambda n: False), 3)):
             with self.assertRaises(onhandpub.OnhandpubError):
                 run(store, snapshot_date="2026-01-11T00:00:00Z", **kw)
-            self.assertEqual(runs(), before)
+            self.assertEqual(rows(), before)
             self.assertEqual(store.next_run_id(), last_id + 1)
-        self.assertEqual(sorted(os.listdir(self.dir)), ["state.json"])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["state.psv", "state.psv.lock"])
         s = run(store, snapshot_date="2026-01-11T00:00:00Z")
         self.assertEqual(s.run_id, 4)  # never a run id handed out before
         self.assertEqual(store.get("0", "M1"), dt.datetime(2026, 1, 11, tzinfo=UTC))
+        self.assertEqual(store.last_run("0", "M1"), 4)
+        self.assertIsNone(store.last_run("0", "M2"))
 
     def test_corrupt_file_store(self) -> None:
         path = os.path.join(self.dir, "state.json")
+        for text, says in (("{not json", "corrupt"),
+                           ("ONHANDPUB_STATE|2\nLAST_RUN_ID|x\n", "line 2 must be")):
+            with open(path, "w") as f:
+                f.write(text)
+            with self.assertRaises(ValueError) as cm:
+                run(FileStateStore(path))
+            self.assertIn(says, str(cm.exception))
+            with open(path) as f:
+                self.assertEqual(f.read(), text)
+
+    def test_json_file_of_earlier_releases_converted(self) -> None:
+        path = os.path.join(self.dir, "state.json")
         with open(path, "w") as f:
-            f.write("{not json")
-        with self.assertRaises(ValueError) as cm:
-            run(FileStateStore(path))
-        self.assertIn("corrupt", str(cm.exception))
-        self.assertIsInstance(cm.exception.__cause__, onhandpub.StateStoreError)
-        with open(path) as f:
-            self.assertEqual(f.read(), "{not json")
+            f.write('{"format": "onhandpub-state", "version": 2, "last_run_id": 9, "runs": '
+                    '{"0|M1": {"run_id": 7, "classes": {"serial": {"watermark": '
+                    '"2026-01-09T00:00:00Z", "last_snapshot": "2026-01-10T00:00:00Z"}, '
+                    '"nonserial": {"watermark": "2026-01-10T00:00:00Z", '
+                    '"last_snapshot": "2026-01-10T00:00:00Z"}}}, '
+                    '"0|M|2": {"run_id": 3, "classes": {"serial": {"watermark": '
+                    '"2026-01-01T00:00:00Z", "last_snapshot": "2026-01-01T00:00:00Z"}}}}}')
+        store = FileStateStore(path)
+        self.assertEqual(store.next_run_id(), 10)
+        with open(path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), (
+                "ONHANDPUB_STATE|2\nLAST_RUN_ID|9\n"
+                "SYSTEM_CODE|ORGANIZATION_CODE|ITEM_CLASS|WATERMARK|LAST_SNAPSHOT_DATE|"
+                "LAST_RUN_ID\n"
+                "0|M1|SERIAL|2026/01/09 00:00:00|2026/01/10 00:00:00|7\n"
+                "0|M1|NONSERIAL|2026/01/10 00:00:00|2026/01/10 00:00:00|7\n"
+                "0|\"M|2\"|SERIAL|2026/01/01 00:00:00|2026/01/01 00:00:00|3\n"))
+        # An incremental run starts at the older watermark it kept.
+        s = run(store, full=False, snapshot_date="2026-01-11T00:00:00Z")
+        self.assertEqual(s.window_start, dt.datetime(2026, 1, 9, tzinfo=UTC))
+        self.assertEqual(s.run_id, 10)
 
     def test_callable_free_store(self) -> None:
         class GetOnly:
