@@ -77,15 +77,12 @@ int ohp_path_split(const ohp_alloc *al, const char *path, char **dir, char **bas
 
 char *ohp_path_join(const ohp_alloc *al, const char *dir, const char *name)
 {
-    size_t dl = strlen(dir), nl = strlen(name);
-    size_t slash = dl > 0 && dir[dl - 1] != '/';
-    char *p = ohp_malloc(al, dl + slash + nl + 1);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, dir, dl);
-    if (slash)
-        p[dl] = '/';
-    memcpy(p + dl + slash, name, nl + 1);
+    size_t dl = strlen(dir);
+    bool slash = dl > 0 && dir[dl - 1] != '/';
+    size_t size = dl + slash + strlen(name) + 1;
+    char *p = ohp_malloc(al, size);
+    if (p != NULL)
+        snprintf(p, size, "%s%s%s", dir, slash ? "/" : "", name);
     return p;
 }
 

@@ -333,8 +333,7 @@ static int open_store(ohp_filestate *fs, const char *path, unsigned int flags)
     char *lockpath = ohp_malloc(&fs->alloc, pl + 6);
     if (lockpath == NULL)
         return fail(fs, OHP_ENOMEM, "out of memory");
-    memcpy(lockpath, path, pl);
-    memcpy(lockpath + pl, ".lock", 6);
+    snprintf(lockpath, pl + 6, "%s.lock", path);
     const char *lockname = lockpath + (pl - strlen(fs->base));
     /* Both refused at once, before any waiting: a link, a FIFO, a device, a directory. */
     rc = check_regular(fs, fs->base, "state file", path);

@@ -42,9 +42,10 @@ static char *slurp(size_t *len)
     for (;;) {
         if (*len + 4096 > cap) {
             cap = cap ? cap * 2 : 8192;
-            buf = realloc(buf, cap);
-            if (buf == NULL)
+            char *grown = realloc(buf, cap);
+            if (grown == NULL)
                 abort();
+            buf = grown;
         }
         size_t n = fread(buf + *len, 1, cap - *len, f);
         *len += n;
