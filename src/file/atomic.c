@@ -39,6 +39,33 @@ const char *ohp_file_kind(mode_t m)
     return "a special file";
 }
 
+int ohp_file_handle_alloc(bool have_out, const char *path, unsigned int flags, unsigned int known,
+                          const ohp_allocator *alloc, ohp_alloc *a, size_t size, void **obj,
+                          char *msg)
+{
+    *obj = NULL;
+    msg[0] = '\0';
+    if (!have_out) {
+        ohp_errmsg_set(msg, "no place for the handle");
+        return OHP_EINVAL;
+    }
+    if (path == NULL || path[0] == '\0' || (flags & ~known) != 0) {
+        ohp_errmsg_set(msg, path == NULL || path[0] == '\0' ? "no path" : "unknown flags");
+        return OHP_EINVAL;
+    }
+    int rc = ohp_alloc_init(a, alloc);
+    if (rc != OHP_OK) {
+        ohp_errmsg_set(msg, "invalid allocator");
+        return rc;
+    }
+    *obj = ohp_calloc(a, 1, size);
+    if (*obj == NULL) {
+        ohp_errmsg_set(msg, "out of memory");
+        return OHP_ENOMEM;
+    }
+    return OHP_OK;
+}
+
 static char *dup_n(const ohp_alloc *al, const char *s, size_t n)
 {
     char *p = ohp_malloc(al, n + 1);

@@ -65,6 +65,16 @@ int ohp_afile_reader(ohp_afile *a, int *fd, char *msg);
  */
 int ohp_afile_clean(int dirfd, const char *name);
 
+/*
+ * What every file handle's constructor starts with: a place for the handle
+ * (have_out), path not empty, flags within known, the allocator
+ * valid; then *obj, size bytes zeroed from it (its allocator in *a).
+ * OHP_OK, or OHP_EINVAL / OHP_ENOMEM with msg set.
+ */
+int ohp_file_handle_alloc(bool have_out, const char *path, unsigned int flags, unsigned int known,
+                          const ohp_allocator *alloc, ohp_alloc *a, size_t size, void **obj,
+                          char *msg);
+
 /* "a FIFO", "a directory", ... for messages. */
 const char *ohp_file_kind(mode_t mode);
 /* Split a path into its folder ("." without a slash) and last part, allocated. */

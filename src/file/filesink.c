@@ -114,27 +114,15 @@ OHP_EXPORT int ohp_filesink_new(ohp_filesink **out, const char *path, unsigned i
 {
     char local[OHP_ERRMSG_SIZE];
     char *m = msg ? msg : local;
-    m[0] = '\0';
-    if (out == NULL) {
-        ohp_errmsg_set(m, "no place for the handle");
-        return OHP_EINVAL;
-    }
-    *out = NULL;
-    if (path == NULL || path[0] == '\0' || (flags & ~OHP_FILESINK_FILE) != 0) {
-        ohp_errmsg_set(m, path == NULL || path[0] == '\0' ? "no path" : "unknown flags");
-        return OHP_EINVAL;
-    }
     ohp_alloc a;
-    int rc = ohp_alloc_init(&a, alloc);
-    if (rc != OHP_OK) {
-        ohp_errmsg_set(m, "invalid allocator");
+    void *obj;
+    if (out != NULL)
+        *out = NULL;
+    int rc = ohp_file_handle_alloc(out != NULL, path, flags, OHP_FILESINK_FILE, alloc, &a,
+                                   sizeof(ohp_filesink), &obj, m);
+    if (rc != OHP_OK)
         return rc;
-    }
-    ohp_filesink *fs = ohp_calloc(&a, 1, sizeof *fs);
-    if (fs == NULL) {
-        ohp_errmsg_set(m, "out of memory");
-        return OHP_ENOMEM;
-    }
+    ohp_filesink *fs = obj;
     fs->alloc = a;
     fs->dirfd = fs->descriptor = -1;
     fs->file = (ohp_afile)OHP_AFILE_INIT;

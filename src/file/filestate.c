@@ -363,28 +363,16 @@ OHP_EXPORT int ohp_filestate_open(ohp_filestate **out, const char *path, unsigne
 {
     char local[OHP_ERRMSG_SIZE];
     char *m = msg ? msg : local;
-    m[0] = '\0';
-    if (out == NULL) {
-        ohp_errmsg_set(m, "no place for the handle");
-        return OHP_EINVAL;
-    }
-    *out = NULL;
-    if (path == NULL || path[0] == '\0' ||
-        (flags & ~(OHP_FILESTATE_NOWAIT | OHP_FILESTATE_TRUNCATE)) != 0) {
-        ohp_errmsg_set(m, path == NULL || path[0] == '\0' ? "no path" : "unknown flags");
-        return OHP_EINVAL;
-    }
     ohp_alloc a;
-    int rc = ohp_alloc_init(&a, alloc);
-    if (rc != OHP_OK) {
-        ohp_errmsg_set(m, "invalid allocator");
+    void *obj;
+    if (out != NULL)
+        *out = NULL;
+    int rc = ohp_file_handle_alloc(out != NULL, path, flags,
+                                   OHP_FILESTATE_NOWAIT | OHP_FILESTATE_TRUNCATE, alloc, &a,
+                                   sizeof(ohp_filestate), &obj, m);
+    if (rc != OHP_OK)
         return rc;
-    }
-    ohp_filestate *fs = ohp_calloc(&a, 1, sizeof *fs);
-    if (fs == NULL) {
-        ohp_errmsg_set(m, "out of memory");
-        return OHP_ENOMEM;
-    }
+    ohp_filestate *fs = obj;
     fs->alloc = a;
     fs->dirfd = fs->lockfd = -1;
     rc = open_store(fs, path, flags);
