@@ -8,8 +8,11 @@
  *
  *   source      yields balance records            (ohp_job_set_source)
  *   sink        receives the ZIP bytes, append-only, never seeks
- *                                                  (ohp_job_set_sink)
- *   state store keeps the watermark and run ids   (ohp_job_set_state_store)
+ *                                                  (ohp_job_set_sink; ready-made:
+ *                                                  ohp_job_set_memsink,
+ *                                                  ohp_job_set_filesink)
+ *   state store keeps the watermark and run ids   (ohp_job_set_state_store2;
+ *                                                  ready-made: ohp_job_set_filestate)
  *   authorizer  checks the submitting user's privilege
  *                                                  (ohp_job_set_authorizer)
  *

@@ -28,11 +28,12 @@ Two are provided: :class:`MemoryStateStore` and :class:`FileStateStore`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as _dt
 import json
 import os
-from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
 from .dates import from_epoch, to_epoch
@@ -233,6 +234,18 @@ class FileStateStore:
     def __init__(self, path: Union[str, "os.PathLike[str]"], wait: bool = True) -> None:
         self.path = os.fsdecode(os.fspath(path))
         self.wait = wait
+        self._held: Optional[_Handle] = None  # open for a run of this store
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[_Handle]:
+        """The store open: the run's handle while a run holds it (a callback
+        of the run asking never waits for its own lock), else opened for the
+        block."""
+        if self._held is not None:
+            yield self._held
+        else:
+            with self._open() as h:
+                yield h
 
     def _read(self) -> Optional[bytes]:
         try:
@@ -265,19 +278,19 @@ class FileStateStore:
 
     def get_classes(self, system_code: str, organization_code: str) -> Dict[str, ClassState]:
         """The state of each item class published so far."""
-        with self._open() as h:
+        with self._using() as h:
             return h.get(system_code, organization_code)[0]
 
     def reserve_run_id(self, requested: int) -> int:
         """Take the next free run id (requested == 0) or record the one
         given; the file is replaced before this returns."""
-        with self._open() as h:
+        with self._using() as h:
             return h.reserve(requested)
 
     def commit_classes(self, system_code: str, organization_code: str, items: str,
                        states: Dict[str, ClassState], run_id: int) -> None:
         """Record a successful run (atomic replace of the file)."""
-        with self._open() as h:
+        with self._using() as h:
             h.put(system_code, organization_code, states, run_id)
             h.save()
 
@@ -289,11 +302,11 @@ class FileStateStore:
 
     def last_run(self, system_code: str, organization_code: str) -> Optional[int]:
         """The run id of the last successful run, or None."""
-        with self._open() as h:
+        with self._using() as h:
             run_id = h.get(system_code, organization_code)[1]
         return run_id or None
 
     def next_run_id(self) -> int:
         """The run id the next run will take."""
-        with self._open() as h:
+        with self._using() as h:
             return h.last_run_id() + 1

@@ -225,3 +225,16 @@ class FileStateStoreFilesTest(TempDirTest):
         self.assertEqual(s.run_id, 1)
         self.assertIn("in use by another run", seen[0])
         self.assertEqual(store.next_run_id(), 2)  # released after the run
+
+        # The store of the run itself answers from inside the run, without waiting.
+        def rows2():
+            seen.append(store_w.next_run_id())
+            seen.append(store_w.get("0", "M1"))
+            yield from sample_rows()
+
+        store_w = onhandpub.FileStateStore(path)
+        s = publish(rows2(), state=store_w, sink=None, run_id=None,
+                    snapshot_date="2026-01-11T08:00:00Z")
+        self.assertEqual(s.run_id, 2)
+        self.assertEqual(seen[1], 3)  # run id 2 was reserved before the source was read
+        self.assertEqual(seen[2].isoformat(), "2026-01-10T08:00:00+00:00")
