@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* O_TMPFILE, AT_EMPTY_PATH, renameat2, flock */
 #include "cli.h"
+#include "filekind.h"
 #include "psv_field.h"
 
 #include <errno.h>
@@ -210,23 +211,6 @@ int cli_atomic_commit(cli_atomic *a, char *err)
 
 /* ---- lock files and the files the command reads ---- */
 
-static const char *kind_of(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "a directory";
-    if (S_ISFIFO(m))
-        return "a FIFO";
-    if (S_ISCHR(m))
-        return "a character device";
-    if (S_ISBLK(m))
-        return "a block device";
-    if (S_ISSOCK(m))
-        return "a socket";
-    if (S_ISLNK(m))
-        return "a symbolic link";
-    return "a special file";
-}
-
 int cli_check_regular(int dirfd, const char *name, const char *what, const char *path, char *err)
 {
     struct stat st;
@@ -237,7 +221,8 @@ int cli_check_regular(int dirfd, const char *name, const char *what, const char 
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        cli_err(err, "%s '%s' is not a regular file (it is %s)", what, path, kind_of(st.st_mode));
+        cli_err(err, "%s '%s' is not a regular file (it is %s)", what, path,
+                ohp_file_kind(st.st_mode));
         return -1;
     }
     return 0;

@@ -20,25 +20,6 @@
 /* ".<name>.tmp.<pid>.<16 hex>" is the name plus at most this many bytes. */
 #define TMP_EXTRA 48
 
-const char *ohp_file_kind(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "a directory";
-    if (S_ISFIFO(m))
-        return "a FIFO";
-    if (S_ISCHR(m))
-        return "a character device";
-    if (S_ISBLK(m))
-        return "a block device";
-    if (S_ISSOCK(m))
-        return "a socket";
-    if (S_ISLNK(m))
-        return "a symbolic link";
-    if (S_ISREG(m))
-        return "a regular file";
-    return "a special file";
-}
-
 int ohp_file_handle_alloc(bool have_out, const char *path, unsigned int flags, unsigned int known,
                           const ohp_allocator *alloc, ohp_alloc *a, size_t size, void **obj,
                           char *msg)

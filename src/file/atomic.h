@@ -9,6 +9,7 @@
 #ifndef OHP_FILE_ATOMIC_H
 #define OHP_FILE_ATOMIC_H
 
+#include "filekind.h"
 #include "ohp_internal.h"
 
 #include <sys/types.h>
@@ -75,8 +76,6 @@ int ohp_file_handle_alloc(bool have_out, const char *path, unsigned int flags, u
                           const ohp_allocator *alloc, ohp_alloc *a, size_t size, void **obj,
                           char *msg);
 
-/* "a FIFO", "a directory", ... for messages. */
-const char *ohp_file_kind(mode_t mode);
 /* Split a path into its folder ("." without a slash) and last part, allocated. */
 int ohp_path_split(const ohp_alloc *alloc, const char *path, char **dir, char **base, char *msg);
 /* "dir/name", allocated, or NULL. */
