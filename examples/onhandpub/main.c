@@ -207,6 +207,50 @@ int cli_print_command_help(const char *cmd)
                            cmd);
 }
 
+/* Edit distance of a and b (insert, delete, replace, swap of neighbours), at most 32 bytes each. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 32 || m > 32)
+        return SIZE_MAX;
+    size_t d[33][33];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[n][m];
+}
+
+/* The command a mistyped name most likely meant (at most two edits away), or NULL. */
+static const char *near_command(const char *cmd)
+{
+    static const char *const names[] = {"publish",   "systems", "fetch",
+                                        "reconcile", "inspect", "help"};
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t d = edit_distance(cmd, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     /* A file size limit (ulimit -f) makes a write fail with EFBIG, handled like any
@@ -234,6 +278,11 @@ int main(int argc, char **argv)
         return argc == 2 ? print_version() : cli_usage_error("unexpected argument '%s'", argv[2]);
     if (strncmp(cmd, "-", 1) == 0)
         return cli_usage_error("unknown option '%s' (see onhandpub --help)", cmd);
+    const char *near = near_command(cmd);
+    if (near != NULL)
+        return cli_usage_error("unknown command '%s': expected publish, systems, fetch, reconcile "
+                               "or inspect (did you mean '%s'?)",
+                               cmd, near);
     return cli_usage_error(
         "unknown command '%s': expected publish, systems, fetch, reconcile or inspect", cmd);
 }

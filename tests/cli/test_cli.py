@@ -304,6 +304,19 @@ class TestUsage(CliTest):
         self.assertEqual(r.returncode, 2)
         self.assertIn("expected publish, systems, fetch, reconcile or inspect", r.stderr)
 
+    def test_unknown_command_names_all_and_the_near_one(self):
+        for typed, meant in (("publsh", "publish"), ("recnocile", "reconcile"),
+                             ("fech", "fetch"), ("sytsems", "systems"), ("xyzzy", None)):
+            r = self.run_cli(typed)
+            self.assertEqual(r.returncode, 2, typed)
+            self.assertIn(f"unknown command '{typed}': expected publish, systems, fetch, "
+                          "reconcile or inspect", r.stderr)
+            if meant:
+                self.assertIn(f"(did you mean '{meant}'?)", r.stderr)
+            else:
+                self.assertNotIn("did you mean", r.stderr)
+            self.assertEqual(r.stdout, "")
+
     def test_version(self):
         self.assertEqual(self.run_cli("-V").stdout, self.run_cli("--version").stdout)
         r = self.run_cli("--version")
