@@ -33,6 +33,7 @@ import ctypes
 import datetime as _dt
 import json
 import os
+import stat
 from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
@@ -248,7 +249,11 @@ class FileStateStore:
                 yield h
 
     def _read(self) -> Optional[bytes]:
+        """The file's bytes; None when it is missing or not a regular file
+        (never opened then: a FIFO would block; the library refuses it)."""
         try:
+            if not stat.S_ISREG(os.lstat(self.path).st_mode):
+                return None
             with open(self.path, "rb") as f:
                 return f.read()
         except FileNotFoundError:

@@ -188,6 +188,19 @@ class StateTest(TempDirTest):
             with open(path) as f:
                 self.assertEqual(f.read(), text)
 
+    def test_file_store_refuses_what_is_not_a_regular_file(self) -> None:
+        path = os.path.join(self.dir, "state.psv")
+        os.mkfifo(path)  # never opened: a FIFO would block the run
+        with self.assertRaises(onhandpub.FileFailure) as cm:
+            run(FileStateStore(path))
+        self.assertIn("is not a regular file (it is a FIFO)", str(cm.exception))
+        os.unlink(path)
+        os.symlink(os.path.join(self.dir, "elsewhere.psv"), path)
+        with self.assertRaises(onhandpub.FileFailure) as cm:
+            FileStateStore(path).next_run_id()
+        self.assertIn("symbolic link", str(cm.exception))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "elsewhere.psv")))
+
     def test_json_file_of_earlier_releases_converted(self) -> None:
         path = os.path.join(self.dir, "state.json")
         with open(path, "w") as f:
