@@ -668,7 +668,7 @@ START_TEST(test_state_round_trip)
     /* Codes that need quoting, and a class each. */
     ohp_class_state cs[2] = {{tu_date("2026/11/01 00:00:00"), tu_date("2026/11/02 00:00:00")},
                              {OHP_TIME_NONE, OHP_TIME_NONE}};
-    ck_assert_int_eq(ohp_filestate_put(st, "7", "M|1 \"Nord\" \xc3\xa9", cs, 5), OHP_OK);
+    ck_assert_int_eq(ohp_filestate_put(st, "7", "M|1 \"Nord\"\r\n\xc3\xa9", cs, 5), OHP_OK);
     ohp_class_state both[2] = {{tu_date("2026/10/01 00:00:00"), tu_date("2026/10/01 00:00:00")},
                                {tu_date("2026/09/30 23:00:00"), tu_date("2026/10/01 00:00:00")}};
     ck_assert_int_eq(ohp_filestate_put(st, "0", "M2", both, 9), OHP_OK);
@@ -684,7 +684,7 @@ START_TEST(test_state_round_trip)
     char *got = slurp(path, &len);
     snprintf(want, sizeof want, state_header, "9");
     strncat(want,
-            "7|\"M|1 \"\"Nord\"\" \xc3\xa9\"|SERIAL|2026/11/01 00:00:00|2026/11/02 00:00:00|5\n"
+            "7|\"M|1 \"\"Nord\"\"\r\n\xc3\xa9\"|SERIAL|2026/11/01 00:00:00|2026/11/02 00:00:00|5\n"
             "0|M2|SERIAL|2026/10/01 00:00:00|2026/10/01 00:00:00|9\n"
             "0|M2|NONSERIAL|2026/09/30 23:00:00|2026/10/01 00:00:00|9\n",
             sizeof want - strlen(want) - 1);
@@ -694,7 +694,7 @@ START_TEST(test_state_round_trip)
     ck_assert_int_eq(ohp_filestate_open(&st, path, 0, NULL, msg), OHP_OK);
     ohp_class_state back[2];
     uint64_t last = 0;
-    ck_assert_int_eq(ohp_filestate_get(st, "7", "M|1 \"Nord\" \xc3\xa9", back, &last), OHP_OK);
+    ck_assert_int_eq(ohp_filestate_get(st, "7", "M|1 \"Nord\"\r\n\xc3\xa9", back, &last), OHP_OK);
     ck_assert_uint_eq(last, 5);
     ck_assert(back[0].watermark == cs[0].watermark && back[0].last_snapshot == cs[0].last_snapshot);
     ck_assert(back[1].watermark == OHP_TIME_NONE && back[1].last_snapshot == OHP_TIME_NONE);

@@ -209,6 +209,19 @@ def error_for(code: int, message: str = "", summary: Any = None) -> OnhandpubErr
     return cls(code, message, summary)
 
 
+def c_text(value: Optional[str], name: str) -> Optional[bytes]:
+    """A str argument as the bytes of a C string (None stays None);
+    InvalidArgument when it holds a NUL, which would cut it short."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    if "\x00" in value:
+        # C strings end at a NUL: "M1\0X" would be taken as "M1"
+        raise InvalidArgument(_lib.OHP_EINVAL, f"{name} contains a NUL character")
+    return value.encode("utf-8", "surrogatepass")
+
+
 def check(code: int, message: str = "") -> int:
     """Raise the matching exception for a negative code; return it otherwise."""
     if code < 0:

@@ -14,7 +14,7 @@ from ._record import record_args
 from ._run import Sink, Source, _Run
 from ._sinks import _PathSink
 from .dates import DateLike, from_epoch, to_epoch
-from .errors import InvalidArgument, OnhandpubError, error_for
+from .errors import InvalidArgument, OnhandpubError, c_text, error_for
 from .registry import Registry
 from .types import Engine, Items, Mode, OnError, Rejection, Rule, Status, Summary
 
@@ -38,17 +38,6 @@ def _enum(value: Any, enum_type: Any, name: str) -> int:
     raise InvalidArgument(_lib.OHP_EINVAL, f"{name} must be one of {choices}, not {value!r}")
 
 
-def _c_text(value: Optional[str], name: str) -> Optional[bytes]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be str, not {type(value).__name__}")
-    if "\x00" in value:
-        # C strings end at a NUL: "M1\0X" would be taken as "M1"
-        raise InvalidArgument(_lib.OHP_EINVAL, f"{name} contains a NUL character")
-    return value.encode("utf-8", "surrogatepass")
-
-
 def _default_user() -> str:
     try:
         return getpass.getuser()
@@ -68,8 +57,8 @@ def _make_params(*, organization: Optional[str], system: str, items: Any, full: 
         raise error_for(rc, "ohp_params_init failed")
     if organization is None:
         raise InvalidArgument(_lib.OHP_EINVAL, "organization is required")
-    params.system_code = _c_text(system, "system")
-    params.organization_code = _c_text(organization, "organization")
+    params.system_code = c_text(system, "system")
+    params.organization_code = c_text(organization, "organization")
     params.items = _enum(items, Items, "items")
     params.full_publish = 1 if full else 0
     params.publish_from = to_epoch(publish_from)
@@ -83,7 +72,7 @@ def _make_params(*, organization: Optional[str], system: str, items: Any, full: 
             raise TypeError("level must be an int 0-9")
         params.compression_level = level
     params.on_error = _enum(on_error, OnError, "on_error")
-    params.user = _c_text(user if user is not None else _default_user(), "user")
+    params.user = c_text(user if user is not None else _default_user(), "user")
     params.caller_authorized = 1 if caller_authorized else 0
     params.allow_empty = 1 if allow_empty else 0
     params.omit_manifest = 0 if manifest else 1

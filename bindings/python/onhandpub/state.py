@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
 from .dates import from_epoch, to_epoch
-from .errors import error_for
+from .errors import c_text, error_for
 
 _FORMAT = "onhandpub-state"
 _VERSION = 2
@@ -145,9 +145,9 @@ class _Handle:
     def get(self, system_code: str, organization_code: str) -> Tuple[Dict[str, ClassState], int]:
         states = (_lib.ohp_class_state * 2)()
         run_id = ctypes.c_uint64()
-        self.check(_lib.lib.ohp_filestate_get(self.h, system_code.encode("utf-8"),
-                                              organization_code.encode("utf-8"), states,
-                                              ctypes.byref(run_id)))
+        self.check(_lib.lib.ohp_filestate_get(self.h, c_text(system_code, "system_code"),
+                                              c_text(organization_code, "organization_code"),
+                                              states, ctypes.byref(run_id)))
         got = {}
         for i, name in enumerate(CLASSES):
             if states[i].last_snapshot != _lib.OHP_TIME_NONE:
@@ -162,9 +162,9 @@ class _Handle:
             cs = classes.get(name)
             states[i].watermark = to_epoch(cs.watermark if cs else None)
             states[i].last_snapshot = to_epoch(cs.last_snapshot if cs else None)
-        self.check(_lib.lib.ohp_filestate_put(self.h, system_code.encode("utf-8"),
-                                              organization_code.encode("utf-8"), states,
-                                              run_id))
+        self.check(_lib.lib.ohp_filestate_put(self.h, c_text(system_code, "system_code"),
+                                              c_text(organization_code, "organization_code"),
+                                              states, run_id))
 
     def last_run_id(self) -> int:
         return int(_lib.lib.ohp_filestate_last_run_id(self.h))

@@ -7,7 +7,7 @@ import os
 import unittest
 
 import onhandpub
-from onhandpub import FileStateStore, MemoryStateStore, Mode, Status
+from onhandpub import ClassState, FileStateStore, MemoryStateStore, Mode, Status
 
 from .support import Boom, TempDirTest, row, sample_rows
 
@@ -187,6 +187,22 @@ class StateTest(TempDirTest):
             self.assertIn(says, str(cm.exception))
             with open(path) as f:
                 self.assertEqual(f.read(), text)
+
+    def test_file_store_codes_read_back_as_written(self) -> None:
+        path = os.path.join(self.dir, "state.psv")
+        store = FileStateStore(path)
+        hostile = 'M|1 "Nord"\r\nétage\t2'
+        when = dt.datetime(2026, 1, 9, tzinfo=UTC)
+        store.commit_classes("7", hostile, "serial",
+                             {"serial": ClassState(when, when)}, 3)
+        again = FileStateStore(path)
+        self.assertEqual(again.get_classes("7", hostile), {"serial": ClassState(when, when)})
+        self.assertEqual(again.last_run("7", hostile), 3)
+        self.assertEqual(again.get_classes("7", "M|1"), {})
+        with open(path, encoding="utf-8", newline="") as f:
+            self.assertIn('7|"M|1 ""Nord""\r\nétage\t2"|SERIAL|', f.read())
+        with self.assertRaises(onhandpub.InvalidArgument):
+            again.get_classes("7", "M1\x00X")  # would be cut to "M1"
 
     def test_file_store_refuses_what_is_not_a_regular_file(self) -> None:
         path = os.path.join(self.dir, "state.psv")
