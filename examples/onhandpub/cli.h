@@ -84,8 +84,6 @@ int cli_atomic_write(cli_atomic *a, const void *buf, size_t len, char *err);
 int cli_atomic_reader(cli_atomic *a, int *fd, char *err);
 /* Append one PSV field (layout v1 quoting, src/psv_field.h); NULL is empty. */
 int cli_atomic_field(cli_atomic *a, const char *s, char *err);
-/* The same with a length (the bytes may hold NUL). */
-int cli_atomic_field_n(cli_atomic *a, const char *s, size_t len, char *err);
 /* Put the file in place (success or nothing).  The object is closed either way. */
 int cli_atomic_commit(cli_atomic *a, char *err);
 /* Discard the file (nothing is left).  Safe on a closed object. */

@@ -170,8 +170,9 @@ int cli_atomic_reader(cli_atomic *a, int *fd, char *err)
     return 0;
 }
 
-int cli_atomic_field_n(cli_atomic *a, const char *s, size_t len, char *err)
+int cli_atomic_field(cli_atomic *a, const char *s, char *err)
 {
+    size_t len = s ? strlen(s) : 0;
     if (len == 0)
         return 0;
     bool quote = ohp_psv_needs_quote(s, len);
@@ -189,11 +190,6 @@ int cli_atomic_field_n(cli_atomic *a, const char *s, size_t len, char *err)
     if (out != small)
         free(out);
     return rc;
-}
-
-int cli_atomic_field(cli_atomic *a, const char *s, char *err)
-{
-    return cli_atomic_field_n(a, s, s ? strlen(s) : 0, err);
 }
 
 void cli_atomic_abort(cli_atomic *a)
