@@ -266,11 +266,6 @@ int ohp_afile_open_direct(ohp_afile *a, const ohp_alloc *al, int fd, const char 
     a->direct = true;
     a->name = dup_n(al, label, strlen(label));
     a->buf = ohp_malloc(al, OHP_AFILE_BUFSIZE);
-    struct stat st;
-    if (fstat(fd, &st) == 0) {
-        a->dev = st.st_dev;
-        a->ino = st.st_ino;
-    }
     if (a->name == NULL || a->buf == NULL) {
         (void)close(fd);
         reset(a);

@@ -22,7 +22,7 @@ typedef struct ohp_afile {
     char *tmp;       /* the named temporary; NULL when unnamed or direct */
     int fd;          /* -1: closed */
     bool direct;     /* fd is the destination itself (device, FIFO, descriptor) */
-    dev_t dev;       /* identity of the file written */
+    dev_t dev;       /* identity of the file written (not direct) */
     ino_t ino;
     unsigned char *buf; /* OHP_AFILE_BUFSIZE bytes waiting for write() */
     size_t len;

@@ -218,8 +218,6 @@ static int open_direct(ohp_filesink *fs)
 
 static int sink_open(ohp_filesink *fs, const char *name)
 {
-    if (fs == NULL)
-        return OHP_EINVAL;
     if (fs->open)
         return fail(fs, OHP_ESTATE, "a file is already open");
     fs->errmsg[0] = '\0';
@@ -251,7 +249,7 @@ static int sink_open(ohp_filesink *fs, const char *name)
 
 static int sink_write(ohp_filesink *fs, const void *buf, size_t len)
 {
-    if (fs == NULL || (buf == NULL && len > 0))
+    if (buf == NULL && len > 0)
         return OHP_EINVAL;
     if (!fs->open)
         return fail(fs, OHP_ESTATE, "no file is open");
@@ -260,7 +258,7 @@ static int sink_write(ohp_filesink *fs, const void *buf, size_t len)
 
 static int sink_pending_fd(ohp_filesink *fs, int *fd)
 {
-    if (fs == NULL || fd == NULL)
+    if (fd == NULL)
         return OHP_EINVAL;
     *fd = -1;
     if (!fs->open)
@@ -306,8 +304,6 @@ static int call_placed(ohp_filesink *fs, const char *path, dev_t dev, ino_t ino,
 
 static int sink_close(ohp_filesink *fs, int commit)
 {
-    if (fs == NULL)
-        return OHP_EINVAL;
     if (!fs->open)
         return fail(fs, OHP_ESTATE, "no file is open");
     fs->open = false;
