@@ -45,8 +45,7 @@ class _Run:
         self.opened_file: Any = None
         self.reader: Optional[int] = None
         self.sink: Any = None
-        self.filestate: Any = None  # a FileStateStore's open handle
-        self.filestate_owner: Any = None
+        self.filestate: Any = None  # a FileStateStore open for the run (its _held)
         self.stream: Any = None  # an iterable source's _stream.Stream
         # An incremental run reads the source twice (whole keys): how the
         # second pass gets the same bytes again.
@@ -299,10 +298,9 @@ class _Run:
             # The library's own store: opened (and locked) for the run.
             if state._held is not None:
                 raise RuntimeError("a FileStateStore serves one run at a time")
-            self.filestate = state._open()
-            self.filestate_owner = state
-            state._held = self.filestate
-            rc = lib.ohp_job_set_filestate(self.handle, self.filestate.h)
+            state._held = state._open()
+            self.filestate = state
+            rc = lib.ohp_job_set_filestate(self.handle, state._held.h)
             if rc < 0:
                 raise error_for(rc, "could not set the state store")
             return
@@ -516,8 +514,8 @@ class _Run:
             self.spool.close()
             self.spool = None
         if self.filestate is not None:
-            self.filestate_owner._held = None
-            self.filestate.close()  # releases the lock
+            held, self.filestate._held = self.filestate._held, None
+            held.close()  # releases the lock
             self.filestate = None
         if self.sink is not None:
             try:

@@ -368,9 +368,7 @@ class Job:
             except ValueError:
                 return v
 
-        path = None
-        if isinstance(run.sink, _PathSink) and s.status in (Status.SUCCEEDED, Status.WARNINGS):
-            path = run.sink.path
+        path = run.sink.path if isinstance(run.sink, _PathSink) else None
         return Summary(
             status=enum_or_int(Status, s.status),
             error=s.error,
